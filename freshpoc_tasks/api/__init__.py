@@ -1,0 +1,1 @@
+"""The query API, a FastAPI app served inside Airflow by the FreshPoC plugin."""

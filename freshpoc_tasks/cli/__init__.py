@@ -1,0 +1,1 @@
+"""The ``freshpoc`` command line."""

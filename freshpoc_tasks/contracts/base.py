@@ -1,0 +1,83 @@
+"""Base model and JSONL streaming shared by every contract.
+
+Records are streamed one per line so writers and readers keep memory flat however large the
+repository is; the ``kind`` field lets one file hold several record types in order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T", bound="Contract")
+
+
+class Contract(BaseModel):
+    """A versioned record. Subclasses set ``SCHEMA_VERSION`` and ``KIND``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    KIND: ClassVar[str] = "record"
+
+    def to_json_line(self) -> str:
+        body = self.model_dump(mode="json")
+        return json.dumps(
+            {"kind": self.KIND, "schema_version": self.SCHEMA_VERSION, **body},
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json_obj(cls: type[T], obj: dict[str, Any]) -> T:
+        obj = dict(obj)
+        kind = obj.pop("kind", cls.KIND)
+        version = obj.pop("schema_version", cls.SCHEMA_VERSION)
+        if kind != cls.KIND:
+            raise ValueError(f"expected a {cls.KIND!r} record, got {kind!r}")
+        if version.split(".")[0] != cls.SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(
+                f"{cls.KIND} schema {version} is not compatible with this release ({cls.SCHEMA_VERSION})"
+            )
+        return cls.model_validate(obj)
+
+
+def _open_text(path: Path, mode: str) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+    return open(path, mode, encoding="utf-8")  # noqa: SIM115
+
+
+def write_jsonl(path: str | Path, records: Iterable[Contract]) -> int:
+    """Stream records to ``path`` (gzip when it ends in .gz); returns how many were written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with _open_text(path, "w") as fh:
+        for record in records:
+            fh.write(record.to_json_line())
+            fh.write("\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path, registry: dict[str, type[Contract]]) -> Iterator[Contract]:
+    """Stream records back, choosing each line's model by its ``kind``."""
+    path = Path(path)
+    with _open_text(path, "r") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            kind = obj.get("kind")
+            model = registry.get(kind)
+            if model is None:
+                raise ValueError(f"{path}:{lineno}: unknown record kind {kind!r}")
+            yield model.from_json_obj(obj)

@@ -1,0 +1,1 @@
+"""Hooks: the only code that talks to a server. Providers' own hooks are used where they exist."""

@@ -1,0 +1,1 @@
+"""Reporting core: Markdown + Mermaid reports rendered from graph and mining records."""

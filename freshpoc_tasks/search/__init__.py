@@ -1,0 +1,1 @@
+"""Search core: chunking and embedding of code and docs for Weaviate."""

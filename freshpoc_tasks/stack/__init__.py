@@ -1,0 +1,1 @@
+"""The no-Docker local stack: build or install every server, run them under supervisord."""
