@@ -1,0 +1,237 @@
+"""The file inventory of one commit, read from git objects (no checkout).
+
+Sizes come from ``git ls-tree -l``, so a file over the cap is recorded as skipped without its
+content ever being read.  Symlinks are recorded with their target as text and never followed;
+submodules are recorded and not entered.  Only the blobs that will be analysed are streamed,
+through one ``cat-file --batch`` process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from freshpoc_tasks.contracts.mining import FileRecord
+from freshpoc_tasks.mining.access import Repository
+from freshpoc_tasks.mining.languages import count_lines, language_of, looks_binary_by_name
+
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+BINARY_SNIFF_BYTES = 8000  # what git itself looks at for a NUL byte
+
+_VENDORED_RE = re.compile(
+    r"(^|/)(vendor|vendors|vendored|third[_-]?party|node_modules|bower_components|"
+    r"jspm_packages|Pods|Carthage|site-packages|\.venv|venv|_vendor|externals?)/",
+)
+_VENDORED_FILE_RE = re.compile(r"(^|/)(jquery|bootstrap)([.-][\w.-]*)?\.(js|css)$", re.IGNORECASE)
+_GENERATED_RE = re.compile(
+    r"(\.min\.(js|css)|\.js\.map|\.css\.map|_pb2(_grpc)?\.pyi?|\.pb\.(go|cc|h)|\.pb\.gw\.go|"
+    r"_generated\.\w+|\.generated\.\w+|\.g\.dart|\.designer\.cs)$"
+    r"|(^|/)(package-lock\.json|yarn\.lock|pnpm-lock\.yaml|poetry\.lock|Pipfile\.lock|uv\.lock|"
+    r"Cargo\.lock|go\.sum|composer\.lock|Gemfile\.lock|npm-shrinkwrap\.json)$"
+    r"|(^|/)(dist|__generated__|generated)/",
+)
+_GENERATED_MARK_RE = re.compile(
+    rb"@generated|Code generated .* DO NOT EDIT|DO NOT EDIT[.!]? *(THIS FILE)?|"
+    rb"[Aa]uto-?generated (by|from)|This file was automatically generated",
+)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    mode: str
+    kind: str
+    sha: str
+    size: int
+    path: str
+    path_is_utf8: bool
+
+
+def decode_path(raw: bytes) -> tuple[str, bool]:
+    """Text for a path: exact when UTF-8, with ``\\xNN`` escapes (and a flag) otherwise."""
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), False
+
+
+def _ls_tree(repo: Repository, commit: str) -> list[_Entry]:
+    out = repo.git("ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--")
+    entries = []
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        meta, _, raw_path = item.partition(b"\t")
+        mode, kind, sha, size = meta.split()
+        path, ok = decode_path(raw_path)
+        length = int(size) if size != b"-" else 0
+        entries.append(_Entry(mode.decode(), kind.decode(), sha.decode(), length, path, ok))
+    return entries
+
+
+# --- .gitattributes (only the linguist flags matter here) -------------------------------------
+
+
+def _glob_to_regex(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("/**", i) and i + 3 == len(pattern):
+            out.append("/.*")
+            i += 3
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _AttrRule:
+    regex: re.Pattern[str]
+    attr: str
+    value: bool
+
+
+def parse_gitattributes(text: str, directory: str) -> list[_AttrRule]:
+    """Rules for ``linguist-generated`` / ``linguist-vendored`` from one ``.gitattributes``."""
+    rules = []
+    base = f"{directory}/" if directory else ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("["):
+            continue
+        pattern, *attrs = line.split()
+        if pattern.startswith("!"):
+            continue  # negative patterns are forbidden in gitattributes
+        anchored = "/" in pattern.rstrip("/")
+        pattern = pattern.lstrip("/")
+        body = _glob_to_regex(pattern)
+        prefix = re.escape(base) if anchored else re.escape(base) + "(?:.*/)?"
+        regex = re.compile(f"^{prefix}{body}(?:/.*)?$")
+        for attr in attrs:
+            value = True
+            name = attr
+            if attr.startswith(("-", "!")):
+                name, value = attr[1:], False
+            elif "=" in attr:
+                name, raw = attr.split("=", 1)
+                value = raw.lower() not in ("false", "0", "no")
+            if name in ("linguist-generated", "linguist-vendored"):
+                rules.append(_AttrRule(regex, name, value))
+    return rules
+
+
+def _attr(rules: list[_AttrRule], attr: str, path: str) -> bool | None:
+    result = None
+    for rule in rules:  # ordered shallow to deep, top to bottom: later wins, as in git
+        if rule.attr == attr and rule.regex.match(path):
+            result = rule.value
+    return result
+
+
+def is_vendored_path(path: str) -> bool:
+    return bool(_VENDORED_RE.search(path) or _VENDORED_FILE_RE.search(path))
+
+
+def is_generated_path(path: str) -> bool:
+    return bool(_GENERATED_RE.search(path))
+
+
+def iter_inventory(
+    repo: Repository, commit: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Iterator[FileRecord]:
+    """One :class:`FileRecord` per tree entry at ``commit``, in path order."""
+    entries = _ls_tree(repo, commit)
+    attr_files = [e for e in entries if e.path.rsplit("/", 1)[-1] == ".gitattributes" and e.kind == "blob"]
+    attr_files.sort(key=lambda e: e.path.count("/"))
+    rules: list[_AttrRule] = []
+    sizes = {e.sha: e.size for e in attr_files}
+    wanted = [e.sha for e in attr_files if sizes[e.sha] <= max_bytes and e.mode != "120000"]
+    texts = dict(repo.read_blobs(wanted))
+    for e in attr_files:
+        if e.sha in texts:
+            directory = e.path.rsplit("/", 1)[0] if "/" in e.path else ""
+            rules += parse_gitattributes(texts[e.sha].decode("utf-8", "replace"), directory)
+
+    def base_record(e: _Entry) -> dict:
+        generated = _attr(rules, "linguist-generated", e.path)
+        vendored = _attr(rules, "linguist-vendored", e.path)
+        return {
+            "path": e.path,
+            "path_is_utf8": e.path_is_utf8,
+            "blob_sha": e.sha,
+            "size": e.size,
+            "mode": e.mode,
+            "is_generated": is_generated_path(e.path) if generated is None else generated,
+            "is_vendored": is_vendored_path(e.path) if vendored is None else vendored,
+        }
+
+    def needs_content(e: _Entry) -> bool:
+        return e.kind == "blob" and (e.mode == "120000" or e.size <= max_bytes)
+
+    contents = repo.read_blobs(e.sha for e in entries if needs_content(e))
+    for e in entries:
+        rec = base_record(e)
+        if e.kind == "commit":
+            yield FileRecord(**rec, skipped_reason="submodule")
+            continue
+        if not needs_content(e):
+            binary = looks_binary_by_name(e.path)
+            yield FileRecord(
+                **rec,
+                language=None if binary else language_of(e.path),
+                is_binary=binary,
+                skipped_reason="too_large",
+            )
+            continue
+        sha, data = next(contents)
+        if sha != e.sha:  # cat-file answers in request order; anything else is a bug
+            raise RuntimeError(f"blob stream out of order: wanted {e.sha}, got {sha}")
+        if e.mode == "120000":
+            target, _ = decode_path(data)
+            yield FileRecord(**rec, is_symlink=True, symlink_target=target, skipped_reason="symlink")
+            continue
+        yield _content_record(rec, e.path, data)
+
+
+def _content_record(rec: dict, path: str, data: bytes) -> FileRecord:
+    head = data[:BINARY_SNIFF_BYTES]
+    if b"\0" in head:
+        return FileRecord(**rec, is_binary=True, skipped_reason="binary")
+    language = language_of(path, head)
+    if not rec["is_generated"] and _GENERATED_MARK_RE.search(data[:1024]):
+        rec["is_generated"] = True
+    try:
+        text = data.decode("utf-8")
+        reason = None
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+        reason = "not_utf8"
+    code, comment, blank = count_lines(text, language)
+    return FileRecord(
+        **rec,
+        language=language,
+        skipped_reason=reason,
+        lines_code=code,
+        lines_comment=comment,
+        lines_blank=blank,
+    )
