@@ -1,0 +1,197 @@
+"""Cross-file resolution of the ``Ref`` values analyzers leave behind.
+
+Runs after every file is analysed (or read from the cache): the Python import graph, calls and
+base classes that cross modules, and table names found in strings matched to tables that SQL,
+dbt or Airflow analysis already knows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+
+from freshpoc_tasks.analysis.model import FileResult, LinkResult, Ref, RepoContext
+from freshpoc_tasks.analysis.python import CONF_IMPORTED, distribution_for
+from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
+
+CONF_SUFFIX = 0.8  # a table literal matched a known table by its trailing name parts only
+CONF_AMBIGUOUS_MODULE = 0.5
+
+
+class _PythonIndex:
+    def __init__(self, results: Sequence[FileResult]) -> None:
+        self.modules: dict[str, list[str]] = defaultdict(list)  # qualname -> module ids
+        self.module_dir: dict[str, str] = {}
+        self.aliases: dict[str, dict[str, str]] = {}  # module id -> alias map
+        self.symbols: dict[str, str] = {}  # module qualname + "." + def qualname -> id
+        self.members: dict[str, dict[str, str]] = defaultdict(dict)  # class id -> method -> id
+        for r in results:
+            mod = r.facts.get("module")
+            mid = r.facts.get("module_id")
+            if not mod or not mid:
+                continue
+            self.modules[mod].append(mid)
+            self.module_dir[mid] = r.path.rpartition("/")[0]
+            self.aliases[mid] = r.facts.get("aliases", {})
+            for n in r.nodes:
+                if n.type in ("py.class", "py.function"):
+                    self.symbols.setdefault(f"{mod}.{n.props['qualname']}", n.id)
+            for e in r.edges:
+                if e.type == "contains" and e.src.startswith("py.class:"):
+                    self.members[e.src][e.dst.rpartition(".")[2]] = e.dst
+        self.bases: dict[str, list[str]] = defaultdict(list)
+
+    def module(self, qualname: str, near: str | None = None) -> tuple[str, float] | None:
+        ids = self.modules.get(qualname)
+        if not ids:
+            return None
+        if len(ids) == 1:
+            return ids[0], 1.0
+        if near is not None:
+            here = self.module_dir.get(near)
+            same = [i for i in ids if self.module_dir.get(i) == here]
+            if len(same) == 1:
+                return same[0], 1.0
+        return sorted(ids)[0], CONF_AMBIGUOUS_MODULE
+
+    def symbol(self, target: str, depth: int = 0) -> str | None:
+        """Find a def by dotted name, following re-exports (``from .x import y`` in __init__)."""
+        if target in self.symbols:
+            return self.symbols[target]
+        if depth > 5:
+            return None
+        parts = target.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            mod = ".".join(parts[:cut])
+            found = self.module(mod)
+            if found is None:
+                continue
+            alias = self.aliases.get(found[0], {}).get(parts[cut])
+            if alias is not None and alias != target:
+                return self.symbol(".".join([alias, *parts[cut + 1:]]), depth + 1)
+            return None
+        return None
+
+    def method(self, class_id: str, name: str) -> str | None:
+        seen = set()
+        queue = deque([class_id])
+        while queue:
+            cid = queue.popleft()
+            if cid in seen:
+                continue
+            seen.add(cid)
+            if name in self.members.get(cid, {}):
+                return self.members[cid][name]
+            queue.extend(self.bases.get(cid, []))
+        return None
+
+
+def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], nodes: Sequence[Node],
+              ctx: RepoContext) -> LinkResult:
+    out = LinkResult()
+    py = _PythonIndex(results.get("python", []))
+    top_packages = {q.partition(".")[0] for q in py.modules}
+    by_kind: dict[str, list[Ref]] = defaultdict(list)
+    for ref in refs:
+        by_kind[ref.kind].append(ref)
+
+    # Imports: to a repository module when one matches, else to the external distribution.
+    dists: set[str] = set()
+    for ref in by_kind["py.import"]:
+        found = py.module(ref.target, ref.src)
+        if found is not None:
+            targets = []
+            for name in ref.props.get("names", []):
+                sub = py.module(f"{ref.target}.{name}", ref.src)
+                if sub is not None:
+                    targets.append(sub)
+            if not targets or len(targets) < len(ref.props.get("names", [])):
+                targets.append(found)
+            for dst, conf in targets:
+                if dst != ref.src:
+                    out.edges.append(Edge(type="imports", src=ref.src, dst=dst, confidence=conf,
+                                          props={"names": ref.props.get("names", [])}))
+            continue
+        prefix = _longest_module_prefix(py, ref.target)
+        if prefix is not None:
+            out.edges.append(Edge(type="imports", src=ref.src, dst=prefix, confidence=CONF_IMPORTED,
+                                  props={"names": ref.props.get("names", [])}))
+            continue
+        if ref.target.partition(".")[0] in top_packages:
+            continue  # our own package but a module we cannot see (generated, optional): skip
+        dist, stdlib = distribution_for(ref.target)
+        did = node_id("py.distribution", "pypi", dist)
+        if dist not in dists:
+            dists.add(dist)
+            out.nodes.append(Node(id=did, type="py.distribution", scope="pypi", key=dist, name=dist,
+                                  props={"import_name": ref.target.partition(".")[0], "stdlib": stdlib}))
+        out.edges.append(Edge(type="imports", src=ref.src, dst=did,
+                              props={"names": ref.props.get("names", [])}))
+
+    # Symbols: base classes first, since self.method() resolution walks them.
+    symbol_refs = sorted(by_kind["py.symbol"], key=lambda r: r.edge != "inherits")
+    for ref in symbol_refs:
+        dst = py.symbol(ref.target)
+        if dst is None or dst == ref.src:
+            continue
+        if ref.edge == "inherits":
+            if not dst.startswith("py.class:"):
+                continue
+            py.bases[ref.src].append(dst)
+        out.edges.append(Edge(type=ref.edge, src=ref.src, dst=dst, confidence=ref.confidence))
+    for ref in by_kind["py.method"]:
+        dst = py.method(ref.props["class"], ref.target)
+        if dst is not None:
+            out.edges.append(Edge(type="calls", src=ref.src, dst=dst, confidence=ref.confidence))
+
+    # Table names in strings: exact, then by unique suffix, else a new table node.
+    known = {n.key for n in nodes if n.type == "sql.table"}
+    made: set[str] = set()
+    for ref in by_kind["sql.table"]:
+        name = ref.target.lower().strip('"`[]')
+        conf = 1.0
+        if name not in known:
+            matches = sorted(k for k in known if k.endswith("." + name))
+            if len(matches) == 1:
+                name, conf = matches[0], CONF_SUFFIX
+            elif name not in made:
+                made.add(name)
+                out.nodes.append(Node(id=ctx.table_id(name), type="sql.table", scope=ctx.config.warehouse,
+                                      key=name, name=name.rpartition(".")[2], props={"fqn": name}))
+        out.edges.append(Edge(type=ref.edge, src=ref.src, dst=ctx.table_id(name), confidence=conf,
+                              props={k: v for k, v in ref.props.items() if k == "via"}))
+
+    _merge_import_names(out)
+    handled = {"py.import", "py.symbol", "py.method", "sql.table"}
+    for kind in sorted(set(by_kind) - handled):
+        out.diagnostics.append(Diagnostic(
+            path="", analyzer="linker", severity="warning", code="unknown_ref",
+            message=f"{len(by_kind[kind])} references of unknown kind {kind!r}"))
+    return out
+
+
+def _longest_module_prefix(py: _PythonIndex, target: str) -> str | None:
+    parts = target.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        found = py.module(".".join(parts[:cut]))
+        if found is not None:
+            return found[0]
+    return None
+
+
+def _merge_import_names(out: LinkResult) -> None:
+    """One imports edge per module pair, with the imported names of all statements behind it."""
+    merged: dict[tuple[str, str], Edge] = {}
+    rest = []
+    for e in out.edges:
+        if e.type != "imports":
+            rest.append(e)
+            continue
+        prev = merged.get((e.src, e.dst))
+        if prev is None:
+            merged[(e.src, e.dst)] = e
+        else:
+            names = sorted(set(prev.props.get("names", [])) | set(e.props.get("names", [])))
+            merged[(e.src, e.dst)] = prev.model_copy(
+                update={"props": {"names": names}, "confidence": max(prev.confidence, e.confidence)})
+    out.edges = rest + list(merged.values())

@@ -1,0 +1,193 @@
+"""Typed values passed between the analysis engine, the analyzers and the linker.
+
+The core takes ``SourceFile`` values, never a git repository, so it can be fed from the miner,
+from a tarball snapshot or from a test's dictionary of strings alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of the repository at the analysed commit; ``path`` is repo-relative POSIX."""
+
+    path: str
+    blob_sha: str
+    content: bytes
+    language: str | None = None
+
+    @classmethod
+    def from_text(cls, path: str, text: str | bytes, language: str | None = None) -> SourceFile:
+        """Build a file with a git-compatible blob sha, handy for tests and local adapters."""
+        data = text.encode() if isinstance(text, str) else text
+        sha = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        return cls(path=path, blob_sha=sha, content=data, language=language)
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.path).suffix.lower()
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.path).name
+
+
+class Ref(BaseModel):
+    """A reference an analyzer saw but cannot resolve alone; the linker resolves it later.
+
+    ``kind`` says which resolver handles it (``py.import``, ``py.symbol``, ``sql.table``);
+    ``edge`` is the edge type to emit once ``target`` is found.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    src: str
+    target: str
+    edge: str
+    confidence: float = 1.0
+    props: dict[str, Any] = Field(default_factory=dict)
+
+
+class FileResult(BaseModel):
+    """One analyzer's partial result for one file: what goes into the cache.
+
+    ``facts`` is analyzer-private data its own ``link`` step needs (rendered SQL of a dbt model,
+    a module's import aliases); it never reaches the graph directly.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    analyzer: str
+    nodes: list[Node] = Field(default_factory=list)
+    edges: list[Edge] = Field(default_factory=list)
+    refs: list[Ref] = Field(default_factory=list)
+    diagnostics: list[Diagnostic] = Field(default_factory=list)
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class LinkResult:
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    refs: list[Ref] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class AnalysisConfig:
+    """Per-repository knobs. ``warehouse`` scopes table ids so repositories share tables."""
+
+    warehouse: str = "default"
+    sql_dialect: str | None = None
+    time_budget_s: float = 20.0
+    max_file_bytes: int = 8 * 1024 * 1024
+
+    def fingerprint(self) -> str:
+        return f"{self.warehouse}|{self.sql_dialect}"
+
+
+@dataclass
+class RepoContext:
+    """What an analyzer may know about the rest of the repository while analysing one file.
+
+    Only paths and, lazily, the text of a few small files (``dbt_project.yml``, ``Pulumi.yaml``,
+    macros) — never anything outside the repository root.
+    """
+
+    repo_id: str
+    files: Mapping[str, SourceFile]
+    config: AnalysisConfig = field(default_factory=AnalysisConfig)
+    commit: str | None = None
+
+    def __post_init__(self) -> None:
+        self._dirs: set[str] | None = None
+
+    def paths(self) -> Iterable[str]:
+        return self.files.keys()
+
+    def text(self, path: str) -> str | None:
+        f = self.files.get(path)
+        if f is None:
+            return None
+        return f.content.decode("utf-8", errors="replace")
+
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
+    def nid(self, node_type: str, key: str) -> str:
+        return node_id(node_type, self.repo_id, key)
+
+    def file_id(self, path: str) -> str:
+        return node_id("file", self.repo_id, path)
+
+    def table_id(self, fqn: str) -> str:
+        return node_id("sql.table", self.config.warehouse, fqn)
+
+    def column_id(self, fqn: str, column: str) -> str:
+        return node_id("sql.column", self.config.warehouse, f"{fqn}.{column}")
+
+
+class BudgetExceeded(Exception):
+    """Raised inside an analyzer when one file has used up its time."""
+
+
+class Budget:
+    """A per-file deadline.
+
+    Analyzers call ``check()`` at loop points (cooperative, works in any thread); in the main
+    thread an interval timer also interrupts C-level work such as a huge parse, so one hostile
+    file cannot hang the run.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise BudgetExceeded(f"per-file time budget of {self.seconds:g}s exceeded")
+
+    @contextmanager
+    def enforce(self) -> Iterator[None]:
+        use_timer = threading.current_thread() is threading.main_thread() and hasattr(
+            signal, "setitimer"
+        )
+        if not use_timer:
+            yield
+            return
+
+        def _on_alarm(signum: int, frame: Any) -> None:
+            raise BudgetExceeded(f"per-file time budget of {self.seconds:g}s exceeded")
+
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def decode_source(data: bytes) -> str:
+    """Decode strictly as UTF-8 (with BOM); callers turn the error into a diagnostic."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data:
+        raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1, "NUL byte")
+    return data.decode("utf-8")

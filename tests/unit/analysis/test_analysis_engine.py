@@ -1,0 +1,110 @@
+"""Engine: ontology gate, content-addressed cache, determinism and JSONL round trip."""
+
+from __future__ import annotations
+
+from conftest import load_example
+
+from freshpoc_tasks.analysis.base import Analyzer
+from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_repository, discover_analyzers
+from freshpoc_tasks.analysis.model import FileResult, SourceFile
+from freshpoc_tasks.analysis.ontology import load_ontology, parse_ontology
+from freshpoc_tasks.analysis.python import PythonAnalyzer
+from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
+from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, Edge, GraphDelta, Node
+
+
+class _Rogue(Analyzer):
+    name = "rogue"
+    version = "1"
+
+    def accepts(self, file, ctx):
+        return file.path.endswith(".txt")
+
+    def _analyze(self, file, text, ctx, budget):
+        r = FileResult(path=file.path, analyzer=self.name)
+        r.nodes.append(Node(id=ctx.nid("blob.thing", "x"), type="blob.thing", scope=ctx.repo_id, key="x",
+                            name="x"))
+        r.nodes.append(Node(id=ctx.nid("py.module", "m"), type="py.module", scope=ctx.repo_id, key="m",
+                            name="m"))
+        # inherits must go class -> class; module -> module is not declared
+        r.edges.append(Edge(type="inherits", src=ctx.nid("py.module", "m"), dst=ctx.nid("py.module", "m")))
+        r.edges.append(Edge(type="frobnicates", src=ctx.nid("py.module", "m"), dst=ctx.file_id(file.path)))
+        return r
+
+
+def test_ontology_declares_what_every_stage_needs():
+    onto = load_ontology()
+    assert onto.version.count(".") == 2
+    assert {"repository", "file", "commit", "person", "folder"} <= onto.node_types.keys()
+    analysis_types = {"py.module", "py.class", "py.function", "py.distribution", "sql.statement",
+                      "sql.table", "sql.column", "dbt.project", "dbt.model", "dbt.source", "dbt.seed",
+                      "dbt.snapshot", "dbt.macro", "dbt.test", "pulumi.project", "pulumi.stack",
+                      "pulumi.resource", "airflow.dag", "airflow.task"}
+    assert analysis_types <= onto.node_types.keys()
+    assert onto.allows_edge("derives_from", "sql.column", "sql.column")
+    assert not onto.allows_edge("derives_from", "sql.table", "sql.column")
+
+
+def test_ontology_rejects_edges_to_undeclared_nodes_and_bad_versions():
+    import pytest
+
+    with pytest.raises(ValueError, match="undeclared"):
+        parse_ontology({"version": "1.0.0", "node_types": {"a": {}}, "edge_types": {"e": {"from": ["a"],
+                                                                                            "to": ["b"]}}})
+    with pytest.raises(ValueError, match="semver"):
+        parse_ontology({"version": "1.0", "node_types": {}})
+
+
+def test_undeclared_types_are_proposed_not_emitted():
+    files = [SourceFile.from_text("a.txt", "hi")]
+    delta = analyse_repository(files, "local/t", analyzers=[_Rogue()])
+    assert [n.type for n in delta.nodes] == ["py.module"]
+    assert delta.edges == []
+    assert sorted((p.category, p.type) for p in delta.proposed) == [
+        ("edge", "frobnicates(py.module->file)"),
+        ("edge", "inherits(py.module->py.module)"),
+        ("node", "blob.thing"),
+    ]
+
+
+def test_cache_skips_unchanged_files_and_gives_the_same_delta(tmp_path):
+    files = load_example("py_inventory")
+    cache = ResultCache(tmp_path)
+    first_stats, second_stats = RunStats(), RunStats()
+    first = analyse_repository(files, "local/py_inventory", cache=cache, stats=first_stats)
+    second = analyse_repository(files, "local/py_inventory", cache=cache, stats=second_stats)
+    assert (first_stats.analysed, first_stats.cached) == (4, 0)
+    assert (second_stats.analysed, second_stats.cached) == (0, 4)
+    assert first == second
+
+    changed = [f if f.path != "src/inventory/db.py" else SourceFile.from_text(f.path, b"x = 1\n")
+               for f in files]
+    third_stats = RunStats()
+    analyse_repository(changed, "local/py_inventory", cache=cache, stats=third_stats)
+    assert (third_stats.analysed, third_stats.cached) == (1, 3)
+
+
+def test_new_analyzer_version_invalidates_its_cache(tmp_path):
+    class Newer(PythonAnalyzer):
+        version = "999"
+
+    files = load_example("py_inventory")
+    cache = ResultCache(tmp_path)
+    analyse_repository(files, "local/p", analyzers=[PythonAnalyzer()], cache=cache)
+    stats = RunStats()
+    analyse_repository(files, "local/p", analyzers=[Newer()], cache=cache, stats=stats)
+    assert stats.analysed == 4
+
+
+def test_delta_streams_through_jsonl(tmp_path, example):
+    delta = example("py_inventory")
+    path = tmp_path / "analysis.jsonl.gz"
+    written = write_jsonl(path, delta.iter_records())
+    assert written == 1 + len(delta.nodes) + len(delta.edges)
+    back = GraphDelta.from_records(read_jsonl(path, GRAPH_RECORDS))
+    assert back == delta
+
+
+def test_builtin_analyzers_are_discoverable():
+    names = {a.name for a in discover_analyzers()}
+    assert {"python", "sql"} <= names
