@@ -129,7 +129,8 @@ class RepoBuilder:
 
         Operations apply in this order: renames, deletions, writes (so a rename can be
         followed by an edit of the new path), symlinks, then ``.mailmap`` (lines given).
-        ``parent`` starts the branch from a given commit; ``merge`` adds more parents.
+        ``parent`` starts the branch from a given commit; ``merge`` adds more parents but
+        does not merge trees: write the merged result explicitly, as a real merge would.
         """
         branch = branch or self.default_branch
         if date is None:
