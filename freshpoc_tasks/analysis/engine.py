@@ -31,10 +31,11 @@ ENTRY_POINT_GROUP = "freshpoc.analyzers"
 
 
 def builtin_analyzers() -> list[Analyzer]:
+    from freshpoc_tasks.analysis.dbt import DbtAnalyzer
     from freshpoc_tasks.analysis.python import PythonAnalyzer
     from freshpoc_tasks.analysis.sql import SqlAnalyzer
 
-    return [PythonAnalyzer(), SqlAnalyzer()]
+    return [PythonAnalyzer(), SqlAnalyzer(), DbtAnalyzer()]
 
 
 def discover_analyzers() -> list[Analyzer]:
