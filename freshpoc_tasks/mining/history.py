@@ -17,11 +17,14 @@ hotspots) are computed from those sums at output time.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from freshpoc_tasks.contracts.base import Contract
 from freshpoc_tasks.contracts.mining import (
@@ -66,106 +69,160 @@ def git_log_args(options: MiningOptions, head: str, base: str | None = None) -> 
     return args
 
 
-def _tokens(stream) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
-    """NUL-separated tokens from a pipe, read in large chunks."""
-    rest = b""
+def _widen_pipe(fd: int) -> None:
+    """Ask Linux for a 1 MiB pipe: fewer, larger reads means fewer wake-ups and re-parses."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _READ_CHUNK)
+
+
+class _NeedMore(Exception):
+    """The token buffer ends inside a commit: read more and parse that commit again."""
+
+
+# A parsed change, as a plain tuple because the hot loop must not build models:
+# (status, old_path or None, path, added, deleted, is_binary, old_mode, new_mode)
+RawChange = tuple[str, "str | None", str, int, int, bool, str, str]
+# (sha, parents, author name, author email, author time, committer name, committer email,
+#  committer time, subject, changes)
+RawCommit = tuple[str, list[str], str, str, int, str, str, int, str, list[RawChange]]
+
+
+def _parse_one(toks: list[bytes], i: int, eof: bool) -> tuple[RawCommit, int]:
+    n = len(toks)
+    if i + _HEADER_FIELDS > n:
+        raise _NeedMore
+    tok = toks[i]
+    if not tok.startswith(b"\x01"):
+        raise GitError(f"unexpected git log output near {tok[:80]!r}")
+    sha, parents, an, ae, at, cn, ce, ct, subject = toks[i : i + _HEADER_FIELDS]
+    i += _HEADER_FIELDS
+    raws: list[tuple[str, str, str, str | None, str]] = []
+    stats: list[tuple[int, int, bool]] = []
     while True:
-        chunk = stream.read(_READ_CHUNK)
-        if not chunk:
+        if i >= n:
+            if eof:
+                break
+            raise _NeedMore
+        tok = toks[i]
+        if tok[:1] == b"\x01":
             break
-        parts = (rest + chunk).split(b"\0")
-        rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
-
-
-def _ts(value: bytes) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def parse_log(tokens: Iterable[bytes]) -> Iterator[CommitRecord]:
-    """Commits from ``git log`` output made with :func:`git_log_args` (bot flag left False)."""
-    it = iter(tokens)
-    pending: bytes | None = None
-
-    def nxt() -> bytes | None:
-        nonlocal pending
-        if pending is not None:
-            tok, pending = pending, None
-            return tok
-        return next(it, None)
-
-    tok = nxt()
-    while tok is not None:
-        if not tok.startswith(b"\x01"):
-            raise GitError(f"unexpected git log output near {tok[:80]!r}")
-        header = [tok[1:]]
-        for _ in range(_HEADER_FIELDS - 1):
-            field_ = nxt()
-            if field_ is None:
-                raise GitError("git log output ended inside a commit header")
-            header.append(field_)
-        sha, parents, an, ae, at, cn, ce, ct, subject = header
-        raws: list[tuple[str, str, str, str | None, str]] = []  # status, old mode, new mode, old, new
-        stats: list[tuple[int, int, bool]] = []
-        tok = nxt()
-        while tok is not None and not tok.startswith(b"\x01"):
-            if tok.startswith(b"\n"):
-                tok = tok[1:]
-            if not tok:
-                tok = nxt()
-                continue
-            if tok.startswith(b"::"):  # combined diff of a merge: not ours to count
-                tok = nxt()
-                continue
-            if tok.startswith(b":"):
-                meta = tok[1:].split(b" ")
-                status = meta[4][:1].decode()
-                first = decode_path(nxt() or b"")[0]
-                if status in ("R", "C"):
-                    second = decode_path(nxt() or b"")[0]
-                    raws.append((status, meta[0].decode(), meta[1].decode(), first, second))
-                else:
-                    raws.append((status, meta[0].decode(), meta[1].decode(), None, first))
+        if tok[:1] == b"\n":
+            tok = tok[1:]
+        i += 1
+        if not tok or tok[:2] == b"::":  # a merge's combined diff is not counted
+            continue
+        if tok[:1] == b":":
+            meta = tok.split(b" ", 4)
+            status = meta[4][:1].decode()
+            if status == "R" or status == "C":
+                if i + 2 > n:
+                    raise _NeedMore
+                old, new = toks[i], toks[i + 1]
+                i += 2
+                raws.append((status, meta[0][1:].decode(), meta[1].decode(), decode_path(old)[0],
+                             decode_path(new)[0]))  # fmt: skip
             else:
-                added, deleted, path = tok.split(b"\t", 2)
-                if not path:  # rename: the two paths follow as their own tokens
-                    nxt()
-                    nxt()
-                binary = added == b"-"
-                stats.append((0 if binary else int(added), 0 if binary else int(deleted), binary))
-            tok = nxt()
-        changes = []
-        for i, (status, old_mode, new_mode, old, new) in enumerate(raws):
-            added, deleted, binary = stats[i] if i < len(stats) else (0, 0, False)
-            changes.append(
-                FileChange.model_construct(
-                    path=new,
-                    old_path=old,
-                    change_type=status,
-                    added=added,
-                    deleted=deleted,
-                    is_binary=binary,
-                    old_mode=None if old_mode == "000000" else old_mode,
-                    new_mode=None if new_mode == "000000" else new_mode,
-                )
+                if i >= n:
+                    raise _NeedMore
+                path = toks[i]
+                i += 1
+                raws.append((status, meta[0][1:].decode(), meta[1].decode(), None, decode_path(path)[0]))
+        else:
+            added, deleted, path = tok.split(b"\t", 2)
+            if not path:  # a rename: the two paths follow as tokens of their own
+                if i + 2 > n:
+                    raise _NeedMore
+                i += 2
+            if added == b"-":
+                stats.append((0, 0, True))
+            else:
+                stats.append((int(added), int(deleted), False))
+    changes: list[RawChange] = []
+    for k, (status, old_mode, new_mode, old, new) in enumerate(raws):
+        added_n, deleted_n, binary = stats[k] if k < len(stats) else (0, 0, False)
+        changes.append((status, old, new, added_n, deleted_n, binary, old_mode, new_mode))
+    commit: RawCommit = (
+        sha[1:].decode(),
+        parents.decode().split(),
+        an.decode("utf-8", "replace"),
+        ae.decode("utf-8", "replace").lower(),
+        int(at),
+        cn.decode("utf-8", "replace"),
+        ce.decode("utf-8", "replace").lower(),
+        int(ct),
+        subject.decode("utf-8", "replace"),
+        changes,
+    )
+    return commit, i
+
+
+def parse_log_raw(stream: BinaryIO) -> Iterator[RawCommit]:
+    """Commits as tuples from ``git log`` output made with :func:`git_log_args`.
+
+    Tokens are split per megabyte chunk and walked by index; a commit cut by a chunk
+    boundary is parsed again once the next chunk is in.  Paths are consumed by position, so
+    a file name that looks like a header or a stat line cannot confuse the parser.
+    """
+    toks: list[bytes] = []
+    tail = b""
+    i = 0
+    eof = False
+    while True:
+        if i >= len(toks) and eof:
+            return
+        try:
+            commit, i = _parse_one(toks, i, eof)
+        except _NeedMore:
+            if eof:
+                raise GitError("git log output ended inside a commit") from None
+            chunk = stream.read(_READ_CHUNK)
+            if chunk:
+                parts = (tail + chunk).split(b"\0")
+                tail = parts.pop()
+            else:
+                eof = True
+                parts = [tail] if tail else []
+            toks = toks[i:] + parts
+            i = 0
+            continue
+        yield commit
+
+
+def to_record(raw: RawCommit, is_bot: bool = False) -> CommitRecord:
+    """The contract form of a parsed commit (built without re-validation: we made the values)."""
+    sha, parents, an, ae, at, cn, ce, ct, subject, changes = raw
+    return CommitRecord.model_construct(
+        sha=sha,
+        parents=parents,
+        author_name=an,
+        author_email=ae,
+        authored_at=datetime.fromtimestamp(at, UTC),
+        committer_name=cn,
+        committer_email=ce,
+        committed_at=datetime.fromtimestamp(ct, UTC),
+        summary=subject,
+        is_merge=len(parents) > 1,
+        is_bot=is_bot,
+        changes=[
+            FileChange.model_construct(
+                path=path,
+                old_path=old,
+                change_type=status,
+                added=added,
+                deleted=deleted,
+                is_binary=binary,
+                old_mode=None if old_mode == "000000" else old_mode,
+                new_mode=None if new_mode == "000000" else new_mode,
             )
-        parent_list = parents.decode().split()
-        yield CommitRecord.model_construct(
-            sha=sha.decode(),
-            parents=parent_list,
-            author_name=an.decode("utf-8", "replace"),
-            author_email=ae.decode("utf-8", "replace").lower(),
-            authored_at=_ts(at),
-            committer_name=cn.decode("utf-8", "replace"),
-            committer_email=ce.decode("utf-8", "replace").lower(),
-            committed_at=_ts(ct),
-            summary=subject.decode("utf-8", "replace"),
-            is_merge=len(parent_list) > 1,
-            is_bot=False,
-            changes=changes,
-        )
+            for status, old, path, added, deleted, binary, old_mode, new_mode in changes
+        ],
+    )
+
+
+def parse_log(stream: BinaryIO) -> Iterator[CommitRecord]:
+    """Commit records (bot flag left False) from ``git log`` output of :func:`git_log_args`."""
+    for raw in parse_log_raw(stream):
+        yield to_record(raw)
 
 
 # --- aggregates -------------------------------------------------------------------------------
@@ -178,18 +235,18 @@ class FileSums:
     deleted: int = 0
     coupling_revisions: int = 0
     first_commit: str = ""
-    first_at: datetime | None = None
+    first_at: int | None = None  # epoch seconds (committer date): cheap to compare in the hot loop
     last_commit: str = ""
-    last_at: datetime | None = None
+    last_at: int | None = None
     exists: bool = True
     authors: dict[str, list[int]] = field(default_factory=dict)  # email -> [revisions, added, deleted]
 
-    def see_last(self, commit: str, when: datetime, exists: bool) -> None:
+    def see_last(self, commit: str, when: int, exists: bool) -> None:
         """Changes arrive newest first: on equal dates the one seen first is the last change."""
         if self.last_at is None or when > self.last_at:
             self.last_at, self.last_commit, self.exists = when, commit, exists
 
-    def see_first(self, commit: str, when: datetime) -> None:
+    def see_first(self, commit: str, when: int) -> None:
         """...and on equal dates the one seen last is the first change."""
         if self.first_at is None or when <= self.first_at:
             self.first_at, self.first_commit = when, commit
@@ -239,42 +296,47 @@ class HistoryAggregates:
         self.names: dict[str, str] = {}
         self.commits = 0
 
-    def add_commit(self, commit: CommitRecord, renames: RenameMap, max_changeset_size: int) -> None:
+    def add_commit(self, commit: RawCommit, renames: RenameMap, max_changeset_size: int) -> None:
         """Credit one commit (seen newest first) to the files' latest names."""
+        sha, _, name, email, _, _, _, when, _, changes = commit
         self.commits += 1
-        email = commit.author_email
-        self.names.setdefault(email, commit.author_name)
-        when = commit.committed_at
+        if email not in self.names:
+            self.names[email] = name
+        files = self.files
+        resolve = renames.resolve
         touched: list[str] = []
-        for change in commit.changes:
-            if change.old_path is not None and change.change_type == "R":
-                renames.rename(change.old_path, change.path)
-            path = renames.resolve(change.path)
+        for status, old, new, added, deleted, _, _, _ in changes:
+            if status == "R" and old is not None:
+                renames.rename(old, new)
+            path = resolve(new)
             touched.append(path)
-            sums = self.files.get(path)
+            sums = files.get(path)
             if sums is None:
-                sums = self.files[path] = FileSums()
+                sums = files[path] = FileSums()
             sums.revisions += 1
-            sums.added += change.added
-            sums.deleted += change.deleted
-            sums.see_last(commit.sha, when, change.change_type != "D")
-            sums.see_first(commit.sha, when)
+            sums.added += added
+            sums.deleted += deleted
+            if sums.last_at is None or when > sums.last_at:
+                sums.last_at, sums.last_commit, sums.exists = when, sha, status != "D"
+            if sums.first_at is None or when <= sums.first_at:
+                sums.first_at, sums.first_commit = when, sha
             per = sums.authors.get(email)
             if per is None:
-                sums.authors[email] = [1, change.added, change.deleted]
+                sums.authors[email] = [1, added, deleted]
             else:
                 per[0] += 1
-                per[1] += change.added
-                per[2] += change.deleted
+                per[1] += added
+                per[2] += deleted
         if len(touched) <= max_changeset_size:
             for path in touched:
-                self.files[path].coupling_revisions += 1
+                files[path].coupling_revisions += 1
             if len(touched) > 1:
+                pairs = self.pairs
                 ordered = sorted(touched)
-                for i, a in enumerate(ordered):
-                    for b in ordered[i + 1 :]:
+                for k, a in enumerate(ordered):
+                    for b in ordered[k + 1 :]:
                         if a != b:
-                            self.pairs[(a, b)] += 1
+                            pairs[(a, b)] += 1
 
     def merge_older(self, older: HistoryAggregates, renames: RenameMap) -> None:
         """Fold in aggregates of the commits before ours, re-keyed through our renames."""
@@ -330,9 +392,9 @@ class HistoryAggregates:
                     deleted=rec.deleted,
                     coupling_revisions=rec.coupling_revisions,
                     first_commit=rec.first_commit,
-                    first_at=rec.first_changed_at,
+                    first_at=int(rec.first_changed_at.timestamp()),
                     last_commit=rec.last_commit,
-                    last_at=rec.last_changed_at,
+                    last_at=int(rec.last_changed_at.timestamp()),
                     exists=rec.exists,
                 )
             elif isinstance(rec, AuthorContribution):
@@ -361,10 +423,10 @@ class HistoryAggregates:
                 main_author_share=share,
                 bus_factor=bus,
                 first_commit=s.first_commit,
-                first_changed_at=s.first_at,
+                first_changed_at=datetime.fromtimestamp(s.first_at, UTC),
                 last_commit=s.last_commit,
-                last_changed_at=s.last_at,
-                age_days=round(max(0.0, (reference - s.last_at).total_seconds() / 86400), 4),
+                last_changed_at=datetime.fromtimestamp(s.last_at, UTC),
+                age_days=round(max(0.0, (reference.timestamp() - s.last_at) / 86400), 4),
                 coupling_revisions=s.coupling_revisions,
             )
 
@@ -470,31 +532,32 @@ class HistoryMiner:
     def is_bot(self, name: str, email: str) -> bool:
         return any(p.search(name) or p.search(email) for p in self._bots)
 
-    def commits(self) -> Iterator[CommitRecord]:
+    def raw_commits(self) -> Iterator[tuple[RawCommit, bool]]:
+        """(parsed commit, is bot) pairs, newest first, feeding the aggregates as they pass."""
         config = []
         mailmap = self.repo.mailmap_blob(self.head)
         config.append(f"mailmap.blob={mailmap}" if mailmap else "mailmap.file=/dev/null")
         proc = popen_git(git_log_args(self.options, self.head, self.base), self.repo.git_dir, config=config)
         assert proc.stdout is not None
+        _widen_pipe(proc.stdout.fileno())
         bot_cache: dict[tuple[str, str], bool] = {}
         exclude_bots = self.options.bots == "exclude"
         size_cap = self.options.max_changeset_size
+        add, renames = self._aggregates.add_commit, self._renames
         try:
-            for commit in parse_log(_tokens(proc.stdout)):
-                key = (commit.author_name, commit.author_email)
+            for commit in parse_log_raw(proc.stdout):
+                key = (commit[2], commit[3])
                 bot = bot_cache.get(key)
                 if bot is None:
                     bot = bot_cache[key] = self.is_bot(*key)
-                if bot:
-                    commit = commit.model_copy(update={"is_bot": True})
                 if bot and exclude_bots:
                     # Not counted, but its renames still tell us where older changes went.
-                    for change in commit.changes:
-                        if change.change_type == "R" and change.old_path is not None:
-                            self._renames.rename(change.old_path, change.path)
+                    for status, old, new, *_ in commit[9]:
+                        if status == "R" and old is not None:
+                            renames.rename(old, new)
                 else:
-                    self._aggregates.add_commit(commit, self._renames, size_cap)
-                yield commit
+                    add(commit, renames, size_cap)
+                yield commit, bot
         finally:
             proc.stdout.close()
             code = proc.wait()
@@ -502,6 +565,11 @@ class HistoryMiner:
         if code != 0:
             raise GitError(f"git log failed ({code}): {err}")
         self._done = True
+
+    def commits(self) -> Iterator[CommitRecord]:
+        """The commit stream as contract records."""
+        for raw, bot in self.raw_commits():
+            yield to_record(raw, bot)
 
     @property
     def aggregates(self) -> HistoryAggregates:
@@ -523,6 +591,6 @@ def mine_history(
 ) -> HistoryAggregates:
     """Aggregates only (the commit stream is parsed and dropped)."""
     miner = HistoryMiner(repo, head, options, base=base, previous=previous)
-    for _ in miner.commits():
+    for _ in miner.raw_commits():
         pass
     return miner.aggregates
