@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -229,8 +230,6 @@ class Repository:
         A writer thread feeds the requests while we read, so neither side blocks on a full pipe
         however many blobs are asked for.  Missing objects are logged and skipped.
         """
-        import subprocess
-
         proc = popen_git(["cat-file", "--batch"], self.git_dir, stdin=subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout

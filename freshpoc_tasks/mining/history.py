@@ -364,6 +364,18 @@ class HistoryAggregates:
             if ra != rb:
                 self.pairs[(ra, rb) if ra < rb else (rb, ra)] += shared
 
+    def mark_present(self, paths: Iterable[str]) -> None:
+        """Set ``exists`` from the tree at the mined commit.
+
+        The newest counted change says whether a file was deleted, but a change we do not
+        count (a bot's, a side branch's under ``first_parent``) can delete it too; the tree
+        is the truth.  Full and incremental runs at the same commit see the same tree, so
+        they still agree.
+        """
+        present = set(paths)
+        for path, sums in self.files.items():
+            sums.exists = path in present
+
     # -- state records (what an incremental run resumes from) -------------------------------
 
     def state_records(self, reference: datetime) -> Iterator[Contract]:

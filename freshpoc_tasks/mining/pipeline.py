@@ -6,6 +6,8 @@ small :class:`MineResult` (the counts go into the stage's event), never the reco
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,9 +16,8 @@ from itertools import chain
 from pathlib import Path
 
 from freshpoc_tasks import __version__
-from freshpoc_tasks.contracts.base import Contract, read_jsonl, write_jsonl
+from freshpoc_tasks.contracts.base import Contract, write_jsonl
 from freshpoc_tasks.contracts.mining import (
-    MINING_RECORDS,
     AuthorContribution,
     CoChange,
     FileHistory,
@@ -51,13 +52,22 @@ def load_previous(path: str | Path) -> _Previous:
     """The snapshot and aggregate state of an earlier stage file (other records are skipped)."""
     snapshot: RepoSnapshot | None = None
 
+    wanted = {m.KIND: m for m in (RepoSnapshot, FileHistory, AuthorContribution, CoChange)}
+
     def state() -> Iterator[Contract]:
         nonlocal snapshot
-        for rec in read_jsonl(path, MINING_RECORDS):
-            if isinstance(rec, RepoSnapshot):
-                snapshot = rec
-            elif isinstance(rec, FileHistory | AuthorContribution | CoChange):
-                yield rec
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                obj = json.loads(line) if line.strip() else {}
+                model = wanted.get(obj.get("kind", ""))
+                if model is None:
+                    continue  # inventory and commits: not needed to resume, not validated
+                rec = model.from_json_obj(obj)
+                if isinstance(rec, RepoSnapshot):
+                    snapshot = rec
+                else:
+                    yield rec
 
     aggregates = HistoryAggregates.from_records(state())
     if snapshot is None:
@@ -159,6 +169,7 @@ def mine_repository(
 
     def aggregates() -> Iterator[Contract]:
         agg = miner.aggregates
+        agg.mark_present(lines_code)
         for rec in agg.state_records(committed_at):
             if isinstance(rec, FileHistory):
                 counts["file_histories"] += 1

@@ -126,3 +126,16 @@ def test_cli_as_of(builder: RepoBuilder, tmp_path: Path, capsys, as_of: str, ind
     ]
     assert main(args) == 0
     assert f"@ {shas[index][:12]} (full)" in capsys.readouterr().out
+
+
+def test_file_deleted_by_an_uncounted_bot_is_not_reported_as_existing(
+    builder: RepoBuilder, tmp_path: Path
+) -> None:
+    builder.commit(write={"keep.py": "a\n", "gone.py": "b\n"}, author="Ann <ann@example.com>")
+    builder.commit(delete=["gone.py"], author="renovate[bot] <bot@example.com>")
+    result = mine_repository(str(builder.path), tmp_path / "o", cache_dir=tmp_path / "c")
+    histories = {r.path: r for r in records(result.artifact) if r.KIND == "file_history"}
+    assert {p: (h.exists, h.revisions) for p, h in histories.items()} == {
+        "keep.py": (True, 1),
+        "gone.py": (False, 1),
+    }
