@@ -86,7 +86,9 @@ class Analyzer:
         except RecursionError:
             empty.diagnostics.append(self.diag(file.path, "too_deep", "nesting too deep to analyse"))
         except MemoryError:
-            empty.diagnostics.append(self.diag(file.path, "too_large", "ran out of memory"))
+            # CPython's parser reports stack exhaustion on deep nesting as MemoryError too
+            empty.diagnostics.append(self.diag(file.path, "resource_limit",
+                                               "ran out of memory (nesting too deep or input too large)"))
         except Exception as exc:
             log.debug("analyzer %s failed on %s", self.name, file.path, exc_info=True)
             empty.diagnostics.append(

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from freshpoc_tasks.analysis.base import Analyzer
-from freshpoc_tasks.analysis.linker import link_refs
+from freshpoc_tasks.analysis.linker import link_refs, unify_tables
 from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, LinkResult, RepoContext, SourceFile
 from freshpoc_tasks.analysis.ontology import Ontology, load_ontology
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, ProposedType
@@ -31,11 +31,13 @@ ENTRY_POINT_GROUP = "freshpoc.analyzers"
 
 
 def builtin_analyzers() -> list[Analyzer]:
+    from freshpoc_tasks.analysis.airflow import AirflowAnalyzer
     from freshpoc_tasks.analysis.dbt import DbtAnalyzer
+    from freshpoc_tasks.analysis.pulumi import PulumiAnalyzer
     from freshpoc_tasks.analysis.python import PythonAnalyzer
     from freshpoc_tasks.analysis.sql import SqlAnalyzer
 
-    return [PythonAnalyzer(), SqlAnalyzer(), DbtAnalyzer()]
+    return [PythonAnalyzer(), SqlAnalyzer(), DbtAnalyzer(), PulumiAnalyzer(), AirflowAnalyzer()]
 
 
 def discover_analyzers() -> list[Analyzer]:
@@ -167,6 +169,7 @@ def analyse_repository(
     nodes += linked.nodes
     edges += linked.edges
     diagnostics += linked.diagnostics
+    nodes, edges = unify_tables(nodes, edges, ctx)
     return build_delta(repo_id, commit, ontology, {a.name: a.version for a in analyzers}, nodes, edges,
                        diagnostics)
 

@@ -195,3 +195,42 @@ def _merge_import_names(out: LinkResult) -> None:
             merged[(e.src, e.dst)] = prev.model_copy(
                 update={"props": {"names": names}, "confidence": max(prev.confidence, e.confidence)})
     out.edges = rest + list(merged.values())
+
+
+def unify_tables(nodes: list[Node], edges: list[Edge], ctx: RepoContext) -> tuple[list[Node], list[Edge]]:
+    """Point partially-qualified table names at the one fully-qualified table they must mean.
+
+    A DAG's ``insert into raw.orders`` and dbt's source ``jaffle_shop.raw.orders`` are the same
+    relation when no other known table ends in ``raw.orders``; without this, the Airflow task and
+    the dbt model would hang off two separate nodes. Ambiguous suffixes are left alone.
+    """
+    tables = {n.key for n in nodes if n.type == "sql.table"}
+    by_suffix: dict[str, list[str]] = defaultdict(list)
+    for fqn in tables:
+        parts = fqn.split(".")
+        for i in range(1, len(parts)):
+            by_suffix[".".join(parts[i:])].append(fqn)
+    rename: dict[str, str] = {}
+    for fqn in tables:
+        longer = by_suffix.get(fqn, [])
+        if len(longer) == 1:
+            rename[fqn] = longer[0]
+    if not rename:
+        return nodes, edges
+    ids: dict[str, str] = {}
+    out_nodes: list[Node] = []
+    for n in nodes:
+        if n.type == "sql.table" and n.key in rename:
+            ids[n.id] = ctx.table_id(rename[n.key])
+            continue
+        if n.type == "sql.column" and n.props.get("table") in rename:
+            target = rename[n.props["table"]]
+            column = n.props["column"]
+            new_id = ctx.column_id(target, column)
+            ids[n.id] = new_id
+            n = n.model_copy(update={"id": new_id, "key": f"{target}.{column}",
+                                     "props": {**n.props, "table": target}})
+        out_nodes.append(n)
+    out_edges = [e.model_copy(update={"src": ids.get(e.src, e.src), "dst": ids.get(e.dst, e.dst)})
+                 if e.src in ids or e.dst in ids else e for e in edges]
+    return out_nodes, out_edges

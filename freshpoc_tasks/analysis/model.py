@@ -143,8 +143,12 @@ class RepoContext:
         return node_id("sql.column", self.config.warehouse, f"{fqn}.{column}")
 
 
-class BudgetExceeded(Exception):
-    """Raised inside an analyzer when one file has used up its time."""
+class BudgetExceeded(BaseException):
+    """Raised inside an analyzer when one file has used up its time.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so the broad ``except Exception`` guards
+    around third-party parsers cannot swallow it; only the engine's per-file guard handles it.
+    """
 
 
 class Budget:

@@ -8,12 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
 from sqlglot.errors import SqlglotError
 
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
 from freshpoc_tasks.analysis.model import Budget, FileResult, RepoContext, SourceFile
 from freshpoc_tasks.analysis.sqlcore import StatementInfo, analyse_sql
 from freshpoc_tasks.contracts.graph import Edge, Node
+
+_JINJA: SandboxedEnvironment | None = None
+
+
+def render_templated_sql(text: str) -> str:
+    """Airflow-style templates (``{{ ds }}``) render to empty strings so the SQL still parses.
+
+    Sandboxed, and unknown names are empty, so a template can neither reach Python internals nor
+    fail on a macro we do not have; a template that still fails is analysed as written.
+    """
+    global _JINJA
+    if "{{" not in text and "{%" not in text:
+        return text
+    if _JINJA is None:
+        from freshpoc_tasks.analysis.dbt import _Missing
+
+        _JINJA = SandboxedEnvironment(undefined=_Missing, autoescape=False)
+    try:
+        return _JINJA.from_string(text).render()
+    except (TemplateError, ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError,
+            RecursionError):
+        return text
 
 
 def dbt_project_root(path: str, ctx: RepoContext) -> str | None:
@@ -122,7 +146,7 @@ class SqlAnalyzer(Analyzer):
     def _analyze(self, file: SourceFile, text: str, ctx: RepoContext, budget: Budget) -> FileResult:
         dialect = ctx.config.sql_dialect
         try:
-            infos = analyse_sql(text, dialect, check=budget.check)
+            infos = analyse_sql(render_templated_sql(text), dialect, check=budget.check)
         except SqlglotError as exc:
             raise AnalysisError("sql_tokenize_error", str(exc).splitlines()[0] if str(exc) else "") from None
         result = FileResult(path=file.path, analyzer=self.name)

@@ -79,7 +79,7 @@ def _tables_from_tokens(tokens: list[Token]) -> tuple[list[str], list[str]]:
         if (tt in _READ_AFTER or tt in _WRITE_AFTER) and i + 1 < len(tokens):
             j = i + 1
             parts = []
-            while j < len(tokens) and tokens[j].token_type in _NAME_TOKENS:
+            while j < len(tokens) and _is_name(tokens, j):
                 parts.append(tokens[j].text)
                 if j + 1 < len(tokens) and tokens[j + 1].token_type == TokenType.DOT:
                     j += 2
@@ -93,6 +93,18 @@ def _tables_from_tokens(tokens: list[Token]) -> tuple[list[str], list[str]]:
         else:
             i += 1
     return _unique(reads), _unique(writes)
+
+
+def _is_name(tokens: list[Token], j: int) -> bool:
+    """An identifier, or a keyword used as one (``out.t``): followed by a dot, or after one."""
+    tok = tokens[j]
+    if tok.token_type in _NAME_TOKENS:
+        return True
+    if not tok.text.isidentifier():
+        return False
+    after_dot = j > 0 and tokens[j - 1].token_type == TokenType.DOT
+    before_dot = j + 1 < len(tokens) and tokens[j + 1].token_type == TokenType.DOT
+    return after_dot or before_dot
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -184,10 +196,13 @@ def analyse_sql(text: str, dialect: str | None = None, schema: Schema | None = N
         try:
             parsed = d.parser().parse(chunk, text)
             stmt = parsed[0] if parsed else None
-        except SqlglotError as exc:
+        except Exception as exc:  # sqlglot errors, and its rare internal bugs on odd input
             reads, writes = _tables_from_tokens(chunk)
+            message = (str(exc).splitlines() or [""])[0][:300]
+            if not isinstance(exc, SqlglotError):
+                message = f"{type(exc).__name__}: {message}"
             out.append(StatementInfo(index=index, kind="unparsed", line=line, parsed=False,
-                                     error=str(exc).splitlines()[0][:300], reads=reads, writes=writes))
+                                     error=message or type(exc).__name__, reads=reads, writes=writes))
             continue
         if stmt is None:
             continue
@@ -233,7 +248,7 @@ def add_column_lineage(info: StatementInfo, stmt: exp.Expr, dialect: str | None,
         return
     try:
         columns = column_lineage(query, dialect, schema, sources)
-    except (SqlglotError, KeyError, ValueError, AttributeError, TypeError) as exc:
+    except Exception as exc:  # lineage is best effort: tables read/written stand without it
         info.lineage_error = f"{type(exc).__name__}: {exc}"[:300]
         return
     if isinstance(stmt, exp.Insert) and isinstance(stmt.this, exp.Schema) and stmt.this.expressions:
