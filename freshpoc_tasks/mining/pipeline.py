@@ -188,6 +188,6 @@ def mine_repository(
     tmp = out.with_name(out.name + ".partial.gz")
     write_jsonl(tmp, chain([snapshot], files(), commits(), aggregates()))
     tmp.replace(out)  # readers never see a half-written stage file
-    if progress is not None:
-        progress(counts["commits"])
+    if progress is not None and counts["commits"] % progress_every:
+        progress(counts["commits"])  # the final count, unless just reported
     return MineResult(repo_id=repo.repo_id, commit=head, artifact=out, base_commit=base, counts=counts)
