@@ -1,0 +1,46 @@
+# Thin aliases of the `freshpoc` command; `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+FRESHPOC := .venv/bin/freshpoc
+PYTEST_ARGS ?=
+
+.PHONY: help venv up down status logs reset demo test unit integration lint lock
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv:  ## build (or reuse) the Python environment and link it at .venv
+	@scripts/bootstrap
+
+up: venv  ## freshpoc stack up: build what is missing, start every server, wait until healthy
+	$(FRESHPOC) stack up
+
+down: venv  ## stop every server (data kept)
+	$(FRESHPOC) stack down
+
+status: venv  ## status table of the stack
+	$(FRESHPOC) stack status
+
+logs: venv  ## last log lines of every service
+	$(FRESHPOC) stack logs
+
+reset: venv  ## stop the stack and delete its data (asks first)
+	$(FRESHPOC) stack reset
+
+demo: up  ## the main job end to end on the local stack
+	$(FRESHPOC) demo
+
+test: up  ## every test: unit (pure core) and integration (real servers)
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+unit: venv  ## unit tests only (no server needed)
+	.venv/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
+integration: up  ## integration tests only
+	.venv/bin/pytest -m integration $(PYTEST_ARGS)
+
+lint: venv  ## ruff
+	.venv/bin/ruff check .
+
+lock: venv  ## regenerate constraints.txt from the current environment
+	@(echo "# Full resolution of requirements.txt, used as pip constraints so every machine installs the same set."; \
+	  echo "# Regenerate with: make lock"; .venv/bin/pip freeze --exclude-editable) > constraints.txt
