@@ -210,6 +210,12 @@ def analyse_sql(text: str, dialect: str | None = None, schema: Schema | None = N
             continue
         if stmt is None:
             continue
+        if isinstance(stmt, exp.Command):  # syntax sqlglot keeps only as opaque text
+            reads, writes = _tables_from_tokens(chunk)
+            out.append(StatementInfo(index=index, kind="command", line=line, parsed=False,
+                                     error=f"unsupported syntax: {stmt.name} kept as a command",
+                                     reads=reads, writes=writes))
+            continue
         info = describe_statement(stmt, index, line)
         if with_columns:
             add_column_lineage(info, stmt, dialect, known, copy=False)

@@ -7,6 +7,7 @@ commit that changed a few files) only analyses what changed.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from freshpoc_tasks.mining import RefNotFoundError, UnsafeLocationError
     from freshpoc_tasks.mining.access import open_repository
 
+    if not args.verbose:  # one "falling back to Command" line per odd statement is noise here
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
     started = time.monotonic()
     try:
         repo = open_repository(args.repo, args.mirrors, fetch=not args.no_fetch)

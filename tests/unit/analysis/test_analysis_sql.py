@@ -39,6 +39,12 @@ def test_unparseable_statement_falls_back_to_tables_from_tokens():
     assert info.error
 
 
+def test_statement_sqlglot_keeps_as_command_is_recorded_with_its_tables():
+    [info] = analyse_sql("alter table mart.daily owner to analyst", "postgres")
+    assert (info.kind, info.parsed, info.writes) == ("command", False, ["mart.daily"])
+    assert "unsupported syntax" in (info.error or "")
+
+
 def test_sql_file_graph_and_diagnostics():
     delta = analyse_texts({"etl/load.sql": SCRIPT}, sql_dialect="duckdb")
     assert node_set(delta, "sql.statement") == {f"sql.statement:etl/load.sql#{i}" for i in range(5)}
