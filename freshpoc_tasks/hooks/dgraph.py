@@ -140,5 +140,19 @@ class DgraphHook(BaseHook):
 
         return self.run_in_txn(work)
 
+    def mutate(self, set_json: Any = None, del_json: Any = None) -> dict[str, str]:
+        """One plain mutation (deletions first, then sets) in one transaction; returns the uids
+        Dgraph assigned to blank nodes (``_:name`` -> ``{"name": uid}``)."""
+
+        def work(txn: Any) -> dict[str, str]:
+            uids: dict[str, str] = {}
+            if del_json:
+                txn.mutate(del_obj=del_json, timeout=self.timeout)
+            if set_json:
+                uids.update(txn.mutate(set_obj=set_json, timeout=self.timeout).uids)
+            return uids
+
+        return self.run_in_txn(work)
+
     def health(self) -> str:
         return self.get_conn().check_version()

@@ -1,0 +1,160 @@
+"""The ontology as the graph stage sees it, and the Dgraph schema generated from it.
+
+The analysis stage's loader (``analysis.ontology``) knows types and fields; the graph stage also
+needs each type's *lifecycle* (``state`` entities are closed when a later commit no longer has
+them, ``history`` facts such as commits are never closed) and a deterministic mapping of every
+field to a Dgraph predicate. Generating the schema here, from the one YAML file, is what keeps
+the analyzers, the writer and the query API from drifting apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from freshpoc_tasks.analysis.ontology import Ontology, default_path, parse_ontology
+
+# Predicates every node carries, whatever its type. Values are Dgraph scalar types + indexes.
+# ``xid`` keeps the ``exact`` index the shared ARCHITECTURE fixes (and the smoke test re-applies):
+# Dgraph refuses exact-index tokens over ~64 KB, so the writer hashes longer ids (see STORED_XID).
+CORE_NODE_PREDICATES: dict[str, str] = {
+    "xid": "string @index(exact) @upsert",
+    "ntype": "string @index(exact)",
+    "name": "string @index(hash, trigram)",
+    "path": "string @index(hash)",
+    "scope": "string @index(hash)",
+    "key": "string",
+    "span_start": "int",
+    "span_end": "int",
+    "repo": "string @index(exact)",
+    "vf": "int @index(int)",
+    "vt": "int @index(int)",
+    "vs": "string",
+    "h": "string",
+    "xprops": "string",
+}
+
+# Facets every edge carries (never predicates: listed here so the export and queries agree).
+CORE_EDGE_FACETS: tuple[str, ...] = ("vf", "vt", "vs", "h", "conf")
+
+# Bookkeeping predicates of the writer's own nodes (repository timelines, applied ontologies).
+INTERNAL_PREDICATES: dict[str, str] = {
+    "fp_timeline": "string",
+    "fp_version": "string @index(exact)",
+    "fp_schema_sha": "string",
+    "fp_applied_at": "string",
+}
+STATE_TYPE = "FreshpocState"
+ONTOLOGY_TYPE = "FreshpocOntology"
+
+_SCALARS = {"string": "string", "int": "int", "float": "float", "bool": "bool",
+            "list[string]": "string", "json": "string"}
+# list[string] is stored as JSON text: Dgraph lists are unordered sets, and base classes,
+# decorators and column lists must round-trip in order and with duplicates.
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+@dataclass(frozen=True)
+class GraphOntology:
+    """The parsed ontology plus what only the graph stage needs."""
+
+    base: Ontology
+    lifecycles: dict[str, str]  # node or edge type -> "state" | "history"
+    field_predicates: dict[str, str]  # ontology field name -> Dgraph scalar type
+    source: str  # the YAML text, for the version ledger
+
+    @property
+    def version(self) -> str:
+        return self.base.version
+
+    def lifecycle(self, type_name: str) -> str:
+        return self.lifecycles.get(type_name, "state")
+
+    def field_kind(self, node_or_edge_type: str, field: str) -> str | None:
+        nt = self.base.node_types.get(node_or_edge_type)
+        if nt is not None:
+            return nt.fields.get(field)
+        et = self.base.edge_types.get(node_or_edge_type)
+        return et.fields.get(field) if et is not None else None
+
+
+def parse_graph_ontology(text: str) -> GraphOntology:
+    doc: dict[str, Any] = yaml.safe_load(text)
+    base = parse_ontology(doc)
+    lifecycles: dict[str, str] = {}
+    for section in ("node_types", "edge_types"):
+        for name, spec in (doc.get(section) or {}).items():
+            life = (spec or {}).get("lifecycle", "state")
+            if life not in {"state", "history"}:
+                raise ValueError(f"{name}: lifecycle must be 'state' or 'history', got {life!r}")
+            lifecycles[name] = life
+    fields: dict[str, str] = {}
+    for nt in base.node_types.values():
+        for fname, kind in nt.fields.items():
+            if kind not in _SCALARS:
+                raise ValueError(f"{nt.name}.{fname}: unknown field type {kind!r}")
+            scalar = _SCALARS[kind]
+            if fname in CORE_NODE_PREDICATES:
+                if CORE_NODE_PREDICATES[fname].split()[0] != scalar:
+                    raise ValueError(f"{nt.name}.{fname} clashes with the core predicate {fname}")
+                continue
+            if fields.setdefault(fname, scalar) != scalar:
+                raise ValueError(f"field {fname!r} is {fields[fname]} in one node type and {scalar} in "
+                                 f"{nt.name}; one predicate cannot hold both")
+    for et in base.edge_types.values():
+        for fname, kind in et.fields.items():
+            if kind not in _SCALARS:
+                raise ValueError(f"edge {et.name}.{fname}: unknown field type {kind!r}")
+            if fname in CORE_EDGE_FACETS:
+                raise ValueError(f"edge {et.name}.{fname} clashes with a core facet")
+    clash = set(base.edge_types) & (set(fields) | set(CORE_NODE_PREDICATES) | set(INTERNAL_PREDICATES))
+    if clash:
+        raise ValueError(f"edge types named like node predicates: {sorted(clash)}")
+    for name in [*base.node_types, *base.edge_types, *fields]:
+        if not _IDENT.match(name):
+            raise ValueError(f"{name!r} cannot be a Dgraph name")
+    return GraphOntology(base=base, lifecycles=lifecycles, field_predicates=fields, source=text)
+
+
+def load_graph_ontology(path: str | Path | None = None) -> GraphOntology:
+    return parse_graph_ontology(Path(path or default_path()).read_text(encoding="utf-8"))
+
+
+def dgraph_type_name(node_type: str) -> str:
+    """``py.function`` -> ``PyFunction``: Dgraph type names cannot hold dots."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[._]", node_type))
+
+
+def generate_schema(onto: GraphOntology) -> str:
+    """The full DQL schema, deterministic for a given ontology (so re-applying is a no-op).
+
+    Every edge type is ``[uid] @reverse``: dependency and lineage queries walk edges upstream.
+    """
+    lines = [f"# generated from ontology {onto.version}; do not edit"]
+    for name, spec in sorted({**CORE_NODE_PREDICATES, **INTERNAL_PREDICATES}.items()):
+        lines.append(f"<{name}>: {spec} .")
+    for name, scalar in sorted(onto.field_predicates.items()):
+        lines.append(f"<{name}>: {scalar} .")
+    for name in sorted(onto.base.edge_types):
+        lines.append(f"<{name}>: [uid] @reverse .")
+    for nt in sorted(onto.base.node_types.values(), key=lambda t: t.name):
+        preds = list(CORE_NODE_PREDICATES) + sorted(f for f in nt.fields if f not in CORE_NODE_PREDICATES)
+        preds += sorted(et.name for et in onto.base.edge_types.values() if nt.name in et.from_types)
+        lines.append(f"type {dgraph_type_name(nt.name)} {{")
+        lines += [f"  <{p}>" for p in preds]
+        lines.append("}")
+    for tname, preds in ((STATE_TYPE, ["xid", "repo", "fp_timeline"]),
+                         (ONTOLOGY_TYPE, ["xid", "fp_version", "fp_schema_sha", "fp_applied_at"])):
+        lines.append(f"type {tname} {{")
+        lines += [f"  <{p}>" for p in preds]
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def schema_sha(schema: str) -> str:
+    return hashlib.sha256(schema.encode()).hexdigest()

@@ -1,0 +1,277 @@
+"""The writer's logic without a database: (stored state, delta, commit) -> writes, counts, diff.
+
+Kept pure so every rule — what is created, updated, closed, what the diff says — is tested
+with plain values, and the Dgraph side of the writer only moves records.
+
+Ownership: a node whose scope is the delta's repository is *owned* by it and versioned on that
+repository's timeline. Nodes of other scopes (people, PyPI distributions, warehouse tables) are
+shared by repositories with different timelines, so they are *timeless*: valid from the start
+and never closed by one repository; what a repository says about them at a commit lives in its
+(versioned) edges. An edge is owned when its source node is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node
+from freshpoc_tasks.graph import validity as v
+from freshpoc_tasks.graph.diff import EdgeChange, GraphDiff, NodeChange
+from freshpoc_tasks.graph.ontology import GraphOntology, dgraph_type_name
+from freshpoc_tasks.graph.records import (
+    MAX_XID_BYTES,
+    edge_facets,
+    edge_hash,
+    node_fields,
+    node_hash,
+    node_predicates,
+    node_type_of,
+)
+
+COUNT_KEYS = ("nodes_created", "nodes_updated", "nodes_closed",
+              "edges_created", "edges_updated", "edges_closed")
+EdgeKey = tuple[str, str, str]  # (type, src xid, dst xid)
+
+
+@dataclass
+class StoredEdge:
+    type: str
+    src: str
+    dst: str
+    dst_uid: str
+    runs: list[v.Run]
+    h: str | None
+    facets: dict[str, Any]  # property facets (conf, fields, xprops), not validity
+
+
+@dataclass
+class StoredNode:
+    uid: str
+    xid: str
+    ntype: str | None
+    repo: str | None
+    path: str | None
+    runs: list[v.Run]
+    h: str | None
+
+
+@dataclass
+class RepoState:
+    repo_id: str
+    timeline: list[v.Point] = field(default_factory=list)
+    state_uid: str | None = None
+    nodes: dict[str, StoredNode] = field(default_factory=dict)
+    edges: dict[EdgeKey, StoredEdge] = field(default_factory=dict)
+
+
+@dataclass
+class NodeWrite:
+    xid: str
+    uid: str | None  # None: create
+    owned: bool
+    set: dict[str, Any]
+    delete: list[str] = field(default_factory=list)
+    path: str | None = None
+
+
+@dataclass
+class EdgeWrite:
+    type: str
+    src: str
+    dst: str
+    facets: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    point: v.Point
+    previous: v.Point | None
+    nodes: list[NodeWrite]
+    edges: list[EdgeWrite]
+    counts: dict[str, int]
+    counts_by_file: dict[str, dict[str, int]]
+    diff: GraphDiff
+    changed_before: dict[str, str]  # xid -> uid whose stored props are the diff's "before"
+    timeline: list[v.Point]
+    skipped: list[str]
+    proposed: list[str]
+    after_views: dict[str, Node]
+
+
+def _validate(delta: GraphDelta, onto: GraphOntology) -> tuple[dict[str, Node], dict[EdgeKey, Edge],
+                                                                list[str], list[str]]:
+    skipped: list[str] = []
+    proposed: list[str] = []
+    nodes: dict[str, Node] = {}
+    for n in delta.nodes:
+        if not onto.base.has_node(n.type):
+            proposed.append(f"node {n.type}: {n.id[:200]}")
+        elif len(n.id.encode()) > MAX_XID_BYTES or not n.id:
+            skipped.append(f"node id of {len(n.id.encode())} bytes (limit {MAX_XID_BYTES}): {n.id[:100]}")
+        else:
+            nodes[n.id] = n
+    edges: dict[EdgeKey, Edge] = {}
+    for e in delta.edges:
+        if e.type not in onto.base.edge_types:
+            proposed.append(f"edge {e.type}: {e.src[:100]} -> {e.dst[:100]}")
+        elif any(len(x.encode()) > MAX_XID_BYTES or not x for x in (e.src, e.dst)):
+            skipped.append(f"edge {e.type} with an over-long or empty end id: {e.src[:100]} -> {e.dst[:100]}")
+        elif not onto.base.has_node(node_type_of(e.src)) or not onto.base.has_node(node_type_of(e.dst)):
+            skipped.append(f"edge {e.type} to an id of no declared type: {e.src[:100]} -> {e.dst[:100]}")
+        else:
+            edges[(e.type, e.src, e.dst)] = e
+    return nodes, edges, skipped, proposed
+
+
+def _owned(xid: str, repo_id: str, node: Node | None, stored: StoredNode | None) -> bool:
+    if node is not None:
+        return node.scope == repo_id
+    if stored is not None and stored.repo is not None:
+        return stored.repo == repo_id
+    return xid.startswith(f"{node_type_of(xid)}:{repo_id}:")
+
+
+def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphOntology) -> Plan:
+    """Decide every write for ``delta`` processed at ``point`` against the stored ``state``.
+
+    ``state`` must hold every node owned by the repository (with its out-edges) and every other
+    node the delta names, so anything absent from it is new.
+    """
+    repo = delta.repo_id
+    nodes, edges, skipped, proposed = _validate(delta, onto)
+    timeline = sorted(set(state.timeline) | {point})
+    nxt = v.next_point(timeline, point)
+    prev = v.prev_point(timeline, point)
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    by_file: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
+    diff = GraphDiff(repo_id=repo, commit=point[1], committed_at_us=point[0],
+                     previous_commit=prev[1] if prev else None)
+    changed_before: dict[str, str] = {}
+
+    endpoints = {x for k in edges for x in k[1:]}
+    xids = sorted(set(nodes) | endpoints | {x for x, s in state.nodes.items() if s.repo == repo})
+    node_writes: list[NodeWrite] = []
+    paths: dict[str, str | None] = {}
+    new_runs: dict[str, list[v.Run]] = {}
+    for xid in xids:
+        node = nodes.get(xid)
+        stored = state.nodes.get(xid)
+        owned = _owned(xid, repo, node, stored)
+        ntype = node.type if node else (stored.ntype if stored and stored.ntype else node_type_of(xid))
+        life = onto.lifecycle(ntype)
+        old = stored.runs if stored else []
+        h = node_hash(node) if node else None
+        if not owned:
+            new = [(v.TIMELESS, None, h)] if h else old
+        elif h is not None:
+            new = v.assign(old, point, nxt, h)
+        elif life == "history" or stored is None:
+            new = old
+        else:
+            new = v.assign(old, point, nxt, None)
+        write_props = h is not None and v.last_value(new) == h and (stored is None or stored.h != h)
+        path = node.path if node else (stored.path if stored else None)
+        paths[xid] = path
+        new_runs[xid] = new
+        if stored is not None and new == old and not write_props:
+            continue
+        rec: dict[str, Any]
+        if write_props and node is not None:
+            rec = node_predicates(node, onto)
+            rec["h"] = h
+        elif stored is None:
+            rec = {"xid": xid, "ntype": ntype, "dgraph.type": dgraph_type_name(ntype)}
+        else:
+            rec = {}
+        if owned:
+            rec["repo"] = repo
+        vf, vt = v.envelope(new)
+        rec.update(vf=vf, vt=vt, vs=v.encode(new))
+        delete = []
+        if write_props and stored is not None and node is not None:
+            delete = [f for f in node_fields(ntype, onto) if f not in rec]
+        node_writes.append(NodeWrite(xid=xid, uid=stored.uid if stored else None, owned=owned,
+                                     set=rec, delete=delete, path=path))
+        was, now = v.value_at(old, point), v.value_at(new, point)
+        if stored is None:
+            key = "nodes_created"
+        elif was is not None and now is None:
+            key = "nodes_closed"
+        else:
+            key = "nodes_updated"
+        counts[key] += 1
+        by_file[path or ""][key] += 1
+
+    # Diff of owned nodes: value at the previous processed point vs at this one.
+    for xid in xids:
+        node = nodes.get(xid)
+        stored = state.nodes.get(xid)
+        if not _owned(xid, repo, node, stored):
+            continue
+        old = stored.runs if stored else []
+        before = v.value_at(old, prev) if prev else None
+        after = v.value_at(new_runs[xid], point)
+        ntype = node.type if node else (stored.ntype if stored and stored.ntype else node_type_of(xid))
+        if before is None and after is not None:
+            diff.nodes_added.append(NodeChange(id=xid, type=ntype, path=paths.get(xid)))
+        elif before is not None and after is None:
+            diff.nodes_removed.append(NodeChange(id=xid, type=ntype, path=paths.get(xid)))
+        elif before is not None and before != after:
+            diff.nodes_changed.append(NodeChange(id=xid, type=ntype, path=paths.get(xid)))
+            if stored is not None and stored.h == before:
+                changed_before[xid] = stored.uid
+
+    edge_writes: list[EdgeWrite] = []
+    owned_nodes = {x for x in xids if _owned(x, repo, nodes.get(x), state.nodes.get(x))}
+    keys = sorted(set(edges) | {k for k in state.edges if k[1] in owned_nodes})
+    for key in keys:
+        edge = edges.get(key)
+        stored_e = state.edges.get(key)
+        owned = key[1] in owned_nodes
+        old = stored_e.runs if stored_e else []
+        h = edge_hash(edge) if edge else None
+        if not owned:
+            new = [(v.TIMELESS, None, h)] if h else old
+        elif h is not None:
+            new = v.assign(old, point, nxt, h)
+        elif onto.lifecycle(key[0]) == "history":
+            new = old
+        else:
+            new = v.assign(old, point, nxt, None)
+        write_props = h is not None and v.last_value(new) == h and (stored_e is None or stored_e.h != h)
+        if owned:
+            before = v.value_at(old, prev) if prev else None
+            after = v.value_at(new, point)
+            change = EdgeChange(type=key[0], src=key[1], dst=key[2])
+            if before is None and after is not None:
+                diff.edges_added.append(change)
+            elif before is not None and after is None:
+                diff.edges_removed.append(change)
+            elif before is not None and before != after:
+                diff.edges_changed.append(change)
+        if stored_e is not None and new == old and not write_props:
+            continue
+        if write_props and edge is not None:
+            facets = {**edge_facets(edge, onto), "h": h}
+        else:
+            facets = {**(stored_e.facets if stored_e else {}), "h": stored_e.h if stored_e else None}
+            if facets["h"] is None:
+                del facets["h"]
+        vf, vt = v.envelope(new)
+        facets.update(vf=vf, vt=vt, vs=v.encode(new))
+        edge_writes.append(EdgeWrite(type=key[0], src=key[1], dst=key[2], facets=facets))
+        was, now = v.value_at(old, point), v.value_at(new, point)
+        if stored_e is None:
+            ckey = "edges_created"
+        elif was is not None and now is None:
+            ckey = "edges_closed"
+        else:
+            ckey = "edges_updated"
+        counts[ckey] += 1
+        by_file[paths.get(key[1]) or ""][ckey] += 1
+
+    return Plan(point=point, previous=prev, nodes=node_writes, edges=edge_writes, counts=counts,
+                counts_by_file=dict(by_file), diff=diff, changed_before=changed_before,
+                timeline=timeline, skipped=skipped, proposed=proposed, after_views=nodes)

@@ -1,0 +1,120 @@
+"""Commit-range validity: which processed commits of a repository an entity is present in.
+
+A repository's processed commits form a *timeline* of points ``(committed_at in µs, sha)``,
+ordered by time (the sha only breaks ties). An entity's validity is a list of *runs*
+``(from_point, to_point | None, hash)``: it is present, with properties whose hash is ``hash``,
+at every timeline point ``p`` with ``from <= p < to`` (``to=None``: still present). Runs are
+canonical — consecutive runs with the same hash that touch are merged — so the same facts always
+give the same runs, whatever order commits were processed in.
+
+Processing commit ``C`` assigns its value to the half-open range ``[C, next processed point)``.
+Because the timeline points partition time, that is exactly "the entity at C", and it works
+for a backfill between two processed commits as well as for the newest one; doing it twice
+changes nothing, which is what makes a rerun after a crash converge.
+
+DQL cannot evaluate a run list, so every entity also carries its *envelope* (``vf`` = first
+from, ``vt`` = last to or :data:`OPEN`) for ``@filter``/``@facets`` range tests. The envelope
+is exact unless an entity disappeared and came back (a gap); helpers that run through the hook
+refine with :func:`value_at` on the run list for that case.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+Point = tuple[int, str]
+Run = tuple[Point, Point | None, str]
+
+OPEN = 253402300799999999  # 9999-12-31T23:59:59.999999Z in µs: "still valid" in range filters
+TIMELESS: Point = (0, "")  # start of entities that belong to no repository's timeline
+
+
+def to_us(when: datetime) -> int:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    from datetime import timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def value_at(runs: Sequence[Run], point: Point) -> str | None:
+    for start, end, value in runs:
+        if start <= point and (end is None or point < end):
+            return value
+    return None
+
+
+def next_point(timeline: Sequence[Point], point: Point) -> Point | None:
+    """The first processed point after ``point`` (``point`` itself may or may not be listed)."""
+    i = bisect.bisect_right(timeline, point)
+    return timeline[i] if i < len(timeline) else None
+
+
+def prev_point(timeline: Sequence[Point], point: Point) -> Point | None:
+    i = bisect.bisect_left(timeline, point)
+    return timeline[i - 1] if i > 0 else None
+
+
+def _before(a: Point | None, b: Point | None) -> bool:
+    """a < b where None means +infinity."""
+    if a is None:
+        return False
+    return b is None or a < b
+
+
+def assign(runs: Sequence[Run], start: Point, end: Point | None, value: str | None) -> list[Run]:
+    """Set ``[start, end)`` to ``value`` (None: absent) and return canonical runs."""
+    out: list[Run] = []
+    for s, e, v in runs:
+        if _before(s, start):  # the part before the range survives
+            out.append((s, e if _before(e, start) else start, v))
+        if _before(end, e):  # the part after the range survives
+            out.append((end if _before(s, end) else s, e, v))  # type: ignore[arg-type]
+    if value is not None:
+        out.append((start, end, value))
+    out.sort(key=lambda r: r[0])
+    merged: list[Run] = []
+    for s, e, v in out:
+        if merged and merged[-1][2] == v and merged[-1][1] == s:
+            merged[-1] = (merged[-1][0], e, v)
+        else:
+            merged.append((s, e, v))
+    return merged
+
+
+def envelope(runs: Sequence[Run]) -> tuple[int, int]:
+    """(vf, vt) for range filters; a never-present entity gets (OPEN, OPEN) and matches nothing."""
+    if not runs:
+        return OPEN, OPEN
+    last = runs[-1][1]
+    return runs[0][0][0], OPEN if last is None else last[0]
+
+
+def last_value(runs: Sequence[Run]) -> str | None:
+    return runs[-1][2] if runs else None
+
+
+def encode(runs: Sequence[Run]) -> str:
+    return json.dumps([[list(s), list(e) if e else None, v] for s, e, v in runs], separators=(",", ":"))
+
+
+def decode(text: str | None) -> list[Run]:
+    if not text:
+        return []
+    return [((s[0], s[1]), (e[0], e[1]) if e else None, v) for s, e, v in json.loads(text)]
+
+
+def encode_timeline(timeline: Sequence[Point]) -> str:
+    return json.dumps([list(p) for p in timeline], separators=(",", ":"))
+
+
+def decode_timeline(text: str | None) -> list[Point]:
+    return sorted((p[0], p[1]) for p in json.loads(text)) if text else []

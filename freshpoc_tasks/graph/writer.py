@@ -1,0 +1,271 @@
+"""GraphWriter: apply a GraphDelta to Dgraph, commit-versioned and idempotent.
+
+One ``apply`` is: read the repository's stored state (its owned nodes with their out-edges and
+validity runs, plus any other node the delta names), plan every write in pure Python
+(:mod:`freshpoc_tasks.graph.plan`), then send only what differs — nodes in batches, then edges,
+then the repository's timeline. Each batch is one transaction, retried by the hook when Dgraph
+aborts it on a conflict. The timeline is written last and the plan is a function of (stored
+state, delta), so a run cut short at any point (a crash, a killed alpha) is finished by running
+it again, and a run that finds nothing to change sends nothing.
+
+Why edges are uid predicates with facets and not reified edge nodes: traversal queries
+(dependencies to a depth, lineage, ``@recurse``) stay plain DQL over ``[uid] @reverse``
+predicates, and ``@facets(le(vf, $t) AND gt(vt, $t))`` filters edges by commit time with a
+variable. The price is one facet set per (src, type, dst): an edge cannot carry two
+repositories' validity at once, which is why edges are owned by their source's repository.
+
+Concurrency: writers for *different* repositories never touch the same owned node; shared
+nodes are created through upsert blocks keyed on ``xid @upsert``, so two writers cannot make
+two copies, and a conflicting transaction is retried. Two writers for the *same* repository
+are not supported (the pipeline runs one task per repository at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from freshpoc_tasks.contracts.graph import GraphDelta
+from freshpoc_tasks.graph import validity as v
+from freshpoc_tasks.graph.diff import GraphDiff
+from freshpoc_tasks.graph.ontology import (
+    CORE_EDGE_FACETS,
+    ONTOLOGY_TYPE,
+    STATE_TYPE,
+    GraphOntology,
+    generate_schema,
+    load_graph_ontology,
+    schema_sha,
+)
+from freshpoc_tasks.graph.plan import (
+    EdgeWrite,
+    NodeWrite,
+    Plan,
+    RepoState,
+    StoredEdge,
+    StoredNode,
+    plan_write,
+)
+from freshpoc_tasks.graph.records import decode_node_view, node_view, ontology_xid, state_xid
+
+# Nodes per transaction. Chosen with benchmarks/graph_write.py on the 2-core dev machine:
+# 250 / 500 / 1000 / 2000 gave ~equal node rates above 500, and a smaller transaction keeps
+# conflict retries and a crash's lost work small.
+DEFAULT_BATCH = 1000
+READ_PAGE = 5000
+LOOKUP_BATCH = 250
+
+
+@dataclass
+class WriteResult:
+    repo_id: str
+    commit: str
+    counts: dict[str, int]
+    counts_by_file: dict[str, dict[str, int]]
+    diff: GraphDiff
+    skipped: list[str] = field(default_factory=list)
+    proposed: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    transactions: int = 0
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class GraphWriter:
+    """Write deltas through a :class:`~freshpoc_tasks.hooks.dgraph.DgraphHook` (or anything with
+    its ``query``/``upsert``/``mutate``/``alter_schema`` methods)."""
+
+    def __init__(self, hook: Any, ontology: GraphOntology | None = None,
+                 batch_size: int = DEFAULT_BATCH) -> None:
+        self.hook = hook
+        self.ontology = ontology
+        self.batch_size = batch_size
+
+    @property
+    def onto(self) -> GraphOntology:
+        if self.ontology is None:
+            self.ontology = load_graph_ontology()
+        return self.ontology
+
+    # Schema ----------------------------------------------------------------------------------
+    def ensure_schema(self, ontology: GraphOntology | None = None) -> str:
+        """Generate the schema, apply it (a no-op for Dgraph when unchanged) and record the
+        applied version as a node; returns the schema text."""
+        if ontology is not None:
+            self.ontology = ontology
+        schema = generate_schema(self.onto)
+        self.hook.alter_schema(schema)
+        xid = ontology_xid(self.onto.version)
+        sha = schema_sha(schema)
+        found = self.hook.query("query q($x: string) { o(func: eq(xid, $x)) { fp_schema_sha } }", {"$x": xid})
+        if [o.get("fp_schema_sha") for o in found.get("o", [])] != [sha]:
+            self.hook.upsert(
+                query="query q($x: string) { o as var(func: eq(xid, $x)) }",
+                mutations=[{"set_json": {"uid": "uid(o)", "xid": xid, "dgraph.type": ONTOLOGY_TYPE,
+                                         "fp_version": self.onto.version, "fp_schema_sha": sha,
+                                         "fp_applied_at": datetime.now(UTC).isoformat()}}],
+                variables={"$x": xid},
+            )
+        return schema
+
+    # State -----------------------------------------------------------------------------------
+    def _selection(self) -> str:
+        edges = " ".join(f"<{e}> @facets {{ uid xid }}" for e in sorted(self.onto.base.edge_types))
+        return f"uid xid ntype repo path vs h {edges}"
+
+    def _absorb(self, state: RepoState, rec: dict[str, Any]) -> None:
+        xid = rec.get("xid")
+        if not xid:
+            return
+        state.nodes[xid] = StoredNode(uid=rec["uid"], xid=xid, ntype=rec.get("ntype"), repo=rec.get("repo"),
+                                      path=rec.get("path"), runs=v.decode(rec.get("vs")), h=rec.get("h"))
+        for etype in self.onto.base.edge_types:
+            for child in rec.get(etype, []):
+                if "xid" not in child:
+                    continue
+                facets = {k.split("|", 1)[1]: val for k, val in child.items() if k.startswith(etype + "|")}
+                runs = v.decode(facets.pop("vs", None))
+                h = facets.pop("h", None)
+                facets.pop("vf", None)
+                facets.pop("vt", None)
+                state.edges[(etype, xid, child["xid"])] = StoredEdge(
+                    type=etype, src=xid, dst=child["xid"], dst_uid=child["uid"], runs=runs, h=h,
+                    facets=facets)
+
+    def read_state(self, repo_id: str, xids: Iterable[str] = ()) -> RepoState:
+        """Everything the plan needs: owned nodes (paged by uid), then any other named node."""
+        state = RepoState(repo_id=repo_id)
+        sx = state_xid(repo_id)
+        found = self.hook.query("query q($x: string) { s(func: eq(xid, $x)) { uid fp_timeline } }",
+                                {"$x": sx})
+        if found.get("s"):
+            state.state_uid = found["s"][0]["uid"]
+            state.timeline = v.decode_timeline(found["s"][0].get("fp_timeline"))
+        sel = self._selection()
+        after = "0x0"
+        dql = ("query q($r: string, $first: int, $after: string) "
+               f"{{ n(func: eq(repo, $r), first: $first, after: $after) {{ {sel} }} }}")
+        while True:
+            page = self.hook.query(dql, {"$r": repo_id, "$first": READ_PAGE, "$after": after}).get("n", [])
+            for rec in page:
+                self._absorb(state, rec)
+            if len(page) < READ_PAGE:
+                break
+            after = page[-1]["uid"]
+        missing = sorted({x for x in xids if x not in state.nodes})
+        for rec in self._lookup(missing, sel):
+            self._absorb(state, rec)
+        return state
+
+    def _lookup(self, xids: list[str], sel: str) -> Iterator[dict[str, Any]]:
+        for chunk in _chunks(xids, LOOKUP_BATCH):
+            decl = ", ".join(f"$x{i}: string" for i in range(len(chunk)))
+            blocks = " ".join(f"b{i}(func: eq(xid, $x{i})) {{ {sel} }}" for i in range(len(chunk)))
+            found = self.hook.query(f"query q({decl}) {{ {blocks} }}",
+                                    {f"$x{i}": x for i, x in enumerate(chunk)})
+            for i in range(len(chunk)):
+                yield from found.get(f"b{i}", [])
+
+    # Apply -----------------------------------------------------------------------------------
+    def apply(self, delta: GraphDelta, committed_at: datetime) -> WriteResult:
+        if not delta.commit:
+            raise ValueError("a delta needs its commit to be written on the repository's timeline")
+        t0 = time.monotonic()
+        named = {n.id for n in delta.nodes} | {x for e in delta.edges for x in (e.src, e.dst)}
+        state = self.read_state(delta.repo_id, named)
+        t1 = time.monotonic()
+        point = (v.to_us(committed_at), delta.commit)
+        plan = plan_write(delta, point, state, self.onto)
+        self._fill_before(plan)
+        t2 = time.monotonic()
+        txns = self._write(plan, state)
+        t3 = time.monotonic()
+        return WriteResult(repo_id=delta.repo_id, commit=delta.commit, counts=plan.counts,
+                           counts_by_file=plan.counts_by_file, diff=plan.diff, skipped=plan.skipped,
+                           proposed=plan.proposed, transactions=txns,
+                           timings={"read_s": t1 - t0, "plan_s": t2 - t1, "write_s": t3 - t2})
+
+    def _fill_before(self, plan: Plan) -> None:
+        """Field-level before/after for changed nodes whose stored properties are the before."""
+        if not plan.changed_before:
+            return
+        preds = " ".join(f"<{f}>" for f in sorted(self.onto.field_predicates))
+        sel = f"uid ntype name path span_start span_end xprops {preds}"
+        before: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(plan.changed_before.items()), LOOKUP_BATCH):
+            uids = ", ".join(u for _, u in chunk)
+            rows = self.hook.query(f"query q($u: string) {{ n(func: uid($u)) {{ {sel} }} }}", {"$u": uids})
+            by_uid = {r["uid"]: r for r in rows.get("n", [])}
+            for xid, uid in chunk:
+                if uid in by_uid:
+                    before[xid] = decode_node_view(by_uid[uid], self.onto)
+        changed = []
+        for change in plan.diff.nodes_changed:
+            old = before.get(change.id)
+            node = plan.after_views.get(change.id)
+            if old is None or node is None:
+                changed.append(change)
+                continue
+            new = json.loads(json.dumps(node_view(node)))
+            keys = sorted(set(old) | set(new))
+            fields = {k: [old.get(k), new.get(k)] for k in keys if old.get(k) != new.get(k)}
+            changed.append(change.model_copy(update={"fields": fields}))
+        plan.diff = plan.diff.model_copy(update={"nodes_changed": changed})
+
+    def _write(self, plan: Plan, state: RepoState) -> int:
+        uids = {e.dst: e.dst_uid for e in state.edges.values()}
+        uids.update({x: n.uid for x, n in state.nodes.items()})
+        txns = 0
+        creates = [w for w in plan.nodes if w.uid is None and w.owned]
+        shared_creates = [w for w in plan.nodes if w.uid is None and not w.owned]
+        updates = [w for w in plan.nodes if w.uid is not None]
+        for batch in _chunks(creates, self.batch_size):
+            got = self.hook.mutate(set_json=[{"uid": f"_:n{i}", **w.set} for i, w in enumerate(batch)])
+            for i, w in enumerate(batch):
+                uids[w.xid] = got[f"n{i}"]
+            txns += 1
+        for batch in _chunks(shared_creates, LOOKUP_BATCH):
+            decl = ", ".join(f"$x{i}: string" for i in range(len(batch)))
+            blocks = " ".join(f"v{i} as var(func: eq(xid, $x{i}))" for i in range(len(batch)))
+            self.hook.upsert(query=f"query q({decl}) {{ {blocks} }}",
+                             mutations=[{"set_json": [{"uid": f"uid(v{i})", **w.set}
+                                                      for i, w in enumerate(batch)]}],
+                             variables={f"$x{i}": w.xid for i, w in enumerate(batch)})
+            txns += 1
+            for rec in self._lookup([w.xid for w in batch], "uid xid"):
+                uids[rec["xid"]] = rec["uid"]
+        for batch in _chunks(updates, self.batch_size):
+            dels = [{"uid": w.uid, **dict.fromkeys(w.delete)} for w in batch if w.delete]
+            self.hook.mutate(set_json=[{"uid": w.uid, **w.set} for w in batch], del_json=dels or None)
+            txns += 1
+        txns += self._write_edges(plan.edges, uids)
+        if v.encode_timeline(plan.timeline) != v.encode_timeline(state.timeline):
+            sx = state_xid(state.repo_id)
+            self.hook.upsert(query="query q($x: string) { s as var(func: eq(xid, $x)) }",
+                             mutations=[{"set_json": {"uid": "uid(s)", "xid": sx, "dgraph.type": STATE_TYPE,
+                                                      "fp_timeline": v.encode_timeline(plan.timeline)}}],
+                             variables={"$x": sx})
+            txns += 1
+        return txns
+
+    def _write_edges(self, edges: list[EdgeWrite], uids: dict[str, str]) -> int:
+        txns = 0
+        for batch in _chunks(edges, self.batch_size):
+            by_src: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+            for e in batch:
+                child = {"uid": uids[e.dst], **{f"{e.type}|{k}": val for k, val in e.facets.items()}}
+                by_src[uids[e.src]][e.type].append(child)
+            self.hook.mutate(set_json=[{"uid": src, **preds} for src, preds in by_src.items()])
+            txns += 1
+        return txns
+
+
+__all__ = ["CORE_EDGE_FACETS", "DEFAULT_BATCH", "GraphWriter", "NodeWrite", "WriteResult"]

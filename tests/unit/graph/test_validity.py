@@ -1,0 +1,61 @@
+"""Validity runs: assignment, canonical merging, order independence, idempotence."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from freshpoc_tasks.graph import validity as v
+
+P1, P2, P3, P4 = (10, "a"), (20, "b"), (30, "c"), (40, "d")
+
+
+@pytest.mark.parametrize(("runs", "start", "end", "value", "expected"), [
+    ([], P1, None, "h", [(P1, None, "h")]),
+    ([(P1, None, "h")], P2, None, "h", [(P1, None, "h")]),
+    ([(P1, None, "h")], P2, None, None, [(P1, P2, "h")]),
+    ([(P1, None, "h")], P2, None, "k", [(P1, P2, "h"), (P2, None, "k")]),
+    ([(P1, P3, "h")], P2, P3, None, [(P1, P2, "h")]),
+    ([(P1, P2, "h"), (P3, None, "h")], P2, P3, "h", [(P1, None, "h")]),
+    ([(P1, None, "h")], P2, P3, None, [(P1, P2, "h"), (P3, None, "h")]),
+    ([(P2, None, "h")], P1, P2, "h", [(P1, None, "h")]),
+])
+def test_assign(runs, start, end, value, expected):
+    assert v.assign(runs, start, end, value) == expected
+    assert v.assign(expected, start, end, value) == expected  # idempotent
+
+
+def _replay(order, facts):
+    """Process commits in ``order``; each commit assigns [p, next processed point)."""
+    runs: list[v.Run] = []
+    timeline: list[v.Point] = []
+    for p in order:
+        timeline = sorted({*timeline, p})
+        runs = v.assign(runs, p, v.next_point(timeline, p), facts[p])
+    return runs
+
+
+def test_any_processing_order_gives_the_same_runs():
+    facts = {P1: "h", P2: None, P3: "k", P4: "k"}
+    expected = [(P1, P2, "h"), (P3, None, "k")]
+    for order in itertools.permutations([P1, P2, P3, P4]):
+        assert _replay(order, facts) == expected, order
+    assert [v.value_at(expected, p) for p in (P1, P2, P3, P4)] == ["h", None, "k", "k"]
+
+
+def test_envelope_and_codec():
+    runs = [(P1, P2, "h"), (P3, None, "k")]
+    assert v.envelope(runs) == (10, v.OPEN)
+    assert v.envelope([(P1, P2, "h")]) == (10, 20)
+    assert v.envelope([]) == (v.OPEN, v.OPEN)
+    assert v.decode(v.encode(runs)) == runs
+    assert v.decode_timeline(v.encode_timeline([P2, P1])) == [P1, P2]
+
+
+def test_microseconds():
+    from datetime import UTC, datetime
+
+    when = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert v.to_us(when) == 1704164645000006
+    assert v.from_us(v.to_us(when)) == when
