@@ -1,0 +1,149 @@
+"""Query builders for the API: every one returns ``(dql, variables)``; user values are variables.
+
+Edge predicate names come from the ontology (validated identifiers), never from a caller, and
+depths are bounded integers rendered by us; everything a caller supplies — ids, repository,
+time, types — travels as a DQL variable, so no input can change a query's shape.
+
+As-of: pass ``at_us`` (a commit time in µs, see :func:`freshpoc_tasks.graph.validity.to_us`;
+``commit_time`` finds a processed commit's). Nodes are filtered on ``vf <= t < vt`` and edges on
+the same facets. Without ``at_us`` the current graph is meant (``vt`` still open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from freshpoc_tasks.graph.ontology import CORE_NODE_PREDICATES, GraphOntology
+from freshpoc_tasks.graph.records import state_xid
+from freshpoc_tasks.graph.validity import OPEN
+
+Query = tuple[str, dict[str, Any]]
+MAX_DEPTH = 10
+NODE_FIELDS = "uid xid ntype name path vf vt vs"
+
+# Edge types whose direction is "depends on" (src needs dst) and "data flows from" (lineage).
+DEPENDENCY_EDGES = ("imports", "calls", "inherits", "depends_on", "reads", "references", "uses_macro",
+                    "runs", "upstream_of")
+LINEAGE_EDGES = ("derives_from", "depends_on")  # both point downstream -> upstream
+
+
+def _t(at_us: int | None) -> int:
+    return OPEN - 1 if at_us is None else int(at_us)
+
+
+def _valid(var: str = "$t") -> str:
+    return f"le(vf, {var}) AND gt(vt, {var})"
+
+
+def _edges(onto: GraphOntology, names: Iterable[str]) -> list[str]:
+    known = set(onto.base.edge_types)
+    out = [n for n in names if n in known]
+    if not out:
+        raise ValueError("none of the edge types is in the ontology")
+    return out
+
+
+def _depth(depth: int) -> int:
+    if not 1 <= int(depth) <= MAX_DEPTH:
+        raise ValueError(f"depth must be between 1 and {MAX_DEPTH}")
+    return int(depth)
+
+
+def node_by_xid(xid: str, at_us: int | None = None, onto: GraphOntology | None = None) -> Query:
+    """One node with all its properties (decode with ``records.decode_node_view``)."""
+    if onto is None:
+        from freshpoc_tasks.graph.ontology import load_graph_ontology
+
+        onto = load_graph_ontology()
+    preds = " ".join(f"<{p}>" for p in sorted(set(CORE_NODE_PREDICATES) | set(onto.field_predicates)))
+    dql = f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ uid {preds} }} }}"
+    return dql, {"$x": xid, "$t": _t(at_us)}
+
+
+def commit_time(repo_id: str) -> Query:
+    """The repository's processed timeline (JSON in ``fp_timeline``): [[µs, sha], ...]."""
+    return ("query q($x: string) { s(func: eq(xid, $x)) { fp_timeline } }", {"$x": state_xid(repo_id)})
+
+
+def counts_by_type(repo_id: str | None = None, at_us: int | None = None) -> Query:
+    """Node counts per type; the API groups them (``@groupby`` needs a uid list, so one query)."""
+    if repo_id is None:
+        dql = (f"query q($t: int) {{ c(func: has(ntype)) @filter({_valid()}) @groupby(ntype) "
+               f"{{ count(uid) }} }}")
+        return dql, {"$t": _t(at_us)}
+    dql = (f"query q($r: string, $t: int) {{ c(func: eq(repo, $r)) @filter({_valid()}) @groupby(ntype) "
+           f"{{ count(uid) }} }}")
+    return dql, {"$r": repo_id, "$t": _t(at_us)}
+
+
+def nodes_of_repo(repo_id: str, node_type: str | None = None, at_us: int | None = None,
+                  first: int = 1000, offset: int = 0) -> Query:
+    variables: dict[str, Any] = {"$r": repo_id, "$t": _t(at_us), "$first": int(first),
+                                 "$offset": int(offset)}
+    type_decl = type_filter = ""
+    if node_type:
+        type_decl, type_filter, variables["$ty"] = ", $ty: string", " AND eq(ntype, $ty)", node_type
+    dql = (f"query q($r: string, $t: int, $first: int, $offset: int{type_decl}) {{ "
+           f"n(func: eq(repo, $r), orderasc: xid, first: $first, offset: $offset) "
+           f"@filter({_valid()}{type_filter}) {{ {NODE_FIELDS} }} }}")
+    return dql, variables
+
+
+def neighbourhood(onto: GraphOntology, xid: str, at_us: int | None = None) -> Query:
+    """A node with its valid out- and in-edges (one hop) as of ``at_us``."""
+    parts = []
+    for e in sorted(onto.base.edge_types):
+        parts.append(f"<{e}> @facets({_valid()}) @facets @filter({_valid()}) {{ {NODE_FIELDS} }}")
+        parts.append(f"<~{e}> @facets({_valid()}) @facets @filter({_valid()}) {{ {NODE_FIELDS} }}")
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) "
+           f"{{ {NODE_FIELDS} {' '.join(parts)} }} }}")
+    return dql, {"$x": xid, "$t": _t(at_us)}
+
+
+def _walk(onto: GraphOntology, xid: str, names: Iterable[str], depth: int, reverse: bool,
+          at_us: int | None) -> Query:
+    preds = _edges(onto, names)
+    depth = _depth(depth)
+    arrow = "~" if reverse else ""
+    # Nested blocks (not @recurse): facet filters apply per edge at every level.
+    body = NODE_FIELDS
+    for _ in range(depth):
+        hops = " ".join(f"<{arrow}{p}> @facets({_valid()}) @filter({_valid()}) {{ {body} }}" for p in preds)
+        body = f"{NODE_FIELDS} {hops}"
+    dql = f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ {body} }} }}"
+    return dql, {"$x": xid, "$t": _t(at_us)}
+
+
+def dependencies(onto: GraphOntology, xid: str, depth: int = 2, direction: str = "down",
+                 at_us: int | None = None, edge_types: Iterable[str] = DEPENDENCY_EDGES) -> Query:
+    """``down``: what ``xid`` depends on; ``up``: what depends on ``xid``."""
+    if direction not in {"up", "down"}:
+        raise ValueError("direction must be 'up' or 'down'")
+    return _walk(onto, xid, edge_types, depth, direction == "up", at_us)
+
+
+def lineage(onto: GraphOntology, xid: str, depth: int = 3, direction: str = "up",
+            at_us: int | None = None) -> Query:
+    """``up``: where the data of ``xid`` comes from; ``down``: what is computed from it.
+
+    Lineage edges point downstream-to-upstream (``derives_from``: column -> source column), so
+    upstream follows them forward.
+    """
+    if direction not in {"up", "down"}:
+        raise ValueError("direction must be 'up' or 'down'")
+    return _walk(onto, xid, LINEAGE_EDGES, depth, direction == "down", at_us)
+
+
+def flatten(tree: Any) -> set[str]:
+    """All xids in a query answer (for tests and simple API listings)."""
+    out: set[str] = set()
+    if isinstance(tree, dict):
+        if "xid" in tree:
+            out.add(tree["xid"])
+        for v in tree.values():
+            out |= flatten(v)
+    elif isinstance(tree, list):
+        for v in tree:
+            out |= flatten(v)
+    return out
