@@ -201,7 +201,7 @@ class GraphWriter:
         sel = f"uid ntype name path span_start span_end xprops {preds}"
         before: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(plan.changed_before.items()), LOOKUP_BATCH):
-            uids = ", ".join(u for _, u in chunk)
+            uids = "[" + ", ".join(u for _, u in chunk) + "]"
             rows = self.hook.query(f"query q($u: string) {{ n(func: uid($u)) {{ {sel} }} }}", {"$u": uids})
             by_uid = {r["uid"]: r for r in rows.get("n", [])}
             for xid, uid in chunk:
