@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,11 +12,16 @@ from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
 
 
 @pytest.fixture
-def ledger(stack) -> OntologyLedgerHook:
+def ledger(stack) -> Iterator[OntologyLedgerHook]:
     hook = OntologyLedgerHook()
     hook.ensure_tables()
     hook.ensure_tables()  # idempotent
-    return hook
+    yield hook
+    # Leave the shared ledger as found: drop what these tests proposed.
+    hook.run("DELETE FROM freshpoc.graph_reprocess_marks WHERE proposal_id IN (SELECT id FROM "
+             "freshpoc.ontology_proposals WHERE type_name LIKE 'test.%%')", autocommit=True)
+    hook.run("DELETE FROM freshpoc.ontology_proposals WHERE type_name LIKE 'test.%%'", autocommit=True)
+    hook.run("DELETE FROM freshpoc.ontology_versions WHERE version LIKE '0.0.%%'", autocommit=True)
 
 
 def test_versions_are_recorded_once_and_a_changed_schema_needs_a_bump(ledger):

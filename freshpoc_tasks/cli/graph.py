@@ -1,0 +1,110 @@
+"""``freshpoc graph``: the graph stage by hand — schema, migration, writes, proposals, export.
+
+Talks to the servers through the project's hooks (Airflow connections ``freshpoc_dgraph`` and
+``freshpoc_postgres``, e.g. as ``AIRFLOW_CONN_*`` variables), like the operators do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("graph", help="Dgraph schema, migrations, writes, ontology proposals, export",
+                              description="Work with the code knowledge graph in Dgraph.")
+    p.add_argument("--dgraph-conn", default="freshpoc_dgraph", help="Airflow connection of the Dgraph alpha")
+    p.add_argument("--postgres-conn", default="freshpoc_postgres", help="Airflow connection of the ledger")
+    p.add_argument("--ontology", type=Path, help="ontology.yaml (default: include/ontology/ontology.yaml)")
+    sub = p.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
+    sub.add_parser("schema", help="print the Dgraph schema generated from the ontology")
+    sub.add_parser("migrate", help="apply the schema and record the version in the ledger and the graph")
+    w = sub.add_parser("write", help="write a graph delta (JSONL, .gz ok) at its commit")
+    w.add_argument("delta", type=Path, nargs="+", help="delta files of ONE repo+commit (merged)")
+    w.add_argument("--committed-at", required=True, type=datetime.fromisoformat, help="commit time (ISO)")
+    w.add_argument("--diff-out", type=Path, help="write the per-commit diff artifact here (JSONL)")
+    pr = sub.add_parser("proposals", help="list, approve or reject ontology proposals")
+    pr.add_argument("action", choices=["list", "approve", "reject"], nargs="?", default="list")
+    pr.add_argument("id", type=int, nargs="?", help="proposal id (approve/reject)")
+    pr.add_argument("--by", default="cli", help="who decides (recorded)")
+    pr.add_argument("--note", default="", help="why (recorded)")
+    e = sub.add_parser("export", help="canonical export (JSON lines, no uids) to stdout or --out")
+    e.add_argument("--out", type=Path)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from freshpoc_tasks.graph.ontology import generate_schema, load_graph_ontology, schema_sha
+
+    onto = load_graph_ontology(args.ontology)
+    if args.graph_command == "schema":
+        sys.stdout.write(generate_schema(onto))
+        return 0
+    if args.graph_command == "proposals":
+        return _proposals(args)
+
+    from freshpoc_tasks.graph.writer import GraphWriter
+    from freshpoc_tasks.hooks.dgraph import DgraphHook
+
+    with DgraphHook(args.dgraph_conn) as hook:
+        writer = GraphWriter(hook, onto)
+        if args.graph_command == "migrate":
+            from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
+
+            schema = writer.ensure_schema()
+            ledger = OntologyLedgerHook(args.postgres_conn)
+            ledger.ensure_tables()
+            new = ledger.record_applied(onto.version, schema_sha(schema), schema, onto.source)
+            print(f"ontology {onto.version} applied ({'new' if new else 'already recorded'})")
+            return 0
+        if args.graph_command == "write":
+            return _write(args, writer)
+        if args.graph_command == "export":
+            from freshpoc_tasks.graph.export import canonical_export
+
+            out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+            try:
+                for line in canonical_export(hook, onto):
+                    out.write(line + "\n")
+            finally:
+                if args.out:
+                    out.close()
+            return 0
+    return 2
+
+
+def _write(args: argparse.Namespace, writer: object) -> int:
+    from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
+    from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
+    from freshpoc_tasks.graph.from_mining import merge_deltas
+
+    deltas = [GraphDelta.from_records(read_jsonl(p, GRAPH_RECORDS)) for p in args.delta]
+    delta = merge_deltas(*deltas)
+    result = writer.apply(delta, committed_at=args.committed_at)  # type: ignore[attr-defined]
+    if args.diff_out:
+        write_jsonl(args.diff_out, [result.diff])
+    print(json.dumps({"repo_id": result.repo_id, "commit": result.commit, "counts": result.counts,
+                      "diff": result.diff.summary(), "skipped": len(result.skipped),
+                      "proposed": len(result.proposed)}, sort_keys=True))
+    return 0
+
+
+def _proposals(args: argparse.Namespace) -> int:
+    from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
+
+    ledger = OntologyLedgerHook(args.postgres_conn)
+    ledger.ensure_tables()
+    if args.action == "list":
+        for row in ledger.proposals():
+            print(f"{row['id']:>5} {row['status']:<9} {row['category']:<5} {row['type']:<30} "
+                  f"seen={row['seen']} repos={','.join(row['repo_ids'])}")
+        return 0
+    if args.id is None:
+        print("error: give the proposal id", file=sys.stderr)
+        return 2
+    marked = ledger.decide(args.id, approve=args.action == "approve", by=args.by, note=args.note)
+    print(f"proposal {args.id} {args.action}d; marked for reprocessing: {', '.join(marked) or 'none'}")
+    return 0
