@@ -16,7 +16,7 @@ from typing import Any
 from airflow.providers.weaviate.hooks.weaviate import WeaviateHook
 from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
 from weaviate.classes.data import DataObject
-from weaviate.classes.query import Filter, MetadataQuery
+from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 
 from freshpoc_tasks.search.chunker import Chunk
 from freshpoc_tasks.search.embedder import Embedder
@@ -28,6 +28,9 @@ BATCH = 200
 ID_PAGE = 500
 RETURNED = ["xid", "repo_id", "node_type", "language", "name", "path", "part", "snippet"]
 BM25_PROPERTIES = ["name^2", "text"]
+# Measured on include/search/questions.yaml (benchmarks/search_quality.py): 0.5-0.8 within 1
+# question of each other, 0.6 best; relative-score fusion beat ranked fusion by 4 questions.
+HYBRID_ALPHA = 0.6
 
 
 class WeaviateSyncError(RuntimeError):
@@ -213,11 +216,12 @@ class CodeChunkHook(WeaviateHook):
     # -- reads ----------------------------------------------------------------------------------
     def search(self, query: str, *, repo_id: str | None = None, language: str | Sequence[str] | None = None,
                node_type: str | Sequence[str] | None = None, limit: int = 10, mode: str = "hybrid",
-               alpha: float = 0.5) -> list[SearchHit]:
+               alpha: float = HYBRID_ALPHA, fusion: str = "relative") -> list[SearchHit]:
         """Best graph nodes for a natural-language ``query``, one hit per node, best first.
 
-        ``mode`` is ``hybrid`` (BM25 and vector scores fused; ``alpha`` 1.0 = vector only),
-        ``bm25`` or ``vector``. Filters are exact matches on repository, language and node type.
+        ``mode`` is ``hybrid`` (BM25 and vector scores fused; ``alpha`` 1.0 = vector only;
+        ``fusion`` ``relative`` (score-based, measured better here) or ``ranked``), ``bm25`` or
+        ``vector``. Filters are exact matches on repository, language and node type.
         """
         check_mode(mode)
         if limit <= 0 or not query.strip():
@@ -234,7 +238,9 @@ class CodeChunkHook(WeaviateHook):
                 res = q.near_vector(near_vector=vector, filters=filters, limit=fetch,
                                     return_properties=RETURNED, return_metadata=MetadataQuery(distance=True))
             else:
+                fusion_type = HybridFusion.RANKED if fusion == "ranked" else HybridFusion.RELATIVE_SCORE
                 res = q.hybrid(query=query, vector=vector, alpha=alpha, query_properties=BM25_PROPERTIES,
+                               fusion_type=fusion_type,
                                filters=filters, limit=fetch, return_properties=RETURNED,
                                return_metadata=MetadataQuery(score=True))
         hits = []

@@ -36,18 +36,36 @@ LANGUAGES = {".py": "python", ".pyi": "python", ".sql": "sql", ".yml": "yaml", "
              ".md": "markdown", ".markdown": "markdown", ".csv": "csv"}
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 
+# What each node type is, in plain words: a question says "which check" or "which workflow",
+# rarely "which dbt.test" or "which airflow.dag", so the type's meaning goes into the text.
 LABELS = {
-    "py.module": "Python module", "py.class": "Python class", "py.function": "Python function",
-    "sql.statement": "SQL statement", "sql.table": "SQL table", "sql.column": "SQL column",
-    "dbt.project": "dbt project", "dbt.model": "dbt model", "dbt.source": "dbt source table",
-    "dbt.seed": "dbt seed", "dbt.snapshot": "dbt snapshot", "dbt.macro": "dbt macro",
-    "dbt.test": "dbt data test", "pulumi.project": "Pulumi project", "pulumi.stack": "Pulumi stack",
-    "pulumi.resource": "Pulumi resource", "airflow.dag": "Airflow DAG", "airflow.task": "Airflow task",
+    "py.module": "Python module (source file)",
+    "py.class": "Python class (record type, data structure or component)",
+    "py.function": "Python function",
+    "sql.statement": "SQL statement",
+    "sql.table": "SQL table (warehouse relation)",
+    "sql.column": "SQL column (field of a table)",
+    "dbt.project": "dbt project (transformation project settings and variables)",
+    "dbt.model": "dbt model (SQL transformation)",
+    "dbt.source": "dbt source table (raw upstream data loaded by another system)",
+    "dbt.seed": "dbt seed (CSV lookup file loaded into the warehouse)",
+    "dbt.snapshot": "dbt snapshot (keeps the history of changing rows over time)",
+    "dbt.macro": "dbt macro (reusable SQL helper)",
+    "dbt.test": "dbt data test (data quality check)",
+    "pulumi.project": "Pulumi project (infrastructure as code)",
+    "pulumi.stack": "Pulumi stack (environment configuration)",
+    "pulumi.resource": "Pulumi resource (cloud infrastructure)",
+    "airflow.dag": "Airflow DAG (scheduled workflow, pipeline)",
+    "airflow.task": "Airflow task (one step of a workflow)",
     "file": "document",
 }
 # Node types that never become chunks: shared external names, or nothing to say beyond the id.
 DBT_FILE_NODES = frozenset({"dbt.model", "dbt.snapshot", "dbt.macro", "dbt.seed"})
 YAML_SECTIONS = (("models", "dbt.model"), ("seeds", "dbt.seed"), ("snapshots", "dbt.snapshot"))
+# Generic meaning of dbt's built-in tests, so "which check ensures ..." finds them.
+TEST_WORDS = {"unique": "values are unique, no duplicates", "not_null": "value is always present, never null",
+              "accepted_values": "only the listed values are allowed",
+              "relationships": "every value refers to an existing row of another model (foreign key)"}
 SKIPPED_TYPES = frozenset({"py.distribution", "repository", "folder", "commit", "person"})
 
 
@@ -255,13 +273,15 @@ def node_chunk(node: Node, repo_id: str, ctx: _Context) -> Chunk | None:
         return None  # statements inside Python strings: their task's chunk holds the SQL
     label = LABELS.get(node.type, node.type)
     if node.type == "py.function" and node.props.get("kind") == "method":
-        label = "Python method"
+        label = "Python method (function of a class)"
     header = [f"{label} {node.name} ({words(node.key)})"]
     if node.path:
         header.append(f"in {node.path}")
     facts = _facts(node)
     if facts:
         header.append(facts)
+    if node.type == "dbt.test" and node.props.get("test_name") in TEST_WORDS:
+        header.append(TEST_WORDS[str(node.props["test_name"])])
     members = ctx.children.get(node.id)
     if members:
         header.append("contains: " + ", ".join(sorted(set(members))))

@@ -80,8 +80,8 @@ def test_a_function_chunk_has_a_prose_header_and_its_source_lines():
         "python", "py.function", "restock_plan", "pkg/core.py", 0)
     assert fn.uuid == chunk_uuid(fn.xid, fn.content_hash)
     module = by_xid["py.module:local/t:pkg.core"]
-    assert module.text == ("Python module core (pkg core)\nin pkg/core.py\ncontains: restock_plan, unused\n"
-                           "Decide what to reorder.")
+    assert module.text == ("Python module (source file) core (pkg core)\nin pkg/core.py\n"
+                           "contains: restock_plan, unused\nDecide what to reorder.")
 
 
 def test_markdown_sections_ignore_headings_inside_code_fences():
@@ -136,10 +136,11 @@ def test_example_projects_chunk_by_node_type(examples):
     # model descriptions come from schema YAML, column descriptions from the analysis
     customers = by_xid["dbt.model:local/examples:jaffle_shop.customers"]
     assert customers.text.splitlines()[:4] == [
-        "dbt model customers (jaffle shop customers)", "in jaffle_shop/models/marts/customers.sql",
+        "dbt model (SQL transformation) customers (jaffle shop customers)",
+        "in jaffle_shop/models/marts/customers.sql",
         "materialized: table", "One row per customer with their ordering history."]
     assert by_xid["sql.column:default:jaffle_shop.main.customers.lifetime_value"].text == (
-        "SQL column lifetime_value (jaffle shop main customers lifetime value)\n"
+        "SQL column (field of a table) lifetime_value (jaffle shop main customers lifetime value)\n"
         "table: jaffle_shop.main.customers\nTotal paid over all orders, in dollars.")
     # a SQL file's statements each run to the next one
     assert by_xid["sql.statement:local/examples:airflow_dags/dags/sql/load_raw_orders.sql#0"].text.endswith(
