@@ -1,0 +1,110 @@
+"""freshpoc_pipeline: ingest → mine → analyse → write graph → embed → report, per repository.
+
+Wiring only: operators live in freshpoc_tasks.operators and import their heavy dependencies
+inside ``execute``, so parsing this file is cheap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task, task_group
+
+from freshpoc_tasks.operators.embed import EmbedOperator
+from freshpoc_tasks.operators.pipeline import (
+    AnalyseOperator,
+    IngestOperator,
+    MineOperator,
+    ReportOperator,
+    WriteGraphOperator,
+)
+
+DOC = """
+### FreshPoC pipeline
+Turns git repositories into the code knowledge graph: **ingest** (resolve the commit, stage a
+snapshot, skip when nothing changed) → **mine** (inventory + history) → **analyse** (Python,
+SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) → **embed**
+(Weaviate) → **report** (Markdown + HTML in MinIO). One mapped group runs per repository.
+
+* **Trigger** with `repo` (URL or absolute path) or `repos` (a list), optionally `ref` and
+  `force`; without them the `freshpoc_repositories` Variable is used.
+* **Schedule/backfill**: each run processes every repository *as of its logical date*, so
+  `airflow backfill create` over a year yields the graph's history.
+* Artifacts: `s3://freshpoc/staging/{repo_id}/{commit}/`, reports under `reports/`; one Kafka
+  event per stage on `repos.ingested`, `code.mined`, `code.analyzed`, `graph.applied`.
+"""
+
+def _pull(task: str, key: str) -> str:
+    """A field of a sibling task's XCom dict, same map index (this repository's group)."""
+    pull = f"ti.xcom_pull(task_ids='process.{task}', map_indexes=ti.map_index)['{key}']"
+    return "{{ " + pull + " }}"
+
+
+RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True,
+           "max_retry_delay": timedelta(minutes=5)}
+
+
+@dag(
+    dag_id="freshpoc_pipeline",
+    schedule="@daily",
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=DOC,
+    tags=["freshpoc"],
+    default_args=RETRIES,
+    params={
+        "repo": Param(None, type=["null", "string"], title="Repository",
+                      description="One repository: https/ssh/git URL or absolute local path."),
+        "repos": Param([], type="array", items={"type": "string"}, title="Repositories",
+                       description="Several repositories (used together with 'repo')."),
+        "ref": Param(None, type=["null", "string"], title="Ref",
+                     description="Branch, tag or sha; empty = default branch (or the logical "
+                     "date's commit for scheduled and backfill runs)."),
+        "force": Param(False, type="boolean", title="Force",
+                       description="Reprocess even when the commit and every analyzer and "
+                       "ontology version are unchanged."),
+    },
+)
+def freshpoc_pipeline():
+    @task(pool="freshpoc_git")
+    def repositories(params=None, dag_run=None, logical_date=None, run_id=None) -> list[dict]:
+        """Repositories that need work, each pinned to a commit; unchanged ones cost nothing.
+
+        From conf/params, else the freshpoc_repositories Variable. A repository that cannot be
+        resolved goes to the dead-letter topic with the reason; the others go on.
+        """
+        import json
+
+        from airflow.sdk import Variable
+
+        from freshpoc_tasks.operators.pipeline import dead_letter, plan_repositories
+
+        names = [r for r in [params.get("repo"), *(params.get("repos") or [])] if r]
+        if not names:
+            names = json.loads(Variable.get("freshpoc_repositories", default="[]"))
+        scheduled = dag_run is not None and str(dag_run.run_type).lower().endswith(
+            ("scheduled", "backfill_job", "backfill"))
+        as_of = logical_date.isoformat() if scheduled and logical_date and not params.get("ref") else None
+        specs = [{"repo": name, "ref": params.get("ref"), "as_of": as_of,
+                  "force": bool(params.get("force"))} for name in dict.fromkeys(names)]
+        return plan_repositories(specs, dead_letters=dead_letter("plan", run_id))
+
+    @task_group
+    def process(spec):
+        ingest = IngestOperator(task_id="ingest", repo=spec, pool="freshpoc_git")
+        mine = MineOperator(task_id="mine", ingest=ingest.output)
+        analyse = AnalyseOperator(task_id="analyse", ingest=ingest.output)
+        write = WriteGraphOperator(task_id="write_graph", ingest=ingest.output, mine=mine.output,
+                                   analyse=analyse.output, pool="freshpoc_graph_writes")
+        embed = EmbedOperator(task_id="embed", repo_id=_pull("ingest", "repo_id"),
+                              commit=_pull("ingest", "commit"), analysis_uri=_pull("analyse", "uri"),
+                              snapshot_uri=_pull("ingest", "source_uri"))
+        report = ReportOperator(task_id="report", ingest=ingest.output, mine=mine.output,
+                                analyse=analyse.output)
+        write >> embed >> report
+
+    process.expand(spec=repositories())
+
+
+freshpoc_pipeline()

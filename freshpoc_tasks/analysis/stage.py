@@ -1,0 +1,62 @@
+"""The analysis stage end to end: one repository at one commit to one JSONL stage file.
+
+Shared by ``freshpoc analyse``-style callers and the Airflow operator: plain values in, a small
+:class:`AnalyseResult` out (its counts go into the stage's event), the delta itself on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_repository, discover_analyzers
+from freshpoc_tasks.analysis.gitsource import iter_source_files
+from freshpoc_tasks.analysis.model import AnalysisConfig
+from freshpoc_tasks.analysis.ontology import load_ontology
+from freshpoc_tasks.contracts.base import write_jsonl
+
+if TYPE_CHECKING:
+    from freshpoc_tasks.mining.access import Repository
+
+log = logging.getLogger(__name__)
+STAGE_FILE = "analysis.jsonl.gz"
+
+
+@dataclass
+class AnalyseResult:
+    repo_id: str
+    commit: str
+    artifact: Path
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def versions() -> dict[str, str]:
+    """Analyzer and ontology versions: part of the fingerprint that decides reprocessing."""
+    found = {f"analyzer:{a.name}": a.version for a in discover_analyzers()}
+    return {**found, "ontology": load_ontology().version}
+
+
+def analyse_commit(repo: Repository, commit: str, out_dir: str | Path, *,
+                   result_cache: str | Path | None = None, config: AnalysisConfig | None = None,
+                   repo_id: str | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> AnalyseResult:
+    """Analyse ``commit`` of an opened repository into ``out_dir/analysis.jsonl.gz``.
+
+    ``repo_id`` overrides the repository's own id, for a mirror restored from a snapshot.
+    """
+    repo_id = repo_id or repo.repo_id
+    stats = RunStats()
+    files = list(iter_source_files(repo, commit))
+    delta = analyse_repository(files, repo_id, commit=commit, config=config,
+                               cache=ResultCache(result_cache) if result_cache else None,
+                               progress=progress, stats=stats)
+    out = Path(out_dir) / STAGE_FILE
+    tmp = out.with_name(out.name + ".partial.gz")
+    write_jsonl(tmp, delta.iter_records())
+    tmp.replace(out)
+    counts = {**delta.counts(), "files": stats.files, "analysed": stats.analysed,
+              "cached": stats.cached, "failed": stats.failed}
+    return AnalyseResult(repo_id=repo_id, commit=commit, artifact=out, counts=counts)

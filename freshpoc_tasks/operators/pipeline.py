@@ -1,0 +1,399 @@
+"""The pipeline's operators: ingest, mine, analyse, write graph, report.
+
+Each is thin: it resolves hooks, calls the pure core, stages its artifact in MinIO under the
+names of ARCHITECTURE, publishes one Kafka event per repo+commit, and returns a small dict
+(URIs and counts) as its XCom. Every operator takes the previous stage's XCom (``ingest``) as
+its input, so any stage can be rerun alone from the Airflow UI or reused in another DAG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, SkipMixin
+from airflow.sdk.exceptions import AirflowSkipException
+
+CONN_DEFAULTS = {
+    "kafka_conn_id": "freshpoc_kafka",
+    "s3_conn_id": "freshpoc_s3",
+    "postgres_conn_id": "freshpoc_postgres",
+    "dgraph_conn_id": "freshpoc_dgraph",
+}
+
+
+def cache_root() -> Path:
+    """Mirrors and analysis results live outside the work tree, shared by all tasks."""
+    return Path(os.environ.get("FRESHPOC_HOME", "~/.cache/freshpoc")).expanduser()
+
+
+def _skip_if_unchanged(ingest: dict[str, Any]) -> None:
+    if ingest.get("skip"):
+        raise AirflowSkipException(f"{ingest.get('repo_id')}@{str(ingest.get('commit'))[:12]} "
+                                   "already processed with the same versions")
+
+
+def _run_id(context: Any) -> str:
+    return str(context["run_id"])
+
+
+def _publish(stage: str, ingest: dict[str, Any], run_id: str, uri: str | None,
+             counts: dict[str, int], kafka_conn_id: str) -> None:
+    from freshpoc_tasks.contracts.events import STAGE_TOPICS, StageEvent
+    from freshpoc_tasks.hooks.events import EventPublisher
+
+    event = StageEvent.for_stage(stage, repo_id=ingest["repo_id"], commit=ingest["commit"],
+                                 run_id=run_id, artifact_uri=uri,
+                                 counts={k: int(v) for k, v in counts.items()})
+    EventPublisher(kafka_conn_id).publish(STAGE_TOPICS[stage], event)
+
+
+def _open_mirror(ingest: dict[str, Any], s3_conn_id: str) -> Any:
+    """The repository's bare mirror, from the mirror cache, or restored from its snapshot."""
+    from freshpoc_tasks.mining.access import Repository, open_repository
+
+    try:
+        return open_repository(ingest["location"], cache_root() / "mirrors", fetch=False)
+    except Exception:
+        # The source may be gone or unreachable: the staged snapshot is enough to go on.
+        from freshpoc_tasks.hooks.staging import StagingHook
+
+        dest = cache_root() / "snapshots"
+        dest.mkdir(parents=True, exist_ok=True)
+        bundle = StagingHook(s3_conn_id).get_file(ingest["snapshot_uri"], dest)
+        restored = open_repository(str(bundle), cache_root() / "mirrors", fetch=False)
+        return Repository(location=ingest["location"], repo_id=ingest["repo_id"],
+                          git_dir=restored.git_dir)
+
+
+def fingerprint() -> str:
+    """Everything whose change means a commit must be processed again."""
+    from freshpoc_tasks import __version__
+    from freshpoc_tasks.analysis.stage import versions
+
+    return json.dumps({"freshpoc": __version__, **versions()}, sort_keys=True)
+
+
+def resolve_spec(spec: dict[str, Any], registry: Any) -> tuple[Any, dict[str, Any]]:
+    """Open (clone or fetch) a repository and resolve its spec to one commit."""
+    from freshpoc_tasks.mining.access import open_repository
+
+    repo = open_repository(spec["repo"], cache_root() / "mirrors")
+    if spec.get("ref"):
+        commit = repo.resolve(spec["ref"])
+    elif spec.get("as_of"):
+        commit = repo.resolve_as_of(datetime.fromisoformat(str(spec["as_of"])))
+    else:
+        commit = repo.resolve("HEAD")
+    registry.register(repo.repo_id, repo.location)
+    return repo, {
+        "repo_id": repo.repo_id, "location": repo.location, "commit": commit,
+        "committed_at": repo.commit_time(commit).astimezone(UTC).isoformat(),
+        "fingerprint": fingerprint(),
+    }
+
+
+def plan_repositories(specs: list[dict[str, Any]], postgres_conn_id: str = "freshpoc_postgres",
+                      dead_letters: Any = None) -> list[dict[str, Any]]:
+    """The specs that need work, each pinned to its resolved commit.
+
+    Runs before the per-repository groups so an unchanged repository costs no task at all; a
+    repository that cannot be resolved (bad URL, unknown ref) is reported, not fatal to others.
+    """
+    from freshpoc_tasks.hooks.registry import RepoRegistry
+
+    registry = RepoRegistry(postgres_conn_id)
+    todo = []
+    for spec in specs:
+        try:
+            _repo, out = resolve_spec(spec, registry)
+        except Exception as exc:
+            if dead_letters is None:
+                raise
+            dead_letters(spec, exc)
+            continue
+        if spec.get("force") or not registry.is_processed(out["repo_id"], out["commit"],
+                                                          out["fingerprint"]):
+            todo.append({**spec, "ref": out["commit"], "as_of": None})
+    return todo
+
+
+class IngestOperator(BaseOperator, SkipMixin):
+    """Resolve a repository to one commit, stage a read-only snapshot, decide whether to go on.
+
+    The commit is ``ref`` when given, else the commit current at ``as_of`` (a backfill passes
+    the run's logical date), else the default branch's head. When that commit was already
+    processed with the same analyzer and ontology versions, every downstream task of this
+    repository is skipped — unless ``force`` is set.
+
+    :param repo: URL (https, ssh, git) or absolute local path of the repository.
+    :param ref: branch, tag or sha (optional).
+    :param as_of: ISO timestamp; the commit current at that time is processed (optional).
+    :param force: process even if nothing changed.
+    :param s3_conn_id: connection of the S3-compatible store (default ``freshpoc_s3``).
+    :param postgres_conn_id: connection of the repo registry (default ``freshpoc_postgres``).
+    :param kafka_conn_id: connection for stage events (default ``freshpoc_kafka``).
+    """
+
+    template_fields: Sequence[str] = ("repo", "ref", "as_of", "force")
+    ui_color = "#d9ead3"
+
+    def __init__(self, *, repo: Any, ref: str | None = None, as_of: str | None = None,
+                 force: Any = False, s3_conn_id: str = CONN_DEFAULTS["s3_conn_id"],
+                 postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"],
+                 kafka_conn_id: str = CONN_DEFAULTS["kafka_conn_id"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.repo = repo
+        self.ref = ref
+        self.as_of = as_of
+        self.force = force
+        self.s3_conn_id = s3_conn_id
+        self.postgres_conn_id = postgres_conn_id
+        self.kafka_conn_id = kafka_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from freshpoc_tasks.hooks.registry import RepoRegistry
+        from freshpoc_tasks.hooks.staging import StagingHook, snapshot_key
+        from freshpoc_tasks.mining.access import run_git
+
+        spec = self.repo if isinstance(self.repo, dict) else {"repo": self.repo}
+        spec = {"ref": self.ref, "as_of": self.as_of, **{k: v for k, v in spec.items() if v}}
+        force = bool(spec.get("force")) or self.force in (True, "True", "true", "1")
+        registry = RepoRegistry(self.postgres_conn_id)
+        repo, out = resolve_spec(spec, registry)
+        unchanged = registry.is_processed(out["repo_id"], out["commit"], out["fingerprint"])
+        commit = out["commit"]
+        self.log.info("%s resolved to %s (%s)", repo.repo_id, commit[:12],
+                      "unchanged, skipping" if unchanged and not force else "processing")
+        staging = StagingHook(self.s3_conn_id)
+        key = snapshot_key(repo.repo_id, commit)
+        out["snapshot_uri"] = f"s3://{staging.bucket}/{key}"
+        if unchanged and not force:
+            out["skip"] = True
+            # Skip this repository's downstream tasks without starting them.
+            self.skip(ti=context["ti"], tasks=self.get_flat_relatives(upstream=False))
+            return out
+        out["skip"] = False
+        source_key = snapshot_key(repo.repo_id, commit, "tar.gz")
+        out["source_uri"] = f"s3://{staging.bucket}/{source_key}"
+        if not staging.exists(out["source_uri"]):
+            with tempfile.TemporaryDirectory() as tmp:
+                # The tree at the commit, as files (what the embed stage chunks).
+                archive = Path(tmp) / "source.tar.gz"
+                run_git(["archive", "--format=tar.gz", "-o", str(archive), commit], repo.git_dir)
+                staging.put_file(archive, source_key)
+        if not staging.exists(out["snapshot_uri"]):
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle = Path(tmp) / "snapshot.bundle"
+                # A git bundle is a read-only, self-contained snapshot: history and tree at
+                # the commit, restorable with a plain clone (what reprocessing does).
+                ref_name = f"refs/freshpoc/snapshots/{commit}"  # a bundle needs a ref, not a sha
+                run_git(["update-ref", ref_name, commit], repo.git_dir)
+                run_git(["bundle", "create", str(bundle), ref_name], repo.git_dir)
+                staging.put_file(bundle, key)
+        _publish("ingest", out, _run_id(context), out["snapshot_uri"], {}, self.kafka_conn_id)
+        return out
+
+
+class _StageOperator(BaseOperator):
+    """Common wiring of the stages after ingest."""
+
+    template_fields: Sequence[str] = ("ingest",)
+
+    def __init__(self, *, ingest: Any, s3_conn_id: str = CONN_DEFAULTS["s3_conn_id"],
+                 kafka_conn_id: str = CONN_DEFAULTS["kafka_conn_id"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ingest = ingest
+        self.s3_conn_id = s3_conn_id
+        self.kafka_conn_id = kafka_conn_id
+
+    def _ingest(self) -> dict[str, Any]:
+        ingest = self.ingest
+        if isinstance(ingest, str):  # rendered from a template
+            ingest = json.loads(ingest)
+        _skip_if_unchanged(ingest)
+        return ingest
+
+    def _stage(self, ingest: dict[str, Any], path: Path, stage: str) -> str:
+        from freshpoc_tasks.hooks.staging import StagingHook, staging_key
+
+        return StagingHook(self.s3_conn_id).put_file(path, staging_key(ingest["repo_id"],
+                                                                       ingest["commit"], stage))
+
+
+class MineOperator(_StageOperator):
+    """File inventory and git history of the ingested commit → ``staging/…/mine.jsonl.gz``.
+
+    :param ingest: the ingest task's XCom (``IngestOperator(...).output``).
+    """
+
+    ui_color = "#fff2cc"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from freshpoc_tasks.mining.pipeline import mine_repository
+
+        ingest = self._ingest()
+        repo = _open_mirror(ingest, self.s3_conn_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            result = mine_repository(str(repo.git_dir), tmp, cache_dir=cache_root() / "mine-mirrors",
+                                     ref=ingest["commit"],
+                                     progress=lambda n: self.log.info("mined %d commits", n))
+            uri = self._stage(ingest, result.artifact, "mine")
+        _publish("mine", ingest, _run_id(context), uri, result.counts, self.kafka_conn_id)
+        return {"uri": uri, "counts": result.counts}
+
+
+class AnalyseOperator(_StageOperator):
+    """Python, SQL, dbt, Pulumi and Airflow analysis → ``staging/…/analyse.jsonl.gz``.
+
+    A broken file becomes a diagnostic in the delta; it never fails the task.
+
+    :param ingest: the ingest task's XCom.
+    """
+
+    ui_color = "#cfe2f3"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        import logging
+
+        from freshpoc_tasks.analysis.stage import analyse_commit
+
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
+        ingest = self._ingest()
+        repo = _open_mirror(ingest, self.s3_conn_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            result = analyse_commit(repo, ingest["commit"], tmp, repo_id=ingest["repo_id"],
+                                    result_cache=cache_root() / "analysis")
+            uri = self._stage(ingest, result.artifact, "analyse")
+        _publish("analyse", ingest, _run_id(context), uri, result.counts, self.kafka_conn_id)
+        return {"uri": uri, "counts": result.counts}
+
+
+class WriteGraphOperator(_StageOperator):
+    """Merge the mining and analysis deltas and write them into Dgraph, versioned by commit.
+
+    Stages the per-commit graph diff as ``staging/…/graph_diff.jsonl.gz`` and records the commit
+    in the repo registry, which is what makes the next unchanged run skip.
+
+    :param mine: the mine task's XCom; :param analyse: the analyse task's XCom.
+    :param dgraph_conn_id: Dgraph connection (default ``freshpoc_dgraph``).
+    :param postgres_conn_id: repo registry connection (default ``freshpoc_postgres``).
+    """
+
+    template_fields: Sequence[str] = ("ingest", "mine", "analyse")
+    ui_color = "#ead1dc"
+
+    def __init__(self, *, mine: Any, analyse: Any,
+                 dgraph_conn_id: str = CONN_DEFAULTS["dgraph_conn_id"],
+                 postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mine = mine
+        self.analyse = analyse
+        self.dgraph_conn_id = dgraph_conn_id
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
+        from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
+        from freshpoc_tasks.contracts.mining import MINING_RECORDS
+        from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
+        from freshpoc_tasks.graph.writer import GraphWriter
+        from freshpoc_tasks.hooks.dgraph import DgraphHook
+        from freshpoc_tasks.hooks.staging import StagingHook
+
+        ingest = self._ingest()
+        staging = StagingHook(self.s3_conn_id)
+        committed_at = datetime.fromisoformat(ingest["committed_at"])
+        with tempfile.TemporaryDirectory() as tmp:
+            mine_path = _download(staging, self.mine["uri"], Path(tmp) / "mine")
+            analyse_path = _download(staging, self.analyse["uri"], Path(tmp) / "analyse")
+            mined = mining_delta(read_jsonl(mine_path, MINING_RECORDS), ingest["repo_id"],
+                                 ingest["commit"])
+            analysed = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
+            delta = merge_deltas(mined, analysed)
+            with DgraphHook(self.dgraph_conn_id) as hook:
+                writer = GraphWriter(hook)
+                writer.ensure_schema()
+                result = writer.apply(delta, committed_at=committed_at)
+            diff_path = Path(tmp) / "graph_diff.jsonl.gz"
+            write_jsonl(diff_path, [result.diff])
+            uri = self._stage(ingest, diff_path, "graph_diff")
+        counts = {k: int(v) for k, v in result.counts.items() if isinstance(v, int)}
+        _publish("graph", ingest, _run_id(context), uri, counts, self.kafka_conn_id)
+        return {"uri": uri, "counts": counts}
+
+
+def _download(staging: Any, uri: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    return staging.get_file(uri, dest)
+
+
+class ReportOperator(_StageOperator):
+    """Markdown + Mermaid report (and its HTML rendering) → ``reports/{repo_id}/{commit}/``.
+
+    As the last stage it records the commit as processed in the repo registry, so a later run
+    skips it only when every stage finished.
+
+    :param mine: the mine task's XCom; :param analyse: the analyse task's XCom.
+    :param postgres_conn_id: repo registry connection (default ``freshpoc_postgres``).
+    """
+
+    template_fields: Sequence[str] = ("ingest", "mine", "analyse")
+    ui_color = "#f4cccc"
+
+    def __init__(self, *, mine: Any, analyse: Any,
+                 postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mine = mine
+        self.analyse = analyse
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from freshpoc_tasks.contracts.base import read_jsonl
+        from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
+        from freshpoc_tasks.contracts.mining import MINING_RECORDS
+        from freshpoc_tasks.hooks.staging import StagingHook, report_key
+        from freshpoc_tasks.reporting.from_stages import repository_report
+        from freshpoc_tasks.reporting.reports import render_repository_report
+
+        ingest = self._ingest()
+        staging = StagingHook(self.s3_conn_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            mine_path = _download(staging, self.mine["uri"], Path(tmp) / "mine")
+            analyse_path = _download(staging, self.analyse["uri"], Path(tmp) / "analyse")
+            delta = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
+            report = repository_report(read_jsonl(mine_path, MINING_RECORDS), delta)
+        # The HTML loads Mermaid from the query API's static route, never from a CDN.
+        markdown, html = render_repository_report(report, mermaid_src="/freshpoc/static/mermaid.min.js")
+        md_uri = staging.put_text(markdown, report_key(ingest["repo_id"], ingest["commit"], "md"))
+        html_uri = staging.put_text(html, report_key(ingest["repo_id"], ingest["commit"], "html"))
+        from freshpoc_tasks.hooks.registry import RepoRegistry
+
+        RepoRegistry(self.postgres_conn_id).record(
+            ingest["repo_id"], ingest["commit"], ingest["fingerprint"],
+            committed_at=datetime.fromisoformat(ingest["committed_at"]), run_id=_run_id(context),
+            snapshot_uri=ingest.get("snapshot_uri"),
+            counts={**self.mine.get("counts", {}), **self.analyse.get("counts", {})})
+        return {"uri": md_uri, "html_uri": html_uri,
+                "counts": {"hotspots": len(report.hotspots), "parse_failures": len(report.parse_failures)}}
+
+
+def dead_letter(stage: str, run_id: str | None, kafka_conn_id: str = CONN_DEFAULTS["kafka_conn_id"]):
+    """A callback that sends a failed spec to ``freshpoc.dlq`` with the reason, then logs it."""
+    import logging
+
+    from freshpoc_tasks.contracts.events import DeadLetter
+    from freshpoc_tasks.hooks.events import EventPublisher
+
+    def send(spec: dict[str, Any], exc: BaseException) -> None:
+        logging.getLogger(__name__).warning("%s: %s refused: %s", stage, spec.get("repo"), exc)
+        EventPublisher(kafka_conn_id).dead_letter(DeadLetter(
+            stage=stage, repo_id=str(spec.get("repo")), run_id=run_id,
+            reason=f"{type(exc).__name__}: {exc}"[:2000], payload=json.dumps(spec, default=str)))
+
+    return send

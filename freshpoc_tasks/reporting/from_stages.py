@@ -1,0 +1,89 @@
+"""Assemble the repository report's values from the staged mining records and graph delta.
+
+The report operator has both artifacts at hand after the pipeline ran; reading them instead of
+querying Dgraph keeps the first report independent of the graph's query layer and cheap to
+rerun for any staged commit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from freshpoc_tasks.contracts.base import Contract
+from freshpoc_tasks.contracts.graph import GraphDelta
+from freshpoc_tasks.contracts.mining import (
+    AuthorContribution,
+    Coupling,
+    FileRecord,
+    FolderStats,
+    RepoSnapshot,
+)
+from freshpoc_tasks.contracts.mining import Hotspot as MinedHotspot
+from freshpoc_tasks.reporting.metrics import CouplingPair, Ownership
+from freshpoc_tasks.reporting.reports import Hotspot, ParseFailure, RepositoryReport
+
+LINEAGE_TYPES = ("dbt.model", "dbt.source", "dbt.seed", "dbt.snapshot")
+
+
+def _package(module: str, depth: int = 2) -> str:
+    return ".".join(module.split(".")[:depth])
+
+
+def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
+                      package_depth: int = 2) -> RepositoryReport:
+    """Build the report values; module dependencies are collapsed to packages of ``package_depth``."""
+    snapshot: RepoSnapshot | None = None
+    languages: Counter[str] = Counter()
+    hotspots: list[Hotspot] = []
+    couplings: list[CouplingPair] = []
+    owners: list[Ownership] = []
+    files = 0
+    for rec in mining:
+        if isinstance(rec, RepoSnapshot):
+            snapshot = rec
+        elif isinstance(rec, FileRecord):
+            files += 1
+            if rec.language and not rec.is_binary:
+                languages[rec.language] += rec.lines_code
+        elif isinstance(rec, MinedHotspot):
+            hotspots.append(Hotspot(path=rec.path, revisions=rec.revisions, size=rec.lines_code))
+        elif isinstance(rec, Coupling):
+            couplings.append(CouplingPair(a=rec.path_a, b=rec.path_b, shared=rec.shared_revisions,
+                                          degree=rec.degree))
+        elif isinstance(rec, FolderStats):
+            owners.append(Ownership(path=rec.folder or "/", owner=rec.main_author,
+                                    share=rec.main_author_share, bus_factor=rec.bus_factor,
+                                    authors=rec.authors, lines=rec.added))
+        elif isinstance(rec, AuthorContribution):
+            continue
+    names = {n.id: n for n in delta.nodes}
+    module_edges: set[tuple[str, str]] = set()
+    lineage_edges: set[tuple[str, str]] = set()
+    for edge in delta.edges:
+        src, dst = names.get(edge.src), names.get(edge.dst)
+        if src is None or dst is None:
+            continue
+        if edge.type == "imports" and src.type == "py.module" and dst.type == "py.module":
+            a, b = _package(src.key, package_depth), _package(dst.key, package_depth)
+            if a != b:
+                module_edges.add((a, b))
+        elif edge.type == "depends_on" and src.type in LINEAGE_TYPES and dst.type in LINEAGE_TYPES:
+            lineage_edges.add((dst.name, src.name))  # upstream -> downstream
+    by_type = Counter(n.type for n in delta.nodes)
+    counts = {"files": files, "nodes": len(delta.nodes), "edges": len(delta.edges),
+              **{f"nodes.{t}": c for t, c in sorted(by_type.items())}}
+    failures = [ParseFailure(path=d.path, analyzer=d.analyzer, code=d.code, message=d.message)
+                for d in delta.diagnostics if d.severity == "error"]
+    return RepositoryReport(
+        repo_id=delta.repo_id,
+        commit=snapshot.commit if snapshot else delta.commit,
+        counts=counts,
+        languages=dict(languages.most_common()),
+        module_edges=sorted(module_edges),
+        lineage_edges=sorted(lineage_edges),
+        hotspots=sorted(hotspots, key=lambda h: (-h.revisions * h.size, h.path)),
+        coupling=sorted(couplings, key=lambda c: (-c.degree, c.a, c.b)),
+        owners=sorted(owners, key=lambda o: o.path),
+        parse_failures=failures,
+    )
