@@ -1,32 +1,70 @@
 """The FastAPI application the plugin mounts at ``/freshpoc``.
 
-Airflow does not authenticate plugin apps, so every route depends on Airflow's own user
-resolution (bearer token or UI cookie): the API has exactly Airflow's users.
+Airflow does not authenticate plugin apps, so every route — the API, the report pages and the
+Mermaid bundle — depends on Airflow's own user resolution (bearer token or UI cookie) and auth
+manager (see :mod:`freshpoc_tasks.api.security`): the API has exactly Airflow's users and roles.
+Only the OpenAPI document and its docs page are open, as Airflow's own are.
 """
 
-from __future__ import annotations
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
-from typing import Annotated
-
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from freshpoc_tasks import __version__
+from freshpoc_tasks.api import problems
+from freshpoc_tasks.api.routes import build_router
+
+# No "from __future__ import annotations" here or in routes/security: FastAPI resolves the
+# dependency annotations of nested functions at runtime, and local names cannot be resolved later.
+from freshpoc_tasks.api.security import GRAPH_CONN_ID, graph_reader
+from freshpoc_tasks.api.store import GraphStore, QueryRunner, RunnerFactory, default_runner_factory
 
 
-def _current_user():
-    # Imported lazily: Airflow's security module needs a configured Airflow.
-    from airflow.api_fastapi.core_api.security import get_user
+def _default_mermaid() -> Path | None:
+    from freshpoc_tasks.stack.assets import mermaid_path
 
-    return get_user
+    return mermaid_path()
 
 
-def create_app() -> FastAPI:
+def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GRAPH_CONN_ID,
+               auth_dependency: Callable[..., Any] | None = None,
+               mermaid_bundle: Callable[[], Path | None] = _default_mermaid) -> FastAPI:
+    """Build the API.
+
+    :param runner_factory: makes the object that runs DQL (default: ``DgraphHook`` on
+        ``conn_id``); called once, on the first request that needs the graph.
+    :param auth_dependency: replaces Airflow's access check; only for tests of the routes
+        themselves, never in the plugin.
+    :param mermaid_bundle: where the locally installed mermaid.min.js is.
+    """
     app = FastAPI(title="FreshPoC query API", version=__version__,
-                  description="Code knowledge graph queries, served inside Airflow.")
-    get_user = _current_user()
+                  description=("Code knowledge graph queries, served inside Airflow. Every route needs an "
+                               f"Airflow user with read access to the connection '{conn_id}'. Errors are "
+                               "application/problem+json."),
+                  responses=problems.PROBLEM_RESPONSES)
+    problems.install(app)
+    access = auth_dependency or graph_reader(conn_id)
+    make_runner = runner_factory or default_runner_factory
+    lock = threading.Lock()
+    state: dict[str, GraphStore] = {}
 
-    @app.get("/health", summary="API liveness, for an authenticated Airflow user")
-    async def health(user: Annotated[object, Depends(get_user)]) -> dict[str, str]:
+    def store_of() -> GraphStore:
+        if "store" not in state:
+            with lock:
+                if "store" not in state:
+                    runner: QueryRunner = make_runner()
+                    state["store"] = GraphStore(runner)
+        return state["store"]
+
+    guarded = APIRouter(dependencies=[Depends(access)])
+
+    @guarded.get("/health", summary="API liveness, for an authorised Airflow user")
+    def health(user: Annotated[Any, Depends(access)]) -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    guarded.include_router(build_router(store_of, mermaid_bundle))
+    app.include_router(guarded)
     return app

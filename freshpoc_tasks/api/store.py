@@ -1,0 +1,182 @@
+"""Saved DQL queries (``include/queries/*.dql``) and the one way the API runs them.
+
+A query's parameters are whatever its GraphQL-variable declaration says; values are checked
+against the declared type here and handed to Dgraph as variables, so user input never becomes
+query text. Graph results are turned into plain Python values (flattened recursion, first type)
+so routes and reports do not each re-learn Dgraph's JSON shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+QUERIES_DIR = Path(os.environ.get("FRESHPOC_QUERIES_DIR",
+                                  Path(__file__).resolve().parents[2] / "include" / "queries"))
+_DECL = re.compile(r"^\s*query\s+(\w+)\s*\(([^)]*)\)", re.M)
+_PARAM = re.compile(r"\$(\w+)\s*:\s*(\w+)")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Upper bound for prefix ranges: sorts after any character a path, sha or name can hold.
+HIGH = "\U0010ffff"
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# Parameters the server computes from others (range bounds); users never send them.
+DERIVED = {"path_lo", "path_hi", "lang_lo", "lang_hi", "sha_lo", "sha_hi"}
+
+
+class QueryRunner(Protocol):
+    def query(self, dql: str, variables: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+
+class ParamError(ValueError):
+    """A parameter is missing, unknown or not of its declared type (answered with 400)."""
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    name: str
+    description: str
+    params: dict[str, str]  # name -> DQL type (string, int, float, bool)
+    text: str
+
+    def variables(self, values: dict[str, Any]) -> dict[str, str]:
+        unknown = sorted(set(values) - set(self.params))
+        if unknown:
+            raise ParamError(f"unknown parameter(s) for {self.name}: {', '.join(unknown)}")
+        missing = sorted(set(self.params) - set(values))
+        if missing:
+            raise ParamError(f"missing parameter(s) for {self.name}: {', '.join(missing)}")
+        return {f"${k}": _convert(k, self.params[k], v) for k, v in values.items()}
+
+
+def _convert(name: str, type_: str, value: Any) -> str:
+    if type_ == "int":
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ParamError(f"parameter {name} must be an integer") from None
+        if not INT_MIN <= number <= INT_MAX:
+            raise ParamError(f"parameter {name} is out of range")
+        return str(number)
+    if type_ == "float":
+        try:
+            return repr(float(value))
+        except (TypeError, ValueError):
+            raise ParamError(f"parameter {name} must be a number") from None
+    if type_ == "bool":
+        if str(value).lower() not in {"true", "false"}:
+            raise ParamError(f"parameter {name} must be true or false")
+        return str(value).lower()
+    text = str(value)
+    if "\x00" in text:  # Dgraph rejects NUL in variables; say so instead of failing
+        raise ParamError(f"parameter {name} must not contain NUL characters")
+    return text
+
+
+def parse_saved_query(path: Path) -> SavedQuery:
+    text = path.read_text(encoding="utf-8")
+    decl = _DECL.search(text)
+    if decl is None or decl.group(1) != path.stem or not _NAME.match(path.stem):
+        raise ValueError(f"{path}: must declare 'query {path.stem}(...)' with a snake_case name")
+    description = " ".join(line.lstrip("# ").strip() for line in text.splitlines()
+                           if line.startswith("#")).strip()
+    params = dict(_PARAM.findall(decl.group(2)))
+    for name, type_ in params.items():
+        if type_ not in {"string", "int", "float", "bool"}:
+            raise ValueError(f"{path}: parameter ${name} has unsupported type {type_}")
+    return SavedQuery(path.stem, description, params, text)
+
+
+@lru_cache(maxsize=4)
+def load_saved_queries(folder: Path = QUERIES_DIR) -> dict[str, SavedQuery]:
+    return {p.stem: parse_saved_query(p) for p in sorted(Path(folder).glob("*.dql"))}
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """``[lo, hi)`` covering every string that starts with ``prefix`` (all strings for "")."""
+    return prefix, prefix + HIGH
+
+
+def first_type(node: dict[str, Any]) -> str | None:
+    t = node.get("type")
+    if isinstance(t, list):
+        return t[0] if t else None
+    return t
+
+
+@dataclass
+class Traversal:
+    root: dict[str, Any] | None
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, str]]
+
+
+def flatten_recursion(root: dict[str, Any] | None) -> Traversal:
+    """Turn ``@recurse`` output into nodes (with their hop distance) and real-direction edges.
+
+    A reverse predicate ``~p`` walked from A to B is the stored edge B -p-> A; edges are reported
+    as stored so "up" and "down" answers use the same vocabulary.
+    """
+    if not root:
+        return Traversal(None, [], [])
+    depth_of: dict[str, int] = {}
+    info: dict[str, dict[str, Any]] = {}
+    edges: dict[tuple[str, str, str], None] = {}
+    stack: list[tuple[dict[str, Any], int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        xid = node.get("xid")
+        if xid is None:
+            continue
+        if xid not in depth_of or depth < depth_of[xid]:
+            depth_of[xid] = depth
+        info.setdefault(xid, {"xid": xid, "type": first_type(node), "name": node.get("name")})
+        for key, value in node.items():
+            if not isinstance(value, list) or not value or not isinstance(value[0], dict):
+                continue
+            reverse = key.startswith("~")
+            pred = key.lstrip("~")
+            for child in value:
+                cx = child.get("xid")
+                if cx is None:
+                    continue
+                edges.setdefault((pred, cx, xid) if reverse else (pred, xid, cx), None)
+                stack.append((child, depth + 1))
+    root_xid = root.get("xid")
+    nodes = sorted(({**info[x], "depth": d} for x, d in depth_of.items() if x != root_xid),
+                   key=lambda n: (n["depth"], n["xid"]))
+    return Traversal(info.get(root_xid), nodes,
+                     [{"type": t, "src": s, "dst": d} for t, s, d in sorted(edges)])
+
+
+class GraphStore:
+    """Runs saved queries through a runner (``DgraphHook`` in Airflow, anything with ``query``)."""
+
+    def __init__(self, runner: QueryRunner, queries: dict[str, SavedQuery] | None = None) -> None:
+        self.runner = runner
+        self.queries = queries if queries is not None else load_saved_queries()
+
+    def run(self, query_name: str, /, **values: Any) -> dict[str, Any]:
+        try:
+            saved = self.queries[query_name]
+        except KeyError:
+            raise ParamError(f"no saved query named {query_name!r}") from None
+        return self.runner.query(saved.text, saved.variables(values))
+
+
+RunnerFactory = Callable[[], QueryRunner]
+
+
+def default_runner_factory() -> QueryRunner:
+    """A DgraphHook on the ``freshpoc_dgraph`` connection, created once per API process."""
+    from freshpoc_tasks.hooks.dgraph import DgraphHook
+
+    return DgraphHook()
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

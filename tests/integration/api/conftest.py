@@ -1,0 +1,102 @@
+"""Fixtures for the query API: a private Dgraph holding the examples' history, real Airflow auth.
+
+The graph lives in a throwaway Dgraph (never the shared one other work writes to). Users and
+tokens are the running Airflow's: tokens come from its ``POST /auth/token`` and are checked by
+Airflow's auth manager initialised in this process with the stack's configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+import pytest
+
+from freshpoc_tasks.testing import RepoBuilder
+from tests.integration.api.graphdata import (
+    Loader,
+    example_files,
+    load_history,
+    private_dgraph,
+    wait_for_index,
+)
+
+ANN = "Ann Analyst <ann@example.com>"
+BOB = "Bob Builder <bob@example.com>"
+TEST_CONN = "freshpoc_api_test_dgraph"
+
+
+def jaffle_trees() -> list[dict[str, str]]:
+    """Three commits: everything but the customers mart; add it and touch orders; drop the seed."""
+    full = example_files("jaffle_shop")
+    c1 = {p: t for p, t in full.items() if not p.startswith("models/marts/customers")}
+    c2 = {**full, "models/marts/orders.sql": full["models/marts/orders.sql"] + "\n-- reviewed\n"}
+    c3 = {p: t for p, t in c2.items() if p != "seeds/payment_methods.csv"}
+    return [c1, c2, c3]
+
+
+def _commit_trees(repo: RepoBuilder, trees: list[dict[str, str]], authors: list[str]) -> list[str]:
+    shas, prev = [], {}
+    for n, (tree, author) in enumerate(zip(trees, authors, strict=True), 1):
+        write = {p: t for p, t in tree.items() if prev.get(p) != t}
+        shas.append(repo.commit(f"step {n}", author=author, write=write,
+                                delete=[p for p in prev if p not in tree],
+                                date=f"2024-0{n}-01T10:00:00+00:00"))
+        prev = tree
+    return shas
+
+
+@pytest.fixture(scope="session")
+def graph(stack, tmp_path_factory):
+    """Load jaffle_shop (3 commits, 2 authors) and py_inventory (1 commit); yield what was loaded."""
+    import pydgraph
+
+    base = tmp_path_factory.mktemp("apigraph")
+    with private_dgraph(base / "state") as ports:
+        stub = pydgraph.DgraphClientStub(f"127.0.0.1:{ports['dgraph_grpc']}")
+        client = pydgraph.DgraphClient(stub)
+        loader = Loader(client)
+        loader.schema()
+        wait_for_index(client)
+        j = RepoBuilder(base / "jaffle_shop.git")
+        trees = jaffle_trees()
+        jshas = _commit_trees(j, trees, [ANN, BOB, ANN])
+        jrepo = load_history(loader, j.path, trees, base / "w1")
+        p = RepoBuilder(base / "py_inventory.git")
+        ptree = example_files("py_inventory")
+        _commit_trees(p, [ptree], [BOB])
+        prepo = load_history(loader, p.path, [ptree], base / "w2")
+        os.environ[f"AIRFLOW_CONN_{TEST_CONN.upper()}"] = json.dumps(
+            {"conn_type": "dgraph", "host": "127.0.0.1", "port": ports["dgraph_grpc"]})
+        try:
+            yield {"jaffle": jrepo, "jaffle_shas": jshas, "inventory": prepo, "ports": ports}
+        finally:
+            stub.close()
+            os.environ.pop(f"AIRFLOW_CONN_{TEST_CONN.upper()}", None)
+
+
+@pytest.fixture(scope="session")
+def tokens(stack):
+    out = {}
+    for user in ("admin", "viewer"):
+        resp = httpx.post(f"{stack.cfg.airflow_url}/auth/token", json={"username": user, "password": user})
+        resp.raise_for_status()
+        out[user] = resp.json()["access_token"]
+    return out
+
+
+@pytest.fixture(scope="session")
+def api(graph, tokens):
+    """The API in-process (TestClient) with Airflow's real auth, over the private Dgraph."""
+    from airflow.api_fastapi.app import init_auth_manager
+    from fastapi.testclient import TestClient
+
+    from freshpoc_tasks.api.app import create_app
+    from freshpoc_tasks.hooks.dgraph import DgraphHook
+
+    init_auth_manager()
+    app = create_app(runner_factory=lambda: DgraphHook(TEST_CONN))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {tokens['admin']}"
+        yield client
