@@ -7,7 +7,6 @@ are put in the environment here, before any test module imports Airflow or a hoo
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,25 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _connection_env() -> dict[str, str]:
-    from freshpoc_tasks.stack.settings import load_settings
-
-    env = {}
-    for conn in load_settings(ROOT / "airflow_settings.yaml").connections:
-        body = {k: v for k, v in conn.items() if k not in {"connection_id", "description"}}
-        if "extra" in body:
-            body["extra"] = json.loads(body["extra"])
-        env[f"AIRFLOW_CONN_{conn['connection_id'].upper()}"] = json.dumps(body)
-    return env
-
-
 def _prepare_environment() -> None:
     from freshpoc_tasks.stack.config import StackConfig
     from freshpoc_tasks.stack.services import airflow_env
+    from freshpoc_tasks.stack.settings import connection_env
 
     os.environ.setdefault("FRESHPOC_CHECKOUT", str(ROOT))
     cfg = StackConfig.from_env()
-    for key, value in {**airflow_env(cfg), **_connection_env()}.items():
+    for key, value in {**airflow_env(cfg), **connection_env(ROOT / 'airflow_settings.yaml')}.items():
         if key != "PATH":
             os.environ.setdefault(key, value)
 

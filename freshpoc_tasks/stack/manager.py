@@ -71,6 +71,8 @@ class Stack:
             d.mkdir(parents=True, exist_ok=True)
         for svc in self.selected:
             svc.prepare()
+        if self.service("airflow") in self.selected:
+            self._install_assets()
         changed = self.sup.write(self.services)
         if not self.sup.running():
             self.sup.start_daemon()
@@ -89,6 +91,17 @@ class Stack:
                 svc.bootstrap()
         print(f"==> stack healthy in {time.monotonic() - start:.0f}s", flush=True)
         return self.status()
+
+    def _install_assets(self) -> None:
+        """What tasks and the API read at run time: the embedding model and mermaid.js."""
+        from freshpoc_tasks.search.model import ModelUnavailableError, ensure_model
+        from freshpoc_tasks.stack.assets import ensure_mermaid
+
+        try:
+            ensure_model(self.cfg.cache_dir)
+            ensure_mermaid(self.cfg.cache_dir)
+        except (ModelUnavailableError, RuntimeError, OSError) as exc:
+            raise StackError(str(exc)) from exc
 
     def _start(self, svc: Service) -> None:
         states = self.sup.states()

@@ -124,16 +124,31 @@ def _chown(path: Path, user: str | None) -> None:
 
 
 def _secrets(cfg: StackConfig) -> dict[str, str]:
-    """Per-stack secrets, generated once and kept with the stack's state."""
+    """Per-stack secrets, generated once and kept with the stack's state.
+
+    The Kafka cluster id and Fernet key must never change for existing data; the JWT secret is
+    renewed only when shorter than the 64 bytes SHA-512 signing wants (early stacks had 43).
+    """
     path = cfg.airflow_home / "freshpoc-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    data = json.loads(path.read_text()) if path.exists() else {}
+    before = dict(data)
+    if len(data.get("jwt_secret", "")) < 64:
+        data["jwt_secret"] = secrets.token_urlsafe(64)
+    data.setdefault("fernet_key", urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    data.setdefault("kafka_cluster_id", urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    if data != before:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+        path.chmod(0o600)
+    return data
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
-        "jwt_secret": secrets.token_urlsafe(32),
+        "jwt_secret": secrets.token_urlsafe(64),
         "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "kafka_cluster_id": urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+        **(json.loads(path.read_text()) if path.exists() else {}),
     }
+    data["jwt_secret"] = secrets.token_urlsafe(64) if len(data["jwt_secret"]) < 64 else data["jwt_secret"]
     path.write_text(json.dumps(data))
     path.chmod(0o600)
     return data

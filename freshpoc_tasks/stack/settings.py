@@ -136,3 +136,18 @@ def apply_settings(path: Path, base_url: str, username: str | None = None,
         for var in settings.variables:
             counts[_upsert(client, f"{api}/variables", var["key"], var, set())] += 1
     return counts
+
+
+def connection_env(path: Path) -> dict[str, str]:
+    """The file's connections as ``AIRFLOW_CONN_*`` variables (Airflow's JSON form).
+
+    Lets code outside Airflow's processes (the CLI, tests) resolve the same ``freshpoc_*``
+    connections through the same hooks, without a metadata database.
+    """
+    env = {}
+    for conn in load_settings(path).connections:
+        body = {k: v for k, v in conn.items() if k not in {"connection_id", "description"}}
+        if "extra" in body:
+            body["extra"] = json.loads(body["extra"])
+        env[f"AIRFLOW_CONN_{conn['connection_id'].upper()}"] = json.dumps(body)
+    return env
