@@ -10,14 +10,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task, task_group
 
-from freshpoc_tasks.operators.embed import EmbedOperator
-from freshpoc_tasks.operators.pipeline import (
-    AnalyseOperator,
-    IngestOperator,
-    MineOperator,
-    ReportOperator,
-    WriteGraphOperator,
-)
+from freshpoc_tasks.operators.groups import repository_stages
 
 DOC = """
 ### FreshPoC pipeline
@@ -33,12 +26,6 @@ SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) →
 * Artifacts: `s3://freshpoc/staging/{repo_id}/{commit}/`, reports under `reports/`; one Kafka
   event per stage on `repos.ingested`, `code.mined`, `code.analyzed`, `graph.applied`.
 """
-
-def _pull(task: str, key: str) -> str:
-    """A field of a sibling task's XCom dict, same map index (this repository's group)."""
-    pull = f"ti.xcom_pull(task_ids='process.{task}', map_indexes=ti.map_index)['{key}']"
-    return "{{ " + pull + " }}"
-
 
 RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True,
            "max_retry_delay": timedelta(minutes=5)}
@@ -92,17 +79,7 @@ def freshpoc_pipeline():
 
     @task_group
     def process(spec):
-        ingest = IngestOperator(task_id="ingest", repo=spec, pool="freshpoc_git")
-        mine = MineOperator(task_id="mine", ingest=ingest.output)
-        analyse = AnalyseOperator(task_id="analyse", ingest=ingest.output)
-        write = WriteGraphOperator(task_id="write_graph", ingest=ingest.output, mine=mine.output,
-                                   analyse=analyse.output, pool="freshpoc_graph_writes")
-        embed = EmbedOperator(task_id="embed", repo_id=_pull("ingest", "repo_id"),
-                              commit=_pull("ingest", "commit"), analysis_uri=_pull("analyse", "uri"),
-                              snapshot_uri=_pull("ingest", "source_uri"))
-        report = ReportOperator(task_id="report", ingest=ingest.output, mine=mine.output,
-                                analyse=analyse.output)
-        write >> embed >> report
+        repository_stages(spec)
 
     process.expand(spec=repositories())
 

@@ -83,7 +83,8 @@ def resolve_spec(spec: dict[str, Any], registry: Any) -> tuple[Any, dict[str, An
     """Open (clone or fetch) a repository and resolve its spec to one commit."""
     from freshpoc_tasks.mining.access import open_repository
 
-    repo = open_repository(spec["repo"], cache_root() / "mirrors")
+    # "offline": reprocessing works from what was already fetched, never from the source.
+    repo = open_repository(spec["repo"], cache_root() / "mirrors", fetch=not spec.get("offline"))
     if spec.get("ref"):
         commit = repo.resolve(spec["ref"])
     elif spec.get("as_of"):
@@ -120,6 +121,29 @@ def plan_repositories(specs: list[dict[str, Any]], postgres_conn_id: str = "fres
         if spec.get("force") or not registry.is_processed(out["repo_id"], out["commit"],
                                                           out["fingerprint"]):
             todo.append({**spec, "ref": out["commit"], "as_of": None})
+    return todo
+
+
+def plan_reprocessing(postgres_conn_id: str = "freshpoc_postgres") -> list[dict[str, Any]]:
+    """Repositories to re-analyse and rewrite: marked by an approved ontology proposal, or last
+    processed with other analyzer/ontology versions. Each is pinned to its last commit and
+    read offline (mirror cache or staged snapshot), never fetched again."""
+    from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
+    from freshpoc_tasks.hooks.registry import RepoRegistry
+
+    registry = RepoRegistry(postgres_conn_id)
+    ledger = OntologyLedgerHook(postgres_conn_id)
+    ledger.ensure_tables()
+    marked = {m["repo_id"] for m in ledger.reprocess_marks()}
+    current = fingerprint()
+    todo = []
+    for repo in registry.repositories():
+        if not repo["last_commit"]:
+            continue
+        stale = not registry.is_processed(repo["repo_id"], repo["last_commit"], current)
+        if repo["repo_id"] in marked or stale:
+            todo.append({"repo": repo["location"], "ref": repo["last_commit"], "as_of": None,
+                         "force": True, "offline": True})
     return todo
 
 
@@ -302,8 +326,10 @@ class WriteGraphOperator(_StageOperator):
         from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
         from freshpoc_tasks.contracts.mining import MINING_RECORDS
         from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
+        from freshpoc_tasks.graph.ontology import schema_sha
         from freshpoc_tasks.graph.writer import GraphWriter
         from freshpoc_tasks.hooks.dgraph import DgraphHook
+        from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
         from freshpoc_tasks.hooks.staging import StagingHook
 
         ingest = self._ingest()
@@ -318,8 +344,14 @@ class WriteGraphOperator(_StageOperator):
             delta = merge_deltas(mined, analysed)
             with DgraphHook(self.dgraph_conn_id) as hook:
                 writer = GraphWriter(hook)
-                writer.ensure_schema()
+                schema = writer.ensure_schema()
                 result = writer.apply(delta, committed_at=committed_at)
+            # The migration ledger, and types the ontology does not know, wait for approval.
+            ledger = OntologyLedgerHook(self.postgres_conn_id)
+            ledger.ensure_tables()
+            ledger.record_applied(writer.onto.version, schema_sha(schema), schema, writer.onto.source)
+            if delta.proposed:
+                ledger.propose(ingest["repo_id"], delta.proposed)
             diff_path = Path(tmp) / "graph_diff.jsonl.gz"
             write_jsonl(diff_path, [result.diff])
             uri = self._stage(ingest, diff_path, "graph_diff")

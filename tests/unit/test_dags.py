@@ -21,6 +21,11 @@ HEAVY = ("pandas", "numpy", "weaviate", "pydgraph", "grpc", "confluent_kafka", "
          "botocore", "psycopg2", "psycopg", "sqlglot", "onnxruntime", "freshpoc_tasks.mining",
          "freshpoc_tasks.analysis", "freshpoc_tasks.graph", "freshpoc_tasks.hooks")
 
+# An AssetWatcher's trigger is built when the DAG is parsed, and the Kafka provider's trigger
+# module imports the Kafka client and boto3 (for MSK IAM auth): imports a watcher-scheduled DAG
+# cannot avoid. Everything else stays forbidden there too.
+ALLOWED = {"freshpoc_on_push.py": ("confluent_kafka", "boto3", "botocore")}
+
 PROBE = r"""
 import json, runpy, sys
 # Warm-up: Airflow's own lazy imports and start-up I/O are not the DAG file's doing.
@@ -39,6 +44,8 @@ def hook(event, args):
         path = str(args[0])
         if not path.endswith(CODE) and not path.startswith("/proc/self"):
             events.append(f"open {path}")
+    elif event == "socket.bind" and args[1][0] in ("::1", "127.0.0.1") and args[1][1] == 0:
+        pass  # a library probing IPv6 support at import time: no traffic, no port
     elif event.startswith(("socket.connect", "socket.bind", "subprocess.", "os.system", "urllib.")):
         events.append(f"{event} {args[:2]!r}")
 sys.addaudithook(hook)
@@ -64,5 +71,6 @@ def test_dag_file_does_no_io_and_imports_nothing_heavy(dag_file):
                          text=True, check=True, timeout=120)
     report = json.loads(res.stdout.strip().splitlines()[-1])
     assert report["events"] == []
-    heavy = [m for m in report["modules"] if m.startswith(HEAVY)]
+    allowed = ALLOWED.get(dag_file.name, ())
+    heavy = [m for m in report["modules"] if m.startswith(HEAVY) and not m.startswith(allowed or ("\0",))]
     assert heavy == []
