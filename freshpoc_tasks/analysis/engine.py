@@ -127,7 +127,9 @@ def analyse_repository(
             result = None
             key = ""
             if cache is not None:
-                key = cache.key(file, analyzer, analyzer.context_fingerprint(file, ctx))
+                # Node ids carry the repository's id, so results are cached per repository.
+                key = cache.key(file, analyzer,
+                                f"{repo_id}\0{analyzer.context_fingerprint(file, ctx)}")
                 result = cache.get(analyzer, key)
             if result is not None:
                 stats.cached += 1
