@@ -104,8 +104,7 @@ def delta_to_rdf(delta: GraphDelta, committed_at: datetime, onto: GraphOntology)
             rec["repo"] = delta.repo_id
         s = blank(node.id)
         for k, val in rec.items():
-            pred = "dgraph.type" if k == "dgraph.type" else f"<{k}>"
-            yield f"{s} {pred} {_lit(val)} ."
+            yield f"{s} <{k}> {_lit(val)} ."
     owners = {n.id for n in delta.nodes if n.scope == delta.repo_id}
     for edge in delta.edges:
         if edge.type not in onto.base.edge_types:
@@ -115,7 +114,7 @@ def delta_to_rdf(delta: GraphDelta, committed_at: datetime, onto: GraphOntology)
                 ntype = end.split(":", 1)[0]
                 yield f"{blank(end)} <xid> {_lit(end)} ."
                 yield f"{blank(end)} <ntype> {_lit(ntype)} ."
-                yield f"{blank(end)} dgraph.type {_lit(dgraph_type_name(ntype))} ."
+                yield f"{blank(end)} <dgraph.type> {_lit(dgraph_type_name(ntype))} ."
         h = edge_hash(edge)
         runs = [(point, None, h)] if edge.src in owners else [(v.TIMELESS, None, h)]
         vf, vt = v.envelope(runs)

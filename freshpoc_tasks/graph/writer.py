@@ -26,6 +26,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,12 +52,19 @@ from freshpoc_tasks.graph.plan import (
     StoredNode,
     plan_write,
 )
-from freshpoc_tasks.graph.records import decode_node_view, node_view, ontology_xid, state_xid
+from freshpoc_tasks.graph.records import (
+    decode_node_view,
+    node_type_of,
+    node_view,
+    ontology_xid,
+    state_xid,
+)
 
 # Nodes per transaction. Chosen with benchmarks/graph_write.py on the 2-core dev machine:
 # 250 / 500 / 1000 / 2000 gave ~equal node rates above 500, and a smaller transaction keeps
 # conflict retries and a crash's lost work small.
 DEFAULT_BATCH = 1000
+DEFAULT_WORKERS = 2  # the dev machine has 2 cores; 2 in flight hides client-side encoding
 READ_PAGE = 5000
 LOOKUP_BATCH = 250
 
@@ -84,10 +92,20 @@ class GraphWriter:
     its ``query``/``upsert``/``mutate``/``alter_schema`` methods)."""
 
     def __init__(self, hook: Any, ontology: GraphOntology | None = None,
-                 batch_size: int = DEFAULT_BATCH) -> None:
+                 batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS) -> None:
         self.hook = hook
         self.ontology = ontology
         self.batch_size = batch_size
+        self.workers = max(1, workers)
+
+    def _parallel(self, fn: Any, batches: list[Any]) -> list[Any]:
+        """Run independent batches concurrently: Dgraph commits one while the next is encoded
+        and sent. Batches touch disjoint nodes (or only add list edges), so they do not abort
+        each other; when they do, the hook retries."""
+        if self.workers == 1 or len(batches) < 2:
+            return [fn(b) for b in batches]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(fn, batches))
 
     @property
     def onto(self) -> GraphOntology:
@@ -179,7 +197,11 @@ class GraphWriter:
         if not delta.commit:
             raise ValueError("a delta needs its commit to be written on the repository's timeline")
         t0 = time.monotonic()
-        named = {n.id for n in delta.nodes} | {x for e in delta.edges for x in (e.src, e.dst)}
+        # Owned nodes all carry ``repo`` (placeholders too), so the owned scan finds every one
+        # that exists; only other repositories' and shared nodes need a lookup by xid.
+        named = {n.id for n in delta.nodes if n.scope != delta.repo_id}
+        named |= {x for e in delta.edges for x in (e.src, e.dst)
+                  if not x.startswith(f"{node_type_of(x)}:{delta.repo_id}:")}
         state = self.read_state(delta.repo_id, named)
         t1 = time.monotonic()
         point = (v.to_us(committed_at), delta.commit)
@@ -227,8 +249,11 @@ class GraphWriter:
         creates = [w for w in plan.nodes if w.uid is None and w.owned]
         shared_creates = [w for w in plan.nodes if w.uid is None and not w.owned]
         updates = [w for w in plan.nodes if w.uid is not None]
-        for batch in _chunks(creates, self.batch_size):
-            got = self.hook.mutate(set_json=[{"uid": f"_:n{i}", **w.set} for i, w in enumerate(batch)])
+        batches = list(_chunks(creates, self.batch_size))
+        answers = self._parallel(
+            lambda b: self.hook.mutate(set_json=[{"uid": f"_:n{i}", **w.set} for i, w in enumerate(b)]),
+            batches)
+        for batch, got in zip(batches, answers, strict=True):
             for i, w in enumerate(batch):
                 uids[w.xid] = got[f"n{i}"]
             txns += 1
@@ -242,10 +267,13 @@ class GraphWriter:
             txns += 1
             for rec in self._lookup([w.xid for w in batch], "uid xid"):
                 uids[rec["xid"]] = rec["uid"]
-        for batch in _chunks(updates, self.batch_size):
+        def update(batch: list[NodeWrite]) -> None:
             dels = [{"uid": w.uid, **dict.fromkeys(w.delete)} for w in batch if w.delete]
             self.hook.mutate(set_json=[{"uid": w.uid, **w.set} for w in batch], del_json=dels or None)
-            txns += 1
+
+        batches = list(_chunks(updates, self.batch_size))
+        self._parallel(update, batches)
+        txns += len(batches)
         txns += self._write_edges(plan.edges, uids)
         if v.encode_timeline(plan.timeline) != v.encode_timeline(state.timeline):
             sx = state_xid(state.repo_id)
@@ -257,15 +285,16 @@ class GraphWriter:
         return txns
 
     def _write_edges(self, edges: list[EdgeWrite], uids: dict[str, str]) -> int:
-        txns = 0
-        for batch in _chunks(edges, self.batch_size):
+        def send(batch: list[EdgeWrite]) -> None:
             by_src: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
             for e in batch:
                 child = {"uid": uids[e.dst], **{f"{e.type}|{k}": val for k, val in e.facets.items()}}
                 by_src[uids[e.src]][e.type].append(child)
             self.hook.mutate(set_json=[{"uid": src, **preds} for src, preds in by_src.items()])
-            txns += 1
-        return txns
+
+        batches = list(_chunks(edges, self.batch_size))
+        self._parallel(send, batches)
+        return len(batches)
 
 
 __all__ = ["CORE_EDGE_FACETS", "DEFAULT_BATCH", "GraphWriter", "NodeWrite", "WriteResult"]

@@ -16,13 +16,34 @@ from freshpoc_tasks.graph.ontology import GraphOntology, load_graph_ontology
 from freshpoc_tasks.graph.writer import GraphWriter
 from freshpoc_tasks.hooks.dgraph import DgraphHook
 
-DGRAPH_PORTS = ("dgraph_http", "dgraph_grpc", "dgraph_internal", "dgraph_zero_grpc", "dgraph_zero_http")
-
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def dgraph_ports() -> dict[str, int]:
+    """Alpha ports move together (``--port_offset``): HTTP 8080+o, gRPC 9080+o, internal 7080+o."""
+    import random
+
+    for _ in range(200):
+        o = random.randrange(20000, 40000)
+        z = free_port()
+        ports = {"dgraph_http": 8080 + o, "dgraph_grpc": 9080 + o, "dgraph_internal": 7080 + o,
+                 "dgraph_zero_grpc": z, "dgraph_zero_http": z + 1000}
+        if all(_free(p) for p in ports.values()):
+            return ports
+    raise RuntimeError("no free port range for a private Dgraph")
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +72,7 @@ class PrivateDgraph:
         from freshpoc_tasks.stack.manager import Stack
 
         env = {"FRESHPOC_STATE_DIR": str(state_dir)}
-        env.update({f"FRESHPOC_PORT_{p.upper()}": str(free_port()) for p in DGRAPH_PORTS})
+        env.update({f"FRESHPOC_PORT_{k.upper()}": str(p) for k, p in dgraph_ports().items()})
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
