@@ -1,0 +1,76 @@
+"""The pure write planner: counts, ownership, validation, and closing — no database."""
+
+from __future__ import annotations
+
+from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node
+from freshpoc_tasks.graph import validity as v
+from freshpoc_tasks.graph.ontology import load_graph_ontology
+from freshpoc_tasks.graph.plan import RepoState, StoredEdge, StoredNode, plan_write
+
+ONTO = load_graph_ontology()
+R = "local/p"
+
+
+def _n(key: str, doc: str = "d") -> Node:
+    return Node(id=f"py.function:{R}:{key}", type="py.function", scope=R, key=key, name=key, path="m.py",
+                props={"docstring": doc})
+
+
+def _store(state: RepoState, plan) -> RepoState:
+    """What the writer would leave in Dgraph, as the next plan's stored state."""
+    for i, w in enumerate(plan.nodes):
+        old = state.nodes.get(w.xid)
+        state.nodes[w.xid] = StoredNode(uid=old.uid if old else f"0x{i + 100:x}", xid=w.xid,
+                                        ntype=w.set.get("ntype", old.ntype if old else None),
+                                        repo=w.set.get("repo"), path=w.path, runs=v.decode(w.set["vs"]),
+                                        h=w.set.get("h", old.h if old else None))
+    for e in plan.edges:
+        facets = dict(e.facets)
+        runs = v.decode(facets.pop("vs"))
+        h = facets.pop("h", None)
+        facets.pop("vf"), facets.pop("vt")
+        state.edges[(e.type, e.src, e.dst)] = StoredEdge(e.type, e.src, e.dst, "0x1", runs, h, facets)
+    state.timeline = plan.timeline
+    return state
+
+
+def test_write_then_change_then_close():
+    a, b = _n("a"), _n("b")
+    d1 = GraphDelta(repo_id=R, commit="c1", ontology_version="0.2.0", nodes=[a, b],
+                    edges=[Edge(type="calls", src=a.id, dst=b.id)])
+    p1 = plan_write(d1, (10, "c1"), RepoState(R), ONTO)
+    assert p1.counts == {"nodes_created": 2, "nodes_updated": 0, "nodes_closed": 0, "edges_created": 1,
+                         "edges_updated": 0, "edges_closed": 0}
+    assert p1.counts_by_file == {"m.py": {**p1.counts}}
+    state = _store(RepoState(R), p1)
+    assert plan_write(d1, (10, "c1"), state, ONTO).nodes == []  # idempotent: nothing to send
+    d2 = GraphDelta(repo_id=R, commit="c2", ontology_version="0.2.0", nodes=[_n("a", "new doc")])
+    p2 = plan_write(d2, (20, "c2"), state, ONTO)
+    assert p2.counts == {"nodes_created": 0, "nodes_updated": 1, "nodes_closed": 1, "edges_created": 0,
+                         "edges_updated": 0, "edges_closed": 1}
+    assert [n.id for n in p2.diff.nodes_changed] == [a.id]
+    assert [n.id for n in p2.diff.nodes_removed] == [b.id]
+    assert [(e.src, e.dst) for e in p2.diff.edges_removed] == [(a.id, b.id)]
+    closed = next(w for w in p2.nodes if w.xid == b.id)
+    assert (closed.set["vf"], closed.set["vt"]) == (10, 20) and "docstring" not in closed.set
+
+
+def test_unknown_types_are_proposed_and_overlong_ids_skipped():
+    odd = Node(id=f"py.lambda:{R}:x", type="py.lambda", scope=R, key="x", name="x")
+    long = _n("k" * 40000)
+    d = GraphDelta(repo_id=R, commit="c1", ontology_version="0.2.0", nodes=[odd, long, _n("ok")],
+                   edges=[Edge(type="summons", src=_n("ok").id, dst=odd.id)])
+    p = plan_write(d, (10, "c1"), RepoState(R), ONTO)
+    assert p.proposed == [f"node py.lambda: py.lambda:{R}:x",
+                          f"edge summons: {_n('ok').id} -> py.lambda:{R}:x"]
+    assert len(p.skipped) == 1 and p.skipped[0].startswith("node id of 40020 bytes")
+    assert [w.xid for w in p.nodes] == [_n("ok").id]
+
+
+def test_shared_nodes_are_timeless_and_not_in_the_diff():
+    dist = Node(id="py.distribution:pypi:rq", type="py.distribution", scope="pypi", key="rq", name="rq")
+    d = GraphDelta(repo_id=R, commit="c1", ontology_version="0.2.0", nodes=[dist])
+    p = plan_write(d, (10, "c1"), RepoState(R), ONTO)
+    w = p.nodes[0]
+    assert (w.owned, w.set["vf"], w.set["vt"]) == (False, 0, v.OPEN) and "repo" not in w.set
+    assert p.diff.nodes_added == []
