@@ -19,6 +19,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, SkipMixin
 from airflow.sdk.exceptions import AirflowSkipException
 
+from freshpoc_tasks.operators.links import StagedArtifactLink
+
 CONN_DEFAULTS = {
     "kafka_conn_id": "freshpoc_kafka",
     "s3_conn_id": "freshpoc_s3",
@@ -166,6 +168,8 @@ class IngestOperator(BaseOperator, SkipMixin):
 
     template_fields: Sequence[str] = ("repo", "ref", "as_of", "force")
     ui_color = "#d9ead3"
+    operator_extra_links = (StagedArtifactLink(),)
+    artifact_uri: str | None = None
 
     def __init__(self, *, repo: Any, ref: str | None = None, as_of: str | None = None,
                  force: Any = False, s3_conn_id: str = CONN_DEFAULTS["s3_conn_id"],
@@ -220,6 +224,7 @@ class IngestOperator(BaseOperator, SkipMixin):
                 run_git(["update-ref", ref_name, commit], repo.git_dir)
                 run_git(["bundle", "create", str(bundle), ref_name], repo.git_dir)
                 staging.put_file(bundle, key)
+        self.artifact_uri = out["source_uri"]
         _publish("ingest", out, _run_id(context), out["snapshot_uri"], {}, self.kafka_conn_id)
         return out
 
@@ -228,6 +233,8 @@ class _StageOperator(BaseOperator):
     """Common wiring of the stages after ingest."""
 
     template_fields: Sequence[str] = ("ingest",)
+    operator_extra_links = (StagedArtifactLink(),)
+    artifact_uri: str | None = None
 
     def __init__(self, *, ingest: Any, s3_conn_id: str = CONN_DEFAULTS["s3_conn_id"],
                  kafka_conn_id: str = CONN_DEFAULTS["kafka_conn_id"], **kwargs: Any) -> None:
@@ -246,8 +253,9 @@ class _StageOperator(BaseOperator):
     def _stage(self, ingest: dict[str, Any], path: Path, stage: str) -> str:
         from freshpoc_tasks.hooks.staging import StagingHook, staging_key
 
-        return StagingHook(self.s3_conn_id).put_file(path, staging_key(ingest["repo_id"],
-                                                                       ingest["commit"], stage))
+        self.artifact_uri = StagingHook(self.s3_conn_id).put_file(
+            path, staging_key(ingest["repo_id"], ingest["commit"], stage))
+        return self.artifact_uri
 
 
 class MineOperator(_StageOperator):
@@ -404,6 +412,7 @@ class ReportOperator(_StageOperator):
         markdown, html = render_repository_report(report, mermaid_src="/freshpoc/static/mermaid.min.js")
         md_uri = staging.put_text(markdown, report_key(ingest["repo_id"], ingest["commit"], "md"))
         html_uri = staging.put_text(html, report_key(ingest["repo_id"], ingest["commit"], "html"))
+        self.artifact_uri = md_uri
         from freshpoc_tasks.hooks.registry import RepoRegistry
 
         RepoRegistry(self.postgres_conn_id).record(

@@ -101,6 +101,13 @@ def test_graph_holds_exactly_the_example(first_run, example):
     assert ("defined_in", f"py.module:{rid}:inventory.cli", f"file:{rid}:src/inventory/cli.py") in edges
 
 
+def test_tasks_link_to_their_staged_artifacts(airflow_api, first_run, example):
+    links = airflow_api.api("GET", f"/dags/{DAG}/dagRuns/{first_run['run_id']}/taskInstances/"
+                            "process.mine/links", params={"map_index": 0})["extra_links"]
+    key = f"staging/{example['repo_id']}/{example['commit']}/mine.jsonl.gz".replace("/", "%2F")
+    assert links == {"Staged artifact": f"http://127.0.0.1:9001/browser/freshpoc/{key}"}
+
+
 def test_artifacts_are_staged_in_minio(first_run, example):
     from freshpoc_tasks.hooks.staging import StagingHook
 
