@@ -7,12 +7,10 @@ time by design; its module imports the Kafka client, nothing here opens a connec
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.providers.apache.kafka.triggers.await_message import AwaitMessageTrigger
 from airflow.sdk import Asset, AssetWatcher, dag, task, task_group
 
-from freshpoc_tasks.operators.groups import repository_stages
+from freshpoc_tasks.operators.groups import DEFAULT_ARGS, repository_stages
 
 DOC = """
 ### FreshPoC on push
@@ -42,8 +40,7 @@ repos_requested = Asset(
     catchup=False,
     doc_md=DOC,
     tags=["freshpoc"],
-    default_args={"retries": 3, "retry_delay": timedelta(seconds=10),
-                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)},
+    default_args=DEFAULT_ARGS,
 )
 def freshpoc_on_push():
     @task(pool="freshpoc_git")

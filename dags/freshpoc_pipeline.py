@@ -6,11 +6,11 @@ inside ``execute``, so parsing this file is cheap.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, dag, task, task_group
 
-from freshpoc_tasks.operators.groups import repository_stages
+from freshpoc_tasks.operators.groups import DEFAULT_ARGS, repository_stages
 
 DOC = """
 ### FreshPoC pipeline
@@ -27,10 +27,6 @@ SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) →
   event per stage on `repos.ingested`, `code.mined`, `code.analyzed`, `graph.applied`.
 """
 
-RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True,
-           "max_retry_delay": timedelta(minutes=5)}
-
-
 @dag(
     dag_id="freshpoc_pipeline",
     schedule="@daily",
@@ -39,7 +35,7 @@ RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponentia
     max_active_runs=1,
     doc_md=DOC,
     tags=["freshpoc"],
-    default_args=RETRIES,
+    default_args=DEFAULT_ARGS,
     params={
         "repo": Param(None, type=["null", "string"], title="Repository",
                       description="One repository: https/ssh/git URL or absolute local path."),

@@ -7,11 +7,11 @@ staged snapshot of its last processed commit: nothing is fetched from the source
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import dag, task, task_group
 
-from freshpoc_tasks.operators.groups import repository_stages
+from freshpoc_tasks.operators.groups import DEFAULT_ARGS, repository_stages
 
 DOC = """
 ### FreshPoC reprocess
@@ -30,8 +30,7 @@ can be triggered by hand; a run with nothing to do finishes after its first task
     max_active_runs=1,
     doc_md=DOC,
     tags=["freshpoc"],
-    default_args={"retries": 3, "retry_delay": timedelta(seconds=10),
-                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)},
+    default_args=DEFAULT_ARGS,
 )
 def freshpoc_reprocess():
     @task

@@ -6,6 +6,7 @@ operators (no I/O), so calling it at DAG parse time is cheap.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from freshpoc_tasks.operators.embed import EmbedOperator
@@ -16,6 +17,10 @@ from freshpoc_tasks.operators.pipeline import (
     ReportOperator,
     WriteGraphOperator,
 )
+
+# Retries with exponential backoff: a server restarting (Kafka, Dgraph) is waited out.
+DEFAULT_ARGS = {"retries": 3, "retry_delay": timedelta(seconds=10),
+                "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)}
 
 
 def _pull(group: str, task: str, key: str) -> str:
