@@ -48,7 +48,8 @@ def test_run_survives_a_kafka_outage(stack, airflow_api, tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.5)
         assert stack.sup.ctl("stop", "kafka").returncode == 0
-        time.sleep(20)
+        # Longer than a publish waits for the broker (30 s): a task in flight fails and retries.
+        time.sleep(45)
     finally:
         assert stack.sup.ctl("start", "kafka").returncode == 0
     ok_deadline = time.monotonic() + 120
