@@ -1,7 +1,14 @@
-"""Routes of the query API. Every one is a GET over saved queries; none writes to the graph."""
+"""Routes of the query API. Every one is a GET over saved queries or the graph's query builders
+(``freshpoc_tasks.graph.queries``); none writes to the graph.
+
+The graph is the writer's: ``ntype`` for the type, ``repo`` for the owning repository, validity
+``vf``/``vt`` in commit-time µs on nodes and edges, a repository's processed commits in the
+``fp_timeline`` of its state node. Commit sequence numbers (``seq``) are positions on that timeline.
+``path`` has only a hash index, so path-prefix filters and the hotspot order run here in Python
+over the repository's current files.
+"""
 
 import html
-from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -13,6 +20,8 @@ from pydantic import BaseModel
 from freshpoc_tasks.api import store as st
 from freshpoc_tasks.api.pagination import Page, PageParams, page_params
 from freshpoc_tasks.api.problems import ProblemError
+from freshpoc_tasks.graph import queries as gq
+from freshpoc_tasks.graph import validity
 from freshpoc_tasks.reporting import (
     Affected,
     Hotspot,
@@ -172,6 +181,45 @@ def _ref(n: dict[str, Any]) -> NodeRef:
     return NodeRef(xid=n["xid"], type=st.first_type(n), name=n.get("name"))
 
 
+# Edges walked per direction: (stored direction, reversed). Dependencies are the builders' own;
+# lineage adds the SQL hops (table <-writes- statement -reads-> table) and model <-> table.
+TRAVERSALS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("deps", "down"): (gq.DEPENDENCY_EDGES, ()),
+    ("deps", "up"): ((), gq.DEPENDENCY_EDGES),
+    ("lineage", "up"): (("derives_from", "depends_on", "reads", "materializes_as"),
+                        ("writes", "materializes_as")),
+    ("lineage", "down"): (("writes", "materializes_as"),
+                          ("derives_from", "depends_on", "reads", "materializes_as")),
+}
+
+
+def _window(items: list[Any], page: PageParams) -> list[Any]:
+    return items[page.offset: page.offset + page.limit]
+
+
+def files_behind(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Files of a ``node_files`` answer by path: where the node is defined, or for a table or
+    column the files of the models that build it."""
+    found: dict[str, dict[str, Any]] = {}
+    for f in node.get("defined_in", []):
+        if "path" in f:
+            found[f["path"]] = f
+    for key in ("~materializes_as", "~has_column"):
+        for child in node.get(key, []):
+            found.update(files_behind(child))
+    return found
+
+
+def _uses(x: dict[str, Any], repo: str) -> bool:
+    """A shared node (table, column) belongs to a repository's answers when that repository's
+    current models or statements build, read, write or name it."""
+    if x.get("repo") == repo:
+        return True
+    users = [u for k in ("users_m", "users_r", "users_w", "users_x") for u in x.get(k, [])]
+    users += [u for c in x.get("users_c", []) for u in c.get("~materializes_as", [])]
+    return any(u.get("repo") == repo for u in users)
+
+
 def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
     """``store_of()`` gives the GraphStore (created lazily: no Dgraph connection at import)."""
     r = APIRouter()
@@ -187,14 +235,33 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
                 raise ProblemError(503, f"graph query {query_name} failed: {type(exc).__name__}") from exc
             raise
 
-    def commit_of(store: st.GraphStore, repo: str, sha: str) -> Commit:
-        lo, hi = st.prefix_range(sha.lower())
-        rows = run(store, "commits", repo=repo, sha_lo=lo, sha_hi=hi).get("items", [])
-        if not rows:
+    def run_q(store: st.GraphStore, query: Any, /, **kwargs: Any) -> dict[str, Any]:
+        """Build a query with ``graph.queries`` and run it, with the errors ``run`` gives."""
+        try:
+            built = query(**kwargs)
+        except ValueError as exc:
+            raise ProblemError(400, str(exc)) from None
+        try:
+            return store.run_builder(built)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in {"grpc", "pydgraph"}:
+                raise ProblemError(503, f"graph query {query.__name__} failed: {type(exc).__name__}") from exc
+            raise
+
+    def timeline(store: st.GraphStore, repo: str) -> list[tuple[Commit, int]]:
+        """The repository's processed commits, oldest first, with their commit times in µs."""
+        rows = run_q(store, gq.commit_time, repo_id=repo).get("s", [])
+        points = validity.decode_timeline(rows[0].get("fp_timeline")) if rows else []
+        return [(Commit(sha=sha, seq=i, committed_at=validity.from_us(us).isoformat()), us)
+                for i, (us, sha) in enumerate(points, 1)]
+
+    def commit_of(store: st.GraphStore, repo: str, sha: str) -> tuple[Commit, int]:
+        found = [c for c in timeline(store, repo) if c[0].sha.startswith(sha.lower())]
+        if not found:
             raise ProblemError(404, f"no processed commit {sha} in {repo}")
-        if len(rows) > 1:
+        if len(found) > 1:
             raise ProblemError(400, f"commit prefix {sha} is ambiguous in {repo}")
-        return Commit(**rows[0])
+        return found[0]
 
     @r.get("/repositories", summary="Repositories in the graph")
     def repositories(store: Store, page: Paging) -> Page[Repository]:
@@ -206,27 +273,26 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         d = run(store, "repository_overview", repo=repo)
         if not d.get("repository"):
             raise ProblemError(404, f"no repository {repo} in the graph")
-        last = d.get("last_commit") or []
-        return Overview(repo_id=repo, counts_by_type=_groups(d, "by_type", "dgraph.type"),
+        commits = timeline(store, repo)
+        return Overview(repo_id=repo, counts_by_type=_groups(d, "by_type", "ntype"),
                         files_by_language=_groups(d, "by_language", "language"),
-                        last_commit=Commit(**last[0]) if last else None)
+                        last_commit=commits[-1][0] if commits else None)
 
     @r.get("/files", summary="Files present now, filtered by path prefix and language")
     def files(store: Store, repo: RepoId, page: Paging, path_prefix: Prefix = "",
               language: Annotated[str | None, Query(max_length=100)] = None) -> Page[FileItem]:
-        plo, phi = st.prefix_range(path_prefix)
-        llo, lhi = (language, language) if language else ("", st.HIGH)
-        d = run(store, "files", repo=repo, path_lo=plo, path_hi=phi, lang_lo=llo, lang_hi=lhi,
-                first=page.limit, offset=page.offset)
-        return Page.of([FileItem(**x) for x in d.get("items", [])], _count(d.get("total")), page)
+        rows = [x for x in run(store, "files", repo=repo).get("items", [])
+                if x["path"].startswith(path_prefix)
+                and (not language or (x.get("language") or "").lower() == language.lower())]
+        return Page.of([FileItem(**x) for x in _window(rows, page)], len(rows), page)
 
     @r.get("/symbols", summary="Symbols whose name or qualified name equals `name`")
     def symbols(store: Store, repo: RepoId, name: Text, page: Paging) -> Page[Symbol]:
-        d = run(store, "symbols", repo=repo, name=name, first=page.limit, offset=page.offset)
+        rows = [x for x in run(store, "symbols", name=name).get("items", []) if _uses(x, repo)]
         items = [Symbol(xid=x["xid"], type=st.first_type(x), name=x.get("name"), key=x.get("key"),
                         files=sorted(f["path"] for f in x.get("defined_in", []) if "path" in f))
-                 for x in d.get("items", [])]
-        return Page.of(items, _count(d.get("total")), page)
+                 for x in _window(rows, page)]
+        return Page.of(items, len(rows), page)
 
     @r.get("/nodes", summary="One node by id")
     def node(store: Store, xid: Xid) -> NodeDetail:
@@ -236,15 +302,20 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         x = rows[0]
         return NodeDetail(xid=x["xid"], type=st.first_type(x), name=x.get("name"), key=x.get("key"),
                           path=x.get("path"), language=x.get("language"), size=x.get("size"),
-                          repos=sorted(x.get("repo", [])), valid_from=x.get("valid_from"),
-                          valid_to=x.get("valid_to"),
+                          repos=[x["repo"]] if x.get("repo") else [], valid_from=x.get("vf"),
+                          valid_to=None if x.get("vt") == validity.OPEN else x.get("vt"),
                           files=sorted(f["path"] for f in x.get("defined_in", []) if "path" in f))
+
+    def walk(store: st.GraphStore, name: str, xid: str, depth: int, direction: str,
+             at_us: int | None = None) -> st.Traversal:
+        forward, backward = TRAVERSALS[(name, direction)]
+        rows = run_q(store, gq.traverse, onto=store.ontology(), xid=xid, forward=forward,
+                     backward=backward, depth=depth, at_us=at_us).get("n", [])
+        return st.flatten_recursion(rows[0] if rows else None)
 
     def traversal(store: st.GraphStore, name: str, xid: str, depth: int,
                   direction: Literal["up", "down"]) -> TraversalOut:
-        # Dgraph's @recurse depth counts the root as a level: d hops need depth d + 1.
-        rows = run(store, f"{name}_{direction}", xid=xid, depth=depth + 1).get("root", [])
-        t = st.flatten_recursion(rows[0] if rows else None)
+        t = walk(store, name, xid, depth, direction)
         if t.root is None:
             raise ProblemError(404, "no node with that id")
         return TraversalOut(root=NodeRef(**t.root), direction=direction, depth=depth,
@@ -262,14 +333,20 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
 
     @r.get("/hotspots", summary="Files by change frequency, then size")
     def hotspots(store: Store, repo: RepoId, page: Paging) -> Page[HotspotItem]:
-        d = run(store, "hotspots", repo=repo, first=page.limit, offset=page.offset)
-        return Page.of([HotspotItem(**x) for x in d.get("items", [])], _count(d.get("total")), page)
+        rows = hotspot_rows(store, repo)
+        return Page.of([HotspotItem(**x) for x in _window(rows, page)], len(rows), page)
+
+    def hotspot_rows(store: st.GraphStore, repo: str) -> list[dict[str, Any]]:
+        """Change frequency first, then size (code-maat's hotspot order), then path."""
+        rows = run(store, "hotspots", repo=repo).get("items", [])
+        return sorted(rows, key=lambda x: (-int(x["revisions"]), -int(x.get("size") or 0), x["path"]))
 
     def coupling_pairs(store: st.GraphStore, repo: str, path_prefix: str,
                        min_degree: float) -> list[CouplingItem]:
-        lo, hi = st.prefix_range(path_prefix)
         pairs = []
-        for f in run(store, "coupling", repo=repo, path_lo=lo, path_hi=hi).get("items", []):
+        for f in run(store, "coupling", repo=repo).get("items", []):
+            if not f["path"].startswith(path_prefix):
+                continue
             for other in f.get("coupled_with", []):
                 degree = float(other.get("coupled_with|degree", 0.0))
                 if degree >= min_degree and "path" in other:
@@ -291,46 +368,44 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
             rows = run(store, "node_files", xid=xid).get("node", [])
             if not rows:
                 raise ProblemError(404, "no node with that id")
-            found: dict[str, dict[str, Any]] = {}
-
-            def walk(n: dict[str, Any]) -> None:
-                for f in n.get("defined_in", []):
-                    if "path" in f:
-                        found[f["path"]] = f
-                for key in ("~materializes_as", "~has_column"):
-                    for child in n.get(key, []):
-                        walk(child)
-
-            walk(rows[0])
+            found = files_behind(rows[0])
             items = [OwnerItem(**found[p]) for p in sorted(found)]
             return Owners(subject=xid, owner=items[0] if len(items) == 1 else None,
                           files=Page.of(items[page.offset: page.offset + page.limit], len(items), page))
         prefix = path.rstrip("/")
-        lo, hi = st.prefix_range(prefix + "/" if prefix else "")
-        d = run(store, "owners", repo=repo, path=prefix, path_lo=lo, path_hi=hi,
-                first=page.limit, offset=page.offset)
-        own = d.get("self") or []
-        items = [OwnerItem(**x) for x in d.get("items", [])]
-        if own and not items and st.first_type(own[0]) == "file":
-            items = [OwnerItem(**own[0])]
+        files = run(store, "files", repo=repo).get("items", [])
+        own = [x for x in files + run(store, "folders", repo=repo).get("items", []) if x["path"] == prefix]
+        under = [x for x in files if x["path"].startswith(prefix + "/" if prefix else "")]
+        if own and not under and own[0] in files:
+            under = own
+        items = [OwnerItem(**x) for x in under]
         return Owners(subject=prefix or ".", owner=OwnerItem(**own[0]) if own else None,
-                      files=Page.of(items, max(_count(d.get("total")), len(items)), page))
+                      files=Page.of(_window(items, page), len(items), page))
 
     @r.get("/graph/as-of", summary="The repository's graph as of a processed commit")
     def as_of(store: Store, repo: RepoId, commit: Sha, page: Paging) -> AsOf:
-        c = commit_of(store, repo, commit)
-        d = run(store, "graph_as_of", repo=repo, seq=c.seq, first=page.limit, offset=page.offset)
-        return AsOf(commit=c, counts_by_type=_groups(d, "by_type", "dgraph.type"),
-                    nodes=Page.of([_ref(x) for x in d.get("items", [])], _count(d.get("total")), page))
+        c, at = commit_of(store, repo, commit)
+        counts = _groups(run_q(store, gq.counts_by_type, repo_id=repo, at_us=at), "c", "ntype")
+        rows = run_q(store, gq.nodes_of_repo, repo_id=repo, at_us=at, first=page.limit,
+                     offset=page.offset).get("n", [])
+        return AsOf(commit=c, counts_by_type=counts,
+                    nodes=Page.of([_ref(x) for x in rows], sum(counts.values()), page))
 
     @r.get("/graph/diff", summary="Nodes added and removed between two processed commits")
     def diff(store: Store, repo: RepoId, from_commit: Sha, to_commit: Sha) -> Diff:
-        a, b = commit_of(store, repo, from_commit), commit_of(store, repo, to_commit)
+        (a, ua), (b, ub) = commit_of(store, repo, from_commit), commit_of(store, repo, to_commit)
         if a.seq > b.seq:
             raise ProblemError(400, "from_commit must not be newer than to_commit")
-        d = run(store, "graph_diff", repo=repo, from_seq=a.seq, to_seq=b.seq)
-        return Diff(from_commit=a, to_commit=b, added=[_ref(x) for x in d.get("added", [])],
-                    removed=[_ref(x) for x in d.get("removed", [])])
+        added, removed = changes(store, repo, ua, ub)
+        return Diff(from_commit=a, to_commit=b, added=added, removed=removed)
+
+    def changes(store: st.GraphStore, repo: str, from_us: int,
+                to_us: int) -> tuple[list[NodeRef], list[NodeRef]]:
+        """Nodes added and removed between two commit times. Commit nodes are left out: they are
+        history (never closed), so each processed commit would otherwise "add" itself."""
+        d = run_q(store, gq.nodes_changed_between, repo_id=repo, from_us=from_us, to_us=to_us)
+        return tuple([_ref(x) for x in d.get(k, []) if st.first_type(x) != "commit"]  # type: ignore[return-value]
+                     for k in ("added", "removed"))
 
     @r.get("/queries", summary="Saved queries (named, parameterised DQL)")
     def saved_queries(store: Store) -> list[SavedQueryInfo]:
@@ -375,11 +450,12 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         module_edges = [(m["key"], t["key"]) for m in edges.get("modules", []) for t in m.get("imports", [])]
         lineage_edges = [(u["name"], m["name"])
                          for m in edges.get("models", []) for u in m.get("depends_on", [])]
-        hs = run(store, "hotspots", repo=repo, first=15, offset=0).get("items", [])
+        hs = hotspot_rows(store, repo)[:15]
         folders = [Ownership(f["path"], f.get("main_author"), float(f.get("main_author_share") or 0),
                              int(f.get("bus_factor") or 0), int(f.get("authors") or 0),
                              int(f.get("revisions") or 0))
-                   for f in edges.get("folders", []) if f.get("main_author") and f["path"].count("/") == 0]
+                   for f in run(store, "folders", repo=repo).get("items", [])
+                   if f.get("main_author") and f["path"].count("/") == 0]
         pairs = coupling_pairs(store, repo, "", 0.0)[:15]
         return RepositoryReport(
             repo, ov.last_commit.sha if ov.last_commit else None, counts=ov.counts_by_type,
@@ -389,19 +465,20 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
             coupling=[CouplingPair(p.a, p.b, p.shared_revisions, p.degree) for p in pairs], owners=folders)
 
     def impact_report_data(store: st.GraphStore, repo: str, sha: str) -> ImpactReport:
-        c = commit_of(store, repo, sha)
-        parent = run(store, "commit_at", repo=repo, seq=c.seq - 1).get("items", [])
-        d = run(store, "graph_diff", repo=repo, from_seq=c.seq - 1, to_seq=c.seq)
-        added = [_ref(x) for x in d.get("added", [])]
-        removed = [_ref(x) for x in d.get("removed", [])]
+        commits = timeline(store, repo)
+        c, at = commit_of(store, repo, sha)
+        parent = commits[c.seq - 2] if c.seq > 1 else None
+        before = parent[1] if parent else -1  # nothing of the repository is valid before it
+        added, removed = changes(store, repo, before, at)
         impact_edges: dict[tuple[str, str], None] = {}
         affected: dict[str, NodeRef] = {}
-        for n in (added + removed)[:25]:
+        # What an added node feeds as of the commit; what a removed one fed just before it.
+        walks = [(n, at) for n in added] + [(n, before) for n in removed]
+        for n, when in walks[:25]:
             if n.type in {"file", "folder", "commit", "person"}:
                 continue
-            for kind in ("lineage_down", "deps_up"):
-                rows = run(store, kind, xid=n.xid, depth=4).get("root", [])  # 3 hops
-                t = st.flatten_recursion(rows[0] if rows else None)
+            for kind, name, direction in (("lineage_down", "lineage", "down"), ("deps_up", "deps", "up")):
+                t = walk(store, name, n.xid, 3, direction, at_us=when)
                 names = {x["xid"]: f'{x.get("name") or x["xid"]} ({x.get("type")})' for x in t.nodes}
                 names[n.xid] = f"{n.name or n.xid} ({n.type})"
                 for x in t.nodes:
@@ -413,10 +490,10 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         out = []
         for a in sorted(affected.values(), key=lambda a: a.xid)[:100]:
             rows = run(store, "node_files", xid=a.xid).get("node", [])
-            owners_ = sorted({f.get("main_author") for f in (rows[0].get("defined_in", []) if rows else [])
+            owners_ = sorted({f["main_author"] for f in (files_behind(rows[0]).values() if rows else [])
                               if f.get("main_author")})
             out.append(Affected(a.xid, a.type or "", a.name or a.xid, tuple(owners_)))
-        return ImpactReport(repo, c.sha, parent[0]["sha"] if parent else None,
+        return ImpactReport(repo, c.sha, parent[0].sha if parent else None,
                             added=[(n.type or "", n.name or n.xid) for n in added],
                             removed=[(n.type or "", n.name or n.xid) for n in removed],
                             impact_edges=list(impact_edges), affected=out)
@@ -473,6 +550,3 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
 
     return r
 
-
-def _unused(_: Any) -> None:  # keeps defaultdict import honest for future grouping helpers
-    defaultdict(list)

@@ -4,6 +4,9 @@ A query's parameters are whatever its GraphQL-variable declaration says; values 
 against the declared type here and handed to Dgraph as variables, so user input never becomes
 query text. Graph results are turned into plain Python values (flattened recursion, first type)
 so routes and reports do not each re-learn Dgraph's JSON shapes.
+
+``run_builder`` runs a ``(dql, variables)`` pair from :mod:`freshpoc_tasks.graph.queries` the
+same way (traversals, as-of, diffs): those builders also keep every user value a variable.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ def prefix_range(prefix: str) -> tuple[str, str]:
 
 
 def first_type(node: dict[str, Any]) -> str | None:
-    t = node.get("type")
+    """The node's ontology type: ``ntype`` as the writer stores it (``type`` for older callers)."""
+    t = node.get("ntype", node.get("type"))
     if isinstance(t, list):
         return t[0] if t else None
     return t
@@ -159,6 +163,7 @@ class GraphStore:
     def __init__(self, runner: QueryRunner, queries: dict[str, SavedQuery] | None = None) -> None:
         self.runner = runner
         self.queries = queries if queries is not None else load_saved_queries()
+        self._ontology: Any = None
 
     def run(self, query_name: str, /, **values: Any) -> dict[str, Any]:
         try:
@@ -166,6 +171,17 @@ class GraphStore:
         except KeyError:
             raise ParamError(f"no saved query named {query_name!r}") from None
         return self.runner.query(saved.text, saved.variables(values))
+
+    def run_builder(self, query: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        dql, variables = query
+        return self.runner.query(dql, {k: str(v) for k, v in variables.items()})
+
+    def ontology(self) -> Any:
+        from freshpoc_tasks.graph.ontology import load_graph_ontology
+
+        if self._ontology is None:
+            self._ontology = load_graph_ontology()
+        return self._ontology
 
 
 RunnerFactory = Callable[[], QueryRunner]

@@ -147,3 +147,40 @@ def flatten(tree: Any) -> set[str]:
         for v in tree:
             out |= flatten(v)
     return out
+
+
+REF_FIELDS = "uid xid ntype name"
+
+
+def traverse(onto: GraphOntology, xid: str, forward: Iterable[str] = (), backward: Iterable[str] = (),
+             depth: int = 1, at_us: int | None = None) -> Query:
+    """``@recurse`` from ``xid`` along ``forward`` edges (stored direction) and ``backward`` ones
+    (reversed), every hop filtered on node and edge validity at ``at_us``.
+
+    Unlike :func:`dependencies` (nested blocks, text growing as edges^depth), the query text stays
+    the same size at any depth, so mixed-direction lineage to 10 hops stays a small query. Read the
+    answer with ``api.store.flatten_recursion``.
+    """
+    known = set(onto.base.edge_types)
+    fw = [p for p in dict.fromkeys(forward) if p in known]
+    bw = [p for p in dict.fromkeys(backward) if p in known]
+    if not fw and not bw:
+        raise ValueError("none of the edge types is in the ontology")
+    hops = [f"<{p}> @facets({_valid()}) @filter({_valid()})" for p in fw]
+    hops += [f"<~{p}> @facets({_valid()}) @filter({_valid()})" for p in bw]
+    # @recurse counts the root as a level: d hops need depth d + 1.
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) "
+           f"@recurse(depth: {_depth(depth) + 1}, loop: false) {{ {REF_FIELDS} {' '.join(hops)} }} }}")
+    return dql, {"$x": xid, "$t": _t(at_us)}
+
+
+def nodes_changed_between(repo_id: str, from_us: int, to_us: int) -> Query:
+    """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
+    (``removed``), from the validity envelope (exact unless a node left and came back between)."""
+    valid_a, valid_b = _valid("$a"), _valid("$b")
+    dql = (f"query q($r: string, $a: int, $b: int) {{ "
+           f"added(func: eq(repo, $r), orderasc: xid) @filter({valid_b} AND NOT ({valid_a})) "
+           f"{{ {REF_FIELDS} }} "
+           f"removed(func: eq(repo, $r), orderasc: xid) @filter({valid_a} AND NOT ({valid_b})) "
+           f"{{ {REF_FIELDS} }} }}")
+    return dql, {"$r": repo_id, "$a": int(from_us), "$b": int(to_us)}

@@ -14,13 +14,7 @@ import httpx
 import pytest
 
 from freshpoc_tasks.testing import RepoBuilder
-from tests.integration.api.graphdata import (
-    Loader,
-    example_files,
-    load_history,
-    private_dgraph,
-    wait_for_index,
-)
+from tests.integration.api.graphdata import example_files, private_dgraph, write_history
 
 ANN = "Ann Analyst <ann@example.com>"
 BOB = "Bob Builder <bob@example.com>"
@@ -50,29 +44,26 @@ def _commit_trees(repo: RepoBuilder, trees: list[dict[str, str]], authors: list[
 @pytest.fixture(scope="session")
 def graph(stack, tmp_path_factory):
     """Load jaffle_shop (3 commits, 2 authors) and py_inventory (1 commit); yield what was loaded."""
-    import pydgraph
+    from freshpoc_tasks.graph.writer import GraphWriter
+    from freshpoc_tasks.hooks.dgraph import DgraphHook
 
     base = tmp_path_factory.mktemp("apigraph")
     with private_dgraph(base / "state") as ports:
-        stub = pydgraph.DgraphClientStub(f"127.0.0.1:{ports['dgraph_grpc']}")
-        client = pydgraph.DgraphClient(stub)
-        loader = Loader(client)
-        loader.schema()
-        wait_for_index(client)
-        j = RepoBuilder(base / "jaffle_shop.git")
-        trees = jaffle_trees()
-        jshas = _commit_trees(j, trees, [ANN, BOB, ANN])
-        jrepo = load_history(loader, j.path, trees, base / "w1")
-        p = RepoBuilder(base / "py_inventory.git")
-        ptree = example_files("py_inventory")
-        _commit_trees(p, [ptree], [BOB])
-        prepo = load_history(loader, p.path, [ptree], base / "w2")
         os.environ[f"AIRFLOW_CONN_{TEST_CONN.upper()}"] = json.dumps(
-            {"conn_type": "dgraph", "host": "127.0.0.1", "port": ports["dgraph_grpc"]})
+            {"conn_type": "dgraph", "host": "127.0.0.1", "port": ports["dgraph_grpc"],
+             "extra": {"timeout": 120}})
         try:
+            with DgraphHook(TEST_CONN) as hook:
+                writer = GraphWriter(hook)
+                writer.ensure_schema()
+                j = RepoBuilder(base / "jaffle_shop.git")
+                jshas = _commit_trees(j, jaffle_trees(), [ANN, BOB, ANN])
+                jrepo = write_history(writer, j.path, jshas, base / "w1")
+                p = RepoBuilder(base / "py_inventory.git")
+                pshas = _commit_trees(p, [example_files("py_inventory")], [BOB])
+                prepo = write_history(writer, p.path, pshas, base / "w2")
             yield {"jaffle": jrepo, "jaffle_shas": jshas, "inventory": prepo, "ports": ports}
         finally:
-            stub.close()
             os.environ.pop(f"AIRFLOW_CONN_{TEST_CONN.upper()}", None)
 
 

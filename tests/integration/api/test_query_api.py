@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+
+from freshpoc_tasks.graph.queries import flatten as queries_flatten
+from freshpoc_tasks.graph.validity import to_us
 
 J = "local/jaffle_shop"
 P = "local/py_inventory"
@@ -19,7 +24,7 @@ def route_samples(graph) -> list[str]:
         f"/dependencies?xid={MODEL}orders", f"/lineage?xid={COL}customers.lifetime_value",
         f"/hotspots?repo={J}", f"/coupling?repo={J}", f"/owners?repo={J}&path=models",
         f"/graph/as-of?repo={J}&commit={s[0]}", f"/graph/diff?repo={J}&from_commit={s[0]}&to_commit={s[2]}",
-        "/queries", f"/queries/files?repo={J}&path_prefix=models/marts/",
+        "/queries", f"/queries/files?repo={J}",
         f"/reports/repository?repo={J}", f"/reports/impact?repo={J}&commit={s[1]}", "/reports",
         "/assets/mermaid.min.js",
     ]
@@ -45,10 +50,11 @@ def test_repositories_and_overview(api):
     page = api.get("/repositories?limit=1&offset=1").json()
     assert (page["total"], page["next_offset"], [r["repo_id"] for r in page["items"]]) == (2, None, [P])
     ov = api.get(f"/repositories/overview?repo={J}").json()
+    # Nodes the repository owns (warehouse tables and columns are shared: scope "default").
     assert ov["counts_by_type"] == {
         "commit": 3, "dbt.macro": 1, "dbt.model": 6, "dbt.project": 1, "dbt.snapshot": 1, "dbt.source": 3,
-        "dbt.test": 11, "file": 13, "folder": 7, "repository": 1, "sql.column": 41, "sql.table": 9}
-    assert ov["files_by_language"] == {"SQL": 8, "YAML": 5}
+        "dbt.test": 11, "file": 13, "folder": 6, "repository": 1}
+    assert ov["files_by_language"] == {"sql": 8, "yaml": 5}
     assert (ov["last_commit"]["seq"], ov["last_commit"]["committed_at"]) == (3, "2024-03-01T10:00:00+00:00")
 
 
@@ -71,7 +77,7 @@ def test_symbol_and_node(api):
     ]
     node = api.get(f"/nodes?xid={MODEL}orders").json()
     assert (node["type"], node["name"], node["files"], node["valid_from"], node["valid_to"]) == (
-        "dbt.model", "orders", ["models/marts/orders.sql"], 1, None)
+        "dbt.model", "orders", ["models/marts/orders.sql"], to_us(datetime(2024, 1, 1, 10, tzinfo=UTC)), None)
     assert api.get("/nodes?xid=nope").status_code == 404
 
 
@@ -137,23 +143,31 @@ def test_graph_as_of_each_commit_and_diff(api, graph):
         (5, 1, 13), (6, 1, 14), (6, None, 13)]
     d = api.get(f"/graph/diff?repo={J}&from_commit={s[1]}&to_commit={s[2]}").json()
     assert d["added"] == []
+    # The repository's own nodes (the seed's warehouse table and columns are shared, timeless).
     assert [n["xid"] for n in d["removed"]] == [
         "dbt.seed:local/jaffle_shop:jaffle_shop.payment_methods",
         "file:local/jaffle_shop:seeds/payment_methods.csv",
-        "sql.column:default:jaffle_shop.main.payment_methods.description",
-        "sql.column:default:jaffle_shop.main.payment_methods.is_card",
-        "sql.column:default:jaffle_shop.main.payment_methods.method",
-        "sql.table:default:jaffle_shop.main.payment_methods"]
+        "folder:local/jaffle_shop:seeds"]
+    d = api.get(f"/graph/diff?repo={J}&from_commit={s[0]}&to_commit={s[1]}").json()
+    assert ([n["xid"] for n in d["added"]], d["removed"]) == ([
+        f"{MODEL}customers",
+        "dbt.test:local/jaffle_shop:jaffle_shop.not_null.customers.customer_id",
+        "dbt.test:local/jaffle_shop:jaffle_shop.unique.customers.customer_id",
+        "file:local/jaffle_shop:models/marts/customers.sql"], [])
     assert api.get(f"/graph/diff?repo={J}&from_commit={s[2]}&to_commit={s[0]}").status_code == 400
     assert api.get(f"/graph/as-of?repo={J}&commit=abcdef12").status_code == 404
 
 
 def test_saved_queries_run_with_declared_parameters_only(api):
     names = [q["name"] for q in api.get("/queries").json()]
-    assert {"files", "lineage_up", "hotspots", "graph_as_of"} <= set(names)
-    got = api.get(f"/queries/files?repo={J}&path_prefix=models/marts/&lang_prefix=&first=1").json()
-    assert [f["path"] for f in got["items"]] == ["models/marts/customers.sql"]
-    bad = api.get(f"/queries/files?repo={J}&path_prefix=x&lang_prefix=&nope=1")
+    assert {"files", "lineage_up", "hotspots", "graph_as_of", "coupling", "symbols"} <= set(names)
+    got = api.get(f"/queries/files?repo={J}").json()
+    assert [f["path"] for f in got["items"]][:2] == ["dbt_project.yml", "macros/cents_to_dollars.sql"]
+    deps = api.get(f"/queries/lineage_up?xid={COL}customers.lifetime_value&depth=4").json()
+    assert sorted(queries_flatten(deps)) == [
+        f"{COL}customers.lifetime_value", f"{COL}orders.amount", f"{COL}stg_payments.amount",
+        "sql.column:default:jaffle_shop.raw.payments.amount"]
+    bad = api.get(f"/queries/files?repo={J}&nope=1")
     assert (bad.status_code, bad.headers["content-type"]) == (400, "application/problem+json")
     assert "unknown parameter" in bad.json()["detail"]
     assert api.get("/queries/no_such_query").status_code == 404
@@ -171,7 +185,7 @@ def test_dql_injection_in_every_string_parameter_is_inert(api, evil):
             ("/dependencies", {"xid": evil}), ("/lineage", {"xid": evil}), ("/hotspots", {"repo": evil}),
             ("/coupling", {"repo": J, "path_prefix": evil}), ("/owners", {"repo": J, "path": evil}),
             ("/owners", {"repo": J, "xid": evil}), ("/graph/as-of", {"repo": evil, "commit": "abcd"}),
-            ("/queries/symbols", {"repo": J, "name": evil}), ("/reports/repository", {"repo": evil})]
+            ("/queries/symbols", {"name": evil}), ("/reports/repository", {"repo": evil})]
     for path, params in urls:
         r = api.get(path, params=params)
         assert r.status_code in (200, 400, 404), (path, params, r.status_code, r.text[:200])
@@ -188,8 +202,8 @@ def test_reports_markdown_and_browser(api, graph):
     page = api.get(f"/reports/repository?repo={J}&format=html").text
     assert '<script src="/assets/mermaid.min.js"></script>' in page
     impact = api.get(f"/reports/impact?repo={J}&commit={graph['jaffle_shas'][1]}").text
-    assert impact.splitlines()[2].endswith("11 added, 0 removed, 0 changed; 2 downstream nodes affected.")
-    assert "| dbt.model | customers | bob@example.com |" in impact
+    assert impact.splitlines()[2].endswith("4 added, 0 removed, 0 changed; 1 downstream nodes affected.")
+    assert "| sql.table | customers | bob@example.com |" in impact
     browser = api.get("/reports").text
     assert '/reports/repository?format=html&amp;repo=local%2Fjaffle_shop' in browser
     js = api.get("/assets/mermaid.min.js")

@@ -15,6 +15,7 @@ from freshpoc_tasks.api.store import (
     parse_saved_query,
     prefix_range,
 )
+from freshpoc_tasks.graph.validity import OPEN
 
 
 class Recorder:
@@ -31,35 +32,42 @@ class Recorder:
 
 def test_every_saved_query_parses_and_declares_typed_parameters():
     queries = load_saved_queries()
-    assert {"repositories", "files", "symbols", "deps_up", "deps_down", "lineage_up", "lineage_down",
-            "hotspots", "coupling", "owners", "graph_as_of", "graph_diff"} <= set(queries)
-    assert queries["files"].params == {"repo": "string", "path_lo": "string", "path_hi": "string",
-                                       "lang_lo": "string", "lang_hi": "string",
-                                       "first": "int", "offset": "int"}
+    assert {"repositories", "files", "folders", "symbols", "deps_up", "deps_down", "lineage_up",
+            "lineage_down", "hotspots", "coupling", "graph_as_of"} <= set(queries)
+    assert queries["files"].params == {"repo": "string"}
+    assert queries["graph_as_of"].params == {"repo": "string", "t": "int", "first": "int", "offset": "int"}
     assert queries["lineage_up"].description.startswith("Upstream data lineage")
+
+
+def test_saved_queries_read_the_writers_schema():
+    """Predicates of the generated schema only, and "present now" is the writer's open end."""
+    text = " ".join(q.text for q in load_saved_queries().values())
+    for old in ("dgraph.type", "valid_from", "valid_to", "seq"):
+        assert old not in text
+    assert str(OPEN) in text and "eq(vt, 253402300799999999)" in text
 
 
 def test_user_values_travel_only_as_variables():
     rec = Recorder()
     store = GraphStore(rec)
     evil = '") { x as uid } delete { <*> * * . } #'
-    store.run("symbols", repo="r", name=evil, first=5, offset=0)
+    store.run("symbols", name=evil)
     dql, variables = rec.calls[0]
     assert dql == store.queries["symbols"].text
-    assert variables == {"$repo": "r", "$name": evil, "$first": "5", "$offset": "0"}
+    assert variables == {"$name": evil}
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"repo": "r", "first": "x", "offset": 0}, "first must be an integer"),
-    ({"repo": "r", "first": 2**64, "offset": 0}, "first is out of range"),
-    ({"repo": "r", "first": 1}, "missing parameter"),
-    ({"repo": "r", "first": 1, "offset": 0, "extra": 1}, "unknown parameter"),
-    ({"repo": "a\x00b", "first": 1, "offset": 0}, "NUL"),
+    ({"repo": "r", "t": "x", "first": 1, "offset": 0}, "t must be an integer"),
+    ({"repo": "r", "t": 2**64, "first": 1, "offset": 0}, "t is out of range"),
+    ({"repo": "r", "t": 1, "first": 1}, "missing parameter"),
+    ({"repo": "r", "t": 1, "first": 1, "offset": 0, "extra": 1}, "unknown parameter"),
+    ({"repo": "a\x00b", "t": 1, "first": 1, "offset": 0}, "NUL"),
 ])
 def test_bad_parameters_are_refused_before_dgraph(values, message):
     rec = Recorder()
     with pytest.raises(ParamError, match=message):
-        GraphStore(rec).run("hotspots", **values)
+        GraphStore(rec).run("graph_as_of", **values)
     assert rec.calls == []
 
 
@@ -78,7 +86,7 @@ def test_prefix_range():
 
 
 def test_flatten_recursion_reports_stored_edge_direction_and_min_depth():
-    root = {"xid": "a", "type": ["m"], "name": "A",
+    root = {"xid": "a", "ntype": "m", "name": "A",
             "~imports": [{"xid": "b", "type": ["m"], "name": "B", "~imports": [{"xid": "c", "name": "C"}]},
                          {"xid": "c", "name": "C"}]}
     t = flatten_recursion(root)
@@ -112,13 +120,14 @@ def test_errors_are_problem_json_and_bad_parameters_are_400():
 
 
 def test_pagination_reports_total_and_next_offset():
-    client, rec = _client({"total": [{"count": 3}], "items": [{"xid": "file:r:a", "path": "a"}]})
-    page = client.get("/files", params={"repo": "r", "limit": 1, "offset": 1}).json()
-    assert page == {"items": [{"xid": "file:r:a", "path": "a", "language": None, "size": None,
+    rows = [{"xid": f"file:r:{p}", "path": p} for p in ("a", "b/x", "b/y", "c")]
+    client, rec = _client({"items": rows})
+    page = client.get("/files", params={"repo": "r", "limit": 1, "offset": 1, "path_prefix": "b/"}).json()
+    assert page == {"items": [{"xid": "file:r:b/y", "path": "b/y", "language": None, "size": None,
                                "revisions": None,
                                "authors": None, "main_author": None, "bus_factor": None}],
-                    "total": 3, "limit": 1, "offset": 1, "next_offset": 2}
-    assert rec.calls[0][1]["$path_hi"] == HIGH and rec.calls[0][1]["$first"] == "1"
+                    "total": 2, "limit": 1, "offset": 1, "next_offset": None}
+    assert rec.calls[0][1] == {"$repo": "r"}  # the prefix is applied here, never sent as text
 
 
 def test_openapi_documents_problem_responses_and_every_route_is_guarded():

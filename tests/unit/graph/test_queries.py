@@ -1,0 +1,40 @@
+"""Query builders added for the API: text is fixed by the ontology, values only as variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from freshpoc_tasks.graph import queries
+from freshpoc_tasks.graph.ontology import load_graph_ontology
+from freshpoc_tasks.graph.validity import OPEN
+
+ONTO = load_graph_ontology()
+EVIL = '") { x as uid } delete { <*> * * . } #'
+
+
+def test_traverse_mixes_directions_and_keeps_ids_as_variables():
+    dql, variables = queries.traverse(ONTO, EVIL, forward=["derives_from", "nope"],
+                                      backward=["materializes_as"], depth=3, at_us=7)
+    assert EVIL not in dql and variables == {"$x": EVIL, "$t": 7}
+    assert "@recurse(depth: 4, loop: false)" in dql
+    assert "<derives_from> @facets(le(vf, $t) AND gt(vt, $t)) @filter(le(vf, $t) AND gt(vt, $t))" in dql
+    assert "<~materializes_as> @facets(" in dql and "nope" not in dql
+    assert queries.traverse(ONTO, "x", forward=["calls"])[1]["$t"] == OPEN - 1
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"forward": ["nope"]}, "none of the edge types"),
+    ({"forward": ["calls"], "depth": 11}, "depth must be between"),
+])
+def test_traverse_refuses_unknown_edges_and_deep_walks(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        queries.traverse(ONTO, "x", **kwargs)
+
+
+def test_nodes_changed_between_compares_two_points():
+    dql, variables = queries.nodes_changed_between(EVIL, 10, 20)
+    assert EVIL not in dql and variables == {"$r": EVIL, "$a": 10, "$b": 20}
+    assert ("added(func: eq(repo, $r), orderasc: xid) @filter(le(vf, $b) AND gt(vt, $b) "
+            "AND NOT (le(vf, $a) AND gt(vt, $a)))") in dql
+    assert ("removed(func: eq(repo, $r), orderasc: xid) @filter(le(vf, $a) AND gt(vt, $a) "
+            "AND NOT (le(vf, $b) AND gt(vt, $b)))") in dql
