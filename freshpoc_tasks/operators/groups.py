@@ -41,5 +41,5 @@ def repository_stages(spec: Any, group_id: str = "process") -> None:
                           analysis_uri=_pull(group_id, "analyse", "uri"),
                           snapshot_uri=_pull(group_id, "ingest", "source_uri"))
     report = ReportOperator(task_id="report", ingest=ingest.output, mine=mine.output,
-                            analyse=analyse.output)
+                            analyse=analyse.output, graph=write.output)
     write >> embed >> report

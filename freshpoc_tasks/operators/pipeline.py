@@ -374,32 +374,40 @@ def _download(staging: Any, uri: str, dest: Path) -> Path:
 
 
 class ReportOperator(_StageOperator):
-    """Markdown + Mermaid report (and its HTML rendering) → ``reports/{repo_id}/{commit}/``.
+    """Repository report and per-commit impact report, Markdown + Mermaid and HTML, into
+    ``reports/{repo_id}/{commit}/report.{md,html}`` and ``impact.{md,html}``.
 
     As the last stage it records the commit as processed in the repo registry, so a later run
     skips it only when every stage finished.
 
     :param mine: the mine task's XCom; :param analyse: the analyse task's XCom.
+    :param graph: the write_graph task's XCom (its diff drives the impact report).
+    :param dgraph_conn_id: Dgraph connection, for what depends on the changed nodes.
     :param postgres_conn_id: repo registry connection (default ``freshpoc_postgres``).
     """
 
-    template_fields: Sequence[str] = ("ingest", "mine", "analyse")
+    template_fields: Sequence[str] = ("ingest", "mine", "analyse", "graph")
     ui_color = "#f4cccc"
+    MAX_IMPACT_QUERIES = 60  # changed nodes whose dependents are looked up
 
-    def __init__(self, *, mine: Any, analyse: Any,
+    def __init__(self, *, mine: Any, analyse: Any, graph: Any = None,
+                 dgraph_conn_id: str = CONN_DEFAULTS["dgraph_conn_id"],
                  postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mine = mine
         self.analyse = analyse
+        self.graph = graph
+        self.dgraph_conn_id = dgraph_conn_id
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from freshpoc_tasks.contracts.base import read_jsonl
         from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
-        from freshpoc_tasks.contracts.mining import MINING_RECORDS
+        from freshpoc_tasks.contracts.mining import MINING_RECORDS, FileHistory
+        from freshpoc_tasks.hooks.registry import RepoRegistry
         from freshpoc_tasks.hooks.staging import StagingHook, report_key
         from freshpoc_tasks.reporting.from_stages import repository_report
-        from freshpoc_tasks.reporting.reports import render_repository_report
+        from freshpoc_tasks.reporting.reports import render_impact_report, render_repository_report
 
         ingest = self._ingest()
         staging = StagingHook(self.s3_conn_id)
@@ -408,20 +416,54 @@ class ReportOperator(_StageOperator):
             analyse_path = _download(staging, self.analyse["uri"], Path(tmp) / "analyse")
             delta = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
             report = repository_report(read_jsonl(mine_path, MINING_RECORDS), delta)
-        # The HTML loads Mermaid from the query API's static route, never from a CDN.
-        markdown, html = render_repository_report(report, mermaid_src="/freshpoc/static/mermaid.min.js")
-        md_uri = staging.put_text(markdown, report_key(ingest["repo_id"], ingest["commit"], "md"))
-        html_uri = staging.put_text(html, report_key(ingest["repo_id"], ingest["commit"], "html"))
+            owners = {r.path: r.main_author for r in read_jsonl(mine_path, MINING_RECORDS)
+                      if isinstance(r, FileHistory) and r.main_author}
+            impact = self._impact(staging, Path(tmp), owners) if self.graph else None
+        # The HTML loads Mermaid from the query API's own route, never from a CDN.
+        mermaid = "/freshpoc/assets/mermaid.min.js"
+        repo_id, commit = ingest["repo_id"], ingest["commit"]
+        markdown, html = render_repository_report(report, mermaid_src=mermaid)
+        md_uri = staging.put_text(markdown, report_key(repo_id, commit, "md"))
+        html_uri = staging.put_text(html, report_key(repo_id, commit, "html"))
+        out = {"uri": md_uri, "html_uri": html_uri,
+               "counts": {"hotspots": len(report.hotspots), "parse_failures": len(report.parse_failures)}}
+        if impact is not None:
+            impact_md, impact_html = render_impact_report(impact, mermaid_src=mermaid)
+            base = f"reports/{repo_id}/{commit}/impact"
+            out["impact_uri"] = staging.put_text(impact_md, f"{base}.md")
+            staging.put_text(impact_html, f"{base}.html")
+            out["counts"]["affected"] = len(impact.affected)
         self.artifact_uri = md_uri
-        from freshpoc_tasks.hooks.registry import RepoRegistry
-
         RepoRegistry(self.postgres_conn_id).record(
-            ingest["repo_id"], ingest["commit"], ingest["fingerprint"],
+            repo_id, commit, ingest["fingerprint"],
             committed_at=datetime.fromisoformat(ingest["committed_at"]), run_id=_run_id(context),
             snapshot_uri=ingest.get("snapshot_uri"),
             counts={**self.mine.get("counts", {}), **self.analyse.get("counts", {})})
-        return {"uri": md_uri, "html_uri": html_uri,
-                "counts": {"hotspots": len(report.hotspots), "parse_failures": len(report.parse_failures)}}
+        return out
+
+    def _impact(self, staging: Any, tmp: Path, owners: dict[str, str]) -> Any:
+        from freshpoc_tasks.contracts.base import read_jsonl
+        from freshpoc_tasks.graph import queries as q
+        from freshpoc_tasks.graph.diff import GRAPH_DIFF_RECORDS
+        from freshpoc_tasks.graph.ontology import load_graph_ontology
+        from freshpoc_tasks.hooks.dgraph import DgraphHook
+        from freshpoc_tasks.reporting.from_stages import impact_report
+
+        diff_path = _download(staging, self.graph["uri"], tmp / "graph")
+        diff = next(iter(read_jsonl(diff_path, GRAPH_DIFF_RECORDS)))
+        touched = [c.id for c in (*diff.nodes_added, *diff.nodes_changed)][: self.MAX_IMPACT_QUERIES]
+        onto = load_graph_ontology()
+        dependents: dict[str, list[dict[str, Any]]] = {}
+        with DgraphHook(self.dgraph_conn_id) as hook:
+            for xid in touched:
+                answer = hook.query(*q.dependencies(onto, xid, depth=1, direction="up"))
+                found = []
+                for node in answer.get("n", []):
+                    for key, value in node.items():
+                        if key.startswith("~") and isinstance(value, list):
+                            found += [v for v in value if isinstance(v, dict) and v.get("xid")]
+                dependents[xid] = found
+        return impact_report(diff, dependents, owners)
 
 
 def dead_letter(stage: str, run_id: str | None, kafka_conn_id: str = CONN_DEFAULTS["kafka_conn_id"]):

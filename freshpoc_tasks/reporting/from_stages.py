@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from freshpoc_tasks.contracts.base import Contract
 from freshpoc_tasks.contracts.graph import GraphDelta
@@ -21,7 +22,13 @@ from freshpoc_tasks.contracts.mining import (
 )
 from freshpoc_tasks.contracts.mining import Hotspot as MinedHotspot
 from freshpoc_tasks.reporting.metrics import CouplingPair, Ownership
-from freshpoc_tasks.reporting.reports import Hotspot, ParseFailure, RepositoryReport
+from freshpoc_tasks.reporting.reports import (
+    Affected,
+    Hotspot,
+    ImpactReport,
+    ParseFailure,
+    RepositoryReport,
+)
 
 LINEAGE_TYPES = ("dbt.model", "dbt.source", "dbt.seed", "dbt.snapshot")
 
@@ -86,4 +93,39 @@ def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
         coupling=sorted(couplings, key=lambda c: (-c.degree, c.a, c.b)),
         owners=sorted(owners, key=lambda o: o.path),
         parse_failures=failures,
+    )
+
+
+def _display(xid: str) -> str:
+    """A readable name from a node id: the last dotted/slashed part of its natural key."""
+    key = xid.split(":", 2)[-1]
+    return key.rsplit("/", 1)[-1] if "/" in key and "." not in key.rsplit("/", 1)[-1] else key
+
+
+def impact_report(diff: Any, dependents: dict[str, list[dict[str, Any]]],
+                  owners_by_path: dict[str, str]) -> ImpactReport:
+    """The per-commit impact report: what the commit changed and what depends on it.
+
+    ``dependents`` maps a changed node's xid to the nodes that depend on it (from the graph,
+    each ``{xid, ntype, path}``); owners come from the mined history of the dependents' files.
+    """
+    changed_ids = {c.id for c in (*diff.nodes_added, *diff.nodes_removed, *diff.nodes_changed)}
+    edges: set[tuple[str, str]] = set()
+    affected: dict[str, Affected] = {}
+    for xid, deps in dependents.items():
+        for dep in deps:
+            if dep["xid"] in changed_ids:
+                continue
+            edges.add((_display(xid), _display(dep["xid"])))
+            owner = owners_by_path.get(dep.get("path") or "")
+            affected[dep["xid"]] = Affected(xid=dep["xid"], type=dep.get("ntype", ""),
+                                            name=_display(dep["xid"]),
+                                            owners=(owner,) if owner else ())
+    return ImpactReport(
+        repo_id=diff.repo_id, commit=diff.commit, parent=diff.previous_commit,
+        added=sorted((c.type, _display(c.id)) for c in diff.nodes_added),
+        removed=sorted((c.type, _display(c.id)) for c in diff.nodes_removed),
+        changed=sorted((c.type, _display(c.id)) for c in diff.nodes_changed),
+        impact_edges=sorted(edges),
+        affected=sorted(affected.values(), key=lambda a: a.xid),
     )
