@@ -116,7 +116,8 @@ def test_artifacts_are_staged_in_minio(first_run, example):
     keys = [f"snapshots/{base}.tar.gz", f"snapshots/{base}.bundle",
             f"staging/{base}/mine.jsonl.gz", f"staging/{base}/analyse.jsonl.gz",
             f"staging/{base}/graph_diff.jsonl.gz", f"reports/{base}/report.md",
-            f"reports/{base}/report.html"]
+            f"reports/{base}/report.html", f"reports/{base}/impact.md",
+            f"reports/{base}/impact.html"]
     assert [k for k in keys if not staging.check_for_key(k, bucket_name="freshpoc")] == []
     report = staging.read_key(f"reports/{base}/report.md", bucket_name="freshpoc")
     assert example["repo_id"] in report
