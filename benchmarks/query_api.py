@@ -127,6 +127,9 @@ def cases(rng: random.Random, scale: float, onto: Any) -> dict[str, Any]:
         i = rng.randrange(1, n_mod // 20) * 20 + rng.randrange(1, 20)
         return f"py.module:{REPO}:pkg{i // 100}.mod{i}"
 
+    def pkg() -> str:
+        return f"pkg{rng.randrange(n_mod // 100)}"
+
     def col() -> str:
         return f"sql.column:{WH}:db.s.t{rng.randrange(n_tab)}.c{rng.randrange(4)}"
 
@@ -138,6 +141,8 @@ def cases(rng: random.Random, scale: float, onto: Any) -> dict[str, Any]:
         "repository_overview": lambda: ("saved", "repository_overview", {"repo": REPO}),
         "files": lambda: ("saved", "files", {"repo": REPO}),
         "folders": lambda: ("saved", "folders", {"repo": REPO}),
+        "files_under": lambda: ("saved", "files_under", {"repo": REPO, "folder": pkg()}),
+        "path_owner": lambda: ("saved", "path_owner", {"repo": REPO, "path": pkg()}),
         "symbols": lambda: ("saved", "symbols", {"name": f"mod{rng.randrange(n_mod)}"}),
         "deps_down": lambda: ("saved", "deps_down", {"xid": mod(), "depth": 4}),
         "deps_up": lambda: ("saved", "deps_up", {"xid": mod(), "depth": 4}),

@@ -281,10 +281,19 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
     @r.get("/files", summary="Files present now, filtered by path prefix and language")
     def files(store: Store, repo: RepoId, page: Paging, path_prefix: Prefix = "",
               language: Annotated[str | None, Query(max_length=100)] = None) -> Page[FileItem]:
-        rows = [x for x in run(store, "files", repo=repo).get("items", [])
-                if x["path"].startswith(path_prefix)
-                and (not language or (x.get("language") or "").lower() == language.lower())]
+        rows = [x for x in current_files(store, repo, path_prefix)
+                if not language or (x.get("language") or "").lower() == language.lower()]
         return Page.of([FileItem(**x) for x in _window(rows, page)], len(rows), page)
+
+    def current_files(store: st.GraphStore, repo: str, prefix: str) -> list[dict[str, Any]]:
+        """Files present now whose path starts with ``prefix``, by path. The prefix's folder part
+        is walked through the tree; the rest is matched here (``path`` has only a hash index)."""
+        folder = prefix.rpartition("/")[0]
+        if folder:
+            rows = run(store, "files_under", repo=repo, folder=folder).get("items", [])
+        else:
+            rows = run(store, "files", repo=repo).get("items", [])
+        return [x for x in rows if x["path"].startswith(prefix)]
 
     @r.get("/symbols", summary="Symbols whose name or qualified name equals `name`")
     def symbols(store: Store, repo: RepoId, name: Text, page: Paging) -> Page[Symbol]:
@@ -373,10 +382,9 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
             return Owners(subject=xid, owner=items[0] if len(items) == 1 else None,
                           files=Page.of(items[page.offset: page.offset + page.limit], len(items), page))
         prefix = path.rstrip("/")
-        files = run(store, "files", repo=repo).get("items", [])
-        own = [x for x in files + run(store, "folders", repo=repo).get("items", []) if x["path"] == prefix]
-        under = [x for x in files if x["path"].startswith(prefix + "/" if prefix else "")]
-        if own and not under and own[0] in files:
+        own = run(store, "path_owner", repo=repo, path=prefix).get("self", []) if prefix else []
+        under = current_files(store, repo, prefix + "/" if prefix else "")
+        if own and not under and own[0].get("ntype") == "file":
             under = own
         items = [OwnerItem(**x) for x in under]
         return Owners(subject=prefix or ".", owner=OwnerItem(**own[0]) if own else None,

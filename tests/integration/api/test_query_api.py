@@ -66,6 +66,9 @@ def test_files_filter_by_prefix_and_language(api):
     assert (yml["total"], yml["next_offset"], [f["path"] for f in yml["items"]]) == (
         5, 2, ["dbt_project.yml", "models/marts/schema.yml"])
     assert api.get(f"/files?repo={J}&language=Python").json()["total"] == 0
+    # Through the folder tree at any depth, then the rest of the prefix matched by name.
+    assert api.get(f"/files?repo={J}&path_prefix=models/").json()["total"] == 9
+    assert api.get(f"/files?repo={J}&path_prefix=models/st").json()["total"] == 5
 
 
 def test_symbol_and_node(api):
@@ -130,6 +133,9 @@ def test_hotspots_coupling_owners(api):
         ("models/marts/customers.sql", "bob@example.com", 1),
         ("models/marts/orders.sql", "ann@example.com", 1),
         ("models/marts/schema.yml", "ann@example.com", 1)]
+    one = api.get(f"/owners?repo={J}&path=models/marts/orders.sql").json()
+    assert (one["owner"]["main_author"], [f["path"] for f in one["files"]["items"]]) == (
+        "ann@example.com", ["models/marts/orders.sql"])
     table = api.get(f"/owners?repo={J}&xid=sql.table:default:jaffle_shop.main.customers").json()
     assert [(f["path"], f["main_author"]) for f in table["files"]["items"]] == [
         ("models/marts/customers.sql", "bob@example.com")]

@@ -127,7 +127,8 @@ def test_pagination_reports_total_and_next_offset():
                                "revisions": None,
                                "authors": None, "main_author": None, "bus_factor": None}],
                     "total": 2, "limit": 1, "offset": 1, "next_offset": None}
-    assert rec.calls[0][1] == {"$repo": "r"}  # the prefix is applied here, never sent as text
+    # The folder part is walked through the tree; the rest of the prefix is matched here.
+    assert rec.calls[0][1] == {"$repo": "r", "$folder": "b"}
 
 
 def test_openapi_documents_problem_responses_and_every_route_is_guarded():
