@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from freshpoc_tasks import __version__
 from freshpoc_tasks.api import problems
 from freshpoc_tasks.api.routes import build_router
+from freshpoc_tasks.api.search import Searcher, build_search_router, default_searcher, neighbours_from
 
 # No "from __future__ import annotations" here or in routes/security: FastAPI resolves the
 # dependency annotations of nested functions at runtime, and local names cannot be resolved later.
@@ -31,7 +32,8 @@ def _default_mermaid() -> Path | None:
 
 def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GRAPH_CONN_ID,
                auth_dependency: Callable[..., Any] | None = None,
-               mermaid_bundle: Callable[[], Path | None] = _default_mermaid) -> FastAPI:
+               mermaid_bundle: Callable[[], Path | None] = _default_mermaid,
+               searcher: Searcher | None = None) -> FastAPI:
     """Build the API.
 
     :param runner_factory: makes the object that runs DQL (default: ``DgraphHook`` on
@@ -39,6 +41,7 @@ def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GR
     :param auth_dependency: replaces Airflow's access check; only for tests of the routes
         themselves, never in the plugin.
     :param mermaid_bundle: where the locally installed mermaid.min.js is.
+    :param searcher: semantic search function (default: Weaviate's ``CodeChunk`` via the hook).
     """
     app = FastAPI(title="FreshPoC query API", version=__version__,
                   description=("Code knowledge graph queries, served inside Airflow. Every route needs an "
@@ -66,5 +69,8 @@ def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GR
         return {"status": "ok", "version": __version__}
 
     guarded.include_router(build_router(store_of, mermaid_bundle))
+    guarded.include_router(build_search_router(
+        lambda: searcher or default_searcher(),
+        lambda: neighbours_from(store_of().runner.query)))
     app.include_router(guarded)
     return app

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from freshpoc_tasks.api import store as st
 from freshpoc_tasks.api.pagination import Page, PageParams, page_params
 from freshpoc_tasks.api.problems import ProblemError
+from freshpoc_tasks.api.search import search_form
 from freshpoc_tasks.graph import queries as gq
 from freshpoc_tasks.graph import validity
 from freshpoc_tasks.reporting import (
@@ -545,7 +546,7 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         return HTMLResponse("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
                             "<title>FreshPoC reports</title></head>"
                             "<body style='font-family:system-ui,sans-serif;margin:2rem'>"
-                            f"<h1>FreshPoC reports</h1><ul>{body}</ul>"
+                            f"<h1>FreshPoC reports</h1>{search_form('', base)}<ul>{body}</ul>"
                             f"<p><a href='{base}/docs'>Query API documentation</a></p></body></html>")
 
     @r.get("/assets/mermaid.min.js", summary="The locally installed Mermaid bundle reports load",
