@@ -6,6 +6,7 @@ stacks, a CI run and a developer's, or an unusual machine, never need a code cha
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
@@ -107,6 +108,13 @@ class StackConfig:
             versions=versions,
             ports=ports,
         )
+
+    def with_overrides(self, *, state_dir: Path | None = None,
+                       ports: dict[str, int] | None = None) -> StackConfig:
+        """A second, private stack (tests, benchmarks) without touching the environment, which
+        other code in the same process keeps reading for the main stack."""
+        return dataclasses.replace(self, state_dir=state_dir or self.state_dir,
+                                   ports={**self.ports, **(ports or {})})
 
     # Layout helpers -------------------------------------------------------------------------
     @property

@@ -102,30 +102,18 @@ def test_failed_build_prints_its_log(tmp_path):
 
 def test_a_second_stack_comes_up_and_down_leaves_no_process(stack, tmp_path):
     """statsd_exporter alone, in its own state folder and ports: up, healthy, down, gone."""
-    env = {
-        "FRESHPOC_STATE_DIR": str(tmp_path / "state"),
-        "FRESHPOC_PORT_STATSD_HTTP": str(free_port()),
-        "FRESHPOC_PORT_STATSD_UDP": str(free_port()),
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        cfg = StackConfig.from_env()
-        mini = Stack(cfg, only=["statsd_exporter"])
-        rows = {r.service: r.state for r in mini.up()}
-        assert rows["statsd_exporter"] == "healthy"
-        pid = mini.sup.pid()
-        assert pid is not None
-        mini.down()
-        assert not tcp_open(cfg.ports["statsd_http"])
-        assert mini.sup.pid() is None
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    cfg = StackConfig.from_env().with_overrides(
+        state_dir=tmp_path / "state",
+        ports={"statsd_http": free_port(), "statsd_udp": free_port()})
+    mini = Stack(cfg, only=["statsd_exporter"])
+    rows = {r.service: r.state for r in mini.up()}
+    assert rows["statsd_exporter"] == "healthy"
+    pid = mini.sup.pid()
+    assert pid is not None
+    mini.down()
+    assert not tcp_open(cfg.ports["statsd_http"])
+    assert mini.sup.pid() is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
     with pytest.raises(StackError):
         Stack(cfg).service("nope")

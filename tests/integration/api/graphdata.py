@@ -33,24 +33,14 @@ def private_dgraph(state_dir: Path) -> Iterator[dict[str, int]]:
                  "dgraph_zero_grpc": 5080 + off, "dgraph_zero_http": 6080 + off}
         if all(_free(p) for p in ports.values()):
             break
-    env = {"FRESHPOC_STATE_DIR": str(state_dir),
-           **{f"FRESHPOC_PORT_{k.upper()}": str(v) for k, v in ports.items()}}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    cfg = StackConfig.from_env().with_overrides(state_dir=state_dir, ports=ports)
+    stack = Stack(cfg, only=["dgraph"])
+    rows = {r.service: r.state for r in stack.up()}
+    assert rows["dgraph"] == "healthy", rows
     try:
-        stack = Stack(StackConfig.from_env(), only=["dgraph"])
-        rows = {r.service: r.state for r in stack.up()}
-        assert rows["dgraph"] == "healthy", rows
-        try:
-            yield ports
-        finally:
-            stack.down()
+        yield ports
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        stack.down()
 
 
 def _free(port: int) -> bool:

@@ -26,7 +26,7 @@ def route_samples(graph) -> list[str]:
         f"/graph/as-of?repo={J}&commit={s[0]}", f"/graph/diff?repo={J}&from_commit={s[0]}&to_commit={s[2]}",
         "/queries", f"/queries/files?repo={J}",
         f"/reports/repository?repo={J}", f"/reports/impact?repo={J}&commit={s[1]}", "/reports",
-        "/assets/mermaid.min.js",
+        "/assets/mermaid.min.js", "/search?q=customer%20orders", "/search/page?q=customer%20orders",
     ]
 
 

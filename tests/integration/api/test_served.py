@@ -23,7 +23,7 @@ def test_every_plugin_route_in_the_api_server_needs_an_authorised_user(stack, to
     base = f"{stack.cfg.airflow_url}/freshpoc"
     spec = httpx.get(f"{base}/openapi.json").json()
     paths = sorted(spec["paths"])
-    assert len(paths) == 19
+    assert len(paths) == 21
     with httpx.Client(timeout=30) as client:
         for path in paths:
             url = base + path.replace("{name}", "repositories")
