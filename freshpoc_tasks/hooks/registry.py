@@ -89,7 +89,9 @@ class RepoRegistry:
         """Processed commits of a repository, oldest first (what reprocessing starts from)."""
         self.ensure()
         rows = self.hook.get_records(
-            "SELECT DISTINCT ON (commit) commit, committed_at, snapshot_uri FROM freshpoc.processed_commits "
-            "WHERE repo_id = %(r)s ORDER BY commit, processed_at DESC", parameters={"r": repo_id})
-        out = [dict(zip(("commit", "committed_at", "snapshot_uri"), r, strict=True)) for r in rows]
+            "SELECT DISTINCT ON (commit) commit, committed_at, snapshot_uri, counts "
+            "FROM freshpoc.processed_commits WHERE repo_id = %(r)s ORDER BY commit, processed_at DESC",
+            parameters={"r": repo_id})
+        out = [dict(zip(("commit", "committed_at", "snapshot_uri", "counts"), r, strict=True))
+               for r in rows]
         return sorted(out, key=lambda r: r["committed_at"] or 0)

@@ -406,16 +406,25 @@ class ReportOperator(_StageOperator):
         from freshpoc_tasks.contracts.mining import MINING_RECORDS, FileHistory
         from freshpoc_tasks.hooks.registry import RepoRegistry
         from freshpoc_tasks.hooks.staging import StagingHook, report_key
-        from freshpoc_tasks.reporting.from_stages import repository_report
+        from freshpoc_tasks.reporting.from_stages import repository_report, trend_figures, trend_points
         from freshpoc_tasks.reporting.reports import render_impact_report, render_repository_report
 
         ingest = self._ingest()
         staging = StagingHook(self.s3_conn_id)
+        registry = RepoRegistry(self.postgres_conn_id)
+        committed_at = datetime.fromisoformat(ingest["committed_at"])
+        # Earlier processed commits (backfills) make the trend charts.
+        history = [h for h in registry.snapshots(ingest["repo_id"]) if h["commit"] != ingest["commit"]]
+        before = [h for h in history if h["committed_at"] and h["committed_at"] < committed_at]
         with tempfile.TemporaryDirectory() as tmp:
             mine_path = _download(staging, self.mine["uri"], Path(tmp) / "mine")
             analyse_path = _download(staging, self.analyse["uri"], Path(tmp) / "analyse")
             delta = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
-            report = repository_report(read_jsonl(mine_path, MINING_RECORDS), delta)
+            figures = trend_figures(read_jsonl(mine_path, MINING_RECORDS), delta,
+                                    since=before[-1]["committed_at"] if before else None)
+            here = {"commit": ingest["commit"], "committed_at": committed_at, "counts": figures}
+            trends = trend_points(sorted([*history, here], key=lambda h: h["committed_at"]))
+            report = repository_report(read_jsonl(mine_path, MINING_RECORDS), delta, trends=trends)
             owners = {r.path: r.main_author for r in read_jsonl(mine_path, MINING_RECORDS)
                       if isinstance(r, FileHistory) and r.main_author}
             impact = self._impact(staging, Path(tmp), owners) if self.graph else None
@@ -434,11 +443,10 @@ class ReportOperator(_StageOperator):
             staging.put_text(impact_html, f"{base}.html")
             out["counts"]["affected"] = len(impact.affected)
         self.artifact_uri = md_uri
-        RepoRegistry(self.postgres_conn_id).record(
-            repo_id, commit, ingest["fingerprint"],
-            committed_at=datetime.fromisoformat(ingest["committed_at"]), run_id=_run_id(context),
-            snapshot_uri=ingest.get("snapshot_uri"),
-            counts={**self.mine.get("counts", {}), **self.analyse.get("counts", {})})
+        registry.record(
+            repo_id, commit, ingest["fingerprint"], committed_at=committed_at,
+            run_id=_run_id(context), snapshot_uri=ingest.get("snapshot_uri"),
+            counts={**self.mine.get("counts", {}), **self.analyse.get("counts", {}), **figures})
         return out
 
     def _impact(self, staging: Any, tmp: Path, owners: dict[str, str]) -> Any:

@@ -8,13 +8,14 @@ rerun for any staged commit.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from freshpoc_tasks.contracts.base import Contract
 from freshpoc_tasks.contracts.graph import GraphDelta
 from freshpoc_tasks.contracts.mining import (
     AuthorContribution,
+    CommitRecord,
     Coupling,
     FileRecord,
     FolderStats,
@@ -28,6 +29,7 @@ from freshpoc_tasks.reporting.reports import (
     ImpactReport,
     ParseFailure,
     RepositoryReport,
+    TrendPoint,
 )
 
 LINEAGE_TYPES = ("dbt.model", "dbt.source", "dbt.seed", "dbt.snapshot")
@@ -38,7 +40,7 @@ def _package(module: str, depth: int = 2) -> str:
 
 
 def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
-                      package_depth: int = 2) -> RepositoryReport:
+                      package_depth: int = 2, trends: Sequence[TrendPoint] = ()) -> RepositoryReport:
     """Build the report values; module dependencies are collapsed to packages of ``package_depth``."""
     snapshot: RepoSnapshot | None = None
     languages: Counter[str] = Counter()
@@ -93,6 +95,7 @@ def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
         coupling=sorted(couplings, key=lambda c: (-c.degree, c.a, c.b)),
         owners=sorted(owners, key=lambda o: o.path),
         parse_failures=failures,
+        trends=tuple(trends),
     )
 
 
@@ -129,3 +132,30 @@ def impact_report(diff: Any, dependents: dict[str, list[dict[str, Any]]],
         impact_edges=sorted(edges),
         affected=sorted(affected.values(), key=lambda a: a.xid),
     )
+
+
+def trend_figures(mining: Iterable[Contract], delta: GraphDelta, since: Any = None) -> dict[str, int]:
+    """This commit's point on the trend charts: lines of code, churn since the previously
+    processed commit (``since``, a datetime; all history when None), lineage fan-in (edges)."""
+    size = churn = 0
+    for rec in mining:
+        if isinstance(rec, FileRecord) and not rec.is_binary:
+            size += rec.lines_code
+        elif isinstance(rec, CommitRecord) and (since is None or rec.committed_at > since):
+            churn += sum(c.added + c.deleted for c in rec.changes)
+    fan_in = sum(1 for e in delta.edges if e.type in ("depends_on", "derives_from"))
+    return {"trend_size": size, "trend_churn": churn, "trend_fan_in": fan_in}
+
+
+def trend_points(history: Iterable[dict[str, Any]]) -> list[TrendPoint]:
+    """Trend points from the registry's processed commits (oldest first) that carry figures."""
+    points = []
+    for h in history:
+        counts = h.get("counts") or {}
+        if "trend_size" not in counts:
+            continue
+        when = h.get("committed_at")
+        points.append(TrendPoint(commit=h["commit"], date=when.date().isoformat() if when else "",
+                                 size=counts["trend_size"], churn=counts["trend_churn"],
+                                 fan_in=counts["trend_fan_in"]))
+    return points

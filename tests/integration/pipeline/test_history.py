@@ -83,6 +83,11 @@ def test_backfill_over_three_dates_yields_three_as_of_snapshots(airflow_api, dat
     alpha, beta = f"py.function:{rid}:pkg.a.alpha", f"py.function:{rid}:pkg.a.beta"
     present = {sha: (bool(_node(alpha, at[sha])), bool(_node(beta, at[sha]))) for sha in at}
     assert present == {c1: (True, False), c2: (True, True), c3: (False, True)}
+    # With history, the last report draws trends over the processed commits.
+    from freshpoc_tasks.hooks.staging import StagingHook
+
+    report = StagingHook().read_key(f"reports/{rid}/{c3}/report.md", bucket_name="freshpoc")
+    assert "Churn per processed commit" in report
 
 
 def test_message_on_repos_requested_starts_on_push(airflow_api, tmp_path):
