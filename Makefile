@@ -29,7 +29,8 @@ reset: venv  ## stop the stack and delete its data (asks first)
 demo: up  ## the main job end to end on the local stack
 	$(FRESHPOC) demo
 
-test: up  ## every test: unit (pure core) and integration (real servers)
+test: up  ## lint, then every test: unit (pure core) and integration (real servers)
+	.venv/bin/ruff check .
 	.venv/bin/pytest $(PYTEST_ARGS)
 
 unit: venv  ## unit tests only (no server needed)

@@ -52,7 +52,7 @@ class Contract(BaseModel):
 def _open_text(path: Path, mode: str) -> io.TextIOBase:
     if path.suffix == ".gz":
         return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
-    return open(path, mode, encoding="utf-8")  # noqa: SIM115
+    return open(path, mode, encoding="utf-8")
 
 
 def write_jsonl(path: str | Path, records: Iterable[Contract]) -> int:

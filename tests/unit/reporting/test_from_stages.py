@@ -69,7 +69,9 @@ def test_trend_figures_count_churn_since_the_previous_processed_commit():
     records = [FileRecord(path="m.sql", blob_sha="f" * 40, size=10, mode="100644", lines_code=7),
                commit(1, 5), commit(2, 3)]
     delta = GraphDelta(repo_id=R, commit="2" * 40, ontology_version="0.2.0",
-                       edges=[Edge(type="depends_on", src="x", dst="y"), Edge(type="imports", src="x", dst="z")])
+                       edges=[Edge(type="depends_on", src="x", dst="y"),
+                              Edge(type="imports", src="x", dst="z")])
     since = datetime(2025, 3, 1, 12, tzinfo=UTC)
-    assert trend_figures(records, delta, since=since) == {"trend_size": 7, "trend_churn": 4, "trend_fan_in": 1}
+    assert trend_figures(records, delta, since=since) == {
+        "trend_size": 7, "trend_churn": 4, "trend_fan_in": 1}
     assert trend_figures(records, delta)["trend_churn"] == 10

@@ -42,7 +42,8 @@ def test_default_ports_are_unique():
 def test_settings_file_has_the_freshpoc_connections():
     settings = load_settings(ROOT / "airflow_settings.yaml")
     ids = {c["connection_id"]: c["conn_type"] for c in settings.connections}
-    assert ids == {"freshpoc_kafka": "kafka", "freshpoc_kafka_watcher": "kafka", "freshpoc_dgraph": "dgraph", "freshpoc_s3": "aws",
+    assert ids == {"freshpoc_kafka": "kafka", "freshpoc_kafka_watcher": "kafka",
+                   "freshpoc_dgraph": "dgraph", "freshpoc_s3": "aws",
                    "freshpoc_weaviate": "weaviate", "freshpoc_postgres": "postgres"}
     s3 = next(c for c in settings.connections if c["connection_id"] == "freshpoc_s3")
     assert json.loads(s3["extra"])["endpoint_url"] == "http://127.0.0.1:9000"
