@@ -95,3 +95,33 @@ class RepoRegistry:
         out = [dict(zip(("commit", "committed_at", "snapshot_uri", "counts"), r, strict=True))
                for r in rows]
         return sorted(out, key=lambda r: r["committed_at"] or 0)
+
+
+class RepoLock:
+    """A PostgreSQL advisory lock per repository, held while its graph is written.
+
+    The graph writer is safe for concurrent writers of different repositories, not of the same
+    one (it plans against the stored state it read); the pipeline and the on-push DAG may both
+    process one repository, so the write stage takes this lock. Released on exit, and by
+    PostgreSQL itself if the task dies with the connection.
+    """
+
+    def __init__(self, repo_id: str, postgres_conn_id: str = "freshpoc_postgres") -> None:
+        self.repo_id = repo_id
+        self.hook = PostgresHook(postgres_conn_id=postgres_conn_id)
+        self.conn: Any = None
+
+    def __enter__(self) -> RepoLock:
+        self.conn = self.hook.get_conn()
+        self.conn.autocommit = True
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext(%s))", ("freshpoc-graph:" + self.repo_id,))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(hashtext(%s))",
+                            ("freshpoc-graph:" + self.repo_id,))
+        finally:
+            self.conn.close()

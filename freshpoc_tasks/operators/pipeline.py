@@ -338,6 +338,7 @@ class WriteGraphOperator(_StageOperator):
         from freshpoc_tasks.graph.writer import GraphWriter
         from freshpoc_tasks.hooks.dgraph import DgraphHook
         from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
+        from freshpoc_tasks.hooks.registry import RepoLock
         from freshpoc_tasks.hooks.staging import StagingHook
 
         ingest = self._ingest()
@@ -350,7 +351,7 @@ class WriteGraphOperator(_StageOperator):
                                  ingest["commit"])
             analysed = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
             delta = merge_deltas(mined, analysed)
-            with DgraphHook(self.dgraph_conn_id) as hook:
+            with RepoLock(ingest["repo_id"], self.postgres_conn_id), DgraphHook(self.dgraph_conn_id) as hook:
                 writer = GraphWriter(hook)
                 schema = writer.ensure_schema()
                 result = writer.apply(delta, committed_at=committed_at)
