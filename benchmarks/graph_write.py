@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,66 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("FRESHPOC_CHECKOUT", str(ROOT))
 
+from freshpoc_tasks.testing.private import PrivateDgraph  # noqa: E402 (after the path set-up)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def dgraph_ports() -> dict[str, int]:
-    """Alpha ports move together (``--port_offset``): HTTP 8080+o, gRPC 9080+o, internal 7080+o."""
-    import random
-
-    for _ in range(200):
-        o = random.randrange(20000, 40000)
-        z = free_port()
-        ports = {"dgraph_http": 8080 + o, "dgraph_grpc": 9080 + o, "dgraph_internal": 7080 + o,
-                 "dgraph_zero_grpc": z, "dgraph_zero_http": z + 1000}
-        if all(_free(p) for p in ports.values()):
-            return ports
-    raise RuntimeError("no free port range for a private Dgraph")
-
-
-class Private:
-    def __init__(self, root: Path) -> None:
-        from freshpoc_tasks.stack.config import StackConfig
-        from freshpoc_tasks.stack.manager import Stack
-
-        env = {"FRESHPOC_STATE_DIR": str(root / uuid.uuid4().hex[:8])}
-        env.update({f"FRESHPOC_PORT_{k.upper()}": str(p) for k, p in dgraph_ports().items()})
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            self.cfg = StackConfig.from_env()
-        finally:
-            for k, val in old.items():
-                if val is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = val
-        self.stack = Stack(self.cfg, only=["dgraph"])
-        self.conn = f"bench_{uuid.uuid4().hex[:8]}"
-        os.environ[f"AIRFLOW_CONN_{self.conn.upper()}"] = json.dumps(
-            {"conn_type": "dgraph", "host": "127.0.0.1", "port": self.cfg.ports["dgraph_grpc"],
-             "extra": {"timeout": 600}})
-
-    def __enter__(self) -> Private:
-        self.stack.up()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.down()
+def Private(root: Path) -> PrivateDgraph:
+    """A fresh private Dgraph per measured run, in its own folder under ``root``."""
+    return PrivateDgraph(root / uuid.uuid4().hex[:8], timeout=600)
 
 
 def main() -> int:
@@ -124,7 +68,7 @@ def main() -> int:
         schema_file.write_text(generate_schema(onto))
 
         with Private(root) as pd:
-            hook = DgraphHook(pd.conn)
+            hook = DgraphHook(pd.conn_id)
             hook.alter_schema(generate_schema(onto))
             cmd = [str(binary), "live", "-f", str(rdf), "-a", f"127.0.0.1:{pd.cfg.ports['dgraph_grpc']}",
                    "-z", f"127.0.0.1:{pd.cfg.ports['dgraph_zero_grpc']}", "-x", str(root / "xidmap")]
@@ -137,7 +81,7 @@ def main() -> int:
             hook.close()
 
         with Private(root) as pd:
-            hook = DgraphHook(pd.conn)
+            hook = DgraphHook(pd.conn_id)
             writer = GraphWriter(hook, onto, batch_size=DEFAULT_BATCH,
                                  workers=args.workers or DEFAULT_WORKERS)
             writer.ensure_schema()
@@ -152,7 +96,7 @@ def main() -> int:
         sweep = {}
         for size in (250, 500, 1000, 2000) if args.sweep else ():
             with Private(root) as pd:  # a fresh database per size: drop_all leaves compaction work
-                hook = DgraphHook(pd.conn)
+                hook = DgraphHook(pd.conn_id)
                 w = GraphWriter(hook, onto, batch_size=size)
                 w.ensure_schema()
                 t = time.monotonic()

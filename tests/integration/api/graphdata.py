@@ -7,8 +7,6 @@ so the API is tested against exactly the schema and validity encoding the pipeli
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,35 +15,16 @@ from typing import Any
 from freshpoc_tasks.contracts.base import read_jsonl
 from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
 from freshpoc_tasks.contracts.mining import MINING_RECORDS, MiningOptions, RepoSnapshot
+from freshpoc_tasks.testing.private import PrivateDgraph
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @contextmanager
 def private_dgraph(state_dir: Path) -> Iterator[dict[str, int]]:
-    """A throwaway Dgraph (zero + alpha) started the project's way; ``.down()`` at the end."""
-    from freshpoc_tasks.stack.config import StackConfig
-    from freshpoc_tasks.stack.manager import Stack
-
-    while True:  # Dgraph derives its ports from offsets: pick a free offset for all five
-        off = 40 + int.from_bytes(os.urandom(1), "big") % 200
-        ports = {"dgraph_http": 8080 + off, "dgraph_grpc": 9080 + off, "dgraph_internal": 7080 + off,
-                 "dgraph_zero_grpc": 5080 + off, "dgraph_zero_http": 6080 + off}
-        if all(_free(p) for p in ports.values()):
-            break
-    cfg = StackConfig.from_env().with_overrides(state_dir=state_dir, ports=ports)
-    stack = Stack(cfg, only=["dgraph"])
-    rows = {r.service: r.state for r in stack.up()}
-    assert rows["dgraph"] == "healthy", rows
-    try:
-        yield ports
-    finally:
-        stack.down()
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+    """A throwaway Dgraph (zero + alpha) started the project's way; yields its ports."""
+    with PrivateDgraph(state_dir) as pd:
+        yield pd.ports
 
 
 def example_files(name: str) -> dict[str, str]:
