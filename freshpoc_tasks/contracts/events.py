@@ -25,6 +25,8 @@ STAGE_TOPICS: dict[str, str] = {
 }
 DLQ_TOPIC = "freshpoc.dlq"
 REQUEST_TOPIC = "repos.requested"
+SMOKE_TOPIC = "freshpoc.smoke"  # written and read back by the freshpoc_smoke DAG only
+ALL_TOPICS = (REQUEST_TOPIC, *STAGE_TOPICS.values(), DLQ_TOPIC, SMOKE_TOPIC)
 
 
 class StageEvent(Contract):

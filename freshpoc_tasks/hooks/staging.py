@@ -13,26 +13,10 @@ from pathlib import Path
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-DEFAULT_BUCKET = "freshpoc"
+from freshpoc_tasks.contracts.locations import BUCKET as DEFAULT_BUCKET
+from freshpoc_tasks.contracts.locations import parse_uri, report_key, snapshot_key, staging_key
 
-
-def staging_key(repo_id: str, commit: str, stage: str) -> str:
-    return f"staging/{repo_id}/{commit}/{stage}.jsonl.gz"
-
-
-def snapshot_key(repo_id: str, commit: str, ext: str = "bundle") -> str:
-    return f"snapshots/{repo_id}/{commit}.{ext}"
-
-
-def report_key(repo_id: str, commit: str, ext: str) -> str:
-    return f"reports/{repo_id}/{commit}/report.{ext}"
-
-
-def parse_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+__all__ = ["DEFAULT_BUCKET", "StagingHook", "parse_uri", "report_key", "snapshot_key", "staging_key"]
 
 
 class StagingHook(S3Hook):
@@ -52,11 +36,11 @@ class StagingHook(S3Hook):
         return f"s3://{self.bucket}/{key}"
 
     def get_file(self, uri: str, dest_dir: str | Path) -> Path:
-        bucket, key = parse_uri(uri)
+        bucket, key = parse_uri(uri, self.bucket)
         dest = Path(dest_dir) / Path(key).name
         self.get_conn().download_file(bucket, key, str(dest))
         return dest
 
     def exists(self, uri: str) -> bool:
-        bucket, key = parse_uri(uri)
+        bucket, key = parse_uri(uri, self.bucket)
         return self.check_for_key(key, bucket_name=bucket)

@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
+from freshpoc_tasks.contracts.locations import parse_uri
+
 
 class StagedArtifactLink(BaseOperatorLink):
     """Opens the object browser of the S3-compatible store at the task's staged artifact.
@@ -20,8 +22,8 @@ class StagedArtifactLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         uri = getattr(operator, "artifact_uri", None)
-        if not uri or not uri.startswith("s3://"):
+        if not uri:
             return ""
-        bucket, _, key = uri[5:].partition("/")
+        bucket, key = parse_uri(uri)
         console = os.environ.get("FRESHPOC_S3_CONSOLE_URL", "http://127.0.0.1:9001").rstrip("/")
         return f"{console}/browser/{quote(bucket)}/{quote(key, safe='')}"

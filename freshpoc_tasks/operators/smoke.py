@@ -11,9 +11,9 @@ import json
 import time
 import uuid
 
-from freshpoc_tasks.stack.services import BUCKET
+from freshpoc_tasks.contracts.events import SMOKE_TOPIC
+from freshpoc_tasks.contracts.locations import BUCKET
 
-SMOKE_TOPIC = "freshpoc.smoke"
 SMOKE_COLLECTION = "FreshpocSmoke"
 NAMESPACE = uuid.UUID("6f0b2a5e-3c1d-4d7e-9a55-0f5b6f2a9c11")
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freshpoc_tasks.contracts.events import ALL_TOPICS
+from freshpoc_tasks.contracts.locations import BUCKET
 from freshpoc_tasks.stack import build
 from freshpoc_tasks.stack.config import (
     AIRFLOW_USERS,
@@ -32,16 +34,7 @@ from freshpoc_tasks.stack.config import (
     StackConfig,
 )
 
-KAFKA_TOPICS = (
-    "repos.requested",
-    "repos.ingested",
-    "code.mined",
-    "code.analyzed",
-    "graph.applied",
-    "freshpoc.dlq",
-    "freshpoc.smoke",  # written and read back by the freshpoc_smoke DAG only
-)
-BUCKET = "freshpoc"
+KAFKA_TOPICS = ALL_TOPICS  # created by `stack up`; auto-creation is off
 
 
 @dataclass
@@ -534,6 +527,16 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "FRESHPOC_STATE_DIR": str(cfg.state_dir),
         "no_proxy": "*",
     }
+
+
+def client_env(cfg: StackConfig) -> dict[str, str]:
+    """Environment for code outside Airflow's processes (the CLI, tests): the stack's Airflow
+    configuration and the ``freshpoc_*`` connections of airflow_settings.yaml, so the same hooks
+    resolve the same servers without a metadata-database lookup."""
+    from freshpoc_tasks.stack.settings import connection_env
+
+    env = {k: v for k, v in airflow_env(cfg).items() if k != "PATH"}
+    return {**env, **connection_env(cfg.checkout / "airflow_settings.yaml")}
 
 
 def airflow(cfg: StackConfig) -> Service:

@@ -10,7 +10,8 @@ import pytest
 from freshpoc_tasks.analysis.engine import analyse_repository
 from freshpoc_tasks.analysis.model import SourceFile
 from freshpoc_tasks.contracts.base import write_jsonl
-from freshpoc_tasks.operators.embed import load_delta, read_snapshot, split_uri
+from freshpoc_tasks.contracts.locations import parse_uri as split_uri
+from freshpoc_tasks.operators.embed import load_delta, read_snapshot
 
 
 @pytest.mark.parametrize(("uri", "expected"), [
