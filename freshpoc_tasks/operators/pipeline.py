@@ -404,10 +404,10 @@ class ReportOperator(_StageOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from freshpoc_tasks.contracts.base import read_jsonl
         from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
-        from freshpoc_tasks.contracts.mining import MINING_RECORDS, FileHistory
+        from freshpoc_tasks.contracts.mining import MINING_RECORDS
         from freshpoc_tasks.hooks.registry import RepoRegistry
         from freshpoc_tasks.hooks.staging import StagingHook, report_key
-        from freshpoc_tasks.reporting.from_stages import repository_report, trend_figures, trend_points
+        from freshpoc_tasks.reporting.from_stages import report_inputs, repository_report, trend_points
         from freshpoc_tasks.reporting.reports import render_impact_report, render_repository_report
 
         ingest = self._ingest()
@@ -421,13 +421,12 @@ class ReportOperator(_StageOperator):
             mine_path = _download(staging, self.mine["uri"], Path(tmp) / "mine")
             analyse_path = _download(staging, self.analyse["uri"], Path(tmp) / "analyse")
             delta = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
-            figures = trend_figures(read_jsonl(mine_path, MINING_RECORDS), delta,
-                                    since=before[-1]["committed_at"] if before else None)
-            here = {"commit": ingest["commit"], "committed_at": committed_at, "counts": figures}
+            mined = report_inputs(read_jsonl(mine_path, MINING_RECORDS), delta,
+                                  since=before[-1]["committed_at"] if before else None)
+            here = {"commit": ingest["commit"], "committed_at": committed_at, "counts": mined.figures}
             trends = trend_points(sorted([*history, here], key=lambda h: h["committed_at"]))
-            report = repository_report(read_jsonl(mine_path, MINING_RECORDS), delta, trends=trends)
-            owners = {r.path: r.main_author for r in read_jsonl(mine_path, MINING_RECORDS)
-                      if isinstance(r, FileHistory) and r.main_author}
+            report = repository_report(mined.records, delta, trends=trends)
+            figures, owners = mined.figures, mined.owners
             impact = self._impact(staging, Path(tmp), owners) if self.graph else None
         # The HTML loads Mermaid from the query API's own route, never from a CDN.
         mermaid = "/freshpoc/assets/mermaid.min.js"
@@ -439,9 +438,8 @@ class ReportOperator(_StageOperator):
                "counts": {"hotspots": len(report.hotspots), "parse_failures": len(report.parse_failures)}}
         if impact is not None:
             impact_md, impact_html = render_impact_report(impact, mermaid_src=mermaid)
-            base = f"reports/{repo_id}/{commit}/impact"
-            out["impact_uri"] = staging.put_text(impact_md, f"{base}.md")
-            staging.put_text(impact_html, f"{base}.html")
+            out["impact_uri"] = staging.put_text(impact_md, report_key(repo_id, commit, "md", "impact"))
+            staging.put_text(impact_html, report_key(repo_id, commit, "html", "impact"))
             out["counts"]["affected"] = len(impact.affected)
         self.artifact_uri = md_uri
         registry.record(

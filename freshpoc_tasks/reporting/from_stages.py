@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from freshpoc_tasks.contracts.base import Contract
@@ -17,6 +18,7 @@ from freshpoc_tasks.contracts.mining import (
     AuthorContribution,
     CommitRecord,
     Coupling,
+    FileHistory,
     FileRecord,
     FolderStats,
     RepoSnapshot,
@@ -134,17 +136,39 @@ def impact_report(diff: Any, dependents: dict[str, list[dict[str, Any]]],
     )
 
 
-def trend_figures(mining: Iterable[Contract], delta: GraphDelta, since: Any = None) -> dict[str, int]:
-    """This commit's point on the trend charts: lines of code, churn since the previously
-    processed commit (``since``, a datetime; all history when None), lineage fan-in (edges)."""
+@dataclass
+class ReportInputs:
+    """What the report stage needs from the mining records, read in one pass."""
+
+    records: list[Contract]  # everything but commit records, the bulk of a long history
+    owners: dict[str, str]  # path -> main author
+    figures: dict[str, int]  # this commit's trend point
+
+
+def report_inputs(mining: Iterable[Contract], delta: GraphDelta, since: Any = None) -> ReportInputs:
+    """One pass over the mining records: keep what the report reads, total the trend figures
+    (lines of code, churn after ``since`` — the previously processed commit's time, all history
+    when None — and lineage fan-in), and the owner of each file."""
+    kept: list[Contract] = []
+    owners: dict[str, str] = {}
     size = churn = 0
     for rec in mining:
+        if isinstance(rec, CommitRecord):
+            if since is None or rec.committed_at > since:
+                churn += sum(c.added + c.deleted for c in rec.changes)
+            continue
+        kept.append(rec)
         if isinstance(rec, FileRecord) and not rec.is_binary:
             size += rec.lines_code
-        elif isinstance(rec, CommitRecord) and (since is None or rec.committed_at > since):
-            churn += sum(c.added + c.deleted for c in rec.changes)
+        elif isinstance(rec, FileHistory) and rec.main_author:
+            owners[rec.path] = rec.main_author
     fan_in = sum(1 for e in delta.edges if e.type in ("depends_on", "derives_from"))
-    return {"trend_size": size, "trend_churn": churn, "trend_fan_in": fan_in}
+    return ReportInputs(kept, owners, {"trend_size": size, "trend_churn": churn, "trend_fan_in": fan_in})
+
+
+def trend_figures(mining: Iterable[Contract], delta: GraphDelta, since: Any = None) -> dict[str, int]:
+    """This commit's point on the trend charts (see :func:`report_inputs`)."""
+    return report_inputs(mining, delta, since).figures
 
 
 def trend_points(history: Iterable[dict[str, Any]]) -> list[TrendPoint]:
