@@ -41,10 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_repository
-    from freshpoc_tasks.analysis.gitsource import iter_source_files
     from freshpoc_tasks.analysis.model import AnalysisConfig
-    from freshpoc_tasks.contracts.base import write_jsonl
+    from freshpoc_tasks.analysis.stage import analyse_commit
     from freshpoc_tasks.mining import RefNotFoundError, UnsafeLocationError
     from freshpoc_tasks.mining.access import open_repository
 
@@ -57,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     except (UnsafeLocationError, RefNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    files = list(iter_source_files(repo, commit))
     tty = sys.stderr.isatty()
 
     def progress(n: int, total: int, path: str) -> None:
@@ -68,19 +65,15 @@ def run(args: argparse.Namespace) -> int:
         elif n == total or n % 500 == 0:
             print(f"analysed {n}/{total} files", file=sys.stderr)
 
-    stats = RunStats()
     config = AnalysisConfig(warehouse=args.warehouse, sql_dialect=args.dialect,
                             time_budget_s=args.time_budget)
-    delta = analyse_repository(files, repo.repo_id, commit=commit, config=config,
-                               cache=None if args.no_cache else ResultCache(args.cache),
-                               progress=progress, stats=stats)
+    result = analyse_commit(repo, commit, args.out, config=config, progress=progress,
+                            result_cache=None if args.no_cache else args.cache)
     if tty and not args.quiet:
         print(file=sys.stderr)
-    out = args.out / "analysis.jsonl.gz"
-    write_jsonl(out, delta.iter_records())
-    counts = delta.counts()
-    print(f"{repo.repo_id}@{commit[:12]}: {stats.files} files, {stats.analysed} analyzer runs + "
-          f"{stats.cached} from cache, {stats.failed} with errors -> {counts['nodes']} nodes, "
-          f"{counts['edges']} edges, "
-          f"{counts['diagnostics']} diagnostics in {time.monotonic() - started:.1f}s -> {out}")
+    c = result.counts
+    print(f"{repo.repo_id}@{commit[:12]}: {c['files']} files, {c['analysed']} analyzer runs + "
+          f"{c['cached']} from cache, {c['failed']} with errors -> {c['nodes']} nodes, "
+          f"{c['edges']} edges, {c['diagnostics']} diagnostics in "
+          f"{time.monotonic() - started:.1f}s -> {result.artifact}")
     return 0
