@@ -17,14 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _prepare_environment() -> None:
     from freshpoc_tasks.stack.config import StackConfig
-    from freshpoc_tasks.stack.services import airflow_env
-    from freshpoc_tasks.stack.settings import connection_env
+    from freshpoc_tasks.stack.services import client_env
 
     os.environ.setdefault("FRESHPOC_CHECKOUT", str(ROOT))
-    cfg = StackConfig.from_env()
-    for key, value in {**airflow_env(cfg), **connection_env(ROOT / 'airflow_settings.yaml')}.items():
-        if key != "PATH":
-            os.environ.setdefault(key, value)
+    for key, value in client_env(StackConfig.from_env()).items():
+        os.environ.setdefault(key, value)
 
 
 _prepare_environment()

@@ -30,15 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _connections(cfg: Any) -> None:
-    from freshpoc_tasks.stack.services import airflow_env
-    from freshpoc_tasks.stack.settings import connection_env
+    from freshpoc_tasks.stack.services import client_env
 
-    env = {**airflow_env(cfg), **connection_env(cfg.checkout / "airflow_settings.yaml"),
-           # The demo prints its own summary; hooks' per-statement logs would drown it.
-           "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
-    for key, value in env.items():
-        if key != "PATH":
-            os.environ[key] = value
+    os.environ.update(client_env(cfg))
+    # The demo prints its own summary; hooks' per-statement logs would drown it.
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 
 
 def _label(node: dict[str, Any]) -> str:
