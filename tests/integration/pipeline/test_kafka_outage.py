@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from pathlib import Path
 
 from freshpoc_tasks.stack.examples import materialise_example
+from tests.integration.pipeline.kafka_read import read_topics
 
 DAG = "freshpoc_pipeline"
 TOPICS = ("repos.ingested", "code.mined", "code.analyzed", "graph.applied")
 
 
 def _events(run_id: str) -> dict[str, list[str]]:
-    from freshpoc_tasks.hooks.kafka import GroupConsumerHook
-
-    consumer = GroupConsumerHook(list(TOPICS), kafka_config_id="freshpoc_kafka",
-                                 group_id=f"freshpoc-test-{uuid.uuid4().hex[:8]}").get_consumer()
     found: dict[str, list[str]] = {t: [] for t in TOPICS}
-    idle = 0
-    try:
-        while idle < 5:
-            msgs = consumer.consume(500, timeout=1.0)
-            idle = idle + 1 if not msgs else 0
-            for msg in msgs:
-                if not msg.error() and json.loads(msg.value())["run_id"] == run_id:
-                    found[msg.topic()].append(json.loads(msg.value())["event_id"])
-    finally:
-        consumer.close()
+    for topic, event in read_topics(list(TOPICS)):
+        if event["run_id"] == run_id:
+            found[topic].append(event["event_id"])
     return found
 
 

@@ -19,6 +19,7 @@ from freshpoc_tasks.contracts.base import read_jsonl
 from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
 from freshpoc_tasks.contracts.mining import MINING_RECORDS
 from freshpoc_tasks.stack.examples import materialise_example
+from tests.integration.pipeline.kafka_read import read_topics
 
 DAG = "freshpoc_pipeline"
 ROOT = Path(__file__).resolve().parents[3]
@@ -128,24 +129,10 @@ def test_artifacts_are_staged_in_minio(first_run, example):
 
 
 def _events(repo_id: str, run_id: str) -> dict[str, list[dict]]:
-    from freshpoc_tasks.hooks.kafka import GroupConsumerHook
-
-    consumer = GroupConsumerHook(list(STAGE_TOPICS), kafka_config_id="freshpoc_kafka",
-                                 group_id=f"freshpoc-test-{uuid.uuid4().hex[:8]}").get_consumer()
     found: dict[str, list[dict]] = {t: [] for t in STAGE_TOPICS}
-    idle = 0
-    try:
-        while idle < 5:  # read to the end of every partition
-            msgs = consumer.consume(500, timeout=1.0)
-            idle = idle + 1 if not msgs else 0
-            for msg in msgs:
-                if msg.error():
-                    continue
-                event = json.loads(msg.value())
-                if event["repo_id"] == repo_id and event["run_id"] == run_id:
-                    found[msg.topic()].append(event)
-    finally:
-        consumer.close()
+    for topic, event in read_topics(list(STAGE_TOPICS)):
+        if event["repo_id"] == repo_id and event["run_id"] == run_id:
+            found[topic].append(event)
     return found
 
 
@@ -177,21 +164,10 @@ def test_second_run_skips_and_forced_rerun_changes_nothing(airflow_api, first_ru
 
 
 def test_unresolvable_repository_goes_to_the_dead_letter_topic(airflow_api):
-    from freshpoc_tasks.hooks.kafka import GroupConsumerHook
-
     bogus = f"/nonexistent/freshpoc-{uuid.uuid4().hex[:8]}"
     run_id = airflow_api.trigger(DAG, {"repo": bogus})
     assert airflow_api.wait(DAG, run_id, timeout=300) == "success"
-    consumer = GroupConsumerHook(["freshpoc.dlq"], kafka_config_id="freshpoc_kafka",
-                                 group_id=f"freshpoc-test-{uuid.uuid4().hex[:8]}").get_consumer()
-    letters, idle = [], 0
-    try:
-        while idle < 5:
-            msgs = consumer.consume(500, timeout=1.0)
-            idle = idle + 1 if not msgs else 0
-            letters += [json.loads(m.value()) for m in msgs if not m.error()]
-    finally:
-        consumer.close()
+    letters = [event for _topic, event in read_topics(["freshpoc.dlq"])]
     mine = [x for x in letters if x.get("run_id") == run_id]
     assert len(mine) == 1
     assert mine[0]["repo_id"] == bogus and mine[0]["stage"] == "plan"
