@@ -1,0 +1,203 @@
+"""Accuracy of the Airflow DAG-file analyzer against Airflow's own DagBag.
+
+The analyzer reads DAG files statically (``ast`` only, nothing imported). Airflow's ``DagBag``
+imports the same files and builds the real DAG objects, so it is the oracle: per DAG its
+``dag_id``, every ``task_id`` and every dependency edge (``task.downstream_task_ids``). The
+oracle runs in a subprocess of the project's venv (which ships Airflow 3.3.2 and its example
+DAGs) with ``AIRFLOW_HOME`` in a temporary folder and ``load_examples`` off, so nothing of the
+local stack is touched and only the given folder is parsed. The analyzer runs through the
+analysis engine on the same files, each folder as its own repository.
+
+Printed: DAG-id recall/precision, task recall/precision, dependency-edge precision/recall/F1,
+then every miss and every extra grouped by class and file, so a regression points at its cause.
+
+    .venv/bin/python benchmarks/accuracy_airflow.py [--dags PATH ...] [--misses N]
+
+Without ``--dags`` it measures the example DAGs shipped in the venv: ``airflow/example_dags``
+plus the providers' ``example_dags`` folders (standard, common.sql) when present. ``--dags`` may
+be repeated; each folder is parsed by DagBag and by the analyzer as one repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from freshpoc_tasks.analysis.airflow import AirflowAnalyzer  # noqa: E402
+from freshpoc_tasks.analysis.engine import analyse_repository  # noqa: E402
+from freshpoc_tasks.analysis.model import SourceFile  # noqa: E402
+
+# Runs inside the venv's python; writes JSON to the path in argv[2] (Airflow logs to stdout).
+ORACLE = r"""
+import json, os, sys
+from airflow.dag_processing.dagbag import DagBag
+folder, out_path = sys.argv[1], sys.argv[2]
+bag = DagBag(dag_folder=folder)
+dags = []
+for dag_id, dag in sorted(bag.dags.items()):
+    dags.append({"dag_id": dag_id, "file": os.path.relpath(dag.fileloc, folder),
+                 "tasks": sorted(dag.task_dict),
+                 "edges": sorted([t.task_id, d] for t in dag.tasks for d in t.downstream_task_ids)})
+errors = {os.path.relpath(str(k), folder): str(v).strip().splitlines()[-1][:200]
+          for k, v in bag.import_errors.items()}
+with open(out_path, "w") as fh:
+    json.dump({"dags": dags, "errors": errors}, fh)
+"""
+
+
+def default_folders() -> list[Path]:
+    """The example DAG folders that ship with the venv's Airflow and providers."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("airflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("airflow is not importable here: run with the project's .venv/bin/python")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    candidates = [base / "example_dags", base / "providers" / "standard" / "example_dags",
+                  base / "providers" / "common" / "sql" / "example_dags"]
+    return [c for c in candidates if c.is_dir()]
+
+
+def run_oracle(folder: Path) -> dict:
+    with tempfile.TemporaryDirectory(prefix="freshpoc-dagbag-") as home:
+        out = Path(home) / "oracle.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False",
+                   AIRFLOW__CORE__DAGS_FOLDER=str(folder), AIRFLOW__CORE__UNIT_TEST_MODE="False")
+        proc = subprocess.run([sys.executable, "-c", ORACLE, str(folder), str(out)], env=env,
+                              capture_output=True, text=True, timeout=600, check=False)
+        if proc.returncode != 0 or not out.exists():
+            raise SystemExit(f"DagBag oracle failed on {folder}:\n{proc.stderr[-2000:]}")
+        return json.loads(out.read_text())
+
+
+def run_analyzer(folder: Path) -> tuple[dict, list, float]:
+    """DAGs, tasks and edges the analyzer finds, in the oracle's shape, plus its diagnostics."""
+    files = [SourceFile.from_text(p.relative_to(folder).as_posix(), p.read_bytes())
+             for p in sorted(folder.rglob("*.py")) if p.is_file() and "__pycache__" not in p.parts]
+    start = time.perf_counter()
+    delta = analyse_repository(files, f"local/{folder.name}", analyzers=[AirflowAnalyzer()])
+    elapsed = time.perf_counter() - start
+    nodes = {n.id: n for n in delta.nodes}
+    dags: dict[str, dict] = {}
+    task_dag: dict[str, str] = {}
+    for n in delta.nodes:
+        if n.type == "airflow.dag":
+            dags[n.props["dag_id"]] = {"dag_id": n.props["dag_id"], "file": n.path, "tasks": set(),
+                                       "edges": set()}
+    for e in delta.edges:
+        if e.type == "has_task" and e.src in nodes and e.dst in nodes:
+            dag_id = nodes[e.src].props["dag_id"]
+            task_dag[e.dst] = dag_id
+            dags[dag_id]["tasks"].add(nodes[e.dst].props["task_id"])
+    for e in delta.edges:
+        if e.type == "upstream_of" and e.src in task_dag and e.dst in task_dag:
+            dag_id = task_dag[e.src]
+            dags[dag_id]["edges"].add((nodes[e.src].props["task_id"], nodes[e.dst].props["task_id"]))
+    return dags, list(delta.diagnostics), elapsed
+
+
+def prf(found: set, truth: set) -> tuple[float, float, float]:
+    tp = len(found & truth)
+    p = tp / len(found) if found else 1.0
+    r = tp / len(truth) if truth else 1.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dags", type=Path, action="append", help="a folder of DAG files (repeatable)")
+    ap.add_argument("--misses", type=int, default=40, help="misses listed per class (0: counts only)")
+    args = ap.parse_args()
+    folders = [p.resolve() for p in (args.dags or default_folders())]
+
+    truth_dags: set[tuple] = set()
+    truth_tasks: set[tuple] = set()
+    truth_edges: set[tuple] = set()
+    found_dags: set[tuple] = set()
+    found_tasks: set[tuple] = set()
+    found_edges: set[tuple] = set()
+    file_of: dict[tuple, str] = {}
+    diag_counts: dict[str, int] = defaultdict(int)
+    oracle_errors: dict[str, str] = {}
+    total_time = 0.0
+    for folder in folders:
+        f = folder.name if folder.name != "example_dags" else "/".join(folder.parts[-2:])
+        oracle = run_oracle(folder)
+        oracle_errors.update({f"{f}/{k}": v for k, v in oracle["errors"].items()})
+        for d in oracle["dags"]:
+            key = (f, d["dag_id"])
+            truth_dags.add(key)
+            file_of[key] = d["file"]
+            truth_tasks |= {(*key, t) for t in d["tasks"]}
+            truth_edges |= {(*key, u, v) for u, v in d["edges"]}
+        ours, diags, elapsed = run_analyzer(folder)
+        total_time += elapsed
+        for d in ours.values():
+            key = (f, d["dag_id"])
+            found_dags.add(key)
+            file_of.setdefault(key, d["file"])
+            found_tasks |= {(*key, t) for t in d["tasks"]}
+            found_edges |= {(*key, u, v) for u, v in d["edges"]}
+        for diag in diags:
+            diag_counts[diag.code] += 1
+
+    print(f"folders: {', '.join(str(p) for p in folders)}")
+    print(f"oracle (DagBag): {len(truth_dags)} DAGs, {len(truth_tasks)} tasks, {len(truth_edges)} edges; "
+          f"import errors: {len(oracle_errors)}")
+    for path, err in sorted(oracle_errors.items()):
+        print(f"  oracle import error {path}: {err}")
+    print(f"analyzer: {len(found_dags)} DAGs, {len(found_tasks)} tasks, {len(found_edges)} edges "
+          f"in {total_time:.2f}s; diagnostics: {dict(sorted(diag_counts.items()))}")
+    dp, dr, _ = prf(found_dags, truth_dags)
+    tp, tr, tf = prf(found_tasks, truth_tasks)
+    ep, er, ef = prf(found_edges, truth_edges)
+    print(f"DAG ids:  recall {dr:.3f}  precision {dp:.3f}")
+    print(f"tasks:    recall {tr:.3f}  precision {tp:.3f}  F1 {tf:.3f}")
+    print(f"edges:    recall {er:.3f}  precision {ep:.3f}  F1 {ef:.3f}")
+
+    classes: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(truth_dags - found_dags):
+        classes["missed DAG"].append(f"{file_of[key]}: {key[1]}")
+    for key in sorted(found_dags - truth_dags):
+        classes["extra DAG"].append(f"{file_of[key]}: {key[1]}")
+    for f, dag, t in sorted(truth_tasks - found_tasks):
+        cls = "missed task (DAG missed)" if (f, dag) not in found_dags else (
+            "missed task (group-prefixed id)" if "." in t else "missed task")
+        classes[cls].append(f"{file_of[(f, dag)]}: {dag}.{t}")
+    for f, dag, t in sorted(found_tasks - truth_tasks):
+        cls = "extra task (DAG not in oracle)" if (f, dag) not in truth_dags else "extra task"
+        classes[cls].append(f"{file_of[(f, dag)]}: {dag}.{t}")
+    for f, dag, u, v in sorted(truth_edges - found_edges):
+        if (f, dag) not in found_dags:
+            cls = "missed edge (DAG missed)"
+        elif (f, dag, u) not in found_tasks or (f, dag, v) not in found_tasks:
+            cls = "missed edge (task missed)"
+        else:
+            cls = "missed edge (both tasks found)"
+        classes[cls].append(f"{file_of[(f, dag)]}: {dag}: {u} >> {v}")
+    for f, dag, u, v in sorted(found_edges - truth_edges):
+        cls = "extra edge (task not in oracle)" if (
+            (f, dag, u) not in truth_tasks or (f, dag, v) not in truth_tasks) else "extra edge"
+        classes[cls].append(f"{file_of[(f, dag)]}: {dag}: {u} >> {v}")
+    for cls, items in classes.items():
+        print(f"\n{cls}: {len(items)}")
+        for item in items[:args.misses]:
+            print(f"  {item}")
+        if len(items) > args.misses > 0:
+            print(f"  ... {len(items) - args.misses} more")
+
+
+if __name__ == "__main__":
+    main()
