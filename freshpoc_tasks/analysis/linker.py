@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 
 from freshpoc_tasks.analysis.model import FileResult, LinkResult, Ref, RepoContext
-from freshpoc_tasks.analysis.python import CONF_IMPORTED, distribution_for
+from freshpoc_tasks.analysis.python import distribution_for
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
 
 CONF_SUFFIX = 0.8  # a table literal matched a known table by its trailing name parts only
@@ -40,6 +40,10 @@ class _PythonIndex:
                 if e.type == "contains" and e.src.startswith("py.class:"):
                     self.members[e.src][e.dst.rpartition(".")[2]] = e.dst
         self.bases: dict[str, list[str]] = defaultdict(list)
+        self.module_path = {r.facts["module_id"]: r.path for r in results if r.facts.get("module_id")}
+        # Folders without __init__.py inside a package: importable, with no file of their own.
+        self.namespaces = {q.rsplit(".", k)[0] for q in self.modules for k in range(1, q.count(".") + 1)}
+        self.namespaces -= set(self.modules)
 
     def module(self, qualname: str, near: str | None = None) -> tuple[str, float] | None:
         ids = self.modules.get(qualname)
@@ -95,38 +99,36 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
     for ref in refs:
         by_kind[ref.kind].append(ref)
 
-    # Imports: to a repository module when one matches, else to the external distribution.
+    # Imports: to a repository module when one matches exactly, else to the external
+    # distribution; an import of our own packages that matches no module is a diagnostic.
     dists: set[str] = set()
     for ref in by_kind["py.import"]:
-        found = py.module(ref.target, ref.src)
-        if found is not None:
-            targets = []
-            for name in ref.props.get("names", []):
-                sub = py.module(f"{ref.target}.{name}", ref.src)
-                if sub is not None:
-                    targets.append(sub)
-            if not targets or len(targets) < len(ref.props.get("names", [])):
-                targets.append(found)
+        names = ref.props.get("names", [])
+        targets = _import_targets(py, ref)
+        if targets:
             for dst, conf in targets:
                 if dst != ref.src:
                     out.edges.append(Edge(type="imports", src=ref.src, dst=dst, confidence=conf,
-                                          props={"names": ref.props.get("names", [])}))
+                                          props={"names": names}))
             continue
-        prefix = _longest_module_prefix(py, ref.target)
-        if prefix is not None:
-            out.edges.append(Edge(type="imports", src=ref.src, dst=prefix, confidence=CONF_IMPORTED,
-                                  props={"names": ref.props.get("names", [])}))
-            continue
+        if targets is not None:
+            continue  # a namespace package: importable, but it has no module of its own
         if ref.target.partition(".")[0] in top_packages:
-            continue  # our own package but a module we cannot see (generated, optional): skip
+            form = f"from {ref.target} import {', '.join(names) or '*'}" if ref.props.get("from") \
+                else f"import {ref.target}"
+            out.diagnostics.append(Diagnostic(
+                path=py.module_path.get(ref.src, ""), analyzer="linker", severity="warning",
+                code="unresolved_import", line=ref.props.get("line") or None,
+                message=f"{form}: no module {ref.target} in the repository (generated, optional or "
+                        f"removed?); no edge drawn"))
+            continue
         dist, stdlib = distribution_for(ref.target)
         did = node_id("py.distribution", "pypi", dist)
         if dist not in dists:
             dists.add(dist)
             out.nodes.append(Node(id=did, type="py.distribution", scope="pypi", key=dist, name=dist,
                                   props={"import_name": ref.target.partition(".")[0], "stdlib": stdlib}))
-        out.edges.append(Edge(type="imports", src=ref.src, dst=did,
-                              props={"names": ref.props.get("names", [])}))
+        out.edges.append(Edge(type="imports", src=ref.src, dst=did, props={"names": names}))
 
     # Symbols: base classes first, since self.method() resolution walks them.
     symbol_refs = sorted(by_kind["py.symbol"], key=lambda r: r.edge != "inherits")
@@ -170,13 +172,33 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
     return out
 
 
-def _longest_module_prefix(py: _PythonIndex, target: str) -> str | None:
-    parts = target.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        found = py.module(".".join(parts[:cut]))
-        if found is not None:
-            return found[0]
-    return None
+def _import_targets(py: _PythonIndex, ref: Ref) -> list[tuple[str, float]] | None:
+    """The repository modules one import statement depends on, as Python resolves them.
+
+    ``import X`` depends on X. ``from X import a`` depends on the submodule ``X.a`` when there is
+    one, else on X itself, where the name ``a`` is defined (grimp draws the same edges). A target
+    that is not a module is never replaced by a parent package: that would invent a dependency.
+    Returns None when X is not in the repository; an empty list when X is a namespace package
+    (a folder without ``__init__.py``), which has no module node and no names of its own.
+    """
+    names = ref.props.get("names", [])
+    found = py.module(ref.target, ref.src)
+    namespace = found is None and ref.target in py.namespaces
+    if found is None and not namespace:
+        return None
+    if not ref.props.get("from", bool(names)):
+        return [found] if found is not None else []
+    targets = []
+    whole = not names
+    for name in names:
+        sub = py.module(f"{ref.target}.{name}", ref.src)
+        if sub is not None:
+            targets.append(sub)
+        else:
+            whole = True
+    if whole and found is not None:
+        targets.append(found)
+    return targets
 
 
 def _merge_import_names(out: LinkResult) -> None:

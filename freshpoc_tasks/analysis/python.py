@@ -17,7 +17,7 @@ from typing import Any
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
 from freshpoc_tasks.analysis.model import Budget, FileResult, Ref, RepoContext, SourceFile
 from freshpoc_tasks.analysis.sqlcore import table_refs_from_sql
-from freshpoc_tasks.contracts.graph import Edge, Node
+from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node
 
 # Confidence of a resolved call edge, by how the callee was found.
 CONF_LOCAL = 1.0  # a def in the same module, called by its bare name
@@ -37,14 +37,24 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 def module_name(path: str, ctx: RepoContext) -> tuple[str, str, bool]:
     """Return (key, importable qualname, is_package) for a .py path.
 
-    The qualname follows ``__init__.py`` chains up to the topmost package, which is how the file
-    would be imported (``src/`` layouts included). A loose file is importable by its stem, but its
-    key is the dotted path so two ``utils.py`` in different folders get different ids.
+    The qualname is how the file would be imported: from the topmost folder holding an
+    ``__init__.py`` down (``src/`` layouts included). Folders below that package root need no
+    ``__init__.py`` of their own: Python imports them as namespace portions of the package
+    (flask's ``sansio/app.py`` is ``flask.sansio.app``), as long as their names are identifiers.
+    A loose file is importable by its stem, but its key is the dotted path so two ``utils.py``
+    in different folders get different ids. For files in ``__init__.py`` chains the key is the
+    qualname, so ids of ordinary packages do not depend on this rule.
     """
     parts = PurePosixPath(path).with_suffix("").parts
     start = len(parts) - 1
     while start > 0 and ctx.exists("/".join(parts[:start]) + "/__init__.py"):
         start -= 1
+    # Climb past namespace folders to a package root higher up, if there is one.
+    for root in range(1, start):
+        if ctx.exists("/".join(parts[:root]) + "/__init__.py"):
+            if all(p.isidentifier() for p in parts[root:start]):
+                start = root - 1
+            break
     in_package = start < len(parts) - 1
     mod = list(parts[start:])
     is_package = mod[-1] == "__init__"
@@ -200,16 +210,24 @@ class _ModuleAnalysis:
         self._pending_bases: list[tuple[str, str]] = []
 
     # -- helpers --------------------------------------------------------------------------
-    def _absolute(self, module: str | None, level: int) -> str:
+    def _absolute(self, module: str | None, level: int) -> str | None:
+        """The absolute module a (relative) ``from`` import names; None when it has none.
+
+        Inside a package, climbing above the top-level package is an error in Python too
+        ("attempted relative import beyond top-level package"), so it resolves to nothing
+        rather than to a made-up absolute name. A loose script's ``from .x import y`` keeps
+        meaning the sibling ``x``: the linker finds it next to the importer.
+        """
         if level == 0:
-            return module or ""
+            return module or None
         package = self.qualname if self.is_package else self.qualname.rpartition(".")[0]
         parts = package.split(".") if package else []
-        if level > 1:
-            parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+        if parts and level - 1 >= len(parts):
+            return None
+        parts = parts[: len(parts) - (level - 1)]
         if module:
             parts.append(module)
-        return ".".join(parts)
+        return ".".join(parts) or None
 
     def _add_node(self, node_type: str, key: str, name: str, span: tuple[int, int] | None,
                   **props: Any) -> str:
@@ -237,11 +255,18 @@ class _ModuleAnalysis:
         return self.result
 
     def _collect_imports(self) -> None:
-        imports: dict[str, set[str]] = {}
+        """One ``py.import`` ref per imported module and statement form, for the linker.
+
+        ``import X`` and ``from X import a`` stay separate refs: the first depends on X itself,
+        the second on X's submodule ``a`` when there is one, else on X. Merging them would lose
+        the dependency on X whenever ``a`` is a submodule.
+        """
+        imports: dict[tuple[str, bool], tuple[set[str], int]] = {}
         for node in self._import_nodes:
+            line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    imports.setdefault(alias.name, set())
+                    imports.setdefault((alias.name, False), (set(), line))
                     if alias.asname:
                         self.aliases[alias.asname] = alias.name
                     else:
@@ -249,17 +274,25 @@ class _ModuleAnalysis:
                         self.aliases.setdefault(top, top)
             elif isinstance(node, ast.ImportFrom):
                 base = self._absolute(node.module, node.level)
-                if not base:
+                if base is None:
+                    self.result.diagnostics.append(Diagnostic(
+                        path=self.file.path, analyzer=self.a.name, severity="warning",
+                        code="unresolved_import", line=line or None,
+                        message=f"relative import {'.' * node.level}{node.module or ''} goes above "
+                                f"the top-level package of {self.qualname}"))
                     continue
-                names = imports.setdefault(base, set())
+                names = imports.setdefault((base, True), (set(), line))[0]
                 for alias in node.names:
                     if alias.name == "*":
                         continue
                     names.add(alias.name)
                     self.aliases[alias.asname or alias.name] = f"{base}.{alias.name}"
-        for target, names in sorted(imports.items()):
+        for (target, from_form), (names, line) in sorted(imports.items()):
+            props: dict[str, Any] = {"names": sorted(names), "line": line}
+            if from_form:
+                props["from"] = True
             self.result.refs.append(Ref(kind="py.import", src=self.module_id, target=target, edge="imports",
-                                        props={"names": sorted(names)}))
+                                        props=props))
 
     def _define(self, body: Sequence[ast.stmt], prefix: str, parent_id: str, class_id: str | None) -> None:
         """Walk statements for defs; module-level code is scanned for calls too."""
@@ -285,6 +318,9 @@ class _ModuleAnalysis:
             _, calls, imports = _scan(loose)
             self._import_nodes += imports
             self._calls(self.module_id, calls, None)
+        elif class_id is not None:
+            # imports in a class body (or under an ``if`` in it) run when the module loads
+            self._import_nodes += _scan(loose)[2]
 
     def _class(self, node: ast.ClassDef, prefix: str, parent_id: str) -> None:
         self.budget.check()
@@ -393,7 +429,7 @@ class _ModuleAnalysis:
 
 class PythonAnalyzer(Analyzer):
     name = "python"
-    version = "1.0.0"
+    version = "1.1.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix in (".py", ".pyi") or file.language == "python"
