@@ -71,8 +71,9 @@ def validate_location(url_or_path: str) -> str:
 
     if loc.startswith(("/", "./", "../", "~/")) or loc in (".", ".."):
         path = Path(os.path.expanduser(loc)).resolve()
-        if not path.is_dir():
+        if not path.is_dir() and not _is_bundle(path):
             raise UnsafeLocationError(f"local repository path {str(path)!r} is not a directory")
+        local_source(str(path))  # refuses indirections before anyone hands the path to git
         return str(path)
 
     scheme_match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", loc)
@@ -115,11 +116,90 @@ def validate_location(url_or_path: str) -> str:
     )
 
 
+_BUNDLE_SIGNATURES = (b"# v2 git bundle\n", b"# v3 git bundle\n")
+# Entries of a git directory through which git would read another repository's objects or
+# refs: a symlink at any of them (or anywhere under objects/ and refs/) is refused.
+_GIT_DIR_ENTRIES = ("HEAD", "config", "packed-refs", "objects", "refs", "shallow", "info")
+
+
+def _is_bundle(path: Path) -> bool:
+    """A git bundle file: self-contained, so cloning it reads nothing else."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) in _BUNDLE_SIGNATURES
+    except OSError:
+        return False
+
+
+def _refuse_local(path: str, why: str) -> UnsafeLocationError:
+    return UnsafeLocationError(f"refusing local repository {path!r}: {why}")
+
+
+def _check_git_dir(git_dir: Path, shown: str) -> None:
+    """Refuse every way a git directory can borrow another repository's content.
+
+    git follows ``commondir`` (worktrees), ``objects/info/alternates`` (borrowed object
+    stores) and symlinks silently, and ``--no-local`` does not stop it: upload-pack serves
+    whatever the object store reaches.  So the label "this repository" is only true when the
+    git directory is self-contained, which is what is checked here, with ``lstat`` only.
+    """
+    for name in ("commondir", ".git", "objects/info/alternates", "objects/info/http-alternates"):
+        if os.path.lexists(git_dir / name):
+            raise _refuse_local(shown, f"its git directory has {name!r}, which points at another repository")
+    for name in _GIT_DIR_ENTRIES:
+        if (git_dir / name).is_symlink():
+            raise _refuse_local(shown, f"{name!r} in its git directory is a symlink")
+    if not (git_dir / "objects").is_dir():
+        raise _refuse_local(shown, "its git directory has no objects folder")
+    for sub in ("objects", "refs"):
+        for root, dirs, files in os.walk(git_dir / sub):  # os.walk never follows symlinked dirs
+            for entry in (*dirs, *files):
+                if os.path.islink(os.path.join(root, entry)):
+                    rel = os.path.relpath(os.path.join(root, entry), git_dir)
+                    raise _refuse_local(shown, f"{rel!r} in its git directory is a symlink")
+
+
+def local_source(path: str) -> str:
+    """What git may read for the local repository at ``path`` (absolute): its own git dir.
+
+    A working copy must have ``.git`` as a plain directory (not a ``gitdir:`` file, not a
+    symlink); a bare repository is the directory itself; a git bundle file is used as it is.
+    The git directory is then checked by :func:`_check_git_dir`.  Handing git the checked git
+    directory, not the working copy, means git's own discovery never gets to pick another one.
+    """
+    root = Path(path)
+    if _is_bundle(root):
+        return str(root)
+    dot_git = root / ".git"
+    if os.path.lexists(dot_git):
+        if dot_git.is_symlink():
+            raise _refuse_local(path, "its .git is a symlink")
+        if not dot_git.is_dir():
+            raise _refuse_local(path, "its .git is a file (a 'gitdir:' indirection, e.g. a worktree)")
+        git_dir = dot_git
+    elif (root / "HEAD").is_file() and (root / "objects").is_dir() and (root / "refs").is_dir():
+        git_dir = root  # a bare repository
+    else:
+        raise UnsafeLocationError(f"local path {path!r} is not a git repository (no .git directory)")
+    _check_git_dir(git_dir, path)
+    return str(git_dir)
+
+
 def repo_id_for(location: str) -> str:
-    """Normalised id: ``github.com/pallets/flask`` for remotes, ``local/<dir-name>`` for paths."""
+    """Normalised id: ``github.com/pallets/flask`` for remotes, ``local/<name>-<hash>`` for paths.
+
+    A local id carries the first 8 hex digits of the SHA-256 of the resolved path, so two
+    repositories in folders of the same name (``/a/proj``, ``/b/proj``) never share ids, and
+    the same folder always gets the same id, whatever order repositories arrive in.
+    """
     if location.startswith("/"):
-        name = Path(location).name
-        return f"local/{name[:-4] if name.endswith('.git') and len(name) > 4 else name}"
+        real = os.path.realpath(location)
+        name = Path(real).name
+        for suffix in (".git", ".bundle"):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+        digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        return f"local/{name}-{digest}"
     if "://" in location:
         parts = urlsplit(location)
         host, path = (parts.hostname or "").lower(), parts.path
@@ -204,8 +284,11 @@ class Repository:
         return out.decode()
 
     def commit_time(self, sha: str) -> datetime:
-        ts = self.git("show", "-s", "--format=%ct", sha, "--").decode().strip()
-        return datetime.fromtimestamp(int(ts), UTC)
+        """Committer date; out-of-range or missing dates are clamped (see history.clamp_epoch)."""
+        from freshpoc_tasks.mining.history import clamp_epoch, epoch_to_datetime
+
+        ts = self.git("show", "-s", "--format=%ct", sha, "--")
+        return epoch_to_datetime(clamp_epoch(ts)[0])
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
@@ -332,6 +415,9 @@ def open_repository(
     """
     loc = validate_location(location)
     repo_id = repo_id_for(loc)
+    # For a local path git is given the checked git directory (checked again here, right
+    # before use), never the working copy it would resolve by itself.
+    source = local_source(loc) if loc.startswith("/") else loc
     cache = Path(cache_dir).expanduser().resolve()
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / _cache_name(loc, repo_id)
@@ -345,7 +431,7 @@ def open_repository(
                 log.info("cloning %s into %s", redact(loc), target)
                 run_git(
                     ["clone", "--bare", "--no-local", "--template=", "--no-recurse-submodules",
-                     "--", loc, str(tmp / "repo.git")],
+                     "--", source, str(tmp / "repo.git")],
                     config=config, env=env,
                 )  # fmt: skip
                 os.replace(tmp / "repo.git", target)
@@ -355,12 +441,12 @@ def open_repository(
             log.info("fetching %s into %s", redact(loc), target)
             run_git(
                 ["fetch", "--prune", "--force", "--no-recurse-submodules", "--no-write-fetch-head",
-                 "--", loc, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                 "--", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
                 target, config=config, env=env,
             )  # fmt: skip
             # Keep HEAD pointing where the remote's does, for "mine the default branch".
             with contextlib.suppress(GitError):
-                out = run_git(["ls-remote", "--symref", "--", loc, "HEAD"], config=config, env=env)
+                out = run_git(["ls-remote", "--symref", "--", source, "HEAD"], config=config, env=env)
                 m = re.match(rb"ref: (refs/heads/\S+)\tHEAD", out)
                 if m:
                     run_git(["symbolic-ref", "HEAD", m.group(1).decode()], target)

@@ -4,10 +4,19 @@ Why one pass: tools that start a git process per commit (PyDriller) spend most o
 in process start-up.  Here git computes every diff in a single process and we parse its NUL
 separated output as it arrives, so the cost is close to git's own.
 
-Renames are followed by walking history newest first: when a commit renames ``old`` to
-``new``, every older change of ``old`` is credited to the file's latest name.  In a branchy
-history, edits of ``old`` made on another branch after the rename keep their own name (git's
-``--follow`` has the same limit).
+Renames (``MiningOptions.detect_renames``, ``freshpoc mine --renames follow|off``) are
+followed by walking history newest first: when a commit renames ``old`` to ``new``, every older
+change of ``old`` is credited to the file's latest name.  In a branchy history, edits of ``old``
+made on another branch after the rename keep their own name (git's ``--follow`` has the same
+limit).  A *split* is not followed: when ``old`` is added again by the renaming commit itself or
+by a child of it (flask 2023: ``src/flask/app.py`` moved to ``src/flask/sansio/app.py``, and the
+next commit adds a new ``src/flask/app.py``), git reports a rename, but the file people keep
+working on is the one at the old path; so ``old`` keeps its past and ``new`` starts at the
+rename.  With ``--renames off`` every path keeps exactly its own changes, as
+``git log --numstat --no-renames`` counts them.
+
+Commit dates git cannot give as a sane number (an ident without a date, year 33658, a
+timestamp past 64 bits) are clamped into 1970..9999 and counted, never fatal.
 
 Every aggregate is a sum, a min or a max, so an incremental run (the commits after an earlier
 head, credited through the renames they contain) merged with the earlier aggregates gives the
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,9 +52,34 @@ from freshpoc_tasks.mining._git import GitError, popen_git, read_stderr
 from freshpoc_tasks.mining.access import Repository
 from freshpoc_tasks.mining.inventory import decode_path
 
+log = logging.getLogger(__name__)
+
 _FORMAT = "%x01%H%x00%P%x00%aN%x00%aE%x00%at%x00%cN%x00%cE%x00%ct%x00%s"
 _HEADER_FIELDS = 9
 _READ_CHUNK = 1 << 20
+
+# Dates are stored as epoch seconds and turned into datetimes on output; Python's datetime
+# stops at year 9999, and git prints what the commit object says (or nothing at all).
+MIN_EPOCH = 0
+MAX_EPOCH = 253402214400  # 9999-12-31T00:00:00Z: a day of margin for any time-zone shift
+
+
+def clamp_epoch(raw: bytes | str) -> tuple[int, bool]:
+    """(epoch seconds within MIN_EPOCH..MAX_EPOCH, whether the raw value had to be changed)."""
+    text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return MIN_EPOCH, True
+    if value < MIN_EPOCH:
+        return MIN_EPOCH, True
+    if value > MAX_EPOCH:
+        return MAX_EPOCH, True
+    return value, False
+
+
+def epoch_to_datetime(value: int) -> datetime:
+    return datetime.fromtimestamp(min(max(value, MIN_EPOCH), MAX_EPOCH), UTC)
 
 
 class IncrementalMismatchError(ValueError):
@@ -83,8 +118,8 @@ class _NeedMore(Exception):
 # (status, old_path or None, path, added, deleted, is_binary, old_mode, new_mode)
 RawChange = tuple[str, "str | None", str, int, int, bool, str, str]
 # (sha, parents, author name, author email, author time, committer name, committer email,
-#  committer time, subject, changes)
-RawCommit = tuple[str, list[str], str, str, int, str, str, int, str, list[RawChange]]
+#  committer time, subject, changes, notes): notes say what had to be repaired (dates clamped)
+RawCommit = tuple[str, list[str], str, str, int, str, str, int, str, list[RawChange], tuple[str, ...]]
 
 
 def _parse_one(toks: list[bytes], i: int, eof: bool) -> tuple[RawCommit, int]:
@@ -133,25 +168,36 @@ def _parse_one(toks: list[bytes], i: int, eof: bool) -> tuple[RawCommit, int]:
                 if i + 2 > n:
                     raise _NeedMore
                 i += 2
-            if added == b"-":
-                stats.append((0, 0, True))
+            if added == b"-" or not added.isdigit() or not deleted.isdigit():
+                stats.append((0, 0, True))  # git's "-": binary, no line counts
             else:
                 stats.append((int(added), int(deleted), False))
     changes: list[RawChange] = []
     for k, (status, old_mode, new_mode, old, new) in enumerate(raws):
         added_n, deleted_n, binary = stats[k] if k < len(stats) else (0, 0, False)
         changes.append((status, old, new, added_n, deleted_n, binary, old_mode, new_mode))
+    author_at, bad_at = clamp_epoch(at)
+    commit_at, bad_ct = clamp_epoch(ct)
+    notes: tuple[str, ...] = ()
+    if bad_at or bad_ct:
+        dates = (("author", at, author_at, bad_at), ("committer", ct, commit_at, bad_ct))
+        notes = tuple(
+            f"{who} date {raw[:40].decode('ascii', 'replace')!r} out of range, clamped to {value}"
+            for who, raw, value, bad in dates
+            if bad
+        )
     commit: RawCommit = (
         sha[1:].decode(),
         parents.decode().split(),
         an.decode("utf-8", "replace"),
         ae.decode("utf-8", "replace").lower(),
-        int(at),
+        author_at,
         cn.decode("utf-8", "replace"),
         ce.decode("utf-8", "replace").lower(),
-        int(ct),
+        commit_at,
         subject.decode("utf-8", "replace"),
         changes,
+        notes,
     )
     return commit, i
 
@@ -190,16 +236,16 @@ def parse_log_raw(stream: BinaryIO) -> Iterator[RawCommit]:
 
 def to_record(raw: RawCommit, is_bot: bool = False) -> CommitRecord:
     """The contract form of a parsed commit (built without re-validation: we made the values)."""
-    sha, parents, an, ae, at, cn, ce, ct, subject, changes = raw
+    sha, parents, an, ae, at, cn, ce, ct, subject, changes, _ = raw
     return CommitRecord.model_construct(
         sha=sha,
         parents=parents,
         author_name=an,
         author_email=ae,
-        authored_at=datetime.fromtimestamp(at, UTC),
+        authored_at=epoch_to_datetime(at),
         committer_name=cn,
         committer_email=ce,
-        committed_at=datetime.fromtimestamp(ct, UTC),
+        committed_at=epoch_to_datetime(ct),
         summary=subject,
         is_merge=len(parents) > 1,
         is_bot=is_bot,
@@ -253,10 +299,17 @@ class FileSums:
 
 
 class RenameMap:
-    """Latest name of every path renamed in the commits seen so far (newest first)."""
+    """Latest name of every path renamed in the commits seen so far (newest first).
+
+    It also remembers, for every path added by a commit, that commit and its first parent:
+    a rename of that path made by one of them is a split (the path lives on under its own
+    name), which :meth:`see_commit` does not follow.
+    """
 
     def __init__(self) -> None:
         self._alias: dict[str, str] = {}
+        self._reborn: dict[str, set[str]] = {}
+        self.splits = 0
 
     def resolve(self, path: str) -> str:
         return self._alias.get(path, path)
@@ -264,6 +317,19 @@ class RenameMap:
     def rename(self, old: str, new: str) -> None:
         if old != new:
             self._alias[old] = self.resolve(new)
+
+    def see_commit(self, sha: str, parents: list[str], changes: list[RawChange]) -> None:
+        """Record one commit's adds and follow its renames, except splits (newest first)."""
+        stamps = (sha, parents[0]) if parents else (sha,)
+        for status, _, new, *_ in changes:
+            if status == "A":
+                self._reborn.setdefault(new, set()).update(stamps)
+        for status, old, new, *_ in changes:
+            if status == "R" and old is not None:
+                if sha in self._reborn.get(old, ()):
+                    self.splits += 1
+                else:
+                    self.rename(old, new)
 
     def __len__(self) -> int:
         return len(self._alias)
@@ -298,16 +364,15 @@ class HistoryAggregates:
 
     def add_commit(self, commit: RawCommit, renames: RenameMap, max_changeset_size: int) -> None:
         """Credit one commit (seen newest first) to the files' latest names."""
-        sha, _, name, email, _, _, _, when, _, changes = commit
+        sha, parents, name, email, _, _, _, when, _, changes, _ = commit
         self.commits += 1
         if email not in self.names:
             self.names[email] = name
         files = self.files
+        renames.see_commit(sha, parents, changes)
         resolve = renames.resolve
         touched: list[str] = []
-        for status, old, new, added, deleted, _, _, _ in changes:
-            if status == "R" and old is not None:
-                renames.rename(old, new)
+        for status, _, new, added, deleted, _, _, _ in changes:
             path = resolve(new)
             touched.append(path)
             sums = files.get(path)
@@ -435,9 +500,9 @@ class HistoryAggregates:
                 main_author_share=share,
                 bus_factor=bus,
                 first_commit=s.first_commit,
-                first_changed_at=datetime.fromtimestamp(s.first_at, UTC),
+                first_changed_at=epoch_to_datetime(s.first_at),
                 last_commit=s.last_commit,
-                last_changed_at=datetime.fromtimestamp(s.last_at, UTC),
+                last_changed_at=epoch_to_datetime(s.last_at),
                 age_days=round(max(0.0, (reference.timestamp() - s.last_at) / 86400), 4),
                 coupling_revisions=s.coupling_revisions,
             )
@@ -508,6 +573,43 @@ class HistoryAggregates:
         ]
 
 
+def split_across(repo: Repository, base: str, head: str, options: MiningOptions) -> str | None:
+    """Why aggregates at ``base`` cannot be extended to ``head``, if a split straddles them.
+
+    A split is decided by the child of the renaming commit (it adds the old path again).  When
+    the rename is at or before ``base`` and the re-adding child after it, the earlier run has
+    already credited the old path's past to the new one and sums cannot be taken apart again.
+    Only the commits just after the boundary need checking: one ``rev-list`` and two small
+    ``diff-tree`` calls per boundary commit.
+    """
+    if not options.detect_renames:
+        return None
+    listing = repo.git("rev-list", "--parents", head, f"^{base}", "--").decode().split("\n")
+    rows = [line.split() for line in listing if line.strip()]
+    inside = {row[0] for row in rows}
+    for row in rows:
+        child, parents = row[0], row[1:]
+        if not parents or parents[0] in inside:
+            continue
+        parent = parents[0]
+        added = set(
+            repo.git("diff-tree", "-r", "-z", "--no-renames", "--diff-filter=A", "--name-only",
+                     parent, child, "--").split(b"\0")
+        ) - {b""}  # fmt: skip
+        if not added:
+            continue
+        renamed = repo.git(
+            "diff-tree", "-r", "-z", "-M", "--diff-filter=R", "--name-status", "--no-commit-id",
+            "--root", parent, "--",
+        ).split(b"\0")  # fmt: skip
+        # name-status -z with only renames: "R<score>", old, new, "R<score>", old, new, ...
+        for k in range(0, len(renamed) - 2, 3):
+            if renamed[k + 1] in added:
+                old = renamed[k + 1].decode("utf-8", "replace")
+                return f"{child[:12]} adds {old!r} again after {parent[:12]} renamed it (a split)"
+    return None
+
+
 class HistoryMiner:
     """Streams the commits of ``head`` (after ``base`` when given) and builds aggregates.
 
@@ -531,6 +633,8 @@ class HistoryMiner:
             raise IncrementalMismatchError(
                 f"{base[:12]} is not an ancestor of {head[:12]} (history rewritten?); run a full pass"
             )
+        if base is not None and (why := split_across(repo, base, head, options or MiningOptions())):
+            raise IncrementalMismatchError(f"{why}; run a full pass")
         self.repo = repo
         self.head = head
         self.base = base
@@ -540,6 +644,7 @@ class HistoryMiner:
         self._renames = RenameMap()
         self._aggregates = HistoryAggregates()
         self._done = False
+        self.dates_clamped = 0
 
     def is_bot(self, name: str, email: str) -> bool:
         return any(p.search(name) or p.search(email) for p in self._bots)
@@ -562,11 +667,12 @@ class HistoryMiner:
                 bot = bot_cache.get(key)
                 if bot is None:
                     bot = bot_cache[key] = self.is_bot(*key)
+                if commit[10]:
+                    self.dates_clamped += 1
+                    log.warning("commit %s: %s", commit[0][:12], "; ".join(commit[10]))
                 if bot and exclude_bots:
                     # Not counted, but its renames still tell us where older changes went.
-                    for status, old, new, *_ in commit[9]:
-                        if status == "R" and old is not None:
-                            renames.rename(old, new)
+                    renames.see_commit(commit[0], commit[1], commit[9])
                 else:
                     add(commit, renames, size_cap)
                 yield commit, bot
@@ -582,6 +688,11 @@ class HistoryMiner:
         """The commit stream as contract records."""
         for raw, bot in self.raw_commits():
             yield to_record(raw, bot)
+
+    @property
+    def splits(self) -> int:
+        """Renames not followed because the old path was added again (see the module doc)."""
+        return self._renames.splits
 
     @property
     def aggregates(self) -> HistoryAggregates:

@@ -25,7 +25,7 @@ from freshpoc_tasks.contracts.mining import (
     RepoSnapshot,
 )
 from freshpoc_tasks.mining.access import Credentials, Repository, open_repository
-from freshpoc_tasks.mining.history import HistoryAggregates, HistoryMiner
+from freshpoc_tasks.mining.history import HistoryAggregates, HistoryMiner, split_across
 from freshpoc_tasks.mining.inventory import DEFAULT_MAX_BYTES, iter_inventory
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,9 @@ def _usable_previous(
         return None, f"earlier commit {snap.commit[:12]} is no longer in the repository"
     if not repo.is_ancestor(snap.commit, head):
         return None, f"earlier commit {snap.commit[:12]} is not an ancestor (history rewritten?)"
+    split = split_across(repo, snap.commit, head, options)
+    if split:
+        return None, split
     return snap.commit, "incremental"
 
 
@@ -146,8 +149,9 @@ def mine_repository(
         tool_version=__version__,
     )
     counts: dict[str, int] = dict.fromkeys(
-        ("files", "files_skipped", "commits", "file_histories", "folders", "hotspots", "couplings"), 0
-    )
+        ("files", "files_skipped", "commits", "dates_clamped", "splits", "file_histories", "folders",
+         "hotspots", "couplings"), 0,
+    )  # fmt: skip
     lines_code: dict[str, int] = {}
 
     def files() -> Iterator[Contract]:
@@ -169,6 +173,8 @@ def mine_repository(
 
     def aggregates() -> Iterator[Contract]:
         agg = miner.aggregates
+        counts["dates_clamped"] = miner.dates_clamped
+        counts["splits"] = miner.splits
         agg.mark_present(lines_code)
         for rec in agg.state_records(committed_at):
             if isinstance(rec, FileHistory):

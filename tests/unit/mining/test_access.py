@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,13 +68,36 @@ def test_safe_remote_locations_and_repo_ids(location: str, repo_id: str) -> None
     assert repo_id_for(validate_location(location)) == repo_id
 
 
+def _local_id(path: Path, name: str) -> str:
+    return f"local/{name}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
+
+
 def test_local_paths_are_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "proj.git").mkdir()
+    RepoBuilder(tmp_path / "proj.git").commit(write={"a": "1\n"})
+    (tmp_path / "plain").mkdir()
     monkeypatch.chdir(tmp_path)
     assert validate_location("./proj.git") == str(tmp_path / "proj.git")
-    assert repo_id_for(validate_location("./proj.git")) == "local/proj"
+    assert repo_id_for(validate_location("./proj.git")) == _local_id(tmp_path / "proj.git", "proj")
     with pytest.raises(UnsafeLocationError, match="not a directory"):
         validate_location("./missing")
+    with pytest.raises(UnsafeLocationError, match="not a git repository"):
+        validate_location("./plain")
+
+
+def test_local_repo_ids_are_unique_per_real_location(tmp_path: Path) -> None:
+    """Two folders named alike get different ids; one folder always gets the same id."""
+    a = RepoBuilder(tmp_path / "a" / "proj")
+    b = RepoBuilder(tmp_path / "b" / "proj")
+    a.commit(write={"a.txt": "a\n"})
+    b.commit(write={"b.txt": "b\n"})
+    (tmp_path / "alias").symlink_to(tmp_path / "a")
+    ra = open_repository(str(a.path), tmp_path / "cache")
+    rb = open_repository(str(b.path), tmp_path / "cache")
+    assert ra.repo_id == _local_id(a.path, "proj") and rb.repo_id == _local_id(b.path, "proj")
+    assert ra.repo_id != rb.repo_id and ra.git_dir != rb.git_dir
+    assert re.fullmatch(r"local/proj-[0-9a-f]{8}", ra.repo_id)
+    assert repo_id_for(str(tmp_path / "alias" / "proj")) == ra.repo_id  # the real location counts
+    assert rb.git("ls-tree", "--name-only", "HEAD").decode() == "b.txt\n"
 
 
 def test_password_is_redacted_and_credentials_repr_hides_token() -> None:
@@ -91,7 +116,7 @@ def test_clone_fetch_resolve(builder: RepoBuilder, tmp_path: Path) -> None:
     first = builder.commit(write={"a.txt": "1\n"}, date="2024-03-01T12:00:00+00:00")
     second = builder.commit(write={"a.txt": "2\n"}, date="2024-03-05T12:00:00+00:00")
     repo = open_repository(str(builder.path), tmp_path / "cache")
-    assert repo.repo_id == "local/demo"
+    assert repo.repo_id == _local_id(builder.path, "demo")
     assert repo.git_dir.parent == tmp_path / "cache"
     assert not any((repo.git_dir / "hooks").glob("*"))  # empty template: no sample hooks
     assert repo.resolve("main") == second

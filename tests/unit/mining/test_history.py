@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
 from freshpoc_tasks.contracts.mining import MINING_RECORDS, MiningOptions
 from freshpoc_tasks.mining.access import open_repository
-from freshpoc_tasks.mining.history import HistoryAggregates, HistoryMiner, mine_history
+from freshpoc_tasks.mining.history import (
+    HistoryAggregates,
+    HistoryMiner,
+    IncrementalMismatchError,
+    mine_history,
+    split_across,
+)
 from freshpoc_tasks.testing import RepoBuilder
 
 ANN = "Ann <ann@example.com>"
@@ -230,5 +236,84 @@ def test_random_histories_incremental_equals_full_and_totals_match_git(
 
     base = shas[min(split, len(shas) - 2)]
     earlier = mine_history(repo, base, opts)
-    incremental = mine_history(repo, shas[-1], opts, base=base, previous=earlier)
+    try:
+        incremental = mine_history(repo, shas[-1], opts, base=base, previous=earlier)
+    except IncrementalMismatchError:
+        # A split straddles base (renamed at base, re-added just after): the earlier sums
+        # already followed it, so only a full pass is right; the refusal must say so.
+        assert split_across(repo, base, shas[-1], opts)
+        return
+    assert split_across(repo, base, shas[-1], opts) is None
     assert _state(incremental, when) == _state(full, when)
+
+
+def _split_history(builder: RepoBuilder) -> list[str]:
+    """flask 2023 in miniature: app.py moved to sansio/app.py, then a new app.py next commit."""
+    return [
+        builder.commit("create", author=ANN, write={"src/app.py": "a\nb\nc\n"}),
+        builder.commit("grow", author=BOB, write={"src/app.py": "a\nb\nc\nd\n"}),
+        builder.commit("move", author=ANN, rename={"src/app.py": "src/sansio/app.py"}),
+        builder.commit(
+            "split", author=ANN,
+            write={"src/app.py": "import sansio\nio\n", "src/sansio/app.py": "a\nb\nc\nd\ne\n"},
+        ),
+        builder.commit("edit", author=CAROL, write={"src/app.py": "import sansio\nio\nmore\n"}),
+    ]  # fmt: skip
+
+
+def test_split_is_not_followed_history_stays_with_the_old_path(builder: RepoBuilder, open_repo) -> None:
+    shas = _split_history(builder)
+    repo = open_repo(builder)
+    miner = HistoryMiner(repo, shas[-1])
+    for _ in miner.commits():
+        pass
+    files = {p: (s.revisions, s.added, s.deleted, s.first_commit) for p, s in miner.aggregates.files.items()}
+    # app.py: create +3, grow +1, split +2 (a new file), edit +1: its past is kept
+    # sansio/app.py: the move (R100, 0 lines), the split's edit +1: it starts at the move
+    assert files == {"src/app.py": (4, 7, 0, shas[0]), "src/sansio/app.py": (2, 1, 0, shas[2])}
+    assert miner.splits == 1
+
+
+def test_split_in_one_commit_keeps_the_old_path(builder: RepoBuilder, open_repo) -> None:
+    """Moved and re-added in the same commit: git sees an edit and an add, so nothing moves."""
+    builder.commit(write={"app.py": "a\nb\n"})
+    head = builder.commit(rename={"app.py": "sansio/app.py"}, write={"app.py": "io\n"})
+    agg = mine_history(open_repo(builder), head)
+    assert {p: (s.revisions, s.added, s.deleted) for p, s in agg.files.items()} == {
+        "app.py": (2, 3, 2), "sansio/app.py": (1, 2, 0),
+    }  # fmt: skip
+
+
+def test_a_plain_rename_is_still_followed_and_renames_off_counts_paths(
+    builder: RepoBuilder, open_repo
+) -> None:
+    builder.commit(write={"old.py": "1\n2\n"})
+    builder.commit(rename={"old.py": "new.py"})
+    builder.commit(write={"new.py": "1\n2\n3\n"})
+    head = builder.commit(write={"old.py": "unrelated, much later\n"})  # not a child of the move
+    repo = open_repo(builder)
+    follow = {p: (s.revisions, s.added, s.deleted) for p, s in mine_history(repo, head).files.items()}
+    assert follow == {"new.py": (3, 3, 0), "old.py": (1, 1, 0)}
+    off = mine_history(repo, head, MiningOptions(detect_renames=False))
+    assert {p: (s.revisions, s.added, s.deleted) for p, s in off.files.items()} == {
+        "old.py": (3, 3, 2), "new.py": (2, 3, 0),
+    }  # fmt: skip
+
+
+def test_incremental_run_refuses_a_split_across_its_base(builder: RepoBuilder, open_repo) -> None:
+    shas = _split_history(builder)
+    repo = open_repo(builder)
+    earlier = mine_history(repo, shas[2])  # ends at the move: app.py's past went to sansio/app.py
+    assert "a split" in (split_across(repo, shas[2], shas[-1], MiningOptions()) or "")
+    try:
+        mine_history(repo, shas[-1], base=shas[2], previous=earlier)
+    except IncrementalMismatchError as exc:
+        assert "src/app.py" in str(exc)
+    else:
+        raise AssertionError("an incremental run across a split must be refused")
+    # one commit later the split is inside the new range: incremental equals full again
+    at_split = mine_history(repo, shas[3])
+    incremental = mine_history(repo, shas[-1], base=shas[3], previous=at_split)
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    assert split_across(repo, shas[3], shas[-1], MiningOptions()) is None
+    assert _state(incremental, when) == _state(mine_history(repo, shas[-1]), when)
