@@ -1,9 +1,16 @@
-"""Front-end assets the reports need, installed once from the npm registry into a cache.
+"""Assets the served pages and the tasks read at run time, installed once into the cache.
 
 Reports render Mermaid in the browser. Loading mermaid.js from a CDN would leak every report view
 to a third party and break offline, and committing a 3 MB minified bundle would bloat the repo,
-so ``freshpoc stack up`` installs a pinned version into ``~/.cache/freshpoc/npm/`` and the query
-API serves it from there.
+so ``freshpoc stack up`` installs a pinned version from the npm registry into
+``$FRESHPOC_HOME/npm/`` and the query API serves it from there. Both sides find the bundle through
+:func:`mermaid_path` of the same cache root (the stack hands ``FRESHPOC_HOME`` to Airflow), so what
+``stack up`` installs is what the API serves: an earlier version installed into the root but read
+from ``npm/`` below it, and the bundle appeared only once a browser test installed it again.
+
+:func:`install_assets` is the stack-up step: every asset, nothing left for a test to fetch
+lazily. :func:`ensure_chromium` is not a served asset but the browser the rendering tests drive,
+installed through the stack's own Debian-package path.
 """
 
 from __future__ import annotations
@@ -13,9 +20,12 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freshpoc_tasks.stack.config import StackConfig
 
 MERMAID_VERSION = "11.17.2"
-DEFAULT_CACHE_DIR = Path(os.environ.get("FRESHPOC_NPM_CACHE", "~/.cache/freshpoc/npm")).expanduser()
 # The self-contained browser bundle (defines ``window.mermaid``); the ESM build would need a
 # module-aware server and pulls in dozens of chunk files.
 MERMAID_BUNDLE = Path("node_modules/mermaid/dist/mermaid.min.js")
@@ -25,9 +35,21 @@ class AssetInstallError(RuntimeError):
     """npm is missing or the install failed; the message carries npm's own output."""
 
 
-def mermaid_path(cache_dir: Path | None = None) -> Path:
-    """Where the bundle lives once installed (it may not exist yet)."""
-    return (cache_dir or DEFAULT_CACHE_DIR) / f"mermaid-{MERMAID_VERSION}" / MERMAID_BUNDLE
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """The FreshPoC cache root: ``cache_dir``, else ``$FRESHPOC_HOME``, else ``~/.cache/freshpoc``
+    (read at call time, so a process configured after import still finds its cache)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    return Path(os.environ.get("FRESHPOC_HOME") or Path.home() / ".cache" / "freshpoc").expanduser()
+
+
+def _mermaid_prefix(cache_dir: str | Path | None) -> Path:
+    return cache_root(cache_dir) / "npm" / f"mermaid-{MERMAID_VERSION}"
+
+
+def mermaid_path(cache_dir: str | Path | None = None) -> Path:
+    """Where the bundle lives under a cache root once installed (it may not exist yet)."""
+    return _mermaid_prefix(cache_dir) / MERMAID_BUNDLE
 
 
 def _installed_version(prefix: Path) -> str | None:
@@ -38,23 +60,23 @@ def _installed_version(prefix: Path) -> str | None:
     return meta.get("version")
 
 
-def ensure_mermaid(cache_dir: Path | None = None, *, npm: str = "npm", timeout: float = 600.0) -> Path:
-    """Install mermaid ``MERMAID_VERSION`` under ``cache_dir`` unless present; return the bundle path.
+def ensure_mermaid(cache_dir: str | Path | None = None, *, npm: str = "npm", timeout: float = 600.0) -> Path:
+    """Install mermaid ``MERMAID_VERSION`` under the cache root unless present; return the bundle path.
 
     Idempotent: a second call with the bundle in place runs no process. Each version gets its own
     prefix folder so bumping the pin never mixes files of two versions; the install goes to a
     temporary folder first and is renamed into place, so an interrupted install is never mistaken
     for a finished one.
     """
-    cache_dir = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
-    prefix = cache_dir / f"mermaid-{MERMAID_VERSION}"
+    prefix = _mermaid_prefix(cache_dir)
     bundle = prefix / MERMAID_BUNDLE
+    npm_dir = prefix.parent
     if bundle.is_file() and _installed_version(prefix) == MERMAID_VERSION:
         return bundle
     if shutil.which(npm) is None:
         raise AssetInstallError(f"{npm!r} not found: install Node.js/npm to fetch mermaid {MERMAID_VERSION}")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = cache_dir / f".mermaid-{MERMAID_VERSION}.{os.getpid()}.tmp"
+    npm_dir.mkdir(parents=True, exist_ok=True)
+    staging = npm_dir / f".mermaid-{MERMAID_VERSION}.{os.getpid()}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     # A package.json of our own keeps npm from walking up into some parent project.
@@ -72,3 +94,28 @@ def ensure_mermaid(cache_dir: Path | None = None, *, npm: str = "npm", timeout: 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return bundle
+
+
+def install_assets(cfg: StackConfig) -> dict[str, Path]:
+    """The stack-up asset step: every file the tasks and the served pages read at run time,
+    installed into ``cfg.cache_dir`` (idempotent; a warm cache starts no process). Returns what
+    is where, by name."""
+    from freshpoc_tasks.search.model import ensure_model
+
+    return {"embedding model": ensure_model(cfg.cache_dir), "mermaid": ensure_mermaid(cfg.cache_dir)}
+
+
+def ensure_chromium(cfg: StackConfig) -> str:
+    """Path of a headless-capable Chromium, installed from Debian's packages when missing (the
+    browser tests render the served reports with it; ``stack up`` does not need it)."""
+    from freshpoc_tasks.stack.build import apt_install
+
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    apt_install(cfg, ["chromium"], "headless Chromium for the browser tests")
+    found = shutil.which("chromium")
+    if found is None:
+        raise AssetInstallError("chromium was installed but is not on PATH")
+    return found

@@ -109,11 +109,12 @@ class StackConfig:
             ports=ports,
         )
 
-    def with_overrides(self, *, state_dir: Path | None = None,
+    def with_overrides(self, *, state_dir: Path | None = None, cache_dir: Path | None = None,
                        ports: dict[str, int] | None = None) -> StackConfig:
-        """A second, private stack (tests, benchmarks) without touching the environment, which
-        other code in the same process keeps reading for the main stack."""
+        """A second, private stack or cache (tests, benchmarks) without touching the environment,
+        which other code in the same process keeps reading for the main stack."""
         return dataclasses.replace(self, state_dir=state_dir or self.state_dir,
+                                   cache_dir=cache_dir or self.cache_dir,
                                    ports={**self.ports, **(ports or {})})
 
     # Layout helpers -------------------------------------------------------------------------

@@ -93,13 +93,14 @@ class Stack:
         return self.status()
 
     def _install_assets(self) -> None:
-        """What tasks and the API read at run time: the embedding model and mermaid.js."""
-        from freshpoc_tasks.search.model import ModelUnavailableError, ensure_model
-        from freshpoc_tasks.stack.assets import ensure_mermaid
+        """Everything tasks and the served pages read at run time (the embedding model, the
+        Mermaid bundle), before Airflow starts: a page served right after ``up`` is complete."""
+        from freshpoc_tasks.search.model import ModelUnavailableError
+        from freshpoc_tasks.stack.assets import install_assets
 
         try:
-            ensure_model(self.cfg.cache_dir)
-            ensure_mermaid(self.cfg.cache_dir)
+            for name, path in install_assets(self.cfg).items():
+                print(f"==> {name}: {path}", flush=True)
         except (ModelUnavailableError, RuntimeError, OSError) as exc:
             raise StackError(str(exc)) from exc
 
