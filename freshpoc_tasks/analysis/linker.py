@@ -104,23 +104,21 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
     dists: set[str] = set()
     for ref in by_kind["py.import"]:
         names = ref.props.get("names", [])
-        targets = _import_targets(py, ref)
-        if targets:
+        resolved = _import_targets(py, ref)
+        if resolved is not None:
+            targets, missing = resolved
             for dst, conf in targets:
                 if dst != ref.src:
                     out.edges.append(Edge(type="imports", src=ref.src, dst=dst, confidence=conf,
                                           props={"names": names}))
+            for name in missing:
+                out.diagnostics.append(_unresolved(
+                    py, ref, f"{ref.target}.{name} is not a module of the namespace package {ref.target}",
+                    name))
             continue
-        if targets is not None:
-            continue  # a namespace package: importable, but it has no module of its own
         if ref.target.partition(".")[0] in top_packages:
-            form = f"from {ref.target} import {', '.join(names) or '*'}" if ref.props.get("from") \
-                else f"import {ref.target}"
-            out.diagnostics.append(Diagnostic(
-                path=py.module_path.get(ref.src, ""), analyzer="linker", severity="warning",
-                code="unresolved_import", line=ref.props.get("line") or None,
-                message=f"{form}: no module {ref.target} in the repository (generated, optional or "
-                        f"removed?); no edge drawn"))
+            out.diagnostics.append(_unresolved(py, ref, f"no module {ref.target} in the repository "
+                                                        f"(generated, optional or removed?)"))
             continue
         dist, stdlib = distribution_for(ref.target)
         did = node_id("py.distribution", "pypi", dist)
@@ -172,33 +170,45 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
     return out
 
 
-def _import_targets(py: _PythonIndex, ref: Ref) -> list[tuple[str, float]] | None:
+def _import_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]], list[str]] | None:
     """The repository modules one import statement depends on, as Python resolves them.
 
     ``import X`` depends on X. ``from X import a`` depends on the submodule ``X.a`` when there is
     one, else on X itself, where the name ``a`` is defined (grimp draws the same edges). A target
     that is not a module is never replaced by a parent package: that would invent a dependency.
-    Returns None when X is not in the repository; an empty list when X is a namespace package
-    (a folder without ``__init__.py``), which has no module node and no names of its own.
+    Returns None when X is not in the repository, else the targets and the names that cannot
+    exist: a namespace package (a folder without ``__init__.py``) has no module node and no
+    names of its own, only submodules.
     """
     names = ref.props.get("names", [])
     found = py.module(ref.target, ref.src)
-    namespace = found is None and ref.target in py.namespaces
-    if found is None and not namespace:
+    if found is None and ref.target not in py.namespaces:
         return None
     if not ref.props.get("from", bool(names)):
-        return [found] if found is not None else []
-    targets = []
-    whole = not names
+        return ([found] if found is not None else []), []
+    targets, missing = [], []
+    whole = not names  # ``from X import *``
     for name in names:
         sub = py.module(f"{ref.target}.{name}", ref.src)
         if sub is not None:
             targets.append(sub)
-        else:
+        elif found is not None:
             whole = True
+        else:
+            missing.append(name)
     if whole and found is not None:
         targets.append(found)
-    return targets
+    return targets, missing
+
+
+def _unresolved(py: _PythonIndex, ref: Ref, why: str, name: str | None = None) -> Diagnostic:
+    """A warning at the import statement (the one importing ``name``, when given)."""
+    names = [name] if name is not None else ref.props.get("names", [])
+    form = (f"from {ref.target} import {', '.join(names) or '*'}" if ref.props.get("from", bool(names))
+            else f"import {ref.target}")
+    line = ref.props.get("lines", {}).get(name) or ref.props.get("line") or None
+    return Diagnostic(path=py.module_path.get(ref.src, ""), analyzer="linker", severity="warning",
+                      code="unresolved_import", line=line, message=f"{form}: {why}; no edge drawn")
 
 
 def _merge_import_names(out: LinkResult) -> None:

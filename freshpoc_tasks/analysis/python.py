@@ -261,12 +261,12 @@ class _ModuleAnalysis:
         the second on X's submodule ``a`` when there is one, else on X. Merging them would lose
         the dependency on X whenever ``a`` is a submodule.
         """
-        imports: dict[tuple[str, bool], tuple[set[str], int]] = {}
-        for node in self._import_nodes:
-            line = getattr(node, "lineno", 0)
+        imports: dict[tuple[str, bool], tuple[dict[str, int], int]] = {}
+        for node in sorted(self._import_nodes, key=lambda n: (n.lineno, n.col_offset)):
+            line = node.lineno
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    imports.setdefault((alias.name, False), (set(), line))
+                    imports.setdefault((alias.name, False), ({}, line))
                     if alias.asname:
                         self.aliases[alias.asname] = alias.name
                     else:
@@ -281,16 +281,18 @@ class _ModuleAnalysis:
                         message=f"relative import {'.' * node.level}{node.module or ''} goes above "
                                 f"the top-level package of {self.qualname}"))
                     continue
-                names = imports.setdefault((base, True), (set(), line))[0]
+                names = imports.setdefault((base, True), ({}, line))[0]
                 for alias in node.names:
                     if alias.name == "*":
                         continue
-                    names.add(alias.name)
+                    names.setdefault(alias.name, line)
                     self.aliases[alias.asname or alias.name] = f"{base}.{alias.name}"
         for (target, from_form), (names, line) in sorted(imports.items()):
             props: dict[str, Any] = {"names": sorted(names), "line": line}
             if from_form:
                 props["from"] = True
+                if any(n != line for n in names.values()):  # where each name is imported, for diagnostics
+                    props["lines"] = names
             self.result.refs.append(Ref(kind="py.import", src=self.module_id, target=target, edge="imports",
                                         props=props))
 

@@ -1,0 +1,167 @@
+"""Module import edges, one fixture per failure class found against grimp on real packages.
+
+Each test writes a tiny package and states the exact ``imports`` edges between repository
+modules (and the diagnostics) Python's import semantics give, which is what grimp draws too
+(``benchmarks/accuracy_python.py`` checks that on flask, sqlalchemy, pip and others).
+"""
+
+from __future__ import annotations
+
+from conftest import analyse_texts, edge_set, node_set
+
+M = "py.module:"
+
+
+def module_imports(delta) -> set[tuple[str, str]]:
+    """Edges between repository modules, as (importer, imported) qualnames."""
+    return {(s[len(M):], d[len(M):]) for t, s, d in edge_set(delta, "imports") if d.startswith(M)}
+
+
+def diagnostics(delta) -> list[tuple[str, str, int | None, str]]:
+    return [(d.path, d.code, d.line, d.message) for d in delta.diagnostics]
+
+
+def test_namespace_folder_inside_a_package_gets_dotted_names():
+    # flask's shape: src/flask/sansio/ has no __init__.py but is imported as flask.sansio.
+    delta = analyse_texts({
+        "src/pkg/__init__.py": "",
+        "src/pkg/app.py": "from .sansio.app import App\nfrom .helpers import util\n",
+        "src/pkg/helpers.py": "def util():\n    pass\n",
+        "src/pkg/sansio/README.md": "not python",
+        "src/pkg/sansio/app.py": ("from ..helpers import util\nfrom .scaffold import Scaffold\n"
+                                  "class App(Scaffold):\n    pass\n"),
+        "src/pkg/sansio/scaffold.py": "from .. import helpers\nclass Scaffold:\n    pass\n",
+    })
+    assert node_set(delta, "py.module") == {f"{M}pkg", f"{M}pkg.app", f"{M}pkg.helpers", f"{M}pkg.sansio.app",
+                                            f"{M}pkg.sansio.scaffold"}
+    assert module_imports(delta) == {
+        ("pkg.app", "pkg.sansio.app"), ("pkg.app", "pkg.helpers"),
+        ("pkg.sansio.app", "pkg.helpers"), ("pkg.sansio.app", "pkg.sansio.scaffold"),
+        ("pkg.sansio.scaffold", "pkg.helpers"),
+    }
+    assert ("inherits", "py.class:pkg.sansio.app.App", "py.class:pkg.sansio.scaffold.Scaffold") in \
+        edge_set(delta, "inherits")
+    assert delta.diagnostics == []
+
+
+def test_package_below_a_namespace_folder_keeps_the_full_dotted_name():
+    delta = analyse_texts({
+        "a/__init__.py": "",
+        "a/b/c/__init__.py": "from . import d\n",
+        "a/b/c/d.py": "from ...top import x\n",
+        "a/top.py": "x = 1\n",
+        "a/b/not-an-identifier/e.py": "import a.top\n",
+    })
+    assert node_set(delta, "py.module") == {f"{M}a", f"{M}a.b.c", f"{M}a.b.c.d", f"{M}a.top",
+                                            f"{M}a.b.not-an-identifier.e"}
+    # the non-identifier folder cannot be imported: its file stays a loose script, keyed by path
+    assert module_imports(delta) == {("a.b.c", "a.b.c.d"), ("a.b.c.d", "a.top"),
+                                     ("a.b.not-an-identifier.e", "a.top")}
+
+
+def test_ordinary_package_and_loose_script_ids_do_not_change():
+    delta = analyse_texts({
+        "pkg/__init__.py": "", "pkg/sub/__init__.py": "", "pkg/sub/mod.py": "import pkg\n",
+        "scripts/tool.py": "import pkg.sub.mod\n", "setup.py": "",
+    })
+    assert node_set(delta, "py.module") == {f"{M}pkg", f"{M}pkg.sub", f"{M}pkg.sub.mod", f"{M}scripts.tool",
+                                            f"{M}setup"}
+    assert module_imports(delta) == {("pkg.sub.mod", "pkg"), ("scripts.tool", "pkg.sub.mod")}
+
+
+def test_unresolvable_import_is_a_diagnostic_never_an_edge_to_the_parent_package():
+    # pip's vendored pygments imports .cmdline, which pip strips: that is no edge to pygments.
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        "pkg/user.py": "from pkg.gone import thing\nimport pkg.also_gone\nfrom .vanished.deep import x\n",
+    })
+    assert module_imports(delta) == set()
+    why = "in the repository (generated, optional or removed?); no edge drawn"
+    assert diagnostics(delta) == [
+        ("pkg/user.py", "unresolved_import", 1, f"from pkg.gone import thing: no module pkg.gone {why}"),
+        ("pkg/user.py", "unresolved_import", 2, f"import pkg.also_gone: no module pkg.also_gone {why}"),
+        ("pkg/user.py", "unresolved_import", 3,
+         f"from pkg.vanished.deep import x: no module pkg.vanished.deep {why}"),
+    ]
+    assert [d.severity for d in delta.diagnostics] == ["warning"] * 3
+
+
+def test_from_import_names_a_submodule_or_a_name_of_the_package():
+    delta = analyse_texts({
+        "pkg/__init__.py": "from . import name_here, sub\nname_here = 1\n",
+        "pkg/sub.py": "from . import name_here\n",
+        "pkg/both.py": "from pkg import sub, name_here\n",
+        "pkg/star.py": "from pkg.sub import *\n",
+        "pkg/attr.py": "from pkg.sub import something\n",
+    })
+    assert module_imports(delta) == {
+        ("pkg", "pkg.sub"),  # `from . import name_here` in pkg itself is no self-edge
+        ("pkg.sub", "pkg"),
+        ("pkg.both", "pkg.sub"), ("pkg.both", "pkg"),
+        ("pkg.star", "pkg.sub"),
+        ("pkg.attr", "pkg.sub"),
+    }
+    assert delta.diagnostics == []
+
+
+def test_plain_import_and_from_import_of_the_same_package_both_count():
+    # sqlalchemy.testing.entities: `import sqlalchemy as sa` next to `from .. import exc`.
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        "pkg/exc.py": "",
+        "pkg/testing/__init__.py": "",
+        "pkg/testing/entities.py": "import pkg as sa\nfrom .. import exc as sa_exc\n",
+    })
+    assert module_imports(delta) == {("pkg.testing.entities", "pkg"), ("pkg.testing.entities", "pkg.exc")}
+
+
+def test_imports_in_functions_class_bodies_type_checking_and_try_blocks_count():
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        **{f"pkg/m{i}.py": "" for i in range(6)},
+        "pkg/user.py": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from .m0 import T\n"
+            "try:\n    from . import m1\nexcept ImportError:\n    m1 = None\n"
+            "def f():\n    from .m2 import g\n    def inner():\n        import pkg.m3\n"
+            "class K:\n    from .m4 import attr\n    if True:\n        from . import m5\n"
+        ),
+    })
+    assert module_imports(delta) == {("pkg.user", f"pkg.m{i}") for i in range(6)}
+
+
+def test_relative_import_above_the_top_level_package_is_a_diagnostic():
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        "pkg/mod.py": "from .. import elsewhere\nfrom ...x import y\n",
+        "elsewhere.py": "", "x.py": "",
+    })
+    assert module_imports(delta) == set()
+    assert [(p, c, line) for p, c, line, _ in diagnostics(delta)] == [
+        ("pkg/mod.py", "unresolved_import", 1), ("pkg/mod.py", "unresolved_import", 2)]
+    assert diagnostics(delta)[0][3] == "relative import .. goes above the top-level package of pkg.mod"
+
+
+def test_namespace_folder_has_submodules_but_no_names():
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        "pkg/ns/leaf.py": "",
+        "pkg/user.py": "from pkg.ns import leaf\nimport pkg.ns\nfrom .ns import not_a_module\n",
+    })
+    assert module_imports(delta) == {("pkg.user", "pkg.ns.leaf")}
+    assert [(line, msg) for _, _, line, msg in diagnostics(delta)] == [
+        (3, "from pkg.ns import not_a_module: pkg.ns.not_a_module is not a module of the namespace package "
+            "pkg.ns; no edge drawn")]
+
+
+def test_imports_outside_the_repository_go_to_distributions():
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        "pkg/mod.py": "import os.path\nfrom werkzeug.local import LocalProxy\nimport yaml\n",
+    })
+    assert edge_set(delta, "imports") == {
+        ("imports", f"{M}pkg.mod", "py.distribution:pypi:python-stdlib"),
+        ("imports", f"{M}pkg.mod", "py.distribution:pypi:werkzeug"),
+        ("imports", f"{M}pkg.mod", "py.distribution:pypi:pyyaml"),
+    }
+    assert delta.diagnostics == []
