@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from freshpoc_tasks.graph.queries import Traversal
+
 QUERIES_DIR = Path(os.environ.get("FRESHPOC_QUERIES_DIR",
                                   Path(__file__).resolve().parents[2] / "include" / "queries"))
 _DECL = re.compile(r"^\s*query\s+(\w+)\s*\(([^)]*)\)", re.M)
@@ -112,13 +114,6 @@ def first_type(node: dict[str, Any]) -> str | None:
     return t
 
 
-@dataclass
-class Traversal:
-    root: dict[str, Any] | None
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, str]]
-
-
 def flatten_recursion(root: dict[str, Any] | None) -> Traversal:
     """Turn ``@recurse`` output into nodes (with their hop distance) and real-direction edges.
 
@@ -158,7 +153,10 @@ def flatten_recursion(root: dict[str, Any] | None) -> Traversal:
 
 
 class GraphStore:
-    """Runs saved queries through a runner (``DgraphHook`` in Airflow, anything with ``query``)."""
+    """Runs saved queries through a runner (``DgraphHook`` in Airflow, anything with ``query``),
+    and answers the graph's questions (:class:`freshpoc_tasks.graph.queries.GraphQuestions`)
+    from Dgraph through the ``graph.queries`` builders — the embedded
+    :class:`~freshpoc_tasks.graph.local_store.LocalStore` answers the same ones from files."""
 
     def __init__(self, runner: QueryRunner, queries: dict[str, SavedQuery] | None = None) -> None:
         self.runner = runner
@@ -182,6 +180,59 @@ class GraphStore:
         if self._ontology is None:
             self._ontology = load_graph_ontology()
         return self._ontology
+
+    # The graph's questions (GraphQuestions) ------------------------------------------------------
+    def node(self, xid: str, at_us: int | None = None) -> dict[str, Any] | None:
+        from freshpoc_tasks.graph import queries as gq
+
+        rows = self.run_builder(gq.node_detail(xid, at_us)).get("n", [])
+        if not rows:
+            return None
+        return gq.node_answer(rows[0], (f["path"] for f in rows[0].get("defined_in", []) if "path" in f))
+
+    def walk(self, question: str, xid: str, direction: str, depth: int,
+             at_us: int | None = None) -> Traversal:
+        from freshpoc_tasks.graph import queries as gq
+
+        forward, backward = gq.walk_edges(question, direction)
+        rows = self.run_builder(gq.traverse(self.ontology(), xid, forward=forward, backward=backward,
+                                            depth=depth, at_us=at_us)).get("n", [])
+        return flatten_recursion(rows[0] if rows else None)
+
+    def timeline(self, repo_id: str) -> list[tuple[int, str]]:
+        from freshpoc_tasks.graph import queries as gq
+        from freshpoc_tasks.graph.validity import decode_timeline
+
+        rows = self.run_builder(gq.commit_time(repo_id)).get("s", [])
+        return [(int(us), sha) for us, sha in decode_timeline(rows[0].get("fp_timeline"))] if rows else []
+
+    def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
+        from freshpoc_tasks.graph import queries as gq
+
+        out: dict[str, int] = {}
+        for block in self.run_builder(gq.counts_by_type(repo_id, at_us)).get("c") or []:
+            for g in block.get("@groupby", []):
+                if g.get("ntype") is not None:
+                    out[str(g["ntype"])] = int(g.get("count", 0))
+        return dict(sorted(out.items()))
+
+    def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
+                 offset: int = 0) -> list[dict[str, Any]]:
+        from freshpoc_tasks.graph import queries as gq
+
+        rows = self.run_builder(gq.nodes_of_repo(repo_id, at_us=at_us, first=first, offset=offset))
+        return [_ref(x) for x in rows.get("n", [])]
+
+    def changes(self, repo_id: str, from_us: int,
+                to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        from freshpoc_tasks.graph import queries as gq
+
+        d = self.run_builder(gq.nodes_changed_between(repo_id, from_us, to_us))
+        return [_ref(x) for x in d.get("added", [])], [_ref(x) for x in d.get("removed", [])]
+
+
+def _ref(x: dict[str, Any]) -> dict[str, Any]:
+    return {"xid": x["xid"], "type": first_type(x), "name": x.get("name")}
 
 
 RunnerFactory = Callable[[], QueryRunner]

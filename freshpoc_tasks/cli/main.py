@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from freshpoc_tasks import __version__
 
 # Subcommand modules, in the order ``--help`` shows them.
-COMMANDS: tuple[str, ...] = ("stack", "settings", "demo", "mine", "analyse", "graph")
+COMMANDS: tuple[str, ...] = ("report", "query", "stack", "settings", "demo", "mine", "analyse", "graph")
 
 
 def build_parser() -> argparse.ArgumentParser:

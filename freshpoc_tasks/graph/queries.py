@@ -12,7 +12,8 @@ the same facets. Without ``at_us`` the current graph is meant (``vt`` still open
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from freshpoc_tasks.graph.ontology import CORE_NODE_PREDICATES, GraphOntology
 from freshpoc_tasks.graph.records import state_xid
@@ -184,3 +185,129 @@ def nodes_changed_between(repo_id: str, from_us: int, to_us: int) -> Query:
            f"removed(func: eq(repo, $r), orderasc: xid) @filter({valid_a} AND NOT ({valid_b})) "
            f"{{ {REF_FIELDS} }} }}")
     return dql, {"$r": repo_id, "$a": int(from_us), "$b": int(to_us)}
+
+
+def node_detail(xid: str, at_us: int | None = None) -> Query:
+    """One node's identity, validity and the files it is defined in, as of ``at_us`` (the API's
+    node question; :meth:`GraphQuestions.node` decodes it)."""
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ "
+           f"xid ntype name key path language size repo vf vt "
+           f"defined_in @facets({_valid()}) @filter({_valid()}) {{ path }} }} }}")
+    return dql, {"$x": xid, "$t": _t(at_us)}
+
+
+# The questions, once ---------------------------------------------------------------------------
+# Edges walked per question and direction: (stored direction, reversed). Dependencies are
+# DEPENDENCY_EDGES; lineage adds the SQL hops (table <-writes- statement -reads-> table) and
+# model <-> table. Every store (Dgraph, the local one) walks exactly these.
+WALKS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("deps", "down"): (DEPENDENCY_EDGES, ()),
+    ("deps", "up"): ((), DEPENDENCY_EDGES),
+    ("lineage", "up"): (("derives_from", "depends_on", "reads", "materializes_as"),
+                        ("writes", "materializes_as")),
+    ("lineage", "down"): (("writes", "materializes_as"),
+                          ("derives_from", "depends_on", "reads", "materializes_as")),
+}
+
+
+@dataclass
+class Traversal:
+    """A walk's answer: the root, the nodes reached with their hop distance, the stored edges."""
+
+    root: dict[str, Any] | None
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, str]]
+
+
+def walk_edges(question: str, direction: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    try:
+        return WALKS[(question, direction)]
+    except KeyError:
+        raise ValueError(f"unknown question {question!r} / direction {direction!r}") from None
+
+
+@runtime_checkable
+class GraphQuestions(Protocol):
+    """The graph's questions as plain values, whatever answers them.
+
+    Two implementations: :class:`freshpoc_tasks.api.store.GraphStore` (Dgraph, through the
+    builders above) and :class:`freshpoc_tasks.graph.local_store.LocalStore` (the files
+    ``freshpoc report`` writes). ``tests/integration/test_store_contract.py`` requires both to give
+    equal answers on the example projects. ``at_us`` is a commit time in µs; None means now.
+    Refs are ``{"xid", "type", "name"}``.
+    """
+
+    def node(self, xid: str, at_us: int | None = None) -> dict[str, Any] | None:
+        """``{xid, type, name, key, path, language, size, repo, valid_from, valid_to, files}``."""
+        ...
+
+    def walk(self, question: str, xid: str, direction: str, depth: int,
+             at_us: int | None = None) -> Traversal:
+        """``question`` is ``deps`` or ``lineage`` (see :data:`WALKS`)."""
+        ...
+
+    def timeline(self, repo_id: str) -> list[tuple[int, str]]:
+        """The repository's processed commits ``(µs, sha)``, oldest first."""
+        ...
+
+    def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]: ...
+
+    def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
+                 offset: int = 0) -> list[dict[str, Any]]:
+        """The repository's nodes valid at ``at_us``, by xid (the as-of listing)."""
+        ...
+
+    def changes(self, repo_id: str, from_us: int,
+                to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(added, removed) nodes of the repository between two commit times, by xid."""
+        ...
+
+
+def node_answer(rec: dict[str, Any], files: Iterable[str]) -> dict[str, Any]:
+    """The node question's answer from a stored record (either store's)."""
+    t = rec.get("ntype")
+    return {"xid": rec["xid"], "type": t[0] if isinstance(t, list) else t, "name": rec.get("name"),
+            "key": rec.get("key"), "path": rec.get("path"), "language": rec.get("language"),
+            "size": rec.get("size"), "repo": rec.get("repo"), "valid_from": rec.get("vf"),
+            "valid_to": None if rec.get("vt") == OPEN else rec.get("vt"), "files": sorted(set(files))}
+
+
+@dataclass
+class Impact:
+    """What changed between two commit times and what it reaches (the impact question)."""
+
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    impact_edges: list[tuple[str, str]]  # changed "name (type)" -> reached "name (type)"
+    affected: list[dict[str, Any]]  # refs, by xid
+
+
+IMPACT_SKIP_TYPES = frozenset({"file", "folder", "commit", "person"})
+
+
+def impact(store: GraphQuestions, repo_id: str, before_us: int, at_us: int, *, max_changed: int = 25,
+           depth: int = 3, max_affected: int = 100) -> Impact:
+    """Nodes added and removed between ``before_us`` and ``at_us`` (commits left out: they are
+    history, each processed commit would "add" itself), and what the first ``max_changed`` code
+    or data nodes among them feed (lineage down) or are used by (dependencies up): an added node
+    as of ``at_us``, a removed one as of just before, when it still existed."""
+    added, removed = (
+        [x for x in xs if x.get("type") != "commit"] for xs in store.changes(repo_id, before_us, at_us))
+    edges: dict[tuple[str, str], None] = {}
+    affected: dict[str, dict[str, Any]] = {}
+    walks = [(n, at_us) for n in added] + [(n, before_us) for n in removed]
+    for n, when in walks[:max_changed]:
+        if n.get("type") in IMPACT_SKIP_TYPES:
+            continue
+        for question, direction in (("lineage", "down"), ("deps", "up")):
+            t = store.walk(question, n["xid"], direction, depth, at_us=when)
+            names = {x["xid"]: f'{x.get("name") or x["xid"]} ({x.get("type")})' for x in t.nodes}
+            names[n["xid"]] = f'{n.get("name") or n["xid"]} ({n.get("type")})'
+            for x in t.nodes:
+                affected.setdefault(x["xid"], {k: x.get(k) for k in ("xid", "type", "name")})
+            for e in t.edges:
+                src, dst = (e["src"], e["dst"]) if question == "lineage" else (e["dst"], e["src"])
+                if src in names and dst in names and src != dst:
+                    edges.setdefault((names[src], names[dst]), None)
+    return Impact(added=added, removed=removed, impact_edges=list(edges),
+                  affected=sorted(affected.values(), key=lambda a: a["xid"])[:max_affected])

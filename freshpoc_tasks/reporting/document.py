@@ -89,15 +89,21 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}th,td{border:1px solid #d0d7de;padding:.3rem .6rem;
 text-align:left}th{background:#f6f8fa}figure{margin:1rem 0 2rem}figcaption{color:#57606a;font-size:.9rem}
 pre.mermaid{background:#fff}code{background:#f6f8fa;padding:0 .2rem}
+.note{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem}
 """
 
 
 def to_html(doc: Document, *, mermaid_src: str = "mermaid.min.js",
-            nav: Sequence[tuple[str, str]] = ()) -> str:
+            nav: Sequence[tuple[str, str]] = (), mermaid_note: str = "") -> str:
     """A standalone page; ``mermaid_src`` is the URL of a locally served mermaid bundle.
 
     ``securityLevel: 'strict'`` makes Mermaid escape labels and ignore click handlers, so a
     hostile file or model name in the graph cannot inject script into the page.
+
+    ``mermaid_note`` is shown as one visible line when the bundle may be missing (a report written
+    where it was not installed): diagrams then stay readable Mermaid text under a plain sentence
+    saying how to get the bundle, instead of a broken picture. The note removes itself when the
+    bundle does load (say, copied next to the page later).
     """
     e = html.escape
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -106,6 +112,8 @@ def to_html(doc: Document, *, mermaid_src: str = "mermaid.min.js",
         parts.append("<nav>" + " · ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in nav)
                      + "</nav>")
     parts.append(f"<h1>{e(doc.title)}</h1>")
+    if mermaid_note and doc.diagrams():
+        parts.append(f'<p id="mermaid-note" class="note">{e(mermaid_note)}</p>')
     for b in doc.blocks:
         if isinstance(b, Heading):
             level = max(2, min(b.level, 6))
@@ -123,6 +131,10 @@ def to_html(doc: Document, *, mermaid_src: str = "mermaid.min.js",
             cap = f"<figcaption>{e(b.caption)}</figcaption>" if b.caption else ""
             parts.append(f'<figure><pre class="mermaid">{e(b.source)}</pre>{cap}</figure>')
     parts.append(f'<script src="{e(mermaid_src)}"></script>')
-    parts.append("<script>mermaid.initialize({startOnLoad:true,securityLevel:'strict'});</script>")
+    if mermaid_note:
+        parts.append("<script>if(window.mermaid){document.getElementById('mermaid-note')?.remove();"
+                     "mermaid.initialize({startOnLoad:true,securityLevel:'strict'});}</script>")
+    else:
+        parts.append("<script>mermaid.initialize({startOnLoad:true,securityLevel:'strict'});</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -233,14 +233,14 @@ def impact_document(r: ImpactReport, *, top_n: int = 25, max_nodes: int = 40) ->
 
 
 def render_repository_report(report: RepositoryReport, *, mermaid_src: str = "mermaid.min.js",
-                             top_n: int = 15) -> tuple[str, str]:
+                             top_n: int = 15, mermaid_note: str = "") -> tuple[str, str]:
     """Return ``(markdown, html)`` of the repository report; both show the same diagrams."""
     doc = repository_document(report, top_n=top_n)
-    return to_markdown(doc), to_html(doc, mermaid_src=mermaid_src)
+    return to_markdown(doc), to_html(doc, mermaid_src=mermaid_src, mermaid_note=mermaid_note)
 
 
 def render_impact_report(report: ImpactReport, *, mermaid_src: str = "mermaid.min.js",
-                         top_n: int = 25) -> tuple[str, str]:
+                         top_n: int = 25, mermaid_note: str = "") -> tuple[str, str]:
     """Return ``(markdown, html)`` of the per-commit impact report."""
     doc = impact_document(report, top_n=top_n)
-    return to_markdown(doc), to_html(doc, mermaid_src=mermaid_src)
+    return to_markdown(doc), to_html(doc, mermaid_src=mermaid_src, mermaid_note=mermaid_note)

@@ -1,0 +1,269 @@
+"""``freshpoc report``: mine, analyse and report one repository on this machine, with no server.
+
+The first value of FreshPoC without its six-server stack: the same core the pipeline runs
+(``mining.pipeline.mine_repository``, ``analysis.stage.analyse_commit``, ``graph.from_mining``,
+the graph writer's planner, ``reporting``) writing into one folder:
+
+    OUT/report.md, report.html (+ mermaid.min.js next to it when installed), report.json
+    OUT/impact.{md,html,json}           with --since REF: what changed since REF and what it reaches
+    OUT/graph/nodes.jsonl, edges.jsonl  the versioned graph (the stack's Dgraph records, as files)
+    OUT/graph/graph.graphml             the current graph for networkx, Gephi, yEd
+    OUT/stages/mine.jsonl.gz, analysis.jsonl.gz
+
+Run it again on a newer commit into the same folder and only what changed is analysed (the
+analysis cache is content-addressed), only new commits are mined (the previous mine file is the
+starting point), and the graph gains the commit on its timeline, so ``freshpoc lineage --at``
+and the impact report can look back. Nothing here imports Airflow or a server client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_HOME = Path(os.environ.get("FRESHPOC_HOME", "~/.cache/freshpoc")).expanduser()
+DEFAULT_MIRRORS = Path(os.environ.get("FRESHPOC_MIRROR_CACHE", _HOME / "mirrors")).expanduser()
+DEFAULT_CACHE = Path(os.environ.get("FRESHPOC_ANALYSIS_CACHE", _HOME / "analysis")).expanduser()
+DEFAULT_OUT = Path("freshpoc-report")
+FORMATS = ("md", "html", "json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "report",
+        help="mine + analyse + report a repository locally (no servers): Markdown, HTML, graph files",
+        description=(
+            "Mine and analyse REPO at REF with the pipeline's own core, keep its graph in OUT/graph "
+            "(JSON Lines + GraphML) and write the repository report (and, with --since, the impact "
+            "report). No Airflow, Kafka, Dgraph, MinIO or Weaviate is started or needed. REPO is "
+            "anything 'freshpoc mine' accepts, e.g. '.' for the current checkout."
+        ),
+    )
+    p.add_argument("repo", metavar="REPO")
+    p.add_argument("--ref", default="HEAD", help="branch, tag or sha (default: HEAD)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                   help=f"output folder (default: ./{DEFAULT_OUT})")
+    p.add_argument("--format", default="md,html", metavar="LIST",
+                   help="comma-separated report formats: md, html, json (default: md,html)")
+    p.add_argument("--since", metavar="REF", help="also write the impact report of REF..REF(--ref)")
+    p.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    p.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS, help=f"mirror cache ({DEFAULT_MIRRORS})")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"analysis cache ({DEFAULT_CACHE})")
+    p.add_argument("--no-cache", action="store_true", help="analyse every file again")
+    p.add_argument("--no-fetch", action="store_true", help="use the cached mirror as it is")
+    p.add_argument("--dialect", help="SQL dialect of plain .sql files (sqlglot name, e.g. snowflake)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+class Progress:
+    """One line per stage on stderr (what, counts, seconds); a live counter during analysis."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.started = self.t = time.monotonic()
+        self._last = 0.0
+
+    def stage(self, name: str, text: str) -> None:
+        now = time.monotonic()
+        if not self.quiet:
+            print(f"{name:>8}: {text} ({now - self.t:.1f}s)", file=sys.stderr, flush=True)
+        self.t = now
+
+    def files(self, n: int, total: int, path: str) -> None:
+        if self.quiet or total < 200:
+            return
+        now = time.monotonic()
+        if self.tty:
+            if n == total or now - self._last > 0.2:
+                print(f"\ranalysing {n}/{total} {path[-50:]:<50}", end="", file=sys.stderr, flush=True)
+                self._last = now
+            if n == total:
+                print(file=sys.stderr)
+        elif n == total or now - self._last > 5:
+            print(f"analysing: {n}/{total} files", file=sys.stderr, flush=True)
+            self._last = now
+
+    def commits(self, n: int) -> None:
+        if not self.quiet and self.tty:
+            print(f"\rmining: {n} commits", end="", file=sys.stderr, flush=True)
+
+
+def _formats(text: str) -> list[str]:
+    wanted = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = sorted(set(wanted) - set(FORMATS))
+    if bad or not wanted:
+        raise ValueError(f"--format takes {', '.join(FORMATS)}; got {text!r}")
+    return wanted
+
+
+def run(args: argparse.Namespace) -> int:
+    from freshpoc_tasks.mining import RefNotFoundError, UnsafeLocationError
+    from freshpoc_tasks.mining._git import GitError
+
+    if not args.verbose:  # one "falling back to Command" line per odd SQL statement is noise here
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    try:
+        formats = _formats(args.format)
+        return _report(args, formats)
+    except (UnsafeLocationError, RefNotFoundError, GitError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: Path, progress: Progress,
+                      previous: Path | None) -> tuple[list[Any], Any, Any, dict[str, int]]:
+    """Mine and analyse one commit into ``stages``; returns (records, snapshot, delta, counts)."""
+    from freshpoc_tasks.analysis.model import AnalysisConfig
+    from freshpoc_tasks.analysis.stage import analyse_commit
+    from freshpoc_tasks.contracts.base import read_jsonl
+    from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
+    from freshpoc_tasks.contracts.mining import MINING_RECORDS, RepoSnapshot
+    from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
+    from freshpoc_tasks.mining.pipeline import mine_repository
+
+    stages.mkdir(parents=True, exist_ok=True)
+    mined = mine_repository(args.repo, stages, cache_dir=args.mirrors, ref=commit, previous=previous,
+                            progress=progress.commits, fetch=False)
+    if progress.tty and not progress.quiet:
+        print("\r", end="", file=sys.stderr)
+    c = mined.counts
+    how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
+    progress.stage("mine", f"{c['commits']} commits ({how}), {c['files']} files, "
+                           f"{c['hotspots']} hotspots, {c['couplings']} couplings")
+    analysed = analyse_commit(repo, commit, stages, result_cache=None if args.no_cache else args.cache,
+                              config=AnalysisConfig(sql_dialect=args.dialect), progress=progress.files)
+    a = analysed.counts
+    progress.stage("analyse", f"{a['files']} files: {a['analysed']} analysed, {a['cached']} from cache, "
+                              f"{a['failed']} with errors; {a['nodes']} nodes, {a['edges']} edges")
+    records = list(read_jsonl(mined.artifact, MINING_RECORDS))
+    snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
+    code = GraphDelta.from_records(read_jsonl(analysed.artifact, GRAPH_RECORDS))
+    delta = merge_deltas(mining_delta(records, mined.repo_id, commit), code)
+    return records, snapshot, delta, {**{f"mine.{k}": v for k, v in c.items()},
+                                      **{f"analyse.{k}": v for k, v in a.items()}}
+
+
+def _report(args: argparse.Namespace, formats: list[str]) -> int:
+    from freshpoc_tasks.graph.local_export import GRAPHML_FILE, write_graphml
+    from freshpoc_tasks.graph.local_store import LocalGraph, LocalStore
+    from freshpoc_tasks.graph.validity import to_us
+    from freshpoc_tasks.mining.access import open_repository
+    from freshpoc_tasks.reporting.from_stages import report_inputs, repository_report
+    from freshpoc_tasks.reporting.offline import ship_bundle
+    from freshpoc_tasks.reporting.reports import render_repository_report
+
+    progress = Progress(args.quiet)
+    out: Path = args.out
+    stages, graph_dir = out / "stages", out / "graph"
+    out.mkdir(parents=True, exist_ok=True)
+    repo = open_repository(args.repo, args.mirrors, fetch=not args.no_fetch)
+    head = repo.resolve(args.ref)
+    since = repo.resolve(args.since) if args.since else None
+    progress.stage("resolve", f"{repo.repo_id} @ {head[:12]}" + (f", since {since[:12]}" if since else ""))
+
+    previous = stages / "mine.jsonl.gz"
+    records, snapshot, delta, counts = _mine_and_analyse(
+        args, repo, head, stages, progress, previous if previous.is_file() else None)
+
+    graph = LocalGraph.load(graph_dir)
+    applied = graph.apply(delta, snapshot.committed_at)
+    pc = applied.plan.counts
+    since_at = None
+    if since is not None:
+        since_at = _ensure_processed(args, repo, since, graph, out, progress)
+    graph.save(graph_dir)
+    shape = write_graphml(graph, graph_dir / GRAPHML_FILE)
+    progress.stage("graph", f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
+                            f"({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
+                            f"{pc['nodes_closed']} closed); GraphML now: {shape['nodes']} nodes, "
+                            f"{shape['edges']} edges")
+
+    mined = report_inputs(records, delta)
+    report = repository_report(mined.records, delta)
+    src, note = ship_bundle(out) if "html" in formats else ("", "")
+    md, page = render_repository_report(report, mermaid_src=src, mermaid_note=note)
+    written = _write(out, "report", formats, md, page, report)
+    if since is not None and since_at is not None:
+        store = LocalStore(graph)
+        impact = _impact_report(store, repo.repo_id, since, since_at, head, to_us(snapshot.committed_at))
+        from freshpoc_tasks.reporting.reports import render_impact_report
+
+        imd, ipage = render_impact_report(impact, mermaid_src=src, mermaid_note=note)
+        written += _write(out, "impact", formats, imd, ipage, impact)
+    progress.stage("report", ", ".join(str(p) for p in written) + (" (no Mermaid bundle: diagrams as text)"
+                                                                     if note and "html" in formats else ""))
+    total = time.monotonic() - progress.started
+    print(f"{repo.repo_id}@{head[:12]}: {counts['analyse.files']} files analysed "
+          f"({counts['analyse.analysed']} analyzer runs, {counts['analyse.cached']} from cache), "
+          f"{len(graph.nodes)} graph nodes in {total:.1f}s")
+    for path in written:
+        print(f"  {path}")
+    print(f"  {graph_dir / 'nodes.jsonl'}, {graph_dir / 'edges.jsonl'}, {graph_dir / GRAPHML_FILE}")
+    if args.open and "html" in formats:
+        import webbrowser
+
+        webbrowser.open((out / "report.html").resolve().as_uri())
+    return 0
+
+
+def _ensure_processed(args: argparse.Namespace, repo: Any, commit: str, graph: Any, out: Path,
+                      progress: Progress) -> int:
+    """Put ``commit`` on the local timeline (mine + analyse it when it is not); its time in µs."""
+    from freshpoc_tasks.graph.validity import to_us
+
+    for us, sha in graph.timelines.get(repo.repo_id, []):
+        if sha == commit:
+            return us
+    _, snapshot, delta, _ = _mine_and_analyse(args, repo, commit, out / "stages" / f"since-{commit[:12]}",
+                                              progress, None)
+    graph.apply(delta, snapshot.committed_at)
+    return to_us(snapshot.committed_at)
+
+
+def _impact_report(store: Any, repo_id: str, since: str, since_us: int, head: str, head_us: int) -> Any:
+    """The impact question (``graph.queries.impact``, as the API asks it) as the impact report,
+    with owners from the mined history of the files the affected nodes are defined in."""
+    from freshpoc_tasks.contracts.graph import node_id
+    from freshpoc_tasks.graph.queries import impact
+    from freshpoc_tasks.reporting import Affected, ImpactReport
+
+    if since_us > head_us:
+        raise ValueError(f"--since {since[:12]} is newer than the reported commit {head[:12]}")
+    found = impact(store, repo_id, since_us, head_us)
+    affected = []
+    for a in found.affected:
+        info = store.node(a["xid"], head_us) or store.node(a["xid"], since_us) or {}
+        owners = sorted({o for f in info.get("files", [])
+                         if (o := store.graph.nodes.get(node_id("file", repo_id, f), {}).get("main_author"))})
+        affected.append(Affected(a["xid"], a.get("type") or "", a.get("name") or a["xid"], tuple(owners)))
+    return ImpactReport(repo_id, head, since,
+                        added=[(n.get("type") or "", n.get("name") or n["xid"]) for n in found.added],
+                        removed=[(n.get("type") or "", n.get("name") or n["xid"]) for n in found.removed],
+                        impact_edges=found.impact_edges, affected=affected)
+
+
+def _write(out: Path, name: str, formats: list[str], md: str, page: str, values: Any) -> list[Path]:
+    import dataclasses
+    import json
+
+    written = []
+    for fmt in formats:
+        path = out / f"{name}.{fmt}"
+        if fmt == "md":
+            text = md
+        elif fmt == "html":
+            text = page
+        else:
+            text = json.dumps(dataclasses.asdict(values), indent=1, ensure_ascii=False, default=str) + "\n"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written

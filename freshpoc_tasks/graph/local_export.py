@@ -1,0 +1,102 @@
+"""The local graph as GraphML, the one format networkx, Gephi, yEd and Cytoscape all load directly.
+
+The JSON Lines files of :mod:`freshpoc_tasks.graph.local_store` are the complete record (every
+version); GraphML gets one picture: the nodes and edges valid at one time (now by default), with
+their scalar properties as typed attributes. Names come from analysed code and may hold any
+character, so every value is XML-escaped and characters XML 1.0 cannot carry (NUL, most control
+characters, lone surrogates) are replaced — a hostile file name must not make the file unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from freshpoc_tasks.graph.local_store import LocalGraph, _valid
+from freshpoc_tasks.graph.queries import _t
+
+GRAPHML_FILE = "graph.graphml"
+# Characters outside XML 1.0's Char production.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_STATE = {"vs", "h", "dgraph.type"}  # change-tracking predicates: no meaning in a picture
+
+
+def clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+_KINDS: dict[type, str] = {bool: "boolean", int: "long", float: "double", str: "string",
+                           list: "string", dict: "string"}  # lists and objects as JSON text
+
+
+def _keys(records: Iterable[dict[str, Any]], skip: set[str]) -> dict[str, str]:
+    """Attribute name -> GraphML type; a name seen with two types becomes a string (or a double,
+    for ints and floats). ``None`` values are left out."""
+    seen: dict[str, set[type]] = defaultdict(set)
+    for rec in records:
+        for k, val in rec.items():
+            seen[k].add(type(val))
+    kinds: dict[str, str] = {}
+    for k, types in seen.items():
+        found = {_KINDS[t] for t in types if t in _KINDS}
+        if k in skip or not found:
+            continue
+        kinds[k] = found.pop() if len(found) == 1 else "double" if found == {"long", "double"} else "string"
+    return dict(sorted(kinds.items()))
+
+
+def _text(key: str, value: Any, booleans: set[str]) -> str:
+    if key in booleans:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list | dict):
+        return escape(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return str(value)
+
+
+def write_graphml(graph: LocalGraph, path: str | Path, at_us: int | None = None) -> dict[str, int]:
+    """Write the graph as of ``at_us`` to ``path``; returns ``{"nodes": n, "edges": m}``."""
+    t = _t(at_us)
+    nodes = {x: rec for x, rec in graph.nodes.items() if _valid(rec, t)}
+    edges = [(etype, src, dst, f) for etype, src, dst, f in graph.iter_edges()
+             if src in nodes and dst in nodes and _valid(f, t)]
+    node_keys = _keys(nodes.values(), _STATE | {"xid"})
+    edge_keys = _keys((f for *_, f in edges), _STATE | {"type"})
+    ids = {k: f"n_{k}" for k in node_keys}
+    eids = {k: f"e_{k}" for k in edge_keys}
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
+             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+             'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+             'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">']
+    lines += [f'<key id="{ids[k]}" for="node" attr.name={quoteattr(k)} attr.type="{kind}"/>'
+              for k, kind in node_keys.items()]
+    lines.append('<key id="e_type" for="edge" attr.name="type" attr.type="string"/>')
+    lines += [f'<key id="{eids[k]}" for="edge" attr.name={quoteattr(k)} attr.type="{kind}"/>'
+              for k, kind in edge_keys.items()]
+    lines.append('<graph id="freshpoc" edgedefault="directed">')
+    booleans = {k for k, kind in {**node_keys, **edge_keys}.items() if kind == "boolean"}
+    for xid in sorted(nodes):
+        rec = nodes[xid]
+        data = "".join(f'<data key="{ids[k]}">{_text(k, val, booleans)}</data>'
+                       for k, val in sorted(rec.items()) if k in ids and val is not None)
+        lines.append(f"<node id={quoteattr(xid)}>{data}</node>")
+    for n, (etype, src, dst, facets) in enumerate(sorted(edges, key=lambda e: e[:3])):
+        data = "".join(f'<data key="{eids[k]}">{_text(k, val, booleans)}</data>'
+                       for k, val in sorted(facets.items()) if k in eids and val is not None)
+        lines.append(f'<edge id="e{n}" source={quoteattr(src)} target={quoteattr(dst)}>'
+                     f'<data key="e_type">{escape(etype)}</data>{data}</edge>')
+    lines.append("</graph>\n</graphml>\n")
+    # Markup is plain ASCII, so cleaning the finished text once cleans every value in it.
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(clean("\n".join(lines)), encoding="utf-8")
+    tmp.replace(path)
+    return {"nodes": len(nodes), "edges": len(edges)}

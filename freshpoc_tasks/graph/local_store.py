@@ -1,0 +1,293 @@
+"""The embedded graph store: the writer's graph in plain files, written and asked without a server.
+
+``freshpoc report`` keeps the graph of what it analysed in ``OUT/graph/`` and ``freshpoc lineage``
+/ ``deps`` / ``node`` answer from there. Nothing here re-decides what the graph means:
+
+- writing runs the graph writer's own planner (:func:`freshpoc_tasks.graph.plan.plan_write`) over
+  the stored state and applies its writes as Dgraph would (node predicates merged, listed fields
+  deleted, an edge's facets replaced), so node and edge records, validity runs, envelopes and the
+  per-commit diff are exactly what the stack's Dgraph holds;
+- asking implements :class:`~freshpoc_tasks.graph.queries.GraphQuestions` with the same filters
+  as the DQL builders (envelope ``vf <= t < vt`` on nodes and edges, the walks of
+  :data:`~freshpoc_tasks.graph.queries.WALKS`, Dgraph's ``@recurse`` visiting each edge once).
+
+Files (JSON Lines, one record a line, sorted, so two runs over the same input are byte-equal):
+``nodes.jsonl`` (stored predicates: ``xid ntype name key path … repo vf vt vs h``),
+``edges.jsonl`` (``type src dst`` + facets ``conf … vf vt vs h``) and ``state.json`` (each
+repository's processed commits). Loading 100k records takes about a second; the store is meant for
+one user's repositories, not for the stack's whole graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from freshpoc_tasks.contracts.graph import GraphDelta
+from freshpoc_tasks.graph import validity as v
+from freshpoc_tasks.graph.ontology import GraphOntology, load_graph_ontology
+from freshpoc_tasks.graph.plan import Plan, RepoState, StoredEdge, StoredNode, plan_write
+from freshpoc_tasks.graph.queries import (
+    Traversal,
+    _depth,
+    _t,
+    node_answer,
+    walk_edges,
+)
+from freshpoc_tasks.graph.records import node_type_of
+
+NODES_FILE = "nodes.jsonl"
+EDGES_FILE = "edges.jsonl"
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1
+EDGE_STATE = ("vs", "h", "vf", "vt")  # facets that are validity/change state, not properties
+
+
+def _valid(rec: dict[str, Any] | None, t: int) -> bool:
+    """Dgraph's ``le(vf, t) AND gt(vt, t)``: a record without an envelope is never valid."""
+    if rec is None:
+        return False
+    vf, vt = rec.get("vf"), rec.get("vt")
+    return vf is not None and vt is not None and vf <= t < vt
+
+
+def _ref(rec: dict[str, Any]) -> dict[str, Any]:
+    return {"xid": rec["xid"], "type": rec.get("ntype"), "name": rec.get("name")}
+
+
+@dataclass
+class ApplyResult:
+    repo_id: str
+    commit: str
+    plan: Plan
+
+
+class LocalGraph:
+    """Nodes by xid, out-edges by source, and each repository's timeline, in memory."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.out: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
+        self.timelines: dict[str, list[v.Point]] = {}
+        self._in: dict[str, list[tuple[str, str]]] | None = None
+
+    # Files -------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder: str | Path) -> LocalGraph:
+        """The graph stored in ``folder`` (empty when nothing was written there yet)."""
+        folder = Path(folder)
+        g = cls()
+        state = folder / STATE_FILE
+        if not state.is_file():
+            return g
+        meta = json.loads(state.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{state}: graph format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+        g.timelines = {r: [(int(us), sha) for us, sha in pts] for r, pts in meta["timelines"].items()}
+        with open(folder / NODES_FILE, encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                g.nodes[rec["xid"]] = rec
+        with open(folder / EDGES_FILE, encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                etype, src, dst = rec.pop("type"), rec.pop("src"), rec.pop("dst")
+                g.out[src][(etype, dst)] = rec
+        return g
+
+    def save(self, folder: str | Path) -> None:
+        """Write the three files; each goes to a temporary name first, so a reader (or a run cut
+        short) never sees a half-written file. ``state.json`` is written last."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def write(name: str, lines: Iterable[str]) -> None:
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.writelines(lines)
+            tmp.replace(folder / name)
+
+        dump = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+        write(NODES_FILE, (dump(self.nodes[x]) + "\n" for x in sorted(self.nodes)))
+        write(EDGES_FILE, (dump({"type": t, "src": s, "dst": d, **self.out[s][(t, d)]}) + "\n"
+                           for s in sorted(self.out) for t, d in sorted(self.out[s])))
+        write(STATE_FILE, [json.dumps({"format": FORMAT_VERSION, "timelines": {
+            r: [list(p) for p in pts] for r, pts in sorted(self.timelines.items())}}, indent=1) + "\n"])
+
+    def iter_edges(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        for src, out in self.out.items():
+            for (etype, dst), facets in out.items():
+                yield etype, src, dst, facets
+
+    # Writing (the graph writer's plan, applied to the files) -----------------------------------
+    def read_state(self, repo_id: str, xids: Iterable[str] = ()) -> RepoState:
+        """What :func:`plan_write` needs: the repository's owned nodes with their out-edges and any
+        other node the delta names — what ``GraphWriter.read_state`` reads from Dgraph."""
+        state = RepoState(repo_id=repo_id, timeline=list(self.timelines.get(repo_id, [])))
+        wanted = [x for x, rec in self.nodes.items() if rec.get("repo") == repo_id]
+        wanted += [x for x in xids if x in self.nodes]
+        for xid in wanted:
+            rec = self.nodes[xid]
+            state.nodes[xid] = StoredNode(uid=xid, xid=xid, ntype=rec.get("ntype"), repo=rec.get("repo"),
+                                          path=rec.get("path"), runs=v.decode(rec.get("vs")), h=rec.get("h"))
+            for (etype, dst), facets in self.out.get(xid, {}).items():
+                props = {k: val for k, val in facets.items() if k not in EDGE_STATE}
+                state.edges[(etype, xid, dst)] = StoredEdge(type=etype, src=xid, dst=dst, dst_uid=dst,
+                                                            runs=v.decode(facets.get("vs")),
+                                                            h=facets.get("h"), facets=props)
+        return state
+
+    def apply(self, delta: GraphDelta, committed_at: datetime,
+              onto: GraphOntology | None = None) -> ApplyResult:
+        """Write ``delta`` (the whole state of its repository at its commit) the writer's way."""
+        if not delta.commit:
+            raise ValueError("a delta needs its commit to be written on the repository's timeline")
+        onto = onto or load_graph_ontology()
+        repo = delta.repo_id
+        named = {n.id for n in delta.nodes if n.scope != repo}
+        named |= {x for e in delta.edges for x in (e.src, e.dst)
+                  if not x.startswith(f"{node_type_of(x)}:{repo}:")}
+        state = self.read_state(repo, named)
+        plan = plan_write(delta, (v.to_us(committed_at), delta.commit), state, onto)
+        for w in plan.nodes:
+            rec = self.nodes.setdefault(w.xid, {})
+            rec.update({k: val for k, val in w.set.items() if k != "dgraph.type"})
+            for f in w.delete:
+                rec.pop(f, None)
+        for e in plan.edges:
+            self.out[e.src][(e.type, e.dst)] = dict(e.facets)  # Dgraph replaces an edge's facets
+        self.timelines[repo] = list(plan.timeline)
+        self._in = None
+        return ApplyResult(repo, delta.commit, plan)
+
+    def incoming(self) -> dict[str, list[tuple[str, str]]]:
+        """dst -> [(edge type, src)], built on first use."""
+        if self._in is None:
+            index: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for etype, src, dst, _ in self.iter_edges():
+                index[dst].append((etype, src))
+            self._in = index
+        return self._in
+
+
+class LocalStore:
+    """:class:`~freshpoc_tasks.graph.queries.GraphQuestions` answered from a :class:`LocalGraph`."""
+
+    def __init__(self, graph: LocalGraph, onto: GraphOntology | None = None) -> None:
+        self.graph = graph
+        self._onto = onto
+
+    @classmethod
+    def open(cls, folder: str | Path) -> LocalStore:
+        """The store in ``folder``: a ``freshpoc report`` output folder or its ``graph/``."""
+        folder = Path(folder)
+        if not (folder / STATE_FILE).is_file() and (folder / "graph" / STATE_FILE).is_file():
+            folder = folder / "graph"
+        if not (folder / STATE_FILE).is_file():
+            raise FileNotFoundError(f"no graph in {folder}: run 'freshpoc report REPO --out {folder}' first")
+        return cls(LocalGraph.load(folder))
+
+    def ontology(self) -> GraphOntology:
+        if self._onto is None:
+            self._onto = load_graph_ontology()
+        return self._onto
+
+    def _node(self, xid: str, t: int) -> dict[str, Any] | None:
+        rec = self.graph.nodes.get(xid)
+        return rec if _valid(rec, t) else None
+
+    def node(self, xid: str, at_us: int | None = None) -> dict[str, Any] | None:
+        t = _t(at_us)
+        rec = self._node(xid, t)
+        if rec is None:
+            return None
+        files = [f["path"] for (etype, dst), facets in self.graph.out.get(xid, {}).items()
+                 if etype == "defined_in" and _valid(facets, t)
+                 and (f := self._node(dst, t)) is not None and "path" in f]
+        return node_answer(rec, files)
+
+    def walk(self, question: str, xid: str, direction: str, depth: int,
+             at_us: int | None = None) -> Traversal:
+        """Breadth first, each stored edge walked once, from nodes closer than ``depth`` hops —
+        what Dgraph's ``@recurse(loop: false)`` over the same edges returns."""
+        forward, backward = walk_edges(question, direction)
+        known = set(self.ontology().base.edge_types)
+        fw, bw = {p for p in forward if p in known}, {p for p in backward if p in known}
+        if not fw and not bw:
+            raise ValueError("none of the edge types is in the ontology")
+        depth = _depth(depth)
+        t = _t(at_us)
+        root = self._node(xid, t)
+        if root is None:
+            return Traversal(None, [], [])
+        incoming = self.graph.incoming() if bw else {}
+        depth_of = {xid: 0}
+        edges: set[tuple[str, str, str]] = set()
+        frontier = [xid]
+        for level in range(1, depth + 1):
+            reached: list[str] = []
+            for x in frontier:
+                hops = [(etype, dst, (etype, x, dst)) for (etype, dst) in self.graph.out.get(x, {})
+                        if etype in fw]
+                hops += [(etype, src, (etype, src, x)) for etype, src in incoming.get(x, []) if etype in bw]
+                for etype, other, key in hops:
+                    facets = self.graph.out[key[1]][(etype, key[2])]
+                    if not _valid(facets, t) or self._node(other, t) is None:
+                        continue
+                    edges.add(key)
+                    if other not in depth_of:
+                        depth_of[other] = level
+                        reached.append(other)
+            frontier = reached
+        nodes = sorted(({**_ref(self.graph.nodes[x]), "depth": d} for x, d in depth_of.items() if x != xid),
+                       key=lambda n: (n["depth"], n["xid"]))
+        return Traversal(_ref(root), nodes, [{"type": a, "src": s, "dst": d} for a, s, d in sorted(edges)])
+
+    def timeline(self, repo_id: str) -> list[tuple[int, str]]:
+        return list(self.graph.timelines.get(repo_id, []))
+
+    def _owned(self, repo_id: str, t: int) -> Iterator[dict[str, Any]]:
+        return (rec for rec in self.graph.nodes.values() if rec.get("repo") == repo_id and _valid(rec, t))
+
+    def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
+        counts = Counter(rec.get("ntype") for rec in self._owned(repo_id, _t(at_us)))
+        return {str(k): c for k, c in sorted(counts.items()) if k is not None}
+
+    def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
+                 offset: int = 0) -> list[dict[str, Any]]:
+        rows = sorted(self._owned(repo_id, _t(at_us)), key=lambda r: r["xid"])
+        return [_ref(r) for r in rows[offset: offset + first]]
+
+    def changes(self, repo_id: str, from_us: int,
+                to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        added, removed = [], []
+        for rec in self.graph.nodes.values():
+            if rec.get("repo") != repo_id:
+                continue
+            a, b = _valid(rec, from_us), _valid(rec, to_us)
+            if b and not a:
+                added.append(_ref(rec))
+            elif a and not b:
+                removed.append(_ref(rec))
+        return sorted(added, key=lambda r: r["xid"]), sorted(removed, key=lambda r: r["xid"])
+
+    # Convenience for the command line ----------------------------------------------------------
+    def find(self, text: str, at_us: int | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        """Nodes a user may mean by ``text``: the xid itself, else the nodes whose natural key
+        equals it, else whose name does, else whose path does (current nodes). One answer means
+        found; several mean ambiguous (the caller lists them)."""
+        t = _t(at_us)
+        if self._node(text, t) is not None:
+            return [_ref(self.graph.nodes[text])]
+        for field in ("key", "name", "path"):
+            hits = [rec for rec in self.graph.nodes.values() if rec.get(field) == text and _valid(rec, t)]
+            if hits:
+                hits.sort(key=lambda r: r["xid"])
+                return [_ref(r) for r in hits[:limit]]
+        return []
