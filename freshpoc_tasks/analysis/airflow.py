@@ -1,18 +1,39 @@
 """Airflow DAG analyzer: DAGs, tasks, dependencies and the SQL tasks run, from ``ast`` alone.
 
 DAG files are never imported (importing runs top-level code and needs every provider installed).
-We recognise the common shapes: ``with DAG(...)``, ``dag = DAG(...)``, ``@dag`` functions,
-operators and sensors constructed with a literal ``task_id``, ``@task`` functions called in a
-DAG body, ``>>``/``<<``, ``chain``, ``set_upstream``/``set_downstream`` and TaskFlow data
-passing. SQL given to SQL operators (inline or a ``.sql`` file in the repository) goes through
-the shared SQL core, so tasks link to the tables they read and write.
+Instead a small abstract interpreter walks the module the way Python would run it, over a
+handful of value kinds that mirror Airflow's objects: DAGs, task groups, operators, XComArgs
+(TaskFlow results), edge labels and decorated functions. Concrete Python values (strings, numbers,
+lists, dicts, ``range``) are computed where they are literal, so task ids built in loops, by
+f-strings, by helper functions or from module constants come out as Airflow would build them;
+what stays unknown is recorded as a pattern (``load_*``) with a diagnostic.
+
+The dependency rules follow Airflow's own code (``airflow.sdk``): ``>>``/``<<`` and
+``set_upstream``/``set_downstream`` (a list on either side), ``chain`` (two lists in a row pair
+element by element), ``chain_linear`` and ``cross_downstream`` (every to every), ``Label`` edge
+modifiers, task groups (ids prefixed ``group.task`` unless ``prefix_group_id=False``; a group
+as an upstream means its leaves, as a downstream its roots, computed when the statement runs),
+``@task_group`` expansion with ``__1`` suffixes, TaskFlow data dependencies (an XComArg — a task
+call's result, ``.output``, ``result["key"]`` — passed to another task), ``.override``,
+``.partial().expand()``, ``@setup``/``@teardown``/``as_teardown(setups=...)`` and the edges a
+setup/teardown context manager adds, ``@dag`` functions (a DAG exists once the function is
+called) and ``@asset`` (one DAG with one task).
+
+Output is bounded: loops, interpreted calls and the number of dependency edges per file are
+capped, with a diagnostic, so a hostile ``list >> list`` cannot exhaust memory.
+
+SQL given to SQL operators (inline or a ``.sql`` file in the repository) goes through the shared
+SQL core, so tasks link to the tables they read and write.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
 import posixpath
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +53,12 @@ OPERATOR_DIALECTS = {
     "redshift", "DatabricksSqlOperator": "databricks", "SparkSqlOperator": "spark",
 }
 
+MAX_EDGES = 50_000        # dependency edges per file; beyond this the file is capped
+MAX_TASKS = 20_000        # tasks per file
+MAX_LOOP = 5_000          # iterations of one loop or comprehension
+MAX_CALL_DEPTH = 24       # nested interpreted calls (recursive helpers)
+WILDCARD = "*"            # stands for the unknown part of a dynamic id
+
 
 def _is_sql_operator(cls: str) -> bool:
     return cls in OPERATOR_DIALECTS or "SQL" in cls or "Sql" in cls or cls.endswith("CheckOperator")
@@ -44,16 +71,169 @@ def _literal(node: ast.AST | None) -> Any:
         return None
 
 
-@dataclass
+# -- values of the abstract interpreter ---------------------------------------------------------
+
+class _Unknown:
+    """A value the analysis cannot know (a runtime result, an import, a parameter)."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A string whose unknown parts are wildcards, e.g. the id ``f"load_{table}"`` → ``load_*``."""
+
+    text: str
+
+
+@dataclass(eq=False)
 class _Dag:
     dag_id: str
     id: str
-    tasks: dict[str, str] = field(default_factory=dict)  # variable -> task node id
+    template_paths: list[str] = field(default_factory=list)
+    tasks: dict[str, _Task] = field(default_factory=dict)          # full task_id -> task
+    used_ids: set[str] = field(default_factory=set)                # task and group ids
+    up: dict[str, list[str]] = field(default_factory=dict)         # task_id -> upstream ids
+    down: dict[str, list[str]] = field(default_factory=dict)
+    edges: dict[tuple[str, str], None] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Task:
+    dag: _Dag
+    task_id: str
+    node_id: str
+    is_setup: bool = False
+    is_teardown: bool = False
+
+
+@dataclass(eq=False)
+class _Group:
+    dag: _Dag
+    group_id: str | None
+    prefix: bool = True
+    children: list[Any] = field(default_factory=list)   # _Task | _Group
+
+    def child_id(self, label: str) -> str:
+        return f"{self.group_id}.{label}" if self.prefix and self.group_id else label
+
+    def tasks(self) -> Iterator[_Task]:
+        for c in self.children:
+            if isinstance(c, _Group):
+                yield from c.tasks()
+            else:
+                yield c
+
+
+@dataclass(eq=False)
+class _XArg:
+    """A TaskFlow result / ``.output``: data from these tasks, and a dependency on them."""
+
+    tasks: list[_Task]
+
+
+@dataclass(eq=False)
+class _Label:
+    """``Label("...")`` between two dependency operands: remembers what came before it."""
+
+    ups: list[Any] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _File:
+    """``__file__``, ``Path(__file__)`` and friends."""
+
+    path: str
+
+
+@dataclass(eq=False)
+class _Func:
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    scope: _Scope
+    kind: str = "plain"            # plain | task | task_group | dag
+    options: dict[str, Any] = field(default_factory=dict)   # decorator / override kwargs
+    setup: bool = False
+    teardown: bool = False
+    operator: str = "@task"
+    line: int = 0
+    deco: ast.Call | None = None    # the @dag(...) call, for the DAG's properties
+
+    @property
+    def name(self) -> str:
+        return getattr(self.node, "name", "<lambda>")
+
+
+@dataclass(eq=False)
+class _Partial:
+    """``Op.partial(...)`` / ``task_fn.partial(...)``, waiting for ``.expand(...)``."""
+
+    target: Any                    # _Func or operator class name (str)
+    args: list[Any]
+    kwargs: dict[str, Any]
+    call: ast.Call
+
+
+@dataclass(eq=False)
+class _Class:
+    name: str
+    is_operator: bool
+
+
+@dataclass(eq=False)
+class _Method:
+    """A bound method of an interpreter value, resolved when called."""
+
+    obj: Any
+    name: str
+
+
+@dataclass(eq=False)
+class _Ref:
+    """A name the module imports or a dotted attribute of it; used to recognise callees."""
+
+    name: str
+
+
+@dataclass(eq=False)
+class _Scope:
+    vars: dict[str, Any] = field(default_factory=dict)
+    parent: _Scope | None = None
+
+    def lookup(self, name: str) -> Any:
+        s: _Scope | None = self
+        while s is not None:
+            if name in s.vars:
+                return s.vars[name]
+            s = s.parent
+        return _Ref(name)
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _StopFile(Exception):
+    """Raised when a file exceeds an output bound; what was found so far is kept."""
+
+
+@dataclass(eq=False)
+class _StContext:
+    """An active ``with <setup or teardown task>:`` block (Airflow's SetupTeardownContext)."""
+
+    teardown_mode: bool
+    tasks: list[_Task]
+    partners: list[_Task]           # teardowns downstream of the setups, or setups upstream of the teardowns
+    work: list[_Task] = field(default_factory=list)
 
 
 class AirflowAnalyzer(Analyzer):
     name = "airflow"
-    version = "1.0.0"
+    version = "2.0.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix == ".py" and b"airflow" in file.content
@@ -77,6 +257,20 @@ class AirflowAnalyzer(Analyzer):
         return result
 
 
+def _last(name: str) -> str:
+    return name.rpartition(".")[2]
+
+
+def _callee_name(value: Any, expr: ast.expr) -> str:
+    """The dotted name a call goes to, for recognising Airflow's API by name."""
+    if isinstance(value, _Ref):
+        return value.name
+    return dotted(expr) or ""
+
+
+TASK_DECORATOR_ROOTS = ("task", "setup", "teardown")
+
+
 class _DagFile:
     def __init__(self, analyzer: AirflowAnalyzer, tree: ast.Module, file: SourceFile, ctx: RepoContext,
                  result: FileResult, budget: Budget) -> None:
@@ -87,202 +281,1049 @@ class _DagFile:
         self.result = result
         self.budget = budget
         self.module_id = ctx.nid("py.module", module_name(file.path, ctx)[0])
-        self.task_funcs: dict[str, str] = {}  # @task function name -> task_id
-        self.dag_vars: dict[str, _Dag] = {}
         self.dags: dict[str, _Dag] = {}
-        self.template_paths: list[str] = []
-        self.module_locals: dict[str, list[str]] = {}
+        self.dag_stack: list[_Dag | None] = []
+        self.group_stack: list[_Group | None] = []
+        self.roots: dict[int, _Group] = {}          # id(dag) -> root group
+        self.st_stack: list[_StContext] = []
+        self.depth = 0
+        self.n_edges = 0
+        self.n_tasks = 0
+        self.reported: set[tuple[str, int]] = set()
 
-    # -- discovery ------------------------------------------------------------------------
+    # -- entry ------------------------------------------------------------------------------
     def run(self) -> None:
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                for dec in node.decorator_list:
-                    name = dotted(dec.func if isinstance(dec, ast.Call) else dec) or ""
-                    if name in ("task", "airflow.decorators.task", "sdk.task") or name.startswith("task."):
-                        task_id = _literal(_kw(dec, "task_id")) if isinstance(dec, ast.Call) else None
-                        self.task_funcs[node.name] = str(task_id or node.name)
-        for stmt in self.tree.body:
-            self._top(stmt)
+        scope = _Scope({"__file__": _File(self.file.path), "__name__": UNKNOWN})
+        try:
+            self._block(self.tree.body, scope)
+        except _StopFile:
+            pass
+        except _Return:
+            pass
+        for dag in self.dags.values():
+            self.result.edges += [Edge(type="upstream_of", src=dag.tasks[u].node_id, dst=dag.tasks[d].node_id)
+                                  for (u, d) in dag.edges]
 
-    def _top(self, stmt: ast.stmt) -> None:
+    def _diag(self, code: str, message: str, line: int | None) -> None:
+        if (code, line or 0) in self.reported:
+            return
+        self.reported.add((code, line or 0))
+        self.result.diagnostics.append(self.a.diag(self.file.path, code, message, line, severity="warning"))
+
+    # -- context ----------------------------------------------------------------------------
+    @property
+    def cur_dag(self) -> _Dag | None:
+        return self.dag_stack[-1] if self.dag_stack else None
+
+    def cur_group(self, dag: _Dag) -> _Group:
+        for g in reversed(self.group_stack):
+            if g is not None and g.dag is dag:
+                return g
+        return self.roots[id(dag)]
+
+    # -- statements -------------------------------------------------------------------------
+    def _block(self, body: list[ast.stmt], scope: _Scope) -> None:
+        for stmt in body:
+            self._stmt(stmt, scope)
+
+    def _stmt(self, stmt: ast.stmt, scope: _Scope) -> None:
         self.budget.check()
-        if isinstance(stmt, ast.With):
-            for item in stmt.items:
-                dag = self._dag_call(item.context_expr)
-                if dag is not None:
-                    if isinstance(item.optional_vars, ast.Name):
-                        self.dag_vars[item.optional_vars.id] = dag
-                    self._body(stmt.body, dag, {})
+        if isinstance(stmt, ast.Expr):
+            self._eval(stmt.value, scope)
+        elif isinstance(stmt, ast.Assign):
+            value = self._eval(stmt.value, scope)
+            for t in stmt.targets:
+                self._assign(t, value, scope)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self._assign(stmt.target, self._eval(stmt.value, scope), scope)
+        elif isinstance(stmt, ast.AugAssign):
+            value = self._eval(stmt.value, scope)
+            if isinstance(stmt.target, ast.Name):
+                cur = scope.lookup(stmt.target.id)
+                scope.vars[stmt.target.id] = self._binop(stmt.op, cur, value)
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            self._define(stmt, scope)
+        elif isinstance(stmt, ast.ClassDef):
+            bases = [dotted(b) or "" for b in stmt.bases]
+            is_op = any(_last(b).endswith(("Operator", "Sensor")) or
+                        (isinstance(scope.lookup(b), _Class) and scope.lookup(b).is_operator) for b in bases)
+            scope.vars[stmt.name] = _Class(stmt.name, is_op)
+        elif isinstance(stmt, ast.Import | ast.ImportFrom):
+            for alias in stmt.names:
+                name = alias.asname or alias.name.partition(".")[0]
+                imported = alias.asname or isinstance(stmt, ast.ImportFrom)
+                scope.vars[name] = _Ref(alias.name if imported else alias.name.partition(".")[0])
+        elif isinstance(stmt, ast.For | ast.AsyncFor):
+            self._for(stmt, scope)
+        elif isinstance(stmt, ast.While):
+            self._block(stmt.body, scope)
+        elif isinstance(stmt, ast.If):
+            test = self._eval(stmt.test, scope)
+            if self._concrete(test):
+                self._block(stmt.body if test else stmt.orelse, scope)
+            else:
+                self._block(stmt.body, scope)
+                self._block(stmt.orelse, scope)
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            self._with(stmt, scope)
+        elif isinstance(stmt, ast.Try):
+            # the handlers are the fallback path (a missing optional import): the body is the DAG
+            self._block(stmt.body, scope)
+            self._block(stmt.orelse, scope)
+            self._block(stmt.finalbody, scope)
+        elif isinstance(stmt, ast.Return):
+            raise _Return(self._eval(stmt.value, scope) if stmt.value is not None else None)
+        elif isinstance(stmt, ast.Match):
+            for case in stmt.cases:
+                self._block(case.body, scope)
+
+    def _assign(self, target: ast.expr, value: Any, scope: _Scope) -> None:
+        if isinstance(target, ast.Name):
+            scope.vars[target.id] = value
+        elif isinstance(target, ast.Tuple | ast.List):
+            if isinstance(value, list | tuple) and len(value) == len(target.elts) and not any(
+                    isinstance(e, ast.Starred) for e in target.elts):
+                for t, v in zip(target.elts, value, strict=True):
+                    self._assign(t, v, scope)
+            else:
+                for t in target.elts:
+                    self._assign(t.value if isinstance(t, ast.Starred) else t, UNKNOWN, scope)
+        elif isinstance(target, ast.Subscript):
+            container = self._eval(target.value, scope)
+            key = self._eval(target.slice, scope)
+            if isinstance(container, dict) and self._concrete(key):
+                with contextlib.suppress(TypeError):
+                    container[key] = value
+
+    def _for(self, stmt: ast.For | ast.AsyncFor, scope: _Scope) -> None:
+        items = self._iterable(self._eval(stmt.iter, scope))
+        if items is None:
+            # unknown iteration: run the body once so its tasks are found (their ids become patterns)
+            self._assign(stmt.target, UNKNOWN, scope)
+            self._block(stmt.body, scope)
+            return
+        for n, item in enumerate(items):
+            if n >= MAX_LOOP:
+                self._diag("loop_capped", f"loop stopped after {MAX_LOOP} iterations", stmt.lineno)
+                break
+            self.budget.check()
+            self._assign(stmt.target, item, scope)
+            self._block(stmt.body, scope)
+        self._block(stmt.orelse, scope)
+
+    @staticmethod
+    def _iterable(value: Any) -> list[Any] | None:
+        if isinstance(value, list | tuple):
+            return list(value)
+        if isinstance(value, range):
+            return list(value[:MAX_LOOP + 1])
+        if isinstance(value, dict):
+            return list(value)
+        if isinstance(value, str):
+            return list(value)
+        if isinstance(value, set | frozenset):
+            try:
+                return sorted(value)
+            except TypeError:
+                return list(value)
+        return None
+
+    def _with(self, stmt: ast.With | ast.AsyncWith, scope: _Scope) -> None:
+        pushed_dags = pushed_groups = 0
+        st: list[_StContext] = []
+        for item in stmt.items:
+            value = self._eval(item.context_expr, scope)
+            if isinstance(value, _Dag):
+                self.dag_stack.append(value)
+                pushed_dags += 1
+            elif isinstance(value, _Group):
+                self.group_stack.append(value)
+                pushed_groups += 1
+            else:
+                ctx = self._st_context(value)
+                if ctx is not None:
+                    self.st_stack.append(ctx)
+                    st.append(ctx)
+            if item.optional_vars is not None:
+                self._assign(item.optional_vars, value, scope)
+        try:
+            self._block(stmt.body, scope)
+        finally:
+            for _ in range(pushed_dags):
+                self.dag_stack.pop()
+            for _ in range(pushed_groups):
+                self.group_stack.pop()
+            for ctx in reversed(st):
+                self.st_stack.pop()
+                self._st_exit(ctx)
+
+    # -- definitions ------------------------------------------------------------------------
+    def _define(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
+        func = _Func(node=node, scope=scope, line=node.lineno)
+        asset: tuple[str, dict[str, Any]] | None = None
+        for dec in reversed(node.decorator_list):
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            tval = self._eval(target, scope)
+            name = _callee_name(tval, target)
+            kwargs = self._kwargs(dec, scope) if isinstance(dec, ast.Call) else {}
+            parts = name.split(".")
+            last = parts[-1]
+            if isinstance(tval, _Func):   # a local decorator: unknown effect
+                continue
+            if (last in ("setup", "teardown") and len(parts) <= 2) or name.endswith(
+                    ("decorators.setup", "decorators.teardown")):
+                func.kind = "task"
+                func.setup = func.setup or last == "setup"
+                func.teardown = func.teardown or last == "teardown"
+            elif last == "task_group" or name.endswith("decorators.task_group"):
+                func.kind = "task_group"
+                func.options.update(kwargs)
+                if isinstance(dec, ast.Call) and dec.args:
+                    func.options.setdefault("group_id", self._eval(dec.args[0], scope))
+            elif last == "dag" and (len(parts) == 1 or parts[-2] in ("sdk", "decorators", "airflow")):
+                func.kind = "dag"
+                func.options.update(kwargs)
+                func.deco = dec if isinstance(dec, ast.Call) else None
+                if isinstance(dec, ast.Call) and dec.args:
+                    func.options.setdefault("dag_id", self._eval(dec.args[0], scope))
+            elif parts[0] == "task" or "task" in parts[:-1] or (last == "task" and len(parts) <= 3):
+                if last in ("run_if", "skip_if"):
+                    continue
+                func.kind = "task"
+                func.operator = "@" + ".".join(parts[parts.index("task"):]) if "task" in parts else "@task"
+                for k, v in kwargs.items():
+                    func.options.setdefault(k, v)
+                if last == "task" and isinstance(dec, ast.Call) and dec.args and isinstance(
+                        self._eval(dec.args[0], scope), str):
+                    func.options.setdefault("task_id", self._eval(dec.args[0], scope))
+            elif last == "asset" or (last == "multi" and len(parts) >= 2 and parts[-2] == "asset"):
+                asset = (last, kwargs)
+        scope.vars[node.name] = func
+        if asset is not None:
+            self._asset(node, *asset)
+
+    def _asset(self, node: ast.FunctionDef | ast.AsyncFunctionDef, kind: str, kwargs: dict[str, Any]) -> None:
+        """``@asset``: a DAG named after the asset (``@asset.multi``: the function) with one task."""
+        default = node.name if kind == "multi" else kwargs.get("name", node.name)
+        dag_id = kwargs.get("dag_id") or default
+        dag = self._new_dag(dag_id, None, node.lineno, kwargs)
+        if dag is not None:
+            self._make_task(dag, node.name, f"@asset{'.multi' if kind == 'multi' else ''}", node, None,
+                            group=self.roots[id(dag)])
+
+    # -- expressions ------------------------------------------------------------------------
+    def _concrete(self, v: Any) -> bool:
+        if isinstance(v, str | int | float | bool | bytes | range) or v is None:
+            return True
+        if isinstance(v, list | tuple | set | frozenset):
+            return all(self._concrete(x) for x in v)
+        if isinstance(v, dict):
+            return all(self._concrete(k) and self._concrete(x) for k, x in v.items())
+        return False
+
+    def _eval(self, expr: ast.expr | None, scope: _Scope) -> Any:
+        if expr is None:
+            return None
+        self.budget.check()
+        if isinstance(expr, ast.Constant):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            return scope.lookup(expr.id)
+        if isinstance(expr, ast.JoinedStr):
+            return self._fstring(expr, scope)
+        if isinstance(expr, ast.List | ast.Tuple | ast.Set):
+            out: list[Any] = []
+            for elt in expr.elts:
+                if isinstance(elt, ast.Starred):
+                    inner = self._iterable(self._eval(elt.value, scope))
+                    out += inner if inner is not None else [UNKNOWN]
+                else:
+                    out.append(self._eval(elt, scope))
+            if isinstance(expr, ast.Tuple):
+                return tuple(out)
+            return out
+        if isinstance(expr, ast.Dict):
+            d: dict[Any, Any] = {}
+            for k, v in zip(expr.keys, expr.values, strict=True):
+                val = self._eval(v, scope)
+                if k is None:
+                    if isinstance(val, dict):
+                        d.update(val)
+                    continue
+                key = self._eval(k, scope)
+                try:
+                    d[key if self._concrete(key) else id(k)] = val
+                except TypeError:
+                    d[id(k)] = val
+            return d
+        if isinstance(expr, ast.BinOp):
+            left = self._eval(expr.left, scope)
+            right = self._eval(expr.right, scope)
+            return self._binop(expr.op, left, right)
+        if isinstance(expr, ast.Call):
+            return self._call(expr, scope)
+        if isinstance(expr, ast.Attribute):
+            return self._attr(self._eval(expr.value, scope), expr.attr, expr)
+        if isinstance(expr, ast.Subscript):
+            return self._subscript(self._eval(expr.value, scope), self._eval(expr.slice, scope))
+        if isinstance(expr, ast.NamedExpr):
+            value = self._eval(expr.value, scope)
+            self._assign(expr.target, value, scope)
+            return value
+        if isinstance(expr, ast.ListComp | ast.SetComp | ast.GeneratorExp):
+            return self._comprehension(expr, scope)
+        if isinstance(expr, ast.DictComp):
+            self._comprehension(expr, scope)
+            return UNKNOWN
+        if isinstance(expr, ast.IfExp):
+            test = self._eval(expr.test, scope)
+            if self._concrete(test):
+                return self._eval(expr.body if test else expr.orelse, scope)
+            self._eval(expr.body, scope)
+            self._eval(expr.orelse, scope)
+            return UNKNOWN
+        if isinstance(expr, ast.Lambda):
+            return _Func(node=expr, scope=scope, line=expr.lineno)
+        if isinstance(expr, ast.BoolOp):
+            values = [self._eval(v, scope) for v in expr.values]
+            if all(self._concrete(v) for v in values):
+                result = values[0]
+                for v in values[1:]:
+                    result = (result and v) if isinstance(expr.op, ast.And) else (result or v)
+                return result
+            return UNKNOWN
+        if isinstance(expr, ast.Compare):
+            left = self._eval(expr.left, scope)
+            rights = [self._eval(c, scope) for c in expr.comparators]
+            if len(rights) == 1 and self._concrete(left) and self._concrete(rights[0]):
+                try:
+                    return _COMPARE[type(expr.ops[0])](left, rights[0])
+                except (KeyError, TypeError):
+                    return UNKNOWN
+            return UNKNOWN
+        if isinstance(expr, ast.UnaryOp):
+            v = self._eval(expr.operand, scope)
+            if isinstance(expr.op, ast.Not) and self._concrete(v):
+                return not v
+            if isinstance(expr.op, ast.USub) and isinstance(v, int | float):
+                return -v
+            return UNKNOWN
+        if isinstance(expr, ast.Starred):
+            return self._eval(expr.value, scope)
+        if isinstance(expr, ast.Slice):
+            parts = [self._eval(p, scope) for p in (expr.lower, expr.upper, expr.step)]
+            return slice(*parts) if all(p is None or isinstance(p, int) for p in parts) else UNKNOWN
+        if isinstance(expr, ast.Await):
+            return self._eval(expr.value, scope)
+        return UNKNOWN
+
+    def _fstring(self, expr: ast.JoinedStr, scope: _Scope) -> str | _Pattern:
+        parts: list[str] = []
+        dynamic = False
+        for v in expr.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+                continue
+            assert isinstance(v, ast.FormattedValue)
+            value = self._eval(v.value, scope)
+            plain = v.format_spec is None and v.conversion in (-1, 115)   # no spec, at most !s
+            if isinstance(value, str | int | float | bool) and plain:
+                parts.append(str(value))
+            elif isinstance(value, _Pattern):
+                parts.append(value.text)
+                dynamic = True
+            else:
+                parts.append(WILDCARD)
+                dynamic = True
+        text = "".join(parts)
+        return _Pattern(text) if dynamic else text
+
+    def _binop(self, op: ast.operator, left: Any, right: Any) -> Any:
+        if isinstance(op, ast.RShift):
+            self._depend(left, right)
+            return right
+        if isinstance(op, ast.LShift):
+            self._depend(right, left)
+            return right
+        if isinstance(op, ast.Add):
+            if isinstance(left, list) and isinstance(right, list):
+                return left + right
+            if isinstance(left, tuple) and isinstance(right, tuple):
+                return left + right
+            if isinstance(left, str | _Pattern) and isinstance(right, str | _Pattern):
+                if isinstance(left, str) and isinstance(right, str):
+                    return left + right
+                return _Pattern(_text(left) + _text(right))
+        if isinstance(op, ast.Mod) and isinstance(left, str):
+            args = right if isinstance(right, tuple) else (right,)
+            if all(isinstance(a, str | int | float) for a in args):
+                try:
+                    return left % args
+                except (TypeError, ValueError):
+                    return UNKNOWN
+            return _Pattern(re.sub(r"%[-#0 +]*\d*(?:\.\d+)?[sdifr]", WILDCARD, left))
+        if self._concrete(left) and self._concrete(right) and isinstance(left, int | float) and isinstance(
+                right, int | float):
+            try:
+                if isinstance(op, ast.Add):
+                    return left + right
+                if isinstance(op, ast.Sub):
+                    return left - right
+                if isinstance(op, ast.Mult) and abs(left * right) < 10**12:
+                    return left * right
+                if isinstance(op, ast.FloorDiv):
+                    return left // right
+                if isinstance(op, ast.Mod):
+                    return left % right
+            except (ZeroDivisionError, OverflowError, TypeError):
+                return UNKNOWN
+        if (isinstance(op, ast.Mult) and isinstance(left, list) and isinstance(right, int)
+                and 0 <= right * len(left) <= MAX_LOOP):
+            return left * right
+        return UNKNOWN
+
+    def _subscript(self, container: Any, key: Any) -> Any:
+        if isinstance(container, _XArg):
+            return _XArg(container.tasks)
+        if isinstance(container, list | tuple | str):
+            if isinstance(key, int):
+                try:
+                    return container[key]
+                except IndexError:
+                    return UNKNOWN
+            if isinstance(key, slice):
+                return container[key]
+        if isinstance(container, dict) and self._concrete(key):
+            try:
+                return container.get(key, UNKNOWN)
+            except TypeError:
+                return UNKNOWN
+        return UNKNOWN
+
+    def _comprehension(self, expr: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
+                       scope: _Scope) -> Any:
+        inner = _Scope(parent=scope)
+        out: list[Any] = []
+        known = True
+
+        def gen(i: int) -> None:
+            nonlocal known
+            if i == len(expr.generators):
+                if len(out) >= MAX_LOOP:
+                    self._diag("loop_capped", f"comprehension stopped after {MAX_LOOP} items", expr.lineno)
                     return
-        elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-              and isinstance(stmt.targets[0], ast.Name)):
-            dag = self._dag_call(stmt.value)
-            if dag is not None:
-                self.dag_vars[stmt.targets[0].id] = dag
+                if isinstance(expr, ast.DictComp):
+                    self._eval(expr.key, inner)
+                    self._eval(expr.value, inner)
+                    out.append(None)
+                else:
+                    out.append(self._eval(expr.elt, inner))
                 return
-        elif isinstance(stmt, ast.FunctionDef):
-            for dec in stmt.decorator_list:
-                name = dotted(dec.func if isinstance(dec, ast.Call) else dec) or ""
-                if name.rpartition(".")[2] == "dag":
-                    dag_id = _literal(_kw(dec, "dag_id")) if isinstance(dec, ast.Call) else None
-                    dag = self._new_dag(str(dag_id or stmt.name), dec if isinstance(dec, ast.Call) else None,
-                                        stmt.lineno)
-                    self._body(stmt.body, dag, {})
-                    return
-        # module-level operators bound with dag=dag, and dependencies between them
-        self._body([stmt], None, self.module_locals)
+            comp = expr.generators[i]
+            items = self._iterable(self._eval(comp.iter, inner))
+            if items is None:
+                known = False
+                self._assign(comp.target, UNKNOWN, inner)
+                gen(i + 1)
+                return
+            for item in items:
+                if len(out) >= MAX_LOOP:
+                    break
+                self.budget.check()
+                self._assign(comp.target, item, inner)
+                conds = [self._eval(c, inner) for c in comp.ifs]
+                if all(c for c in conds if self._concrete(c)):
+                    gen(i + 1)
 
-    def _dag_call(self, expr: ast.expr) -> _Dag | None:
-        if not isinstance(expr, ast.Call):
-            return None
-        name = dotted(expr.func) or ""
-        if name.rpartition(".")[2] != "DAG":
-            return None
-        dag_id = _literal(expr.args[0]) if expr.args else _literal(_kw(expr, "dag_id"))
-        if not isinstance(dag_id, str):
-            self.result.diagnostics.append(self.a.diag(self.file.path, "dynamic_dag_id",
-                                                       "DAG id is not a literal; DAG skipped",
-                                                       expr.lineno, severity="warning"))
-            return None
-        return self._new_dag(dag_id, expr, expr.lineno)
+        gen(0)
+        return out if known or out else UNKNOWN
 
-    def _new_dag(self, dag_id: str, call: ast.Call | None, line: int) -> _Dag:
+    # -- attributes and calls ---------------------------------------------------------------
+    def _attr(self, obj: Any, attr: str, expr: ast.Attribute) -> Any:
+        if isinstance(obj, _Task):
+            if attr == "output":
+                return _XArg([obj])
+            if attr == "task_id":
+                return obj.task_id
+            return _Method(obj, attr)
+        if isinstance(obj, _XArg):
+            if attr in ("output",):
+                return obj
+            if attr in ("operator",):
+                return obj.tasks[0] if obj.tasks else UNKNOWN
+            return _Method(obj, attr)
+        if isinstance(obj, _Func | _Partial | _Group | _Label | _Class):
+            return _Method(obj, attr)
+        if isinstance(obj, _Dag):
+            if attr == "dag_id":
+                return obj.dag_id
+            return _Method(obj, attr)
+        if isinstance(obj, _File):
+            p = obj.path
+            if attr == "stem":
+                return posixpath.splitext(posixpath.basename(p))[0]
+            if attr == "name":
+                return posixpath.basename(p)
+            if attr == "parent":
+                return _File(posixpath.dirname(p))
+            if attr == "suffix":
+                return posixpath.splitext(p)[1]
+            return _Method(obj, attr)
+        if isinstance(obj, str | list | dict):
+            return _Method(obj, attr)
+        if isinstance(obj, _Ref):
+            if _last(obj.name) == "TriggerRule" and attr.isupper():
+                return attr.lower()   # a str enum whose values are its lower-cased member names
+            return _Ref(f"{obj.name}.{attr}")
+        return UNKNOWN
+
+    def _args(self, call: ast.Call, scope: _Scope) -> list[Any]:
+        out: list[Any] = []
+        for a in call.args:
+            if isinstance(a, ast.Starred):
+                items = self._iterable(self._eval(a.value, scope))
+                out += items if items is not None else [UNKNOWN]
+            else:
+                out.append(self._eval(a, scope))
+        return out
+
+    def _kwargs(self, call: ast.Call, scope: _Scope) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k in call.keywords:
+            value = self._eval(k.value, scope)
+            if k.arg is None:
+                if isinstance(value, dict):
+                    out.update({str(x): y for x, y in value.items()})
+            else:
+                out[k.arg] = value
+        return out
+
+    def _call(self, call: ast.Call, scope: _Scope) -> Any:
+        fval = self._eval(call.func, scope)
+        args = self._args(call, scope)
+        kwargs = self._kwargs(call, scope)
+        if isinstance(fval, _Method):
+            return self._method(fval, args, kwargs, call)
+        if isinstance(fval, _Func):
+            return self._call_func(fval, args, kwargs, call)
+        if isinstance(fval, _Partial):
+            return UNKNOWN
+        name = _callee_name(fval, call.func)
+        last = _last(name)
+        if isinstance(fval, _Class):
+            if fval.is_operator or "task_id" in kwargs:
+                return self._operator(fval.name, args, kwargs, call)
+            return UNKNOWN
+        if last == "DAG":
+            dag_id = args[0] if args else kwargs.get("dag_id")
+            return self._new_dag(dag_id, call, call.lineno, kwargs) or UNKNOWN
+        if last == "TaskGroup":
+            group_id = args[0] if args else kwargs.get("group_id")
+            return self._new_group(group_id, kwargs, suffix=False) or UNKNOWN
+        if last == "Label":
+            return _Label()
+        if last == "chain":
+            self._chain(args, call)
+            return None
+        if last == "chain_linear":
+            prev: list[Any] | None = None
+            for elem in args:
+                cur = list(elem) if isinstance(elem, list | tuple) else [elem]
+                if prev is not None:
+                    self._depend(prev, cur)
+                prev = cur
+            return None
+        if last == "cross_downstream":
+            if len(args) >= 2:
+                self._depend(list(_flat(args[0])), list(_flat(args[1])))
+            return None
+        if last in ("Path", "PurePath", "PosixPath") and args and isinstance(args[0], _File):
+            return args[0]
+        if name in ("os.path.basename", "path.basename", "basename") and args and isinstance(args[0], _File):
+            return posixpath.basename(args[0].path)
+        if name in ("os.path.dirname", "path.dirname", "dirname") and args and isinstance(args[0], _File):
+            return _File(posixpath.dirname(args[0].path))
+        if name in ("os.path.splitext", "path.splitext") and args and isinstance(args[0], str):
+            return posixpath.splitext(args[0])
+        if last == "range" and all(isinstance(a, int) for a in args) and 1 <= len(args) <= 3:
+            return range(*args)
+        if name in _BUILTINS and all(self._concrete(a) for a in args) and not kwargs:
+            try:
+                return _BUILTINS[name](*args)
+            except (TypeError, ValueError, OverflowError):
+                return UNKNOWN
+        if name in ("zip", "enumerate") and args:
+            lists = [self._iterable(a) for a in args]
+            if all(x is not None for x in lists):
+                if name == "zip":
+                    return list(zip(*lists, strict=False))  # type: ignore[misc]
+                return list(enumerate(lists[0]))  # type: ignore[arg-type]
+            return UNKNOWN
+        if name == "dict" and not args:
+            return dict(kwargs)
+        if name in ("list", "tuple") and len(args) == 1:
+            items = self._iterable(args[0])
+            return (items if name == "list" else tuple(items)) if items is not None else UNKNOWN
+        if name.endswith(".partial"):
+            cls = _last(name[: -len(".partial")])
+            if cls.endswith(("Operator", "Sensor")) or "task_id" in kwargs:
+                return _Partial(cls, args, kwargs, call)
+            return UNKNOWN
+        if last.endswith(("Operator", "Sensor")) or "task_id" in kwargs:
+            return self._operator(last, args, kwargs, call)
+        return UNKNOWN
+
+    def _method(self, m: _Method, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
+        obj, name = m.obj, m.name
+        if isinstance(obj, _Task | _XArg):
+            tasks = [obj] if isinstance(obj, _Task) else obj.tasks
+            if name == "set_downstream":
+                if args:
+                    self._depend(obj, args[0])
+                return None
+            if name == "set_upstream":
+                if args:
+                    self._depend(args[0], obj)
+                return None
+            if name in ("as_setup", "as_teardown"):
+                for t in tasks:
+                    t.is_setup = t.is_setup or name == "as_setup"
+                    t.is_teardown = t.is_teardown or name == "as_teardown"
+                setups = kwargs.get("setups", args[0] if args else None)
+                if name == "as_teardown" and setups is not None:
+                    self._depend(setups, obj)
+                return obj
+            if name in ("map", "zip", "concat", "resolve", "filter") and isinstance(obj, _XArg):
+                more = [t for a in args if isinstance(a, _XArg) for t in a.tasks]
+                return _XArg(obj.tasks + more)
+            return UNKNOWN
+        if isinstance(obj, _Func):
+            if name == "override":
+                options = {**obj.options, **kwargs}
+                return _Func(node=obj.node, scope=obj.scope, kind=obj.kind, options=options, setup=obj.setup,
+                             teardown=obj.teardown, operator=obj.operator, line=obj.line, deco=obj.deco)
+            if name == "partial":
+                return _Partial(obj, args, kwargs, call)
+            if name in ("expand", "expand_kwargs"):
+                return self._call_func(obj, args, kwargs, call)
+            return UNKNOWN
+        if isinstance(obj, _Partial):
+            if name in ("expand", "expand_kwargs", "partial"):
+                if name == "partial":
+                    return _Partial(obj.target, obj.args + args, {**obj.kwargs, **kwargs}, obj.call)
+                merged = {**obj.kwargs, **kwargs}
+                if isinstance(obj.target, _Func):
+                    return self._call_func(obj.target, obj.args + args, merged, call)
+                return self._operator(obj.target, obj.args + args, merged, obj.call)
+            return UNKNOWN
+        if isinstance(obj, _Class):
+            if name == "partial" and (obj.is_operator or "task_id" in kwargs):
+                return _Partial(obj.name, args, kwargs, call)
+            return UNKNOWN
+        if isinstance(obj, _Group):
+            if name == "set_downstream" and args:
+                self._depend(obj, args[0])
+            elif name == "set_upstream" and args:
+                self._depend(args[0], obj)
+            return None
+        if isinstance(obj, _Label):
+            return None
+        if isinstance(obj, _File):
+            return UNKNOWN
+        if isinstance(obj, str):
+            return _str_method(obj, name, args, kwargs)
+        if isinstance(obj, list):
+            if name == "append" and len(args) == 1:
+                obj.append(args[0])
+            elif name == "extend" and len(args) == 1:
+                items = self._iterable(args[0])
+                if items is not None:
+                    obj.extend(items)
+            return None
+        if isinstance(obj, dict):
+            if name in ("items", "keys", "values"):
+                return list(getattr(obj, name)())
+            if name == "get" and args and self._concrete(args[0]):
+                try:
+                    return obj.get(args[0], args[1] if len(args) > 1 else None)
+                except TypeError:
+                    return UNKNOWN
+            return UNKNOWN
+        return UNKNOWN
+
+    # -- functions --------------------------------------------------------------------------
+    def _bind(self, func: _Func, args: list[Any], kwargs: dict[str, Any]) -> _Scope:
+        scope = _Scope(parent=func.scope)
+        a = func.node.args
+        positional = [*a.posonlyargs, *a.args]
+        defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+        for i, p in enumerate(positional):
+            if i < len(args):
+                scope.vars[p.arg] = args[i]
+            elif p.arg in kwargs:
+                scope.vars[p.arg] = kwargs[p.arg]
+            elif defaults[i] is not None:
+                scope.vars[p.arg] = self._eval(defaults[i], func.scope)
+            else:
+                scope.vars[p.arg] = UNKNOWN
+        if a.vararg is not None:
+            scope.vars[a.vararg.arg] = tuple(args[len(positional):])
+        for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True):
+            scope.vars[p.arg] = kwargs.get(p.arg, self._eval(d, func.scope) if d is not None else UNKNOWN)
+        if a.kwarg is not None:
+            named = {p.arg for p in [*positional, *a.kwonlyargs]}
+            scope.vars[a.kwarg.arg] = {k: v for k, v in kwargs.items() if k not in named}
+        return scope
+
+    def _run(self, func: _Func, scope: _Scope) -> Any:
+        if self.depth >= MAX_CALL_DEPTH:
+            self._diag("call_depth_capped", f"calls nested deeper than {MAX_CALL_DEPTH}", func.line)
+            return UNKNOWN
+        self.depth += 1
+        try:
+            if isinstance(func.node, ast.Lambda):
+                return self._eval(func.node.body, scope)
+            self._block(func.node.body, scope)
+            return None
+        except _Return as ret:
+            return ret.value
+        finally:
+            self.depth -= 1
+
+    def _call_func(self, func: _Func, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
+        if func.kind == "task":
+            return self._task_call(func, args, kwargs, call)
+        if func.kind == "task_group":
+            dag = self.cur_dag
+            if dag is None:
+                return UNKNOWN
+            options = {k: v for k, v in func.options.items()}
+            group = self._new_group(options.pop("group_id", None) or func.name, options, suffix=True)
+            if group is None:
+                return UNKNOWN
+            self.group_stack.append(group)
+            try:
+                ret = self._run(func, self._bind(func, args, kwargs))
+            finally:
+                self.group_stack.pop()
+            return group if ret is None or ret is UNKNOWN else ret
+        if func.kind == "dag":
+            dag_id = func.options.get("dag_id") or func.name
+            dag = self._new_dag(dag_id, func.deco, func.line, func.options)
+            if dag is None:
+                return UNKNOWN
+            self.dag_stack.append(dag)
+            try:
+                self._run(func, self._bind(func, args, kwargs))
+            finally:
+                self.dag_stack.pop()
+            return dag
+        return self._run(func, self._bind(func, args, kwargs))
+
+    def _task_call(self, func: _Func, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
+        opts = func.options
+        dag = opts.get("dag") if isinstance(opts.get("dag"), _Dag) else self.cur_dag
+        if dag is None:
+            return UNKNOWN
+        group = opts.get("task_group") if isinstance(opts.get("task_group"), _Group) else self.cur_group(dag)
+        task_id = opts.get("task_id", func.name)
+        if isinstance(task_id, str):
+            task_id = self._unique(dag, group, task_id)
+        task = self._make_task(dag, task_id, func.operator, call, func.node, group=group)
+        if task is None:
+            return UNKNOWN
+        task.is_setup = task.is_setup or func.setup
+        task.is_teardown = task.is_teardown or func.teardown
+        deps = [*_xargs(args), *_xargs(kwargs), *_xargs(opts)]
+        self._depend(deps, task)
+        return _XArg([task])
+
+    @staticmethod
+    def _unique(dag: _Dag, group: _Group, task_id: str) -> str:
+        """Airflow's ``get_unique_task_id``: a decorated task called again gets ``__1``, ``__2``..."""
+        full = group.child_id(task_id)
+        if full not in dag.tasks:
+            return task_id
+        prefix = re.split(r"__\d+$", full)[0]
+        pattern = re.compile(rf"^{re.escape(prefix)}__(\d+)$")
+        suffixes = [int(m.group(1)) for t in dag.tasks if (m := pattern.match(t))]
+        return f"{re.split(r'__[0-9]+$', task_id)[0]}__{max([0, *suffixes]) + 1}"
+
+    # -- DAGs, groups, tasks ----------------------------------------------------------------
+    def _id(self, value: Any) -> str | None:
+        """A usable id, or a pattern with wildcards, or None when nothing of it is known."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, _Pattern) and value.text.strip(WILDCARD):
+            return value.text
+        return None
+
+    def _new_dag(self, raw_id: Any, call: ast.Call | None, line: int, kwargs: dict[str, Any]) -> _Dag | None:
+        dag_id = self._id(raw_id)
+        if dag_id is None:
+            self._diag("dynamic_dag_id", "DAG id is not known statically; DAG skipped", line)
+            return None
+        if not isinstance(raw_id, str):
+            self._diag("dynamic_dag_id", f"DAG id is only known as the pattern {dag_id!r}", line)
+        if dag_id in self.dags:
+            return self.dags[dag_id]
         did = self.ctx.nid("airflow.dag", dag_id)
         props: dict[str, Any] = {"dag_id": dag_id, "schedule": "", "tags": [], "description": ""}
-        if call is not None:
-            for key in ("schedule", "schedule_interval"):
-                value = _kw(call, key)
-                if value is not None:
-                    lit = _literal(value)
-                    props["schedule"] = str(lit) if lit is not None else ast.unparse(value)
-            tags = _literal(_kw(call, "tags"))
-            props["tags"] = [str(t) for t in tags] if isinstance(tags, list | tuple) else []
-            props["description"] = str(_literal(_kw(call, "description")) or "")
-            paths = _literal(_kw(call, "template_searchpath"))
-            if isinstance(paths, str):
-                paths = [paths]
-            self.template_paths = [str(p) for p in paths] if isinstance(paths, list) else []
+        kw_nodes = {k.arg: k.value for k in call.keywords if k.arg} if call is not None else {}
+        for key in ("schedule", "schedule_interval"):
+            if key in kwargs:
+                value = kwargs[key]
+                if isinstance(value, str | int | float) or value is None:
+                    props["schedule"] = str(value)
+                elif key in kw_nodes:
+                    props["schedule"] = ast.unparse(kw_nodes[key])
+                else:
+                    props["schedule"] = ""
+        tags = kwargs.get("tags")
+        props["tags"] = [str(t) for t in tags] if isinstance(tags, list | tuple | set) and all(
+            isinstance(t, str) for t in tags) else []
+        if isinstance(tags, set):
+            props["tags"] = sorted(props["tags"])
+        desc = kwargs.get("description")
+        props["description"] = desc if isinstance(desc, str) else ""
+        paths = kwargs.get("template_searchpath")
+        if isinstance(paths, str):
+            paths = [paths]
         self.result.nodes.append(Node(id=did, type="airflow.dag", scope=self.ctx.repo_id, key=dag_id,
                                       name=dag_id, path=self.file.path, span=(line, line), props=props))
         self.result.edges += [Edge(type="defined_in", src=did, dst=self.ctx.file_id(self.file.path)),
                               Edge(type="declares", src=self.module_id, dst=did)]
-        dag = _Dag(dag_id=dag_id, id=did)
+        searchpath = [str(p) for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        dag = _Dag(dag_id=dag_id, id=did, template_paths=searchpath)
         self.dags[dag_id] = dag
+        self.roots[id(dag)] = _Group(dag=dag, group_id=None)
         return dag
 
-    # -- DAG bodies -----------------------------------------------------------------------
-    def _body(self, body: list[ast.stmt], dag: _Dag | None, local: dict[str, list[str]]) -> None:
-        for stmt in body:
-            self.budget.check()
-            if isinstance(stmt, ast.Assign | ast.AnnAssign):
-                value = stmt.value
-                if value is None:
-                    continue
-                tasks = self._tasks_of(value, dag, local)
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                for t in targets:
-                    if isinstance(t, ast.Name):
-                        local[t.id] = tasks
-            elif isinstance(stmt, ast.Expr):
-                self._tasks_of(stmt.value, dag, local)
-            elif isinstance(stmt, ast.With | ast.For | ast.If):
-                inner_dag = dag
-                if isinstance(stmt, ast.With):
-                    for item in stmt.items:
-                        found = self._dag_call(item.context_expr)
-                        inner_dag = found or inner_dag
-                self._body(stmt.body, inner_dag, local)
-                self._body(getattr(stmt, "orelse", []) or [], inner_dag, local)
+    def _new_group(self, raw_id: Any, kwargs: dict[str, Any], suffix: bool) -> _Group | None:
+        dag = kwargs.get("dag") if isinstance(kwargs.get("dag"), _Dag) else None
+        parent = kwargs.get("parent_group") if isinstance(kwargs.get("parent_group"), _Group) else None
+        dag = dag or (parent.dag if parent else self.cur_dag)
+        if dag is None:
+            return None
+        parent = parent or self.cur_group(dag)
+        label = self._id(raw_id) or WILDCARD
+        if not isinstance(raw_id, str):
+            self._diag("dynamic_group_id", f"task group id is only known as the pattern {label!r}", None)
+        prefix = kwargs.get("prefix_group_id", True)
+        prefix = prefix if isinstance(prefix, bool) else True
+        full = parent.child_id(label)
+        if full in dag.used_ids and suffix:
+            base = re.split(r"__\d+$", label)[0]
+            base_full = parent.child_id(base)
+            pattern = re.compile(rf"^{re.escape(base_full)}__(\d+)$")
+            used = [int(m.group(1)) for u in dag.used_ids if (m := pattern.match(u))]
+            label = f"{base}__{max(used) + 1}" if used else f"{label}__1"
+            full = parent.child_id(label)
+        group = _Group(dag=dag, group_id=full, prefix=prefix)
+        dag.used_ids.add(full)
+        parent.children.append(group)
+        return group
 
-    def _tasks_of(self, expr: ast.expr, dag: _Dag | None, local: dict[str, list[str]]) -> list[str]:
-        """Task ids an expression evaluates to, creating tasks and dependency edges on the way."""
-        if isinstance(expr, ast.Name):
-            return list(local.get(expr.id, []))
-        if isinstance(expr, ast.List | ast.Tuple):
-            out: list[str] = []
-            for elt in expr.elts:
-                out += self._tasks_of(elt, dag, local)
-            return out
-        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.RShift | ast.LShift):
-            left = self._tasks_of(expr.left, dag, local)
-            right = self._tasks_of(expr.right, dag, local)
-            up, down = (left, right) if isinstance(expr.op, ast.RShift) else (right, left)
-            self._link(up, down)
-            return right
-        if isinstance(expr, ast.NamedExpr) and isinstance(expr.target, ast.Name):
-            tasks = self._tasks_of(expr.value, dag, local)
-            local[expr.target.id] = tasks
-            return tasks
-        if not isinstance(expr, ast.Call):
-            return []
-        name = dotted(expr.func) or ""
-        last = name.rpartition(".")[2]
-        if last == "chain":
-            groups = [self._tasks_of(a, dag, local) for a in expr.args]
-            for up, down in itertools.pairwise(groups):
-                self._link(up, down)
-            return groups[-1] if groups else []
-        if last in ("set_downstream", "set_upstream") and isinstance(expr.func, ast.Attribute):
-            me = self._tasks_of(expr.func.value, dag, local)
-            other = self._tasks_of(expr.args[0], dag, local) if expr.args else []
-            self._link(me, other) if last == "set_downstream" else self._link(other, me)
-            return me
-        # TaskFlow: calling a @task function creates the task; task arguments are upstream of it.
-        func_name = name.partition(".")[0] if name.endswith((".override", ".expand", ".partial")) else name
-        if isinstance(expr.func, ast.Attribute) and isinstance(expr.func.value, ast.Call):
-            inner = dotted(expr.func.value.func) or ""
-            if inner in self.task_funcs and expr.func.attr in ("expand", "partial"):
-                func_name = inner
-        upstream = []
-        for arg in [*expr.args, *(k.value for k in expr.keywords)]:
-            upstream += self._tasks_of(arg, dag, local)
-        if func_name in self.task_funcs:
-            dag_for = dag or self._dag_kw(expr)
-            if dag_for is None:
-                return []
-            tid = self._task(dag_for, self.task_funcs[func_name], "@task", expr, func_name)
-            self._link(upstream, [tid])
-            return [tid]
-        if last.endswith(("Operator", "Sensor")) or _kw(expr, "task_id") is not None:
-            task_id = _literal(_kw(expr, "task_id"))
-            dag_for = self._dag_kw(expr) or dag
-            if not isinstance(task_id, str) or dag_for is None:
-                return []
-            return [self._task(dag_for, task_id, last, expr, None)]
-        return []
+    def _operator(self, cls: str, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
+        dag = kwargs.get("dag") if isinstance(kwargs.get("dag"), _Dag) else None
+        group = kwargs.get("task_group") if isinstance(kwargs.get("task_group"), _Group) else None
+        dag = dag or (group.dag if group else self.cur_dag)
+        if dag is None:
+            return UNKNOWN
+        if group is None:
+            group = self.cur_group(dag)
+        raw = kwargs.get("task_id", UNKNOWN)
+        task = self._make_task(dag, raw, cls, call, None, group=group)
+        if task is None:
+            return UNKNOWN
+        self._depend([*_xargs(args), *_xargs({k: v for k, v in kwargs.items() if k not in ("dag",)})], task)
+        return task
 
-    def _dag_kw(self, call: ast.Call) -> _Dag | None:
-        value = _kw(call, "dag")
-        if isinstance(value, ast.Name):
-            return self.dag_vars.get(value.id)
-        return None
-
-    def _link(self, up: list[str], down: list[str]) -> None:
-        for u in up:
-            for d in down:
-                if u != d:
-                    self.result.edges.append(Edge(type="upstream_of", src=u, dst=d))
-
-    def _task(self, dag: _Dag, task_id: str, operator: str, call: ast.Call, func: str | None) -> str:
+    def _make_task(self, dag: _Dag, raw_id: Any, operator: str, call: ast.AST, func: Any,
+                   group: _Group) -> _Task | None:
+        label = self._id(raw_id)
+        line = getattr(call, "lineno", None)
+        if label is None:
+            self._diag("dynamic_task_id", "task id is not known statically; task skipped", line)
+            return None
+        if not isinstance(raw_id, str):
+            self._diag("dynamic_task_id", f"task id is only known as the pattern {label!r}", line)
+        task_id = group.child_id(label)
+        if task_id in dag.tasks:
+            return dag.tasks[task_id]
+        self.n_tasks += 1
+        if self.n_tasks > MAX_TASKS:
+            self._diag("too_many_tasks", f"more than {MAX_TASKS} tasks; the rest of the file is skipped",
+                       line)
+            raise _StopFile
         key = f"{dag.dag_id}.{task_id}"
         tid = self.ctx.nid("airflow.task", key)
         conn = ""
-        for k in ("conn_id", "postgres_conn_id", "snowflake_conn_id", "gcp_conn_id", "mysql_conn_id"):
-            lit = _literal(_kw(call, k))
-            if isinstance(lit, str):
-                conn = lit
+        if isinstance(call, ast.Call):
+            for k in ("conn_id", "postgres_conn_id", "snowflake_conn_id", "gcp_conn_id", "mysql_conn_id"):
+                lit = _literal(_kw(call, k))
+                if isinstance(lit, str):
+                    conn = lit
+        end = getattr(call, "end_lineno", None) or line or 0
         self.result.nodes.append(Node(id=tid, type="airflow.task", scope=self.ctx.repo_id, key=key,
-                                      name=task_id, path=self.file.path,
-                                      span=(call.lineno, call.end_lineno or call.lineno),
+                                      name=task_id, path=self.file.path, span=(line or 0, end),
                                       props={"task_id": task_id, "operator": operator, "conn_id": conn}))
         self.result.edges += [Edge(type="has_task", src=dag.id, dst=tid),
                               Edge(type="defined_in", src=tid, dst=self.ctx.file_id(self.file.path))]
-        if func is None and _is_sql_operator(operator):
-            self._sql(tid, operator, call)
-        return tid
+        task = _Task(dag=dag, task_id=task_id, node_id=tid)
+        dag.tasks[task_id] = task
+        dag.used_ids.add(task_id)
+        group.children.append(task)
+        if self.st_stack:
+            self.st_stack[-1].work.append(task)
+        if func is None and _is_sql_operator(operator) and isinstance(call, ast.Call):
+            self._sql(tid, operator, call, dag)
+        return task
 
-    def _sql(self, tid: str, operator: str, call: ast.Call) -> None:
+    # -- dependencies -----------------------------------------------------------------------
+    def _depend(self, up: Any, down: Any) -> None:
+        """``up >> down`` with Airflow's operand rules (lists, groups, XComArgs, labels)."""
+        if isinstance(down, _Label):
+            down.ups.append(up)
+            return
+        if isinstance(up, _Label):
+            for u in up.ups:
+                self._depend(u, down)
+            return
+        ups = [u for u in _flat(up) if not isinstance(u, _Label)]
+        downs = [d for d in _flat(down) if not isinstance(d, _Label)]
+        for lab in _flat(up):
+            if isinstance(lab, _Label):
+                for u in lab.ups:
+                    self._depend(u, downs)
+        if not ups or not downs:
+            return
+        up_tasks = [t for u in ups for t in self._ends(u, leaves=True)]
+        down_tasks = [t for d in downs for t in self._ends(d, leaves=False)]
+        for u in up_tasks:
+            for d in down_tasks:
+                self._edge(u, d)
+
+    def _ends(self, node: Any, leaves: bool) -> list[_Task]:
+        if isinstance(node, _Task):
+            return [node]
+        if isinstance(node, _XArg):
+            return list(node.tasks)
+        if isinstance(node, _Group):
+            return self._leaves(node) if leaves else self._roots(node)
+        return []
+
+    @staticmethod
+    def _roots(group: _Group) -> list[_Task]:
+        tasks = list(group.tasks())
+        ids = {t.task_id for t in tasks}
+        return [t for t in tasks if not ids.intersection(t.dag.up.get(t.task_id, ()))]
+
+    @staticmethod
+    def _leaves(group: _Group) -> list[_Task]:
+        """TaskGroup.get_leaves: tasks with nothing downstream in the group, looking past teardowns."""
+        tasks = list(group.tasks())
+        by_id = {t.task_id: t for t in tasks}
+        if not tasks:
+            return []
+        dag = tasks[0].dag
+
+        def non_teardown_downstream(task: _Task, exclude: str) -> bool:
+            return any(d != exclude and d in by_id and not by_id[d].is_teardown
+                       for d in dag.down.get(task.task_id, ()))
+
+        def first_non_teardown(task: _Task, seen: set[str]) -> Iterator[_Task]:
+            for u in dag.up.get(task.task_id, ()):
+                if u not in by_id or u in seen:
+                    continue
+                up_task = by_id[u]
+                if up_task.is_teardown:
+                    yield from first_non_teardown(up_task, seen | {u})
+                elif task.is_teardown and up_task.is_setup:
+                    continue
+                elif not non_teardown_downstream(up_task, task.task_id):
+                    yield up_task
+
+        out: list[_Task] = []
+        for t in tasks:
+            if not by_id.keys() & set(dag.down.get(t.task_id, ())):
+                if not t.is_teardown:
+                    out.append(t)
+                else:
+                    out += first_non_teardown(t, {t.task_id})
+        return out
+
+    def _edge(self, up: _Task, down: _Task) -> None:
+        if up is down or up.dag is not down.dag:
+            return
+        dag = up.dag
+        key = (up.task_id, down.task_id)
+        if key in dag.edges:
+            return
+        self.n_edges += 1
+        if self.n_edges > MAX_EDGES:
+            self._diag("too_many_edges",
+                       f"more than {MAX_EDGES} dependencies; the rest of the file is skipped", None)
+            raise _StopFile
+        dag.edges[key] = None
+        dag.down.setdefault(up.task_id, []).append(down.task_id)
+        dag.up.setdefault(down.task_id, []).append(up.task_id)
+
+    def _chain(self, args: list[Any], call: ast.Call) -> None:
+        """``chain``: a task next to anything links every-to-every; two lists pair up element-wise."""
+        for up, down in itertools.pairwise(args):
+            up_single = not isinstance(up, list | tuple)
+            down_single = not isinstance(down, list | tuple)
+            if up_single or down_single:
+                self._depend(up, down)
+            elif len(up) != len(down):
+                self._diag("chain_length_mismatch",
+                           f"chain() of lists of different lengths ({len(up)} and {len(down)}): Airflow "
+                           "raises here", call.lineno)
+            else:
+                for u, d in zip(up, down, strict=True):
+                    self._depend(u, d)
+
+    # -- setup / teardown context managers --------------------------------------------------
+    def _st_context(self, value: Any) -> _StContext | None:
+        tasks = [t for v in _flat(value) for t in self._ends(v, leaves=True) if isinstance(v, _Task | _XArg)]
+        if not tasks or not (tasks[0].is_setup or tasks[0].is_teardown):
+            return None
+        dag = tasks[0].dag
+        teardown_mode = tasks[0].is_teardown
+        want = "is_setup" if teardown_mode else "is_teardown"
+        # Airflow looks for setups upstream of the teardown (teardowns downstream of the setup),
+        # widening the search one neighbour ring at a time until it finds some.
+        start = dag.up if teardown_mode else dag.down
+        ring = [dag.tasks[x] for x in start.get(tasks[0].task_id, ()) if x in dag.tasks]
+        seen = {tasks[0].task_id}
+        partners: list[_Task] = []
+        while ring:
+            partners = [t for t in ring if getattr(t, want)]
+            if partners:
+                break
+            seen |= {t.task_id for t in ring}
+            nxt = {x for t in ring for x in (*dag.up.get(t.task_id, ()), *dag.down.get(t.task_id, ()))}
+            ring = [dag.tasks[x] for x in sorted(nxt - seen) if x in dag.tasks]
+        return _StContext(teardown_mode=teardown_mode, tasks=tasks, partners=partners)
+
+    def _st_exit(self, ctx: _StContext) -> None:
+        dag = ctx.tasks[0].dag
+        work = [t for t in ctx.work if not t.is_setup and not t.is_teardown]
+        if not work:
+            return
+        roots = [t for t in work if not dag.up.get(t.task_id)] or [work[0]]
+        leaves = [t for t in work if not dag.down.get(t.task_id)] or [work[-1]]
+        if ctx.teardown_mode:
+            self._depend(leaves, ctx.tasks)
+            self._depend(ctx.partners, roots)
+        else:
+            self._depend(ctx.tasks, roots)
+            self._depend(leaves, ctx.partners)
+
+    # -- SQL --------------------------------------------------------------------------------
+    def _sql(self, tid: str, operator: str, call: ast.Call, dag: _Dag) -> None:
         value = _kw(call, "sql")
         sql = _literal(value)
         statements = sql if isinstance(sql, list) else [sql]
@@ -291,7 +1332,7 @@ class _DagFile:
             if not isinstance(s, str) or not s.strip():
                 continue
             if s.strip().endswith(".sql"):
-                path = self._sql_file(s.strip())
+                path = self._sql_file(s.strip(), dag)
                 if path is None:
                     self.result.diagnostics.append(self.a.diag(
                         self.file.path, "sql_file_not_found", f"{s.strip()} is not in the repository",
@@ -316,16 +1357,73 @@ class _DagFile:
             ids = statement_graph(infos, path, self.ctx, self.a.name, dialect, self.result, owner=tid)
             self.result.edges += [Edge(type="runs", src=tid, dst=sid) for sid in ids]
 
-    def _sql_file(self, rel: str) -> str | None:
+    def _sql_file(self, rel: str, dag: _Dag) -> str | None:
         """Resolve a templated .sql path the way Airflow would: DAG folder, then search paths."""
         folder = posixpath.dirname(self.file.path)
         candidates = [posixpath.normpath(posixpath.join(folder, rel))]
-        candidates += [posixpath.normpath(posixpath.join(folder, p, rel)) for p in self.template_paths
+        candidates += [posixpath.normpath(posixpath.join(folder, p, rel)) for p in dag.template_paths
                        if not posixpath.isabs(p)]
         for c in candidates:
             if not c.startswith("..") and self.ctx.exists(c):
                 return c
         return None
+
+
+def _text(v: str | _Pattern) -> str:
+    return v if isinstance(v, str) else v.text
+
+
+def _flat(value: Any) -> Iterator[Any]:
+    """Operands of a dependency: a list (or tuple) stands for its elements, nested lists too."""
+    if isinstance(value, list | tuple):
+        for v in value:
+            yield from _flat(v)
+    elif value is not None:
+        yield value
+
+
+def _xargs(value: Any, depth: int = 0) -> Iterator[_XArg]:
+    """XComArgs anywhere in an argument (lists, dicts): each makes its task an upstream."""
+    if depth > 8:
+        return
+    if isinstance(value, _XArg):
+        yield value
+    elif isinstance(value, list | tuple | set):
+        for v in value:
+            yield from _xargs(v, depth + 1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _xargs(v, depth + 1)
+
+
+def _str_method(s: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if name == "format":
+        if all(isinstance(a, str | int | float) for a in [*args, *kwargs.values()]):
+            try:
+                return s.format(*args, **kwargs)
+            except (IndexError, KeyError, ValueError):
+                return UNKNOWN
+        return _Pattern(re.sub(r"\{[^{}]*\}", WILDCARD, s))
+    simple = {"lower", "upper", "strip", "lstrip", "rstrip", "title", "capitalize", "replace", "removesuffix",
+              "removeprefix", "split", "rsplit", "join", "startswith", "endswith", "partition", "rpartition"}
+    if name in simple and all(isinstance(a, str | int | list) for a in args):
+        if name == "join" and not (args and all(isinstance(x, str) for x in args[0])):
+            return UNKNOWN
+        try:
+            return getattr(s, name)(*args)
+        except (TypeError, ValueError):
+            return UNKNOWN
+    return UNKNOWN
+
+
+_BUILTINS: dict[str, Any] = {"str": str, "int": int, "len": len, "sorted": sorted, "reversed": lambda x: list(
+    reversed(x)), "min": min, "max": max, "abs": abs}
+
+_COMPARE: dict[type, Any] = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+                             ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+                             ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
+                             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+                             ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b}
 
 
 def _kw(call: ast.Call, name: str) -> ast.expr | None:

@@ -103,11 +103,15 @@ def test_classic_dag_with_module_level_operators_set_downstream_and_chain():
 
 def test_dynamic_dag_id_and_missing_sql_file_are_reported():
     delta = analyse_texts({"dags/y.py": (
-        "from airflow import DAG\nfrom airflow.providers.common.sql.operators.sql import "
+        "import os\nfrom airflow import DAG\nfrom airflow.providers.common.sql.operators.sql import "
         "SQLExecuteQueryOperator\n"
         "for name in ['a', 'b']:\n    pass\n"
-        "with DAG(f'dyn_{name}') as d1:\n    pass\n"
+        "with DAG(f'dyn_{name}') as d1:\n    pass\n"         # Python leaves name == 'b' after the loop
+        "with DAG(os.environ['DAG']) as d0:\n    pass\n"     # nothing known: skipped
+        "with DAG(f'env_{os.environ[\"X\"]}'):\n    pass\n"  # partly known: kept as a pattern
         "with DAG('fixed') as d2:\n    SQLExecuteQueryOperator(task_id='q', sql='missing.sql')\n"
     )})
-    assert [(d.code, d.line) for d in delta.diagnostics] == [("dynamic_dag_id", 5), ("sql_file_not_found", 8)]
-    assert node_set(delta, "airflow.dag", "airflow.task") == {"airflow.dag:fixed", "airflow.task:fixed.q"}
+    assert [(d.code, d.line) for d in delta.diagnostics] == [
+        ("dynamic_dag_id", 8), ("dynamic_dag_id", 10), ("sql_file_not_found", 13)]
+    assert node_set(delta, "airflow.dag", "airflow.task") == {
+        "airflow.dag:dyn_b", "airflow.dag:env_*", "airflow.dag:fixed", "airflow.task:fixed.q"}
