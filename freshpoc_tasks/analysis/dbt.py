@@ -1,27 +1,46 @@
-"""dbt analyzer: projects, models, sources, seeds, snapshots, macros, tests and lineage.
+"""dbt analyzer: projects, packages, models, sources, seeds, snapshots, macros, tests and lineage.
 
-Model SQL is rendered with Jinja in a ``SandboxedEnvironment`` whose ``ref``/``source``/``var``/
-``config``/``is_incremental``/``this`` are stand-ins that record what the model asks for and
-emit placeholder relation names. Rendering thus depends only on the file, the project's vars and
-its macros (the cache key), never on other models; the link step swaps placeholders for real
-relations (or, for ephemeral models, inlines their SQL) and computes column lineage in
-dependency order so ``*`` expands over upstream columns. Nothing runs against a warehouse.
+Model SQL is rendered with Jinja in a ``SandboxedEnvironment`` whose context imitates what
+``dbt parse`` gives a model: ``ref``/``source``/``var``/``config``/``this`` record what the model
+asks for and stand for relations by placeholder names; ``return()`` ends a macro with a value;
+``statement`` blocks, ``load_result`` and ``run_query`` give empty results (``execute`` is false,
+as while dbt parses); ``adapter.dispatch`` looks for ``<adapter>__name`` then ``default__name``
+through the dispatch search order; macros come from the project and from its installed packages
+(``dbt_packages/`` or ``packages-install-path``), and dbt's own cross-database macros
+(``dbt.date_trunc``, ``dbt.type_string``...) are small stand-ins written here that emit portable
+SQL. Nothing of the repository runs outside that sandbox, and nothing runs against a warehouse.
+
+The macro namespace of a project and its packages (a "workspace") is compiled once per
+repository snapshot and shared by all its models, so rendering stays linear in the number of
+models. The link step swaps placeholders for real relations (or, for ephemeral models, inlines
+their SQL) and computes column lineage in dependency order so ``*`` expands over upstream
+columns. A model that still fails to render keeps the ``ref()``/``source()`` calls written in its
+Jinja syntax tree, as lower-confidence edges with a diagnostic.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as _datetime
 import hashlib
 import io
+import json
+import os
 import posixpath
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re as _re
+import threading
+import weakref
+from collections import ChainMap
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 from jinja2 import ChainableUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.ext import Extension
+from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -38,12 +57,26 @@ ADAPTER_DIALECTS = {
     "duckdb": "duckdb", "postgres": "postgres", "redshift": "redshift", "snowflake": "snowflake",
     "bigquery": "bigquery", "databricks": "databricks", "spark": "spark", "trino": "trino",
     "clickhouse": "clickhouse", "athena": "athena", "sqlserver": "tsql", "fabric": "tsql",
+    "synapse": "tsql", "materialize": "postgres", "oracle": "oracle", "teradata": "teradata",
 }
+# Adapters that inherit macros of another adapter: dispatch tries these prefixes in order.
+ADAPTER_PARENTS = {"redshift": ["postgres"], "databricks": ["spark"], "synapse": ["sqlserver"],
+                   "fabric": ["sqlserver"], "materialize": ["postgres"]}
 GENERIC_TESTS = ("unique", "not_null", "accepted_values", "relationships")
+FALLBACK_CONFIDENCE = 0.6
+PROFILE_DEFAULT_SCHEMA = "main"
 
 
 class _RaiseError(Exception):
     """``exceptions.raise_compiler_error`` inside a template."""
+
+
+class _MacroReturn(Exception):
+    """``return(value)``: unwinds to the macro call boundary, which yields ``value``."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
 
 
 class _Missing(ChainableUndefined):
@@ -74,10 +107,398 @@ class _BlockTags(Extension):
         return nodes.Output([], lineno=lineno)
 
 
-def _env() -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=_Missing, extensions=[_BlockTags, "jinja2.ext.do"],
-                                autoescape=False)
+class _DbtEnvironment(SandboxedEnvironment):
+    """The sandbox, plus dbt's macro call boundary: ``return()`` inside a macro is its value.
 
+    Every call a template makes passes through ``call``; catching the return signal there (and
+    not in a wrapper object) also covers macros that call each other inside one file, which
+    Jinja links directly without a namespace lookup.
+    """
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, Macro):
+            try:
+                return super().call(__context, __obj, *args, **kwargs)
+            except _MacroReturn as ret:
+                return ret.value
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _env() -> _DbtEnvironment:
+    return _DbtEnvironment(undefined=_Missing, extensions=[_BlockTags, "jinja2.ext.do"], autoescape=False)
+
+
+def call_macro(macro: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a macro from Python with the same return semantics as a template call."""
+    try:
+        return macro(*args, **kwargs)
+    except _MacroReturn as ret:
+        return ret.value
+
+
+# -- stand-ins for dbt's context ------------------------------------------------------------------
+
+class _Relation(Mapping):  # type: ignore[type-arg]
+    """A relation as dbt's macros see it (a mapping whose ``metadata.type`` ends in Relation).
+
+    It renders as a placeholder name the link step replaces; attributes macros read
+    (``identifier``, ``schema``, ``include()``, ``render()``...) answer without failing.
+    """
+
+    def __init__(self, placeholder: str, database: str | None = None, schema: str | None = None) -> None:
+        self.placeholder = placeholder
+        self.database = database
+        self.schema = schema
+        self.identifier = placeholder
+        self.name = placeholder
+        self.table = placeholder
+        self.type = "table"
+        self.is_table = True
+        self.is_view = False
+        self.is_cte = False
+        self.metadata = {"type": "BaseRelation"}
+
+    def _data(self) -> dict[str, Any]:
+        return {"metadata": self.metadata, "database": self.database, "schema": self.schema,
+                "identifier": self.identifier, "type": self.type,
+                "path": {"database": self.database, "schema": self.schema, "identifier": self.identifier}}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __str__(self) -> str:
+        return self.placeholder
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Missing(name=name)
+
+    def render(self) -> str:
+        return self.placeholder
+
+    def include(self, *args: Any, **kwargs: Any) -> _Relation:
+        return self
+
+    def incorporate(self, *args: Any, **kwargs: Any) -> _Relation:
+        return self
+
+    def quote(self, *args: Any, **kwargs: Any) -> _Relation:
+        return self
+
+    def replace_path(self, *args: Any, **kwargs: Any) -> _Relation:
+        return self
+
+    def without_identifier(self) -> _Relation:
+        return self
+
+
+class _EmptyColumn(list):  # type: ignore[type-arg]
+    def values(self) -> list[Any]:
+        return []
+
+
+class _EmptyTable:
+    """An agate table with no rows: what a query ``dbt parse`` never runs gives back."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+        self.column_names: list[str] = []
+        self.column_types: list[Any] = []
+
+    @property
+    def columns(self) -> _EmptyColumns:
+        return _EmptyColumns()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def print_table(self, *args: Any, **kwargs: Any) -> str:
+        return ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Missing(name=name)
+
+
+class _EmptyColumns(list):  # type: ignore[type-arg]
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        return _EmptyColumn()
+
+    def values(self) -> list[Any]:
+        return []
+
+
+class _EmptyResult(dict):  # type: ignore[type-arg]
+    """``load_result(name)``: a response, an empty table and no data."""
+
+    def __init__(self) -> None:
+        super().__init__(response=_Missing(name="response"), table=_EmptyTable(), data=[])
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self:
+            return self[name]
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Missing(name=name)
+
+
+def _quote_char(dialect: str | None) -> str:
+    return {"bigquery": "`", "databricks": "`", "spark": "`", "clickhouse": "`"}.get(dialect or "", '"')
+
+
+class _Adapter:
+    """``adapter``: dispatch through the macro namespace; catalog questions answer 'nothing'."""
+
+    def __init__(self, runtime: _Runtime) -> None:
+        self._runtime = runtime
+
+    def dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: Any = None) -> Any:
+        return self._runtime.dispatch(str(macro_name), macro_namespace)
+
+    def type(self) -> str:
+        return self._runtime.workspace.adapter or "default"
+
+    def quote(self, identifier: Any) -> str:
+        q = _quote_char(self._runtime.workspace.dialect)
+        return f"{q}{identifier}{q}"
+
+    def quote_as_configured(self, identifier: Any, *args: Any) -> str:
+        return str(identifier)
+
+    def quote_seed_column(self, column: Any, *args: Any) -> str:
+        return str(column)
+
+    def get_relation(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def load_relation(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def get_columns_in_relation(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def get_missing_columns(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def list_relations_without_caching(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def already_exists(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Missing(name=name)
+
+
+class _Exceptions:
+    def raise_compiler_error(self, msg: Any = "", *args: Any) -> None:
+        raise _RaiseError(str(msg))
+
+    def raise_not_implemented(self, msg: Any = "", *args: Any) -> None:
+        raise _RaiseError(str(msg))
+
+    def warn(self, *args: Any, **kwargs: Any) -> str:
+        return ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name.startswith("raise"):
+            return self.raise_compiler_error
+        return self.warn
+
+
+class _Namespace:
+    """``dbt_utils.star``: a package's macros by name; unknown names render empty."""
+
+    def __init__(self, name: str, macros: Mapping[str, Any]) -> None:
+        self._name = name
+        self._macros = macros
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._macros[name]
+        except KeyError:
+            return _Missing(name=f"{self._name}.{name}")
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._macros
+
+
+def _field_list(fields: Any) -> list[str]:
+    if isinstance(fields, str | _Relation):
+        return [str(fields)]
+    try:
+        return [str(f) for f in fields]
+    except TypeError:
+        return [str(fields)]
+
+
+def _cross_db(dialect: str | None) -> dict[str, Any]:
+    """dbt's own cross-database macros, as portable SQL that keeps every column reference.
+
+    Only what the SQL means for lineage matters here (which columns feed which), so each one
+    is a plain function call or cast sqlglot reads in any dialect; dateparts are string literals
+    so they can never be mistaken for columns.
+    """
+    string = "string" if dialect == "bigquery" else "varchar"
+
+    def const(value: str) -> Any:
+        return lambda *a, **k: value
+
+    return {
+        "type_string": const(string), "type_int": const("integer"), "type_bigint": const("bigint"),
+        "type_float": const("float"), "type_numeric": const("numeric(28, 6)"),
+        "type_boolean": const("boolean"), "type_timestamp": const("timestamp"),
+        "current_timestamp": const("current_timestamp"),
+        "current_timestamp_backcompat": const("current_timestamp"),
+        "current_timestamp_in_utc_backcompat": const("current_timestamp"),
+        "date_trunc": lambda datepart, date: f"date_trunc('{datepart}', {date})",
+        "dateadd": lambda datepart, interval, from_date_or_timestamp:
+            f"dateadd('{datepart}', {interval}, {from_date_or_timestamp})",
+        "datediff": lambda first_date, second_date, datepart:
+            f"datediff('{datepart}', {first_date}, {second_date})",
+        "last_day": lambda date, datepart="month": f"last_day({date})",
+        "concat": lambda fields: f"concat({', '.join(_field_list(fields))})",
+        "hash": lambda field: f"md5(cast({field} as {string}))",
+        "safe_cast": lambda field, type: f"cast({field} as {type})",
+        "cast": lambda field, type: f"cast({field} as {type})",
+        "cast_bool_to_text": lambda field: f"cast({field} as {string})",
+        "escape_single_quotes": lambda expression: str(expression).replace("'", "''"),
+        "string_literal": lambda value: "'" + str(value).replace("'", "''") + "'",
+        "replace": lambda field, old_chars, new_chars: f"replace({field}, {old_chars}, {new_chars})",
+        "split_part": lambda string_text, delimiter_text, part_number:
+            f"split_part({string_text}, {delimiter_text}, {part_number})",
+        "listagg": lambda measure, delimiter_text="','", order_by_clause=None, limit_num=None:
+            f"string_agg({measure}, {delimiter_text})",
+        "position": lambda substring_text, string_text: f"position({substring_text} in {string_text})",
+        "length": lambda expression: f"length({expression})",
+        "right": lambda string_text, length_expression: f"right({string_text}, {length_expression})",
+        "any_value": lambda expression: f"any_value({expression})",
+        "bool_or": lambda expression: f"bool_or({expression})",
+        "except": const("except"), "intersect": const("intersect"),
+        "array_construct": lambda inputs=None, data_type=None:
+            f"array_construct({', '.join(_field_list(inputs or []))})",
+        "array_append": lambda array, new_element: f"array_append({array}, {new_element})",
+        "array_concat": lambda array_1, array_2: f"array_concat({array_1}, {array_2})",
+        "date": lambda year, month, day: f"cast('{int(year):04d}-{int(month):02d}-{int(day):02d}' as date)",
+    }
+
+
+def _local_md5(value: Any) -> str:
+    return hashlib.md5(str(value).encode(), usedforsecurity=False).hexdigest()
+
+
+def _fromjson(value: Any, default: Any = None) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _fromyaml(value: Any, default: Any = None) -> Any:
+    try:
+        return yaml.safe_load(value)
+    except (yaml.YAMLError, TypeError, ValueError):
+        return default
+
+
+def _tojson(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+    try:
+        return json.dumps(value, sort_keys=sort_keys)
+    except (TypeError, ValueError):
+        return default
+
+
+def _toyaml(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+    try:
+        return yaml.safe_dump(value, sort_keys=sort_keys)
+    except (yaml.YAMLError, TypeError, ValueError):
+        return default
+
+
+def _set(value: Any, default: Any = None) -> Any:
+    try:
+        return set(value)
+    except TypeError:
+        return default
+
+
+def _zip(*args: Any, default: Any = None) -> Any:
+    try:
+        return list(zip(*args, strict=False))
+    except TypeError:
+        return default
+
+
+class _Modules:
+    """``modules.datetime`` / ``modules.re`` (the sandbox still guards their attributes)."""
+
+    datetime = _datetime
+    re = _re
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Missing(name=name)
+
+
+def _static_context(runtime: _Runtime) -> dict[str, Any]:
+    """Names every template sees that do not depend on the model being rendered."""
+
+    def statement(name: Any = None, fetch_result: Any = False, auto_begin: Any = True,
+                  language: Any = "sql", caller: Any = None, **kwargs: Any) -> str:
+        # While dbt parses, ``execute`` is false and a statement block runs nothing, so the body
+        # is not rendered (refs written in it are no dependencies for dbt either).
+        return ""
+
+    def run_query(sql: Any = None, *args: Any, **kwargs: Any) -> _EmptyTable:
+        return _EmptyTable()
+
+    def raise_return(value: Any = None) -> Any:
+        raise _MacroReturn(value)
+
+    ws = runtime.workspace
+    return {
+        "return": raise_return, "statement": statement, "load_result": lambda *a, **k: _EmptyResult(),
+        "run_query": run_query, "store_result": lambda *a, **k: "", "store_raw_result": lambda *a, **k: "",
+        "noop_statement": lambda *a, **k: "", "adapter": _Adapter(runtime), "exceptions": _Exceptions(),
+        "log": lambda *a, **k: "", "print": lambda *a, **k: "", "execute": False,
+        "flags": _Missing(name="flags"),
+        "modules": _Modules(), "fromjson": _fromjson, "tojson": _tojson, "fromyaml": _fromyaml,
+        "toyaml": _toyaml, "set": _set, "set_strict": set, "zip": _zip, "zip_strict": zip,
+        "local_md5": _local_md5, "env_var": lambda name, default="": default,
+        "is_incremental": lambda: False, "should_full_refresh": lambda: False,
+        "load_relation": lambda *a, **k: None, "load_agate_table": lambda *a, **k: _EmptyTable(),
+        "dbt_version": "1.10.0", "invocation_id": "00000000-0000-0000-0000-000000000000",
+        "run_started_at": _datetime.datetime(2000, 1, 1, tzinfo=_datetime.UTC),
+        "selected_resources": [], "graph": {k: {} for k in ("nodes", "sources", "exposures", "metrics",
+                                                              "groups", "semantic_models", "saved_queries")},
+        "target": ws.target(), "project_name": ws.root.name,
+        "api": {"Relation": _Namespace("api.Relation", {"create": lambda *a, **k: _Relation(
+            ".".join(str(p) for p in (k.get("database"), k.get("schema"), k.get("identifier")) if p))})},
+    }
+
+
+# -- projects, packages and profiles --------------------------------------------------------------
 
 @dataclass
 class ProjectInfo:
@@ -94,6 +515,12 @@ class ProjectInfo:
     dialect: str | None
     adapter: str | None
     profile: str
+    packages_path: str = "dbt_packages"
+    dispatch: list[dict[str, Any]] = field(default_factory=list)
+    owner: str | None = None  # root folder of the project that installed this one as a package
+    seed_config: dict[str, Any] = field(default_factory=dict)
+    snapshot_config: dict[str, Any] = field(default_factory=dict)
+    profile_source: str = ""
 
 
 def _safe_yaml(text: str | None) -> Any:
@@ -105,54 +532,198 @@ def _safe_yaml(text: str | None) -> Any:
         return None
 
 
-def load_project(root: str, ctx: RepoContext) -> ProjectInfo:
-    def rel(p: str) -> str:
-        return posixpath.join(root, p) if root else p
+def _join(root: str, path: str) -> str:
+    path = str(path).strip().strip("/")
+    joined = posixpath.normpath(posixpath.join(root, path)) if root else posixpath.normpath(path)
+    return "" if joined == "." else joined
 
-    doc = _safe_yaml(ctx.text(rel("dbt_project.yml"))) or {}
-    if not isinstance(doc, dict):
-        doc = {}
-    name = str(doc.get("name") or posixpath.basename(root) or "project")
-    profile_name = str(doc.get("profile") or name)
-    database, schema, adapter = None, "main", None
-    profiles = _safe_yaml(ctx.text(rel("profiles.yml")))
-    if isinstance(profiles, dict) and isinstance(profiles.get(profile_name), dict):
+
+def _project_doc(root: str, ctx: RepoContext) -> dict[str, Any]:
+    store = _MEMO.get(ctx)
+    key = ("doc", root)
+    if key not in store:
+        doc = _safe_yaml(ctx.text(_join(root, "dbt_project.yml")))
+        store[key] = doc if isinstance(doc, dict) else {}
+    return store[key]
+
+
+def _install_path(root: str, doc: dict[str, Any]) -> str:
+    return _join(root, str(doc.get("packages-install-path") or "dbt_packages"))
+
+
+def owner_root(root: str, ctx: RepoContext) -> str | None:
+    """The project that installed ``root`` as a package (its install path holds it), if any."""
+    if not root:
+        return None
+    parent = posixpath.dirname(root)
+    parts = root.split("/")
+    for i in range(len(parts) - 1, -1, -1):
+        base = "/".join(parts[:i])
+        if base == root or not ctx.exists(_join(base, "dbt_project.yml")):
+            continue
+        if _install_path(base, _project_doc(base, ctx)) == parent:
+            return base
+    return None
+
+
+def _render_small(value: Any, variables: Mapping[str, Any]) -> Any:
+    """``"{{ var('x', false) }}"`` in a YAML value, rendered with ``var``/``env_var`` only."""
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    env = _env()
+    env.globals.update({"var": lambda name, default=None: variables.get(name, default),
+                        "env_var": lambda name, default="": default, "target": {}})
+    try:
+        return env.from_string(value).render()
+    except (TemplateError, SecurityError, ArithmeticError, TypeError, ValueError, AttributeError,
+            KeyError, IndexError, _RaiseError, _MacroReturn):
+        return value
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off", "none", "")
+    return bool(value)
+
+
+@dataclass
+class ProfileTarget:
+    adapter: str | None = None
+    schema: str = PROFILE_DEFAULT_SCHEMA
+    database: str | None = None
+    source: str = ""
+    content_hash: str = "-"
+
+
+def _read_disk(path: Path) -> str | None:
+    try:
+        if path.is_file() and path.stat().st_size < 1_000_000:
+            return path.read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    return None
+
+
+def find_profile(profile_name: str, root: str, ctx: RepoContext, profiles_dir: str | None = None,
+                 environ: Mapping[str, str] | None = None, home: Path | None = None) -> ProfileTarget:
+    """The profile's target where dbt looks for it, first match wins.
+
+    ``profiles_dir`` (``dbt --profiles-dir``: repository-relative, or an absolute folder on this
+    machine), then ``$DBT_PROFILES_DIR``, then the project folder, then ``~/.dbt``. Values that
+    are Jinja (``{{ env_var('X') }}``) render with defaults only: the analysing machine's
+    environment never leaks into the graph.
+    """
+    environ = os.environ if environ is None else environ
+    candidates: list[tuple[str, str | None]] = []
+
+    def add(folder: str | None) -> None:
+        if not folder:
+            return
+        if posixpath.isabs(folder) or os.path.isabs(folder):
+            path = Path(folder) / "profiles.yml"
+            candidates.append((str(path), _read_disk(path)))
+        else:
+            rel = _join(_join("", folder), "profiles.yml")  # inside the repository, never above it
+            candidates.append((rel, None if rel.startswith("..") else ctx.text(rel)))
+
+    add(profiles_dir)
+    add(environ.get("DBT_PROFILES_DIR"))
+    candidates.append((_join(root, "profiles.yml"), ctx.text(_join(root, "profiles.yml"))))
+    home_path = (home or Path.home()) / ".dbt" / "profiles.yml"
+    candidates.append((str(home_path), _read_disk(home_path)))
+    for source, text in candidates:
+        profiles = _safe_yaml(text)
+        if not isinstance(profiles, dict) or not isinstance(profiles.get(profile_name), dict):
+            continue
         prof = profiles[profile_name]
-        outputs = prof.get("outputs") or {}
-        target = outputs.get(prof.get("target")) or next(iter(outputs.values()), {})
-        if isinstance(target, dict):
-            adapter = target.get("type")
-            schema = str(target.get("schema") or target.get("dataset") or schema)
-            database = target.get("database") or target.get("dbname") or target.get("project")
-            if adapter == "duckdb" and not database:
-                path = str(target.get("path") or ":memory:")
-                database = "memory" if path == ":memory:" else posixpath.splitext(posixpath.basename(path))[0]
-    dialect = ADAPTER_DIALECTS.get(str(adapter)) if adapter else None
+        outputs = prof.get("outputs") if isinstance(prof.get("outputs"), dict) else {}
+        name = _render_small(prof.get("target"), {})
+        target = outputs.get(name) or next(iter(outputs.values()), {})
+        if not isinstance(target, dict):
+            continue
+        got = ProfileTarget(source=source, content_hash=hashlib.sha256((text or "").encode()).hexdigest())
+
+        def value(*keys: str, target: dict[str, Any] = target) -> str | None:
+            for key in keys:
+                v = _render_small(target.get(key), {})
+                if v not in (None, ""):
+                    return str(v)
+            return None
+
+        got.adapter = value("type")
+        got.schema = value("schema", "dataset") or PROFILE_DEFAULT_SCHEMA
+        got.database = value("database", "dbname", "project", "catalog")
+        if got.adapter == "duckdb" and not got.database:
+            path = value("path") or ":memory:"
+            got.database = "memory" if path == ":memory:" else posixpath.splitext(posixpath.basename(path))[0]
+        return got
+    return ProfileTarget()
+
+
+def load_project(root: str, ctx: RepoContext, profiles_dir: str | None = None) -> ProjectInfo:
+    """A project's settings; a package takes profile, vars and model configs from its owner."""
+    doc = _project_doc(root, ctx)
+    name = str(doc.get("name") or posixpath.basename(root) or "project")
+    owner = owner_root(root, ctx)
+    owner_doc = _project_doc(owner, ctx) if owner is not None else doc
+    profile_name = str(owner_doc.get("profile") or owner_doc.get("name") or name)
+    profile = find_profile(profile_name, owner if owner is not None else root, ctx, profiles_dir)
+    dialect = ADAPTER_DIALECTS.get(str(profile.adapter)) if profile.adapter else None
 
     def paths(key: str, default: str) -> list[str]:
         value = doc.get(key) or [default]
-        return [rel(str(p).strip("/")) for p in (value if isinstance(value, list) else [value])]
+        return [_join(root, str(p)) for p in (value if isinstance(value, list) else [value])]
 
+    def mapping(d: dict[str, Any], key: str) -> dict[str, Any]:
+        v = d.get(key)
+        return v if isinstance(v, dict) else {}
+
+    variables = dict(mapping(doc, "vars"))
+    model_config = {name: mapping(mapping(doc, "models"), name)}
+    seed_config = {name: mapping(mapping(doc, "seeds"), name)}
+    snapshot_config = {name: mapping(mapping(doc, "snapshots"), name)}
+    if owner is not None:
+        # dbt: the root project's vars and configs for this package win over the package's own.
+        owner_vars = mapping(owner_doc, "vars")
+        variables.update({k: v for k, v in owner_vars.items() if not isinstance(v, dict)})
+        scoped = dict(mapping(variables, name))
+        scoped.update(mapping(owner_vars, name))
+        variables[name] = scoped
+        model_config = {name: _deep_merge(model_config[name], mapping(mapping(owner_doc, "models"), name))}
+        seed_config = {name: _deep_merge(seed_config[name], mapping(mapping(owner_doc, "seeds"), name))}
+        snapshot_config = {name: _deep_merge(snapshot_config[name],
+                                             mapping(mapping(owner_doc, "snapshots"), name))}
+    dispatch = [d for d in (owner_doc.get("dispatch") or []) if isinstance(d, dict)] \
+        if isinstance(owner_doc.get("dispatch"), list) else []
     return ProjectInfo(
-        name=name, root=root, vars=doc.get("vars") if isinstance(doc.get("vars"), dict) else {},
-        model_config=(doc.get("models") or {}) if isinstance(doc.get("models"), dict) else {},
+        name=name, root=root, vars=variables, model_config=model_config,
         model_paths=paths("model-paths", "models"), macro_paths=paths("macro-paths", "macros"),
         seed_paths=paths("seed-paths", "seeds"), snapshot_paths=paths("snapshot-paths", "snapshots"),
-        database=str(database) if database else None, schema=schema,
-        dialect=dialect or ctx.config.sql_dialect, adapter=adapter, profile=profile_name)
+        database=profile.database, schema=profile.schema, dialect=dialect or ctx.config.sql_dialect,
+        adapter=profile.adapter, profile=profile_name,
+        packages_path=_install_path(root, doc), dispatch=dispatch, owner=owner, seed_config=seed_config,
+        snapshot_config=snapshot_config, profile_source=f"{profile.source}#{profile.content_hash}")
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _under(path: str, dirs: Sequence[str]) -> str | None:
     for d in dirs:
-        if path.startswith(d + "/"):
+        if d and path.startswith(d + "/"):
             return d
     return None
 
 
-def _folder_config(project: ProjectInfo, rel_dir_parts: list[str]) -> dict[str, Any]:
-    """Merge ``+key`` settings down the ``models:`` tree of dbt_project.yml."""
+def _folder_config(project: ProjectInfo, rel_dir_parts: list[str],
+                   tree: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge ``+key`` settings down the ``models:`` (or seeds/snapshots) tree of dbt_project.yml."""
     config: dict[str, Any] = {}
-    level = project.model_config.get(project.name)
+    level = (tree if tree is not None else project.model_config).get(project.name)
     for part in [None, *rel_dir_parts]:
         if part is not None:
             level = level.get(part) if isinstance(level, dict) else None
@@ -161,32 +732,282 @@ def _folder_config(project: ProjectInfo, rel_dir_parts: list[str]) -> dict[str, 
         for k, v in level.items():
             if k.startswith("+"):
                 config[k[1:]] = v
-            elif k in ("materialized", "schema", "alias", "tags", "enabled") and not isinstance(v, dict):
+            elif k in ("materialized", "schema", "alias", "tags", "enabled", "database") \
+                    and not isinstance(v, dict):
                 config[k] = v
     return config
 
 
-class _Recorder:
-    """Stand-ins for dbt's context; what a template calls is what we learn about the model."""
+@dataclass
+class Workspace:
+    """A root project with the packages installed under it: one macro namespace, one profile."""
 
-    def __init__(self, project: ProjectInfo, self_name: str) -> None:
+    root: ProjectInfo
+    packages: dict[str, ProjectInfo]  # by project name
+    macro_files: dict[str, list[str]]  # project name -> macro file paths
+    fingerprint: str
+
+    @property
+    def adapter(self) -> str | None:
+        return self.root.adapter
+
+    @property
+    def dialect(self) -> str | None:
+        return self.root.dialect
+
+    def projects(self) -> list[ProjectInfo]:
+        return [self.root, *self.packages.values()]
+
+    def project(self, name: str) -> ProjectInfo | None:
+        return self.root if name == self.root.name else self.packages.get(name)
+
+    def target(self) -> dict[str, Any]:
+        return {"name": "dev", "schema": self.root.schema, "database": self.root.database,
+                "type": self.root.adapter or "", "profile_name": self.root.profile, "threads": 1,
+                "target_name": "dev"}
+
+
+class _Memo:
+    """Per-snapshot memory (workspaces, compiled macro namespaces) tied to the RepoContext.
+
+    The engine hands every file of one snapshot the same context object; keying by it (weakly)
+    shares the work across files without outliving the snapshot.
+    """
+
+    def __init__(self) -> None:
+        self._by_ctx: dict[int, tuple[weakref.ref[RepoContext], dict[Any, Any]]] = {}
+        self.lock = threading.RLock()
+
+    def get(self, ctx: RepoContext) -> dict[Any, Any]:
+        with self.lock:
+            entry = self._by_ctx.get(id(ctx))
+            if entry is not None and entry[0]() is ctx:
+                return entry[1]
+            for key in [k for k, (ref, _) in self._by_ctx.items() if ref() is None]:
+                del self._by_ctx[key]
+            store: dict[Any, Any] = {}
+            self._by_ctx[id(ctx)] = (weakref.ref(ctx), store)
+            return store
+
+
+_MEMO = _Memo()
+
+
+def workspace_of(root: str, ctx: RepoContext, profiles_dir: str | None = None) -> Workspace:
+    """The workspace a project belongs to (its owner's when it is an installed package)."""
+    owner = owner_root(root, ctx)
+    base = owner if owner is not None else root
+    store = _MEMO.get(ctx)
+    key = ("workspace", base, profiles_dir)
+    with _MEMO.lock:
+        if key in store:
+            return store[key]
+    project = load_project(base, ctx, profiles_dir)
+    packages: dict[str, ProjectInfo] = {}
+    prefix = project.packages_path + "/" if project.packages_path else ""
+    for path in sorted(ctx.paths()):
+        if path.startswith(prefix) and path.endswith("/dbt_project.yml") \
+                and path[len(prefix):].count("/") == 1:
+            pkg = load_project(posixpath.dirname(path), ctx, profiles_dir)
+            if pkg.owner == base and pkg.name != project.name:
+                packages.setdefault(pkg.name, pkg)
+    h = hashlib.sha256(ctx.config.fingerprint().encode())
+    h.update(project.profile_source.encode())
+    macro_files: dict[str, list[str]] = {p.name: [] for p in [project, *packages.values()]}
+    all_projects = [project, *packages.values()]
+    for p in all_projects:
+        f = ctx.files.get(_join(p.root, "dbt_project.yml"))
+        h.update(f"{p.root}={f.blob_sha if f else '-'}".encode())
+    roots = sorted(((p.macro_paths, p.name) for p in all_projects), key=lambda x: x[1])
+    for path in sorted(ctx.paths()):
+        if not path.endswith(".sql"):
+            continue
+        for macro_paths, name in roots:
+            if _under(path, macro_paths) is not None and _owning_project(path, all_projects) == name:
+                macro_files[name].append(path)
+                h.update(f"{path}={ctx.files[path].blob_sha}".encode())
+    ws = Workspace(root=project, packages=packages, macro_files=macro_files, fingerprint=h.hexdigest())
+    with _MEMO.lock:
+        store[key] = ws
+    return ws
+
+
+def _owning_project(path: str, projects: Sequence[ProjectInfo]) -> str | None:
+    """The deepest project folder holding ``path``."""
+    best: ProjectInfo | None = None
+    for p in projects:
+        if (not p.root or path.startswith(p.root + "/")) and (best is None or len(p.root) > len(best.root)):
+            best = p
+    return best.name if best else None
+
+
+# -- the compiled macro namespace of a workspace --------------------------------------------------
+
+class _Runtime:
+    """Every macro of a workspace compiled once, in dbt's lookup order, shared by its models.
+
+    Unqualified names resolve as dbt resolves them for a node of package P: P's own macros, then
+    the root project's, then the per-model context (``ref``, ``this``...), then dbt's built-ins;
+    ``pkg.macro`` reaches any package. Per-model values live in one dict (``dyn``) that is
+    rebound before each render, so compiled macros never need recompiling.
+    """
+
+    def __init__(self, ws: Workspace, ctx: RepoContext, budget: Budget | None = None) -> None:
+        self.workspace = ws
+        self.env = _env()
+        self.lock = threading.RLock()
+        self.dyn: dict[str, Any] = {}
+        self.static = _static_context(self)
+        self.cross_db = _cross_db(ws.dialect)
+        self.macros: dict[str, dict[str, Any]] = {p.name: {} for p in ws.projects()}
+        self.namespaces: dict[str, Any] = {name: _Namespace(name, macros)
+                                           for name, macros in self.macros.items()}
+        self.dbt_ns = _Namespace("dbt", ChainMap(self.cross_db, self.static))
+        self.errors: list[tuple[str, str]] = []
+        self.chains = {p.name: self._chain(p.name) for p in ws.projects()}
+        for p in ws.projects():
+            for path in ws.macro_files.get(p.name, []):
+                if budget is not None:
+                    budget.check()
+                self._load(path, ctx.text(path) or "", p.name)
+
+    def _chain(self, package: str) -> ChainMap[str, Any]:
+        root = self.workspace.root.name
+        maps: list[Mapping[str, Any]] = [self.macros[package]]
+        if package != root:
+            maps.append(self.macros[root])
+        maps += [self.dyn, {"dbt": self.dbt_ns, "builtins": self.dyn}, self.namespaces, self.static,
+                 self.cross_db, self.env.globals]  # Jinja's own: range, dict, namespace...
+        return ChainMap(*maps)  # type: ignore[arg-type]
+
+    def _load(self, path: str, text: str, package: str) -> None:
+        try:
+            template = self.env.from_string(text)
+            context = template.new_context(self.chains[package], shared=True)  # type: ignore[arg-type]
+            for _ in template.root_render_func(context):
+                pass
+        except Exception as exc:
+            self.errors.append((path, f"{type(exc).__name__}: {exc}"))
+            return
+        for name in context.exported_vars:
+            value = context.vars.get(name)
+            if isinstance(value, Macro):
+                self.macros[package][name] = value
+
+    def dispatch(self, macro_name: str, namespace: str | None) -> Any:
+        """``adapter.dispatch``: ``<adapter>__x``, its parents', then ``default__x``, per package."""
+        adapter = self.workspace.adapter
+        prefixes = ([adapter, *ADAPTER_PARENTS.get(adapter, [])] if adapter else []) + ["default"]
+        search: list[str | None]
+        if namespace is None:
+            search = [None]
+        else:
+            configured = next((d.get("search_order") for d in self.workspace.root.dispatch
+                               if d.get("macro_namespace") == namespace), None)
+            search = [str(s) for s in configured] if isinstance(configured, list) else \
+                [self.workspace.root.name, namespace]
+        for package in search:
+            for prefix in prefixes:
+                found = self._lookup(package, f"{prefix}__{macro_name}")
+                if found is not None:
+                    return found
+        # dbt's own macros (namespace "dbt" or none): the portable stand-ins written here.
+        if namespace in (None, "dbt") and macro_name in self.cross_db:
+            return self.cross_db[macro_name]
+        return _Missing(name=macro_name)
+
+    def _lookup(self, package: str | None, name: str) -> Any:
+        if package is None:
+            for macros in (self.macros.get(self.dyn.get("__package__", "")) or {}, self.macros[
+                    self.workspace.root.name]):
+                if name in macros:
+                    return macros[name]
+            return self.cross_db.get(name.partition("__")[2]) if name.startswith("default__") else None
+        if package == "dbt":
+            return self.cross_db.get(name.partition("__")[2]) if name.startswith("default__") else None
+        return self.macros.get(package, {}).get(name)
+
+    def bind(self, recorder: _Recorder) -> None:
+        self.dyn.clear()
+        self.dyn.update(recorder.context())
+
+    def render(self, text: str, package: str) -> str:
+        template = self.env.from_string(text)
+        context = template.new_context(self.chains[package], shared=True)  # type: ignore[arg-type]
+        try:
+            return self.env.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+        except _MacroReturn as ret:  # ``return()`` outside any macro ends the template with it
+            return "" if ret.value is None else str(ret.value)
+
+
+def runtime_of(ws: Workspace, ctx: RepoContext, budget: Budget | None = None) -> _Runtime:
+    store = _MEMO.get(ctx)
+    key = ("runtime", ws.root.root, ws.fingerprint)
+    with _MEMO.lock:
+        rt = store.get(key)
+        if rt is None:
+            rt = store[key] = _Runtime(ws, ctx, budget)
+        return rt
+
+
+class _Config:
+    """``config``: a call records settings; ``config.get``/``require`` read them back."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        self._recorder = recorder
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        if args and isinstance(args[0], dict):
+            self._recorder.config.update(args[0])
+        self._recorder.config.update(kwargs)
+        return ""
+
+    def get(self, key: str, default: Any = None, validator: Any = None) -> Any:
+        return self._recorder.config.get(key, default)
+
+    def require(self, key: str, validator: Any = None) -> Any:
+        return self._recorder.config.get(key, "")
+
+    def set(self, key: str, value: Any) -> str:
+        self._recorder.config[key] = value
+        return ""
+
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        meta = self._recorder.config.get("meta")
+        return meta.get(key, default) if isinstance(meta, dict) else default
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Missing(name=name)
+
+
+class _Recorder:
+    """Stand-ins for dbt's per-model context; what a template calls is what we learn about it."""
+
+    def __init__(self, project: ProjectInfo, self_name: str, target: dict[str, Any] | None = None,
+                 path: str = "", kind: str = "model") -> None:
         self.project = project
         self.self_name = self_name
         self.refs: list[list[str]] = []
         self.sources: list[list[str]] = []
         self.config: dict[str, Any] = {}
         self.missing_vars: list[str] = []
+        self.target = target or {"name": "dev", "schema": project.schema, "database": project.database,
+                                 "type": project.adapter or "", "profile_name": project.profile}
+        self.path = path
+        self.kind = kind
 
-    def ref(self, *args: str, **kwargs: Any) -> str:
+    def ref(self, *args: Any, **kwargs: Any) -> Any:
         names = [str(a) for a in args if a is not None]
         if not names:
             return ""
         self.refs.append(names)
-        return REF_PREFIX + names[-1]
+        return _Relation(REF_PREFIX + names[-1])
 
-    def source(self, source_name: str, table_name: str) -> str:
+    def source(self, source_name: Any, table_name: Any) -> Any:
         self.sources.append([str(source_name), str(table_name)])
-        return f"{SRC_PREFIX}{source_name}__{table_name}"
+        return _Relation(f"{SRC_PREFIX}{source_name}__{table_name}")
 
     def var(self, name: str, default: Any = None) -> Any:
         scoped = self.project.vars.get(self.project.name)
@@ -209,64 +1030,98 @@ class _Recorder:
         def raise_error(msg: str = "", *a: Any) -> None:
             raise _RaiseError(str(msg))
 
-        target = {"name": "dev", "schema": self.project.schema, "database": self.project.database,
-                  "type": self.project.adapter or "", "profile_name": self.project.profile}
+        this = _Relation(REF_PREFIX + self.self_name, self.project.database, self.project.schema)
+        node = {"name": self.self_name, "resource_type": self.kind, "package_name": self.project.name,
+                "unique_id": f"{self.kind}.{self.project.name}.{self.self_name}", "path": self.path,
+                "original_file_path": self.path, "config": self.config, "tags": [], "refs": [],
+                "sources": [], "fqn": [self.project.name, self.self_name], "alias": self.self_name,
+                "schema": self.project.schema, "database": self.project.database}
         return {
-            "ref": self.ref, "source": self.source, "var": self.var, "config": self.cfg,
-            "is_incremental": lambda: False, "this": REF_PREFIX + self.self_name,
-            "env_var": lambda name, default="": default, "execute": False,
-            "target": target, "project_name": self.project.name,
-            "exceptions": {"raise_compiler_error": raise_error, "warn": lambda *a, **k: ""},
-            "log": lambda *a, **k: "", "return": lambda value=None: value,
-            "run_query": lambda *a, **k: None, "adapter": _Missing(),
+            "ref": self.ref, "source": self.source, "var": self.var, "config": _Config(self),
+            "this": this, "model": node, "node": node, "target": self.target,
+            "project_name": self.project.name, "__package__": self.project.name,
         }
 
 
+# -- the analyzer ---------------------------------------------------------------------------------
+
+def _literal_calls(text: str) -> tuple[list[list[str]], list[list[str]]] | None:
+    """``ref()``/``source()`` calls with literal arguments, read from the Jinja syntax tree."""
+    try:
+        tree = _env().parse(text)
+    except TemplateSyntaxError:
+        return None
+    refs: list[list[str]] = []
+    sources: list[list[str]] = []
+    for call in tree.find_all(nodes.Call):
+        if not isinstance(call.node, nodes.Name) or call.node.name not in ("ref", "source"):
+            continue
+        args = [a.value for a in call.args if isinstance(a, nodes.Const) and isinstance(a.value, str)]
+        if len(args) != len(call.args) or not args:
+            continue
+        if call.node.name == "ref" and len(args) <= 2:
+            refs.append(args)
+        elif call.node.name == "source" and len(args) == 2:
+            sources.append(args)
+    return refs, sources
+
+
 class DbtAnalyzer(Analyzer):
+    """dbt projects as ``dbt parse`` sees them; ``profiles_dir`` is ``dbt --profiles-dir``."""
+
     name = "dbt"
-    version = "1.0.0"
+    version = "2.0.0"
+
+    def __init__(self, profiles_dir: str | None = None) -> None:
+        self.profiles_dir = profiles_dir
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         if file.suffix not in (".sql", ".yml", ".yaml", ".csv"):
             return False
-        return dbt_project_root(file.path, ctx) is not None
+        root = dbt_project_root(file.path, ctx)
+        if root is None:
+            return False
+        # A project nested inside an installed package (its integration tests) is never part of
+        # the installing project: dbt does not see it, neither do we.
+        return not _inside_package_but_not_one(root, ctx)
 
     def context_fingerprint(self, file: SourceFile, ctx: RepoContext) -> str:
         root = dbt_project_root(file.path, ctx) or ""
-        project = load_project(root, ctx)
-        h = hashlib.sha256(ctx.config.fingerprint().encode())
-        for p in ("dbt_project.yml", "profiles.yml"):
-            f = ctx.files.get(posixpath.join(root, p) if root else p)
-            h.update((f.blob_sha if f else "-").encode())
-        if file.suffix == ".sql":
-            for path in sorted(ctx.paths()):
-                if path.endswith(".sql") and _under(path, project.macro_paths):
-                    h.update(f"{path}={ctx.files[path].blob_sha}".encode())
-        return h.hexdigest()
+        ws = workspace_of(root, ctx, self.profiles_dir)
+        return hashlib.sha256(f"{ws.fingerprint}|{root}".encode()).hexdigest()
+
+    def _project(self, root: str, ctx: RepoContext) -> tuple[ProjectInfo, Workspace]:
+        ws = workspace_of(root, ctx, self.profiles_dir)
+        if root == ws.root.root:
+            return ws.root, ws
+        for p in ws.packages.values():
+            if p.root == root:
+                return p, ws
+        return load_project(root, ctx, self.profiles_dir), ws
 
     # -- per file -------------------------------------------------------------------------
     def _analyze(self, file: SourceFile, text: str, ctx: RepoContext, budget: Budget) -> FileResult:
         root = dbt_project_root(file.path, ctx) or ""
-        project = load_project(root, ctx)
+        project, ws = self._project(root, ctx)
         result = FileResult(path=file.path, analyzer=self.name,
-                            facts={"project": project.name, "root": root})
-        rel_project = posixpath.join(root, "dbt_project.yml") if root else "dbt_project.yml"
+                            facts={"project": project.name, "root": root, "workspace": ws.root.root})
+        rel_project = _join(root, "dbt_project.yml")
         if file.path == rel_project:
             self._project_file(file, project, ctx, result)
         elif file.suffix == ".sql" and _under(file.path, project.macro_paths):
-            self._macros(file, text, project, ctx, result)
+            self._macros(file, text, project, ctx, result, ws)
         elif file.suffix == ".sql" and _under(file.path, project.snapshot_paths):
-            self._model(file, text, project, ctx, result, budget, kind="snapshot")
+            self._model(file, text, project, ws, ctx, result, budget, kind="snapshot")
         elif file.suffix == ".sql" and _under(file.path, project.model_paths):
-            self._model(file, text, project, ctx, result, budget, kind="model")
+            self._model(file, text, project, ws, ctx, result, budget, kind="model")
         elif file.suffix in (".yml", ".yaml") and (_under(file.path, project.model_paths)
                                                    or _under(file.path, project.seed_paths)
                                                    or _under(file.path, project.snapshot_paths)):
             self._schema_yaml(file, text, result)
         elif file.suffix == ".csv" and _under(file.path, project.seed_paths):
             self._seed(file, text, project, ctx, result)
-        elif file.name == "packages.yml" or file.name == "dependencies.yml":
-            self._packages(file, text, root, ctx, result)
+        elif file.name in ("packages.yml", "dependencies.yml") and posixpath.dirname(file.path) == root:
+            self._packages(file, text, project, ws, result)
         return result
 
     def _project_file(self, file: SourceFile, project: ProjectInfo, ctx: RepoContext,
@@ -278,78 +1133,70 @@ class DbtAnalyzer(Analyzer):
         result.nodes.append(Node(
             id=pid, type="dbt.project", scope=ctx.repo_id, key=project.name, name=project.name,
             path=file.path, props={"version": str(doc.get("version", "")), "profile": project.profile,
-                                   "model_paths": project.model_paths, "vars": project.vars,
-                                   "dialect": project.dialect or ""}))
+                                   "model_paths": project.model_paths,
+                                   "vars": {k: v for k, v in project.vars.items() if k != project.name}
+                                   if project.owner else project.vars,
+                                   "dialect": project.dialect or "",
+                                   "package_of": project.owner if project.owner is not None else ""}))
         result.edges.append(Edge(type="defined_in", src=pid, dst=ctx.file_id(file.path)))
 
-    def _packages(self, file: SourceFile, text: str, root: str, ctx: RepoContext, result: FileResult) -> None:
+    def _packages(self, file: SourceFile, text: str, project: ProjectInfo, ws: Workspace,
+                  result: FileResult) -> None:
         doc = _safe_yaml(text) or {}
-        installed = {p.split("/")[1] if root == "" else p[len(root) + 1:].split("/")[1]
-                     for p in ctx.paths() if (p.startswith(posixpath.join(root, "dbt_packages") + "/")
-                                              if root else p.startswith("dbt_packages/"))}
+        installed = {_norm_pkg(p.name) for p in ws.packages.values()} | {
+            _norm_pkg(posixpath.basename(p.root)) for p in ws.packages.values()}
         for pkg in (doc.get("packages") or []) if isinstance(doc, dict) else []:
             if not isinstance(pkg, dict):
                 continue
             name = str(pkg.get("package") or pkg.get("git") or pkg.get("local") or "?")
             short = name.rstrip("/").split("/")[-1].removesuffix(".git")
-            if short not in installed:
+            if _norm_pkg(short) not in installed:
                 result.diagnostics.append(self.diag(
                     file.path, "package_not_installed",
-                    f"dbt package {name} is not installed (run dbt deps); its macros render empty",
-                    severity="warning"))
+                    f"dbt package {name} is not installed in {project.packages_path or '.'}/ "
+                    "(run dbt deps); its macros render empty", severity="warning"))
 
-    def _render(self, text: str, path: str, recorder: _Recorder, macros: dict[str, Any]) -> str:
-        env = _env()
-        env.globals.update(recorder.context())
-        env.globals.update(macros)
-        try:
-            template = env.from_string(text)
-        except TemplateSyntaxError as exc:
-            raise AnalysisError("jinja_syntax_error", exc.message or str(exc), exc.lineno) from None
-        try:
-            return template.render()
-        except (TemplateError, SecurityError, _RaiseError, ArithmeticError, TypeError, ValueError,
-                AttributeError, KeyError, IndexError) as exc:
-            raise AnalysisError("jinja_render_error", f"{type(exc).__name__}: {exc}") from None
-
-    def _project_macros(self, project: ProjectInfo, ctx: RepoContext, recorder: _Recorder) -> dict[str, Any]:
-        """Load the project's macros into one namespace the model template can call."""
-        macros: dict[str, Any] = {}
-        env = _env()
-        env.globals.update(recorder.context())
-        for path in sorted(ctx.paths()):
-            if not (path.endswith(".sql") and _under(path, project.macro_paths)):
-                continue
-            try:
-                module = env.from_string(ctx.text(path) or "").make_module()
-            except Exception:  # a broken macro file is reported on its own, not per model
-                continue
-            for name in dir(module):
-                if not name.startswith("_"):
-                    macros[name] = getattr(module, name)
-        env.globals.update(macros)
-        return macros
-
-    def _model(self, file: SourceFile, text: str, project: ProjectInfo, ctx: RepoContext,
+    def _model(self, file: SourceFile, text: str, project: ProjectInfo, ws: Workspace, ctx: RepoContext,
                result: FileResult, budget: Budget, kind: str) -> None:
         name = posixpath.splitext(file.name)[0]
+        try:
+            _env().parse(text)
+        except TemplateSyntaxError as exc:
+            raise AnalysisError("jinja_syntax_error", exc.message or str(exc), exc.lineno) from None
         if kind == "snapshot":
-            try:
-                parsed = _env().parse(text)
-            except TemplateSyntaxError as exc:
-                raise AnalysisError("jinja_syntax_error", exc.message or str(exc), exc.lineno) from None
-            del parsed
             name = _snapshot_name(text) or name
-        recorder = _Recorder(project, name)
-        macros = self._project_macros(project, ctx, recorder)
+        recorder = _Recorder(project, name, ws.target(), file.path, kind)
+        runtime = runtime_of(ws, ctx, budget)
         budget.check()
-        rendered = self._render(text, file.path, recorder, macros)
+        rendered, error = "", None
+        with runtime.lock:
+            runtime.bind(recorder)
+            try:
+                rendered = runtime.render(text, project.name)
+            except (TemplateError, SecurityError, _RaiseError, ArithmeticError, TypeError, ValueError,
+                    AttributeError, KeyError, IndexError, RecursionError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                runtime.dyn.clear()
         budget.check()
-        used_macros = sorted(_called_names(text) & macros.keys())
+        confidence = 1.0
+        if error is not None:
+            # Keep what the model visibly depends on: the literal ref()/source() calls of its tree.
+            calls = _literal_calls(text)
+            refs, sources = calls if calls is not None else ([], [])
+            recorder.refs, recorder.sources, rendered = refs, sources, ""
+            confidence = FALLBACK_CONFIDENCE
+            result.diagnostics.append(self.diag(
+                file.path, "jinja_render_error",
+                f"{error}; kept {len(refs)} ref() and {len(sources)} source() calls from the Jinja "
+                f"syntax tree (confidence {FALLBACK_CONFIDENCE}), no column lineage", severity="warning"))
+        used_macros = sorted(_macro_uses(_called_names(text), project.name, ws.root.name, runtime))
         base = _under(file.path, project.snapshot_paths if kind == "snapshot" else project.model_paths) or ""
         rel_dir = posixpath.dirname(file.path[len(base) + 1:])
-        config = _folder_config(project, rel_dir.split("/") if rel_dir else []) if kind == "model" else {}
+        tree = project.model_config if kind == "model" else project.snapshot_config
+        config = _folder_config(project, rel_dir.split("/") if rel_dir else [], tree)
         config.update(recorder.config)
+        enabled = _truthy(_render_small(config.get("enabled", True), _flat_vars(project)))
         materialized = str(config.get("materialized") or ("snapshot" if kind == "snapshot" else "view"))
         node_type = f"dbt.{kind}"
         key = f"{project.name}.{name}"
@@ -357,10 +1204,19 @@ class DbtAnalyzer(Analyzer):
         props: dict[str, Any] = {"materialized": materialized} if kind == "model" else {
             "strategy": str(config.get("strategy", "")), "unique_key": str(config.get("unique_key", ""))}
         if kind == "model":
-            props.update({"schema": str(config.get("schema", "")), "alias": str(config.get("alias", "")),
+            props.update({"schema": str(config.get("schema", "") or ""),
+                          "alias": str(config.get("alias", "") or ""),
                           "tags": [str(t) for t in (config.get("tags") or [])]
                           if isinstance(config.get("tags"), list) else [str(config.get("tags"))]
                           if config.get("tags") else []})
+        if confidence < 1.0:
+            props["rendered"] = False
+        facts_base = {"kind": kind, "name": name, "id": nid, "package": project.name,
+                      "enabled": enabled, "confidence": confidence}
+        if not enabled:
+            result.facts.update({**facts_base, "refs": [], "sources": [], "rendered": "",
+                                 "config": {}, "macros": [], "materialized": materialized})
+            return
         result.nodes.append(Node(id=nid, type=node_type, scope=ctx.repo_id, key=key, name=name,
                                  path=file.path, props=props))
         result.edges.append(Edge(type="defined_in", src=nid, dst=ctx.file_id(file.path)))
@@ -368,13 +1224,12 @@ class DbtAnalyzer(Analyzer):
             result.diagnostics.append(self.diag(file.path, "missing_var",
                                                 f"var {var!r} has no value or default", severity="warning"))
         result.facts.update({
-            "kind": kind, "name": name, "id": nid, "rendered": rendered, "refs": recorder.refs,
-            "sources": recorder.sources, "config": {k: v for k, v in config.items()
-                                                    if isinstance(v, str | int | float | bool)},
+            **facts_base, "rendered": rendered, "refs": recorder.refs, "sources": recorder.sources,
+            "config": {k: v for k, v in config.items() if isinstance(v, str | int | float | bool)},
             "macros": used_macros, "materialized": materialized})
 
     def _macros(self, file: SourceFile, text: str, project: ProjectInfo, ctx: RepoContext,
-                result: FileResult) -> None:
+                result: FileResult, ws: Workspace) -> None:
         try:
             tree = _env().parse(text)
         except TemplateSyntaxError as exc:
@@ -408,23 +1263,67 @@ class DbtAnalyzer(Analyzer):
             header = next(csv.reader(io.StringIO(text)), [])
         except csv.Error as exc:
             raise AnalysisError("csv_error", str(exc)) from None
+        base = _under(file.path, project.seed_paths) or ""
+        rel_dir = posixpath.dirname(file.path[len(base) + 1:])
+        config = _folder_config(project, rel_dir.split("/") if rel_dir else [], project.seed_config)
+        enabled = _truthy(_render_small(config.get("enabled", True), _flat_vars(project)))
         key = f"{project.name}.{name}"
         sid = ctx.nid("dbt.seed", key)
         columns = [h.strip().lower() for h in header if h.strip()]
+        result.facts.update({"kind": "seed", "name": name, "id": sid, "columns": columns,
+                             "package": project.name, "enabled": enabled,
+                             "config": {k: v for k, v in config.items() if isinstance(v, str | int | float)}})
+        if not enabled:
+            return
         result.nodes.append(Node(id=sid, type="dbt.seed", scope=ctx.repo_id, key=key, name=name,
                                  path=file.path, props={"columns": columns}))
         result.edges.append(Edge(type="defined_in", src=sid, dst=ctx.file_id(file.path)))
-        result.facts.update({"kind": "seed", "name": name, "id": sid, "columns": columns})
 
     # -- project level --------------------------------------------------------------------
     def link(self, own: Sequence[FileResult], ctx: RepoContext) -> LinkResult:
         out = LinkResult()
-        by_project: dict[str, list[FileResult]] = {}
+        by_ws: dict[str, list[FileResult]] = {}
         for r in own:
-            by_project.setdefault(r.facts.get("root", ""), []).append(r)
-        for root, results in sorted(by_project.items()):
-            _ProjectLinker(self, load_project(root, ctx), results, ctx, out).run()
+            by_ws.setdefault(r.facts.get("workspace", r.facts.get("root", "")), []).append(r)
+        for root, results in sorted(by_ws.items()):
+            ws = workspace_of(root, ctx, self.profiles_dir)
+            _ProjectLinker(self, ws, results, ctx, out).run()
         return out
+
+
+def _macro_uses(called: set[str], package: str, root: str, runtime: _Runtime) -> set[str]:
+    """Called names that are macros of the workspace, as "package.macro" (dbt's lookup order)."""
+    found = set()
+    for name in called:
+        pkg, _, macro = name.rpartition(".")
+        if pkg:
+            if macro in runtime.macros.get(pkg, {}):
+                found.add(name)
+            continue
+        for candidate in (package, root):
+            if macro in runtime.macros.get(candidate, {}):
+                found.add(f"{candidate}.{macro}")
+                break
+    return found
+
+
+def _flat_vars(project: ProjectInfo) -> dict[str, Any]:
+    scoped = project.vars.get(project.name)
+    return {**project.vars, **(scoped if isinstance(scoped, dict) else {})}
+
+
+def _norm_pkg(name: str) -> str:
+    return name.lower().replace("-", "_").removeprefix("dbt_")
+
+
+def _inside_package_but_not_one(root: str, ctx: RepoContext) -> bool:
+    """True for a project folder that sits deeper inside an installed package than the package."""
+    parts = root.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        candidate = "/".join(parts[:i])
+        if ctx.exists(_join(candidate, "dbt_project.yml")) and owner_root(candidate, ctx) is not None:
+            return True
+    return False
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
@@ -443,71 +1342,153 @@ def _snapshot_name(text: str) -> str | None:
 
 
 def _called_names(text: str) -> set[str]:
+    """Macro names a template calls: ``name(...)`` and ``package.name(...)`` (as "package.name")."""
     try:
         tree = _env().parse(text)
     except TemplateSyntaxError:
         return set()
-    return {n.node.name for n in tree.find_all(nodes.Call) if isinstance(n.node, nodes.Name)}
+    names = set()
+    for n in tree.find_all(nodes.Call):
+        if isinstance(n.node, nodes.Name):
+            names.add(n.node.name)
+        elif isinstance(n.node, nodes.Getattr) and isinstance(n.node.node, nodes.Name):
+            names.add(f"{n.node.node.name}.{n.node.attr}")
+    return names
+
+
+Key = tuple[str, str]  # (package, name)
 
 
 class _ProjectLinker:
-    """Resolves one project's refs, merges schema YAML, and runs lineage in dependency order."""
+    """Resolves a workspace's refs and sources, merges schema YAML, runs lineage in dependency order."""
 
-    def __init__(self, analyzer: DbtAnalyzer, project: ProjectInfo, results: list[FileResult],
+    def __init__(self, analyzer: DbtAnalyzer, ws: Workspace, results: list[FileResult],
                  ctx: RepoContext, out: LinkResult) -> None:
         self.a = analyzer
-        self.p = project
+        self.ws = ws
+        self.p = ws.root
         self.results = results
         self.ctx = ctx
         self.out = out
         self.emit = TableEmitter(ctx, out.nodes, out.edges)
-        self.project_id = ctx.nid("dbt.project", project.name)
-        self.models = {r.facts["name"]: r for r in results if r.facts.get("kind") == "model"}
-        self.snapshots = {r.facts["name"]: r for r in results if r.facts.get("kind") == "snapshot"}
-        self.seeds = {r.facts["name"]: r for r in results if r.facts.get("kind") == "seed"}
         self.yaml = [r for r in results if r.facts.get("kind") == "schema_yaml"]
-        self.macros = {m: r for r in results if r.facts.get("kind") == "macros" for m in r.facts["macros"]}
-        self.sources: dict[tuple[str, str], dict[str, Any]] = {}
-        self.model_yaml: dict[str, dict[str, Any]] = {}
+        self.model_yaml: dict[Key, dict[str, Any]] = {}
+        self.sources: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for r in self.yaml:
+            for key in ("models", "seeds", "snapshots"):
+                for m in r.facts.get(key, []):
+                    self.model_yaml[(r.facts["project"], str(m.get("name", "")))] = {**m, "__path": r.path}
+
+        def enabled(r: FileResult) -> bool:
+            spec = self.model_yaml.get((r.facts["package"], r.facts["name"])) or {}
+            cfg = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+            return bool(r.facts.get("enabled", True)) and _truthy(cfg.get("enabled", True))
+
+        def table(kind: str) -> dict[Key, FileResult]:
+            return {(r.facts["package"], r.facts["name"]): r for r in results
+                    if r.facts.get("kind") == kind and "package" in r.facts and enabled(r)}
+
+        self.models = table("model")
+        self.snapshots = table("snapshot")
+        self.seeds = table("seed")
+        self.runtime: _Runtime | None = None
+        self.relations: dict[str, str] = {}
+
+    # resolution -------------------------------------------------------------------------
+    def _search(self, from_pkg: str) -> list[str]:
+        """dbt's order for an unqualified ref/source: root project, the node's package, any."""
+        order = [self.p.name, from_pkg]
+        return list(dict.fromkeys(order + sorted(p.name for p in self.ws.projects())))
+
+    def resolve(self, names: list[str], from_pkg: str) -> tuple[str, FileResult] | None:
+        name = names[-1]
+        packages = [names[0]] if len(names) == 2 else self._search(from_pkg)
+        for pkg in packages:
+            for table, node_type in ((self.models, "dbt.model"), (self.snapshots, "dbt.snapshot"),
+                                     (self.seeds, "dbt.seed")):
+                r = table.get((pkg, name))
+                if r is not None:
+                    return node_type, r
+        return None
+
+    def source(self, sname: str, tname: str, from_pkg: str) -> dict[str, Any] | None:
+        for pkg in self._search(from_pkg):
+            info = self.sources.get((pkg, sname, tname))
+            if info is not None:
+                return info
+        return None
 
     # relation names ---------------------------------------------------------------------
     def relation(self, schema: str, name: str, database: str | None = None) -> str:
         db = database if database is not None else self.p.database
         return ".".join(p for p in (db, schema, name) if p).lower()
 
+    def _generated(self, macro: str, r: FileResult, *args: Any) -> str | None:
+        """The root project's own ``generate_schema_name``-style macro, if it defines one."""
+        if self.runtime is None:
+            return None
+        found = self.runtime.macros.get(self.p.name, {}).get(macro)
+        if found is None:
+            return None
+        project = self.ws.project(r.facts["package"]) or self.p
+        recorder = _Recorder(project, r.facts["name"], self.ws.target(), r.path, r.facts["kind"])
+        recorder.config.update(r.facts.get("config", {}))
+        with self.runtime.lock:
+            self.runtime.bind(recorder)
+            try:
+                node = dict(self.runtime.dyn["model"])
+                value = call_macro(found, *args, node)
+            except Exception:
+                return None
+            finally:
+                self.runtime.dyn.clear()
+        text = str(value).strip() if value is not None else ""
+        return text or None
+
     def model_relation(self, r: FileResult) -> str:
+        cached = self.relations.get(r.facts["id"])
+        if cached:
+            return cached
         cfg = r.facts.get("config", {})
         if r.facts["kind"] == "snapshot":
-            return self.relation(str(cfg.get("target_schema") or cfg.get("schema") or self.p.schema),
-                                 r.facts["name"], cfg.get("target_database"))
-        schema = self.p.schema + (f"_{cfg['schema']}" if cfg.get("schema") else "")
-        return self.relation(schema, str(cfg.get("alias") or r.facts["name"]), cfg.get("database"))
+            fqn = self.relation(str(cfg.get("target_schema") or cfg.get("schema") or self.p.schema),
+                                r.facts["name"], cfg.get("target_database"))
+        else:
+            custom = cfg.get("schema") or None
+            schema = self._generated("generate_schema_name", r, custom) or (
+                self.p.schema + (f"_{custom}" if custom else ""))
+            alias = self._generated("generate_alias_name", r, cfg.get("alias") or None) or str(
+                cfg.get("alias") or r.facts["name"])
+            fqn = self.relation(schema, alias, cfg.get("database"))
+        self.relations[r.facts["id"]] = fqn
+        return fqn
 
     def run(self) -> None:
+        if any(r.facts.get("kind") in ("model", "snapshot", "seed") for r in self.results):
+            self.runtime = runtime_of(self.ws, self.ctx)
         for r in self.results:
+            pid = self.ctx.nid("dbt.project", r.facts.get("project", self.p.name))
             for n in r.nodes:
                 if n.type != "dbt.project":
-                    self.out.edges.append(Edge(type="belongs_to", src=n.id, dst=self.project_id))
-        self._read_yaml()
+                    self.out.edges.append(Edge(type="belongs_to", src=n.id, dst=pid))
+        self._read_sources()
         self._seeds()
-        for name, r in {**self.models, **self.snapshots}.items():
-            self._dependencies(name, r)
+        for r in [*self.models.values(), *self.snapshots.values()]:
+            self._dependencies(r)
         self._lineage()
         self._tests()
 
-    def _read_yaml(self) -> None:
+    def _read_sources(self) -> None:
         for r in self.yaml:
             for src in r.facts.get("sources", []):
                 sname = str(src.get("name", ""))
                 for table in _as_list(src.get("tables")):
                     tname = str(table.get("name", ""))
-                    self.sources[(sname, tname)] = {"source": src, "table": table, "path": r.path}
-            for key in ("models", "seeds", "snapshots"):
-                for m in r.facts.get(key, []):
-                    self.model_yaml[str(m.get("name", ""))] = {**m, "__path": r.path}
-        for (sname, tname), info in sorted(self.sources.items()):
+                    self.sources[(r.facts["project"], sname, tname)] = {
+                        "source": src, "table": table, "path": r.path, "package": r.facts["project"]}
+        for (pkg, sname, tname), info in sorted(self.sources.items()):
             src, table = info["source"], info["table"]
-            key = f"{self.p.name}.{sname}.{tname}"
+            key = f"{pkg}.{sname}.{tname}"
             sid = self.ctx.nid("dbt.source", key)
             identifier = str(table.get("identifier") or tname)
             self.out.nodes.append(Node(
@@ -517,66 +1498,84 @@ class _ProjectLinker:
                        "description": str(table.get("description") or src.get("description") or ""),
                        "loader": str(src.get("loader") or "")}))
             self.out.edges += [Edge(type="defined_in", src=sid, dst=self.ctx.file_id(info["path"])),
-                               Edge(type="belongs_to", src=sid, dst=self.project_id)]
-            fqn = self.relation(str(src.get("schema") or sname), identifier, src.get("database"))
+                               Edge(type="belongs_to", src=sid, dst=self.ctx.nid("dbt.project", pkg))]
+            database = src.get("database")
+            fqn = self.relation(str(src.get("schema") or sname), identifier,
+                                str(database) if isinstance(database, str) and "{{" not in database else None)
             info["fqn"] = fqn
             info["id"] = sid
             self.out.edges.append(Edge(type="materializes_as", src=sid, dst=self.emit.table(fqn)))
             for col in _as_list(table.get("columns")):
                 self.emit.column(fqn, str(col.get("name", "")).lower(), str(col.get("description") or ""))
 
+    def seed_relation(self, r: FileResult) -> str:
+        cfg = r.facts.get("config", {})
+        custom = cfg.get("schema") or None
+        schema = self._generated("generate_schema_name", r, custom) or (
+            self.p.schema + (f"_{custom}" if custom else ""))
+        return self.relation(schema, str(cfg.get("alias") or r.facts["name"]), cfg.get("database"))
+
     def _seeds(self) -> None:
-        for _name, r in sorted(self.seeds.items()):
-            fqn = self.relation(self.p.schema, r.facts["name"])
+        for _key, r in sorted(self.seeds.items()):
+            fqn = self.seed_relation(r)
+            self.relations[r.facts["id"]] = fqn
             self.out.edges.append(Edge(type="materializes_as", src=r.facts["id"], dst=self.emit.table(fqn)))
             for col in r.facts.get("columns", []):
                 self.emit.column(fqn, col)
 
-    def _target(self, names: list[str]) -> str | None:
-        name = names[-1]
-        if len(names) == 2 and names[0] != self.p.name:
-            return None  # a package's model: not in this project
-        for table, node_type in ((self.models, "dbt.model"), (self.snapshots, "dbt.snapshot"),
-                                 (self.seeds, "dbt.seed")):
-            if name in table:
-                return self.ctx.nid(node_type, f"{self.p.name}.{name}")
-        return None
-
-    def _dependencies(self, name: str, r: FileResult) -> None:
+    def _dependencies(self, r: FileResult) -> None:
         src = r.facts["id"]
+        pkg = r.facts["package"]
+        confidence = float(r.facts.get("confidence", 1.0))
+        props = {"via": "jinja_syntax_tree"} if confidence < 1.0 else {}
         for names in r.facts.get("refs", []):
-            dst = self._target(names)
-            if dst is None:
+            found = self.resolve(names, pkg)
+            if found is None:
                 self.out.diagnostics.append(self.a.diag(r.path, "unresolved_ref",
                                                         f"ref({', '.join(names)}) matches no node",
                                                         severity="warning"))
-            elif dst != src:
-                self.out.edges.append(Edge(type="depends_on", src=src, dst=dst))
+            elif found[1].facts["id"] != src:
+                self.out.edges.append(Edge(type="depends_on", src=src, dst=found[1].facts["id"],
+                                           confidence=confidence, props=props))
         for sname, tname in r.facts.get("sources", []):
-            info = self.sources.get((sname, tname))
+            info = self.source(sname, tname, pkg)
             if info is None:
                 self.out.diagnostics.append(self.a.diag(r.path, "unresolved_source",
                                                         f"source({sname}, {tname}) is not declared",
                                                         severity="warning"))
             else:
-                self.out.edges.append(Edge(type="depends_on", src=src, dst=info["id"]))
+                self.out.edges.append(Edge(type="depends_on", src=src, dst=info["id"],
+                                           confidence=confidence, props=props))
         for macro in r.facts.get("macros", []):
+            owner, _, name = macro.rpartition(".")
             self.out.edges.append(Edge(type="uses_macro", src=src,
-                                       dst=self.ctx.nid("dbt.macro", f"{self.p.name}.{macro}")))
+                                       dst=self.ctx.nid("dbt.macro", f"{owner or pkg}.{name}")))
 
     def _order(self) -> list[FileResult]:
-        nodes_ = {**self.models, **{f"__snap__{k}": v for k, v in self.snapshots.items()}}
+        nodes_: dict[tuple[str, str, str], FileResult] = {
+            **{("m", *k): v for k, v in self.models.items()},
+            **{("s", *k): v for k, v in self.snapshots.items()}}
         order: list[FileResult] = []
-        state: dict[str, int] = {}
+        state: set[tuple[str, str, str]] = set()
 
-        def visit(key: str, depth: int = 0) -> None:
-            if state.get(key) or depth > 500:
-                return
-            state[key] = 1
-            for names in nodes_[key].facts.get("refs", []):
-                if names[-1] in self.models:
-                    visit(names[-1], depth + 1)
-            order.append(nodes_[key])
+        def visit(key: tuple[str, str, str]) -> None:
+            stack: list[tuple[tuple[str, str, str], bool]] = [(key, False)]
+            while stack:
+                k, done = stack.pop()
+                if done:
+                    order.append(nodes_[k])
+                    continue
+                if k in state:
+                    continue
+                state.add(k)
+                stack.append((k, True))
+                r = nodes_[k]
+                for names in reversed(r.facts.get("refs", [])):
+                    found = self.resolve(names, r.facts["package"])
+                    if found is not None and found[0] == "dbt.model":
+                        dep = ("m", found[1].facts["package"], found[1].facts["name"])
+                        if dep not in state:
+                            stack.append((dep, False))
 
         for key in sorted(nodes_):
             visit(key)
@@ -590,8 +1589,7 @@ class _ProjectLinker:
                 schema[info["fqn"]] = dict.fromkeys(cols, "unknown")
         for r in self.seeds.values():
             if r.facts.get("columns"):
-                schema[self.relation(self.p.schema, r.facts["name"])] = dict.fromkeys(r.facts["columns"],
-                                                                                      "unknown")
+                schema[self.relations[r.facts["id"]]] = dict.fromkeys(r.facts["columns"], "unknown")
         ephemeral: dict[str, exp.Query] = {}
         for r in self._order():
             fqn = self.model_relation(r)
@@ -599,6 +1597,8 @@ class _ProjectLinker:
             if not is_ephemeral:
                 self.out.edges.append(Edge(type="materializes_as", src=r.facts["id"],
                                            dst=self.emit.table(fqn)))
+            if not r.facts.get("rendered", "").strip():
+                continue
             try:
                 stmt = parse_one(r.facts.get("rendered", ""), self.p.dialect)
             except SqlglotError as exc:
@@ -607,10 +1607,13 @@ class _ProjectLinker:
                 continue
             if stmt is None:
                 continue
-            self._swap_placeholders(stmt, r.facts["name"])
+            self._swap_placeholders(stmt, r)
             info = describe_statement(stmt)
             sources = {k: v for k, v in ephemeral.items() if k in info.reads}
-            add_column_lineage(info, stmt, self.p.dialect, schema, sources)
+            # Only the relations this statement reads: handing over the whole warehouse would make
+            # every model pay for every other model's columns (quadratic in the project's size).
+            wanted = {k: schema[k] for k in info.reads if k in schema}
+            add_column_lineage(info, stmt, self.p.dialect, wanted, sources)
             if info.lineage_error:
                 self.out.diagnostics.append(self.a.diag(r.path, "lineage_incomplete", info.lineage_error,
                                                         severity="warning"))
@@ -619,25 +1622,33 @@ class _ProjectLinker:
                 continue
             if info.columns:
                 schema[fqn] = dict.fromkeys(info.columns, "unknown")
+            spec = self.model_yaml.get((r.facts["package"], r.facts["name"]), {})
             described = {str(c.get("name", "")).lower(): str(c.get("description") or "")
-                         for c in _as_list(self.model_yaml.get(r.facts["name"], {}).get("columns"))}
+                         for c in _as_list(spec.get("columns"))}
             for column in info.columns:
-                self.emit.column(fqn, column, described.get(column, ""))
+                if column != "*":
+                    self.emit.column(fqn, column, described.get(column, ""))
             self.emit.lineage(fqn, info.columns)
 
-    def _swap_placeholders(self, stmt: exp.Expr, self_name: str) -> None:
+    def _swap_placeholders(self, stmt: exp.Expr, r: FileResult) -> None:
+        pkg = r.facts["package"]
         for table in list(stmt.find_all(exp.Table)):
             name = table.name
             if name.startswith(REF_PREFIX):
                 target = name[len(REF_PREFIX):]
-                r = self.models.get(target) or self.snapshots.get(target)
-                if r is not None and r.facts.get("materialized") == "ephemeral":
+                found = self.resolve([target], pkg) if target != r.facts["name"] else ("self", r)
+                dep = found[1] if found is not None else None
+                if dep is not None and dep.facts.get("materialized") == "ephemeral" and dep is not r:
                     continue  # stays a placeholder; lineage inlines it through ``sources``
-                fqn = (self.model_relation(r) if r is not None else
-                       self.relation(self.p.schema, target))
+                if dep is None:
+                    fqn = self.relation(self.p.schema, target)
+                elif dep.facts["kind"] == "seed":
+                    fqn = self.relations.get(dep.facts["id"]) or self.seed_relation(dep)
+                else:
+                    fqn = self.model_relation(dep)
             elif name.startswith(SRC_PREFIX):
                 sname, _, tname = name[len(SRC_PREFIX):].partition("__")
-                info = self.sources.get((sname, tname))
+                info = self.source(sname, tname, pkg)
                 fqn = info["fqn"] if info else self.relation(sname, tname)
             else:
                 continue
@@ -651,10 +1662,11 @@ class _ProjectLinker:
             table.replace(new)
 
     def _tests(self) -> None:
-        for name, spec in sorted(self.model_yaml.items()):
-            target = self._target([name])
-            if target is None:
+        for (pkg, name), spec in sorted(self.model_yaml.items()):
+            found = self.resolve([pkg, name], pkg)
+            if found is None:
                 continue
+            target = found[1].facts["id"]
             path = spec["__path"]
             for test, column in self._declared_tests(spec):
                 test_name = test if isinstance(test, str) else next(iter(test), "")
@@ -662,7 +1674,7 @@ class _ProjectLinker:
                 kwargs = kwargs if isinstance(kwargs, dict) else {}
                 if isinstance(kwargs.get("arguments"), dict):  # dbt >= 1.10 nests them
                     kwargs = {**kwargs, **kwargs.pop("arguments")}
-                key = f"{self.p.name}.{test_name}.{name}" + (f".{column}" if column else "")
+                key = f"{pkg}.{test_name}.{name}" + (f".{column}" if column else "")
                 tid = self.ctx.nid("dbt.test", key)
                 self.out.nodes.append(Node(
                     id=tid, type="dbt.test", scope=self.ctx.repo_id, key=key, name=test_name, path=path,
@@ -671,12 +1683,12 @@ class _ProjectLinker:
                                       if isinstance(v, str | int | float | list)}}))
                 self.out.edges += [Edge(type="tests", src=tid, dst=target),
                                    Edge(type="defined_in", src=tid, dst=self.ctx.file_id(path)),
-                                   Edge(type="belongs_to", src=tid, dst=self.project_id)]
+                                   Edge(type="belongs_to", src=tid, dst=self.ctx.nid("dbt.project", pkg))]
                 to = kwargs.get("to") if test_name == "relationships" else None
                 if isinstance(to, str) and to.startswith("ref("):
-                    other = self._target([to[4:].strip("()'\" ")])
+                    other = self.resolve([to[4:].strip("()'\" ")], pkg)
                     if other is not None:
-                        self.out.edges.append(Edge(type="tests", src=tid, dst=other))
+                        self.out.edges.append(Edge(type="tests", src=tid, dst=other[1].facts["id"]))
 
     @staticmethod
     def _declared_tests(spec: dict[str, Any]) -> list[tuple[Any, str | None]]:
@@ -689,4 +1701,3 @@ class _ProjectLinker:
                 for t in col.get(key) or []:
                     found.append((t, str(col.get("name", "")).lower()))
         return [(t, c) for t, c in found if isinstance(t, str | dict)]
-
