@@ -30,7 +30,8 @@ class _PythonIndex:
             mid = r.facts.get("module_id")
             if not mod or not mid:
                 continue
-            self.modules[mod].append(mid)
+            if mid not in self.modules[mod]:  # foo.py and its stub foo.pyi are one module
+                self.modules[mod].append(mid)
             self.module_dir[mid] = r.path.rpartition("/")[0]
             self.aliases[mid] = r.facts.get("aliases", {})
             for n in r.nodes:
@@ -178,7 +179,7 @@ def _import_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]]
     that is not a module is never replaced by a parent package: that would invent a dependency.
     Returns None when X is not in the repository, else the targets and the names that cannot
     exist: a namespace package (a folder without ``__init__.py``) has no module node and no
-    names of its own, only submodules.
+    names of its own, only submodules, so an import of one draws no edge.
     """
     names = ref.props.get("names", [])
     found = py.module(ref.target, ref.src)
@@ -192,6 +193,8 @@ def _import_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]]
         sub = py.module(f"{ref.target}.{name}", ref.src)
         if sub is not None:
             targets.append(sub)
+        elif f"{ref.target}.{name}" in py.namespaces:
+            continue  # a namespace subpackage: imported, but with no module node to point at
         elif found is not None:
             whole = True
         else:

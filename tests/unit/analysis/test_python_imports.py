@@ -146,8 +146,11 @@ def test_namespace_folder_has_submodules_but_no_names():
     delta = analyse_texts({
         "pkg/__init__.py": "",
         "pkg/ns/leaf.py": "",
-        "pkg/user.py": "from pkg.ns import leaf\nimport pkg.ns\nfrom .ns import not_a_module\n",
+        "pkg/ns/deep/mod.py": "",
+        "pkg/user.py": ("from pkg.ns import leaf\nimport pkg.ns\nfrom .ns import not_a_module\n"
+                        "from .ns import deep\nfrom pkg import ns\n"),
     })
+    # importing a namespace package itself is fine but there is no module node to point at
     assert module_imports(delta) == {("pkg.user", "pkg.ns.leaf")}
     assert [(line, msg) for _, _, line, msg in diagnostics(delta)] == [
         (3, "from pkg.ns import not_a_module: pkg.ns.not_a_module is not a module of the namespace package "
@@ -165,3 +168,15 @@ def test_imports_outside_the_repository_go_to_distributions():
         ("imports", f"{M}pkg.mod", "py.distribution:pypi:pyyaml"),
     }
     assert delta.diagnostics == []
+
+
+def test_a_module_and_its_stub_are_one_unambiguous_target():
+    delta = analyse_texts({
+        "pkg/__init__.py": "",
+        "pkg/fast.py": "def f():\n    pass\n",
+        "pkg/fast.pyi": "def f() -> None: ...\n",
+        "pkg/user.py": "from pkg import fast\n",
+    })
+    edges = [e for e in delta.edges if e.type == "imports"]
+    assert [(e.src, e.dst, e.confidence) for e in edges] == [
+        ("py.module:local/t:pkg.user", "py.module:local/t:pkg.fast", 1.0)]
