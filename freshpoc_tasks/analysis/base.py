@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from freshpoc_tasks.analysis.limits import MEMORY_BUDGET, active_limits
 from freshpoc_tasks.analysis.model import (
     Budget,
     BudgetExceeded,
@@ -86,9 +87,16 @@ class Analyzer:
         except RecursionError:
             empty.diagnostics.append(self.diag(file.path, "too_deep", "nesting too deep to analyse"))
         except MemoryError:
-            # CPython's parser reports stack exhaustion on deep nesting as MemoryError too
-            empty.diagnostics.append(self.diag(file.path, "resource_limit",
-                                               "ran out of memory (nesting too deep or input too large)"))
+            # CPython's parser reports stack exhaustion on deep nesting as MemoryError too; in a
+            # worker under the engine's address-space limit it is most likely that budget.
+            limits = active_limits()
+            if limits is None:
+                empty.diagnostics.append(self.diag(
+                    file.path, "resource_limit", "ran out of memory (nesting too deep or input too large)"))
+            else:
+                empty.diagnostics.append(self.diag(
+                    file.path, MEMORY_BUDGET,
+                    f"ran out of memory within the {limits.memory_mb} MiB budget (or parser nesting limit)"))
         except Exception as exc:
             log.debug("analyzer %s failed on %s", self.name, file.path, exc_info=True)
             empty.diagnostics.append(

@@ -20,8 +20,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from freshpoc_tasks.analysis.base import Analyzer
+from freshpoc_tasks.analysis.limits import OUTPUT_BUDGET, TASK_ERROR, Limits, run_contained
 from freshpoc_tasks.analysis.linker import link_refs, unify_tables
-from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, LinkResult, RepoContext, SourceFile
+from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, LinkResult, Ref, RepoContext, SourceFile
 from freshpoc_tasks.analysis.ontology import Ontology, load_ontology
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, ProposedType
 
@@ -72,18 +73,31 @@ class ResultCache:
         return self.root / analyzer.name / analyzer.version / key[:2] / f"{key}.json"
 
     def get(self, analyzer: Analyzer, key: str) -> FileResult | None:
+        data = self.get_json(analyzer, key)
+        return None if data is None else FileResult.model_validate_json(data)
+
+    def get_json(self, analyzer: Analyzer, key: str, max_bytes: int | None = None) -> bytes | None:
+        """The stored JSON if present, valid and (when given) at most ``max_bytes`` long."""
         path = self._path(analyzer, key)
         try:
-            return FileResult.model_validate_json(path.read_bytes())
+            if max_bytes is not None and path.stat().st_size > max_bytes:
+                return None
+            data = path.read_bytes()
+            FileResult.model_validate_json(data)
         except (OSError, ValueError):
             return None
+        return data
 
     def put(self, analyzer: Analyzer, key: str, result: FileResult) -> None:
+        self.put_json(analyzer, key, result.model_dump_json().encode())
+
+    def put_json(self, analyzer: Analyzer, key: str, data: bytes) -> None:
+        """Store already-serialised (and already size-capped) JSON, atomically."""
         path = self._path(analyzer, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(result.model_dump_json())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
 
 
@@ -94,9 +108,66 @@ class RunStats:
     cached: int = 0
     failed: int = 0
     by_analyzer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # files (or link steps) stopped by a hard limit, by reason: time_budget, memory_budget...
+    limited: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 ProgressFn = Callable[[int, int, str], None]
+
+# Payload tags of a per-file task: not accepted, from the cache, analysed (cacheable), or
+# replaced by a budget diagnostic in the worker (never cached: a budget is not the file's fault).
+_SKIP, _CACHED, _ANALYSED, _LIMITED = b"N", b"C", b"A", b"F"
+_KEY_LEN = 64
+LINK_ITEMS_PER_INPUT = 1_000
+LINK_BYTES_PER_INPUT = 256 * 1024
+MAX_LINK_PROBES = 40
+MAX_LINK_CULPRITS = 3
+
+
+def _grace(time_s: float) -> float:
+    """How long past its budget a task may run before the kill: enough for the analyzer's own
+    alarm to end it cleanly (and be cached as a timeout), short against the budget itself."""
+    return min(2.0, max(0.2, time_s / 4))
+
+
+def file_limits(config: AnalysisConfig) -> Limits:
+    return Limits(time_s=config.time_budget_s, memory_mb=config.memory_budget_mb,
+                  max_output_bytes=config.max_output_bytes, grace_s=_grace(config.time_budget_s))
+
+
+def _budget_diag(path: str, analyzer: str, reason: str, message: str) -> Diagnostic:
+    return Diagnostic(path=path, analyzer=analyzer, code=reason, message=message[:500])
+
+
+def _cap(result: FileResult, max_items: int, what: str) -> FileResult:
+    """Drop an output over the item cap whole: a silently truncated graph would look complete."""
+    count = len(result.nodes) + len(result.edges) + len(result.refs) + len(result.diagnostics)
+    if count <= max_items:
+        return result
+    capped = FileResult(path=result.path, analyzer=result.analyzer,
+                        diagnostics=list(result.diagnostics[:100]))
+    capped.diagnostics.append(_budget_diag(
+        result.path, result.analyzer, OUTPUT_BUDGET,
+        f"{what} produced {len(result.nodes)} nodes, {len(result.edges)} edges, {len(result.refs)} refs "
+        f"and {len(result.diagnostics)} diagnostics, over the budget of {max_items}; output dropped"))
+    return capped
+
+
+def _to_json(result: FileResult) -> tuple[bytes, bool]:
+    """Serialise in the worker, under its limits: shared or cyclic structures (YAML anchors) and
+    values JSON cannot hold become a diagnostic here instead of blowing up a later writer."""
+    try:
+        return result.model_dump_json().encode(), True
+    except (ValueError, TypeError) as exc:
+        bad = FileResult(path=result.path, analyzer=result.analyzer, diagnostics=[_budget_diag(
+            result.path, result.analyzer, "invalid_output",
+            f"result cannot be serialised: {type(exc).__name__}: {str(exc)[:200]}")])
+        return bad.model_dump_json().encode(), False
+
+
+def _failed_result(path: str, analyzer: str, reason: str, message: str) -> FileResult:
+    return FileResult(path=path, analyzer=analyzer,
+                      diagnostics=[_budget_diag(path, analyzer, reason, message)])
 
 
 def analyse_repository(
@@ -110,70 +181,274 @@ def analyse_repository(
     progress: ProgressFn | None = None,
     stats: RunStats | None = None,
 ) -> GraphDelta:
-    """Analyse one repository snapshot into a graph delta."""
+    """Analyse one repository snapshot into a graph delta.
+
+    Every (file, analyzer) pair and every cross-file step runs in a forked worker under the
+    config's hard limits (:mod:`freshpoc_tasks.analysis.limits`); a pair that overruns a budget
+    is recorded on its file with the budget as the diagnostic code, and the rest go on. The
+    cache key (which may read project files) is computed in the worker too; cache writes happen
+    here, from the bytes the worker already serialised under its limits.
+    """
     ontology = ontology or load_ontology()
     analyzers = list(analyzers) if analyzers is not None else discover_analyzers()
     stats = stats if stats is not None else RunStats()
+    cfg = config or AnalysisConfig()
     by_path = {f.path: f for f in files}
-    ctx = RepoContext(repo_id=repo_id, files=by_path, config=config or AnalysisConfig(), commit=commit)
-    results: dict[str, list[FileResult]] = {a.name: [] for a in analyzers}
-    total = len(by_path)
-    for n, path in enumerate(sorted(by_path), 1):
-        file = by_path[path]
-        stats.files += 1
-        for analyzer in analyzers:
-            if not analyzer.accepts(file, ctx):
-                continue
-            result = None
-            key = ""
-            if cache is not None:
-                # Node ids carry the repository's id, so results are cached per repository.
-                key = cache.key(file, analyzer,
-                                f"{repo_id}\0{analyzer.context_fingerprint(file, ctx)}")
-                result = cache.get(analyzer, key)
-            if result is not None:
-                stats.cached += 1
-            else:
-                result = analyzer.analyze_file(file, ctx)
-                stats.analysed += 1
-                if cache is not None:
-                    cache.put(analyzer, key, result)
-            if any(d.severity == "error" for d in result.diagnostics):
-                stats.failed += 1
-            stats.by_analyzer[analyzer.name] += 1
-            results[analyzer.name].append(result)
-        if progress is not None:
-            progress(n, total, path)
+    ctx = RepoContext(repo_id=repo_id, files=by_path, config=cfg, commit=commit)
+    paths = sorted(by_path)
+    results = _analyse_files(paths, analyzers, ctx, cache, stats, progress)
 
     nodes: list[Node] = []
     edges: list[Edge] = []
     diagnostics: list[Diagnostic] = []
     refs = []
     for analyzer in analyzers:
-        own = results[analyzer.name]
-        for r in own:
+        for r in results[analyzer.name]:
             nodes += r.nodes
             edges += r.edges
             refs += r.refs
             diagnostics += r.diagnostics
-        try:
-            linked = analyzer.link(own, ctx)
-        except Exception as exc:  # a plugin's link bug must not lose everyone's results
-            log.warning("link step of %s failed", analyzer.name, exc_info=True)
-            failure = Diagnostic(path="", analyzer=analyzer.name, code="internal_error",
-                                 message=f"link failed: {type(exc).__name__}: {exc}")
-            linked = LinkResult(diagnostics=[failure])
+    for linked in _link_all(analyzers, results, ctx, stats):
         nodes += linked.nodes
         edges += linked.edges
         refs += linked.refs
         diagnostics += linked.diagnostics
-    linked = link_refs(refs, results, nodes, ctx)
+    linked = _link_refs_contained(refs, results, nodes, ctx, stats)
     nodes += linked.nodes
     edges += linked.edges
     diagnostics += linked.diagnostics
     nodes, edges = unify_tables(nodes, edges, ctx)
     return build_delta(repo_id, commit, ontology, {a.name: a.version for a in analyzers}, nodes, edges,
                        diagnostics)
+
+
+def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext,
+                   cache: ResultCache | None, stats: RunStats,
+                   progress: ProgressFn | None) -> dict[str, list[FileResult]]:
+    cfg = ctx.config
+    units = [(p, a) for p in range(len(paths)) for a in range(len(analyzers))]
+
+    def task(unit: tuple[int, int]) -> bytes:  # runs in a worker
+        file, analyzer = ctx.files[paths[unit[0]]], analyzers[unit[1]]
+        if not analyzer.accepts(file, ctx):
+            return _SKIP
+        key = ""
+        if cache is not None:
+            try:
+                # Node ids carry the repository's id, so results are cached per repository.
+                key = cache.key(file, analyzer, f"{ctx.repo_id}\0{analyzer.context_fingerprint(file, ctx)}")
+            except (Exception, RecursionError):  # a bad project file: analyse, just don't cache
+                key = ""
+            hit = cache.get_json(analyzer, key, cfg.max_output_bytes) if key else None
+            if hit is not None:
+                return _CACHED + key.encode() + hit
+        result = analyzer.analyze_file(file, ctx)
+        capped = _cap(result, cfg.max_output_items, "analysis of this file")
+        data, ok = _to_json(capped)
+        cacheable = ok and capped is result and bool(key)
+        return (_ANALYSED if cacheable else _LIMITED) + key.encode().ljust(_KEY_LEN) + data
+
+    slots: dict[tuple[int, int], FileResult] = {}
+    left = [len(analyzers)] * len(paths)
+    done_files = 0
+    total_bytes = 0
+    stats.files += len(paths)
+    for out in run_contained(task, units, file_limits(cfg), workers=cfg.workers):
+        p, a = out.item
+        path, analyzer = paths[p], analyzers[a]
+        result: FileResult | None = None
+        if not out.ok:
+            result = _failed_result(path, analyzer.name, out.reason or TASK_ERROR, out.message)
+            stats.analysed += 1
+            stats.limited[out.reason or TASK_ERROR] += 1
+        elif out.payload != _SKIP:
+            payload = out.payload or b""
+            tag, key, body = payload[:1], payload[1:1 + _KEY_LEN].decode().strip(), payload[1 + _KEY_LEN:]
+            total_bytes += len(body)
+            if total_bytes > cfg.max_total_output_bytes:
+                result = _failed_result(path, analyzer.name, OUTPUT_BUDGET,
+                                        f"the repository's results passed the "
+                                        f"{cfg.max_total_output_bytes // (1024 * 1024)} MiB budget")
+                stats.limited[OUTPUT_BUDGET] += 1
+            else:
+                result = FileResult.model_validate_json(body)
+            if tag == _CACHED:
+                stats.cached += 1
+            else:
+                stats.analysed += 1
+                if tag == _ANALYSED and cache is not None and key:
+                    cache.put_json(analyzer, key, body)
+                elif tag == _LIMITED:
+                    for d in result.diagnostics:
+                        if d.code in (OUTPUT_BUDGET, "invalid_output"):
+                            stats.limited[d.code] += 1
+        if result is not None:
+            if any(d.severity == "error" for d in result.diagnostics):
+                stats.failed += 1
+            stats.by_analyzer[analyzer.name] += 1
+            slots[(p, a)] = result
+        left[p] -= 1
+        if left[p] == 0:
+            done_files += 1
+            if progress is not None:
+                progress(done_files, len(paths), path)
+    # Results in path order per analyzer, as a sequential run would give them to ``link``.
+    return {analyzer.name: [slots[(p, a)] for p in range(len(paths)) if (p, a) in slots]
+            for a, analyzer in enumerate(analyzers)}
+
+
+def _has_link(analyzer: Analyzer) -> bool:
+    return getattr(type(analyzer), "link", None) is not Analyzer.link
+
+
+def _link_limits(config: AnalysisConfig, inputs: int) -> Limits:
+    time_s = config.time_budget_s + config.link_time_per_input_s * inputs
+    return Limits(time_s=time_s, memory_mb=config.memory_budget_mb, grace_s=_grace(time_s),
+                  max_output_bytes=config.max_output_bytes + LINK_BYTES_PER_INPUT * inputs)
+
+
+def _link_all(analyzers: list[Analyzer], results: dict[str, list[FileResult]], ctx: RepoContext,
+              stats: RunStats) -> list[LinkResult]:
+    """Every analyzer's ``link`` in workers, in parallel; a failing one is retried without the
+    input that makes it fail (found by bisection) so one bad file costs only itself."""
+    cfg = ctx.config
+    steps = [(a, results[a.name]) for a in analyzers if _has_link(a)]
+    if not steps:
+        return []
+    first = _run_links(steps, ctx, workers=cfg.workers)
+    out: list[LinkResult] = []
+    for (analyzer, own), outcome in zip(steps, first, strict=True):
+        if isinstance(outcome, LinkResult):
+            out.append(outcome)
+            continue
+        log.warning("link step of %s failed (%s); isolating the input that breaks it",
+                    analyzer.name, outcome[1])
+        out.append(_isolate(analyzer, own, outcome, ctx, stats))
+    return out
+
+
+_Failure = tuple[str, str]  # (reason, message)
+
+
+def _run_links(steps: list[tuple[Analyzer, list[FileResult]]], ctx: RepoContext,
+               workers: int | None) -> list[LinkResult | _Failure]:
+    cfg = ctx.config
+
+    def task(step: tuple[Analyzer, list[FileResult]]) -> bytes:  # runs in a worker
+        analyzer, own = step
+        linked = analyzer.link(own, ctx)
+        as_result = FileResult(path="", analyzer=analyzer.name, nodes=linked.nodes, edges=linked.edges,
+                               refs=linked.refs, diagnostics=linked.diagnostics)
+        max_items = cfg.max_output_items + LINK_ITEMS_PER_INPUT * len(own)
+        capped = _cap(as_result, max_items, f"the link step of {analyzer.name}")
+        if capped is not as_result:
+            raise _OutputOverBudget(capped.diagnostics[-1].message)
+        data, ok = _to_json(capped)
+        if not ok:
+            raise ValueError(FileResult.model_validate_json(data).diagnostics[0].message)
+        return data
+
+    biggest = max(len(own) for _a, own in steps)
+    limits = _link_limits(cfg, biggest)
+    found: dict[int, LinkResult | _Failure] = {}
+    for outcome in run_contained(task, steps, limits, workers=workers,
+                                 time_for=lambda step: _link_limits(cfg, len(step[1])).time_s):
+        if outcome.ok:
+            r = FileResult.model_validate_json(outcome.payload or b"")
+            found[outcome.index] = LinkResult(nodes=r.nodes, edges=r.edges, refs=r.refs,
+                                              diagnostics=r.diagnostics)
+        else:
+            reason = outcome.reason or TASK_ERROR
+            if reason == TASK_ERROR and outcome.message.startswith("_OutputOverBudget"):
+                reason = OUTPUT_BUDGET
+            found[outcome.index] = (reason, outcome.message)
+    return [found[i] for i in range(len(steps))]
+
+
+class _OutputOverBudget(Exception):
+    """A link step's output passed its cap (raised in the worker, reported as output_budget)."""
+
+
+def _isolate(analyzer: Analyzer, own: list[FileResult], failure: _Failure, ctx: RepoContext,
+             stats: RunStats) -> LinkResult:
+    """Find the inputs that make ``analyzer.link`` fail and link the rest.
+
+    Bisection, assuming one input is at fault: probe each half; follow the half that fails.
+    Found culprits are dropped (their per-file results stay in the graph) with a diagnostic on
+    their file; if no single input is at fault, the step is recorded as failed as a whole.
+    """
+    probes = 0
+
+    def probe(subset: list[FileResult]) -> LinkResult | _Failure:
+        nonlocal probes
+        probes += 1
+        return _run_links([(analyzer, subset)], ctx, workers=0 if ctx.config.workers == 0 else 1)[0]
+
+    def find_one(inputs: list[FileResult], why: _Failure) -> tuple[FileResult, _Failure] | None:
+        while len(inputs) > 1 and probes < MAX_LINK_PROBES:
+            half = len(inputs) // 2
+            for part in (inputs[:half], inputs[half:]):
+                got = probe(part)
+                if not isinstance(got, LinkResult):
+                    inputs, why = part, got
+                    break
+            else:
+                return None  # each half links alone: the failure needs inputs together
+        return (inputs[0], why) if len(inputs) == 1 else None
+
+    remaining = list(own)
+    culprits: list[tuple[FileResult, _Failure]] = []
+    why = failure
+    linked: LinkResult | None = None
+    while len(culprits) < MAX_LINK_CULPRITS and probes < MAX_LINK_PROBES:
+        bad = find_one(remaining, why)
+        if bad is None:
+            break
+        culprits.append(bad)
+        remaining = [r for r in remaining if r is not bad[0]]
+        got = probe(remaining)
+        if isinstance(got, LinkResult):
+            linked = got
+            break
+        why = got
+    diags = [_budget_diag(r.path, analyzer.name, reason,
+                          f"left out of the {analyzer.name} link step: {message}")
+             for r, (reason, message) in culprits]
+    for _r, (reason, _m) in culprits:
+        stats.limited[reason] += 1
+    if linked is None:
+        reason, message = failure
+        stats.limited[reason] += 1
+        diags.append(_budget_diag("", analyzer.name, reason,
+                                  f"link step failed and no single input could be blamed: {message}"))
+        return LinkResult(diagnostics=diags)
+    linked.diagnostics.extend(diags)
+    return linked
+
+
+def _link_refs_contained(refs: list[Ref], results: dict[str, list[FileResult]], nodes: list[Node],
+                         ctx: RepoContext, stats: RunStats) -> LinkResult:
+    """The shared resolver of references across analyzers, under the same limits."""
+    cfg = ctx.config
+
+    def task(_item: int) -> bytes:  # runs in a worker
+        linked = link_refs(refs, results, nodes, ctx)
+        as_result = FileResult(path="", analyzer="linker", nodes=linked.nodes, edges=linked.edges,
+                               diagnostics=linked.diagnostics)
+        return _to_json(as_result)[0]
+
+    inputs = sum(len(v) for v in results.values())
+    limits = _link_limits(cfg, inputs)
+    for outcome in run_contained(task, [0], limits, workers=1 if cfg.workers != 0 else 0):
+        if outcome.ok:
+            r = FileResult.model_validate_json(outcome.payload or b"")
+            return LinkResult(nodes=r.nodes, edges=r.edges, diagnostics=r.diagnostics)
+        reason = outcome.reason or TASK_ERROR
+        stats.limited[reason] += 1
+        return LinkResult(diagnostics=[_budget_diag("", "linker", reason,
+                                                    f"cross-file reference resolution failed: "
+                                                    f"{outcome.message}")])
+    return LinkResult()
 
 
 def _type_of(node_id: str) -> str:

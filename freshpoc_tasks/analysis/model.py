@@ -97,6 +97,16 @@ class AnalysisConfig:
     sql_dialect: str | None = None
     time_budget_s: float = 20.0
     max_file_bytes: int = 8 * 1024 * 1024
+    # Hard limits the engine enforces from outside the analyzer (see analysis/limits.py).
+    # memory_budget_mb: address space a worker may add to what it inherits; output caps bound
+    # one file's nodes+edges+refs+diagnostics and its serialised result; a cross-file link step
+    # gets time_budget_s plus link_time_per_input_s for each file it links.
+    memory_budget_mb: int = 768
+    max_output_items: int = 50_000
+    max_output_bytes: int = 8 * 1024 * 1024
+    max_total_output_bytes: int = 512 * 1024 * 1024
+    link_time_per_input_s: float = 0.05
+    workers: int | None = None  # None: one per CPU; 0: inline, without limits (debugging only)
 
     def fingerprint(self) -> str:
         return f"{self.warehouse}|{self.sql_dialect}"
