@@ -1,7 +1,9 @@
 """``freshpoc graph``: the graph stage by hand — schema, migration, writes, proposals, export.
 
 Talks to the servers through the project's hooks (Airflow connections ``freshpoc_dgraph`` and
-``freshpoc_postgres``, e.g. as ``AIRFLOW_CONN_*`` variables), like the operators do.
+``freshpoc_postgres``), like the operators do. From a plain shell the connections come from the
+checkout's ``airflow_settings.yaml`` (:func:`freshpoc_tasks.stack.client.use_local_stack`, as
+``freshpoc demo`` does); ``AIRFLOW_CONN_*`` variables already set win. Errors are one line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from freshpoc_tasks.stack.client import one_line_errors, use_local_stack
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("graph", help="Dgraph schema, migrations, writes, ontology proposals, export",
@@ -21,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--ontology", type=Path, help="ontology.yaml (default: include/ontology/ontology.yaml)")
     sub = p.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
     sub.add_parser("schema", help="print the Dgraph schema generated from the ontology")
-    sub.add_parser("migrate", help="apply the schema and record the version in the ledger and the graph")
+    m = sub.add_parser("migrate", help="apply the schema and record the version in the ledger and the graph")
+    m.add_argument("--check", action="store_true",
+                   help="only say whether the graph and the ledger are at this ontology version (no writes)")
     w = sub.add_parser("write", help="write a graph delta (JSONL, .gz ok) at its commit")
     w.add_argument("delta", type=Path, nargs="+", help="delta files of ONE repo+commit (merged)")
     w.add_argument("--committed-at", required=True, type=datetime.fromisoformat, help="commit time (ISO)")
@@ -36,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=run)
 
 
+@one_line_errors
 def run(args: argparse.Namespace) -> int:
     from freshpoc_tasks.graph.ontology import generate_schema, load_graph_ontology, schema_sha
 
@@ -43,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.graph_command == "schema":
         sys.stdout.write(generate_schema(onto))
         return 0
+    use_local_stack()
     if args.graph_command == "proposals":
         return _proposals(args)
 
@@ -51,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     with DgraphHook(args.dgraph_conn) as hook:
         writer = GraphWriter(hook, onto)
+        if args.graph_command == "migrate" and args.check:
+            return _check(args, hook, onto, schema_sha(generate_schema(onto)))
         if args.graph_command == "migrate":
             from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
 
@@ -76,6 +86,25 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
+def _check(args: argparse.Namespace, hook: object, onto: object, sha: str) -> int:
+    """Read-only migrate: is this ontology's schema in the graph and in the ledger?"""
+    from freshpoc_tasks.graph.records import ontology_xid
+    from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
+
+    version = onto.version  # type: ignore[attr-defined]
+    found = hook.query("query q($x: string) { o(func: eq(xid, $x)) { fp_schema_sha } }",  # type: ignore[attr-defined]
+                       {"$x": ontology_xid(version)})
+    in_graph = [o.get("fp_schema_sha") for o in found.get("o", [])] == [sha]
+    ledger = OntologyLedgerHook(args.postgres_conn)
+    ledger.ensure_tables()
+    recorded = dict(ledger.applied_versions())
+    in_ledger = recorded.get(version) == sha
+    print(f"ontology {version}: graph {'up to date' if in_graph else 'NOT migrated'}, "
+          f"ledger {'up to date' if in_ledger else 'NOT recorded'}"
+          + ("" if in_graph and in_ledger else "; run 'freshpoc graph migrate'"))
+    return 0 if in_graph and in_ledger else 3
+
+
 def _write(args: argparse.Namespace, writer: object) -> int:
     from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
     from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
@@ -98,13 +127,20 @@ def _proposals(args: argparse.Namespace) -> int:
     ledger = OntologyLedgerHook(args.postgres_conn)
     ledger.ensure_tables()
     if args.action == "list":
-        for row in ledger.proposals():
+        rows = ledger.proposals()
+        if not rows:
+            print("no ontology proposals")
+        for row in rows:
             print(f"{row['id']:>5} {row['status']:<9} {row['category']:<5} {row['type']:<30} "
                   f"seen={row['seen']} repos={','.join(row['repo_ids'])}")
         return 0
     if args.id is None:
         print("error: give the proposal id", file=sys.stderr)
         return 2
-    marked = ledger.decide(args.id, approve=args.action == "approve", by=args.by, note=args.note)
+    try:
+        marked = ledger.decide(args.id, approve=args.action == "approve", by=args.by, note=args.note)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
     print(f"proposal {args.id} {args.action}d; marked for reprocessing: {', '.join(marked) or 'none'}")
     return 0

@@ -354,6 +354,11 @@ def dgraph(cfg: StackConfig) -> Service:
 
 
 # MinIO --------------------------------------------------------------------------------------
+def minio_console_url(cfg: StackConfig) -> str:
+    """MinIO's web console (object browser), the page the demo and the tasks' links open."""
+    return f"http://127.0.0.1:{cfg.ports['minio_console']}"
+
+
 def minio(cfg: StackConfig) -> Service:
     version = cfg.versions["minio"]
     port, console = cfg.ports["minio"], cfg.ports["minio_console"]
