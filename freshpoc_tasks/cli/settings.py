@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "apply", help="create or update every entry (idempotent)",
         description="Create missing entries and update changed ones through Airflow's REST API "
         "v2; a second run reports everything unchanged.")
-    apply.add_argument("--file", type=Path, default=Path("airflow_settings.yaml"),
-                       help="settings file (default: ./airflow_settings.yaml)")
+    apply.add_argument("--file", type=Path,
+                       help="settings file (default: ./airflow_settings.yaml, else the checkout's)")
     apply.add_argument("--url", default=os.environ.get("FRESHPOC_AIRFLOW_URL", "http://127.0.0.1:8080"),
                        help="Airflow base URL (default: $FRESHPOC_AIRFLOW_URL or the local stack)")
     apply.add_argument("--username", help="Airflow user (default: $FRESHPOC_AIRFLOW_USER or admin)")
@@ -33,8 +33,14 @@ def _apply(args: argparse.Namespace) -> int:
 
     from freshpoc_tasks.stack.settings import SettingsError, apply_settings
 
+    path = args.file
+    if path is None:  # the working directory's file, else the checkout's: works from any folder
+        from freshpoc_tasks.stack.config import StackConfig
+
+        local = Path("airflow_settings.yaml")
+        path = local if local.is_file() else StackConfig.from_env().checkout / local
     try:
-        counts = apply_settings(args.file, args.url.rstrip("/"), args.username, args.password)
+        counts = apply_settings(path, args.url.rstrip("/"), args.username, args.password)
     except (SettingsError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
