@@ -274,16 +274,17 @@ def _case(call: ast.Call, ev: _Evaluator, env: dict, module: str, where: str) ->
     args = [ev(a) for a in call.args]
     kwargs = {k.arg: ev(k.value) for k in call.keywords if k.arg}
     sql = args[0] if args else kwargs["sql"]
-    dialect = kwargs.get("dialect", "ansi")
     if name == "assert_table_lineage_equal":
+        dialect = kwargs.get("dialect", args[3] if len(args) > 3 else "ansi")
         names = ["sources", "targets"]
         vals = {n: (args[i + 1] if len(args) > i + 1 else kwargs.get(f"{n[:-1]}_tables"))
                 for i, n in enumerate(names)}
         return Case(where=where, module=module, kind="table", sql=sql, dialect=dialect,
                     sources=frozenset(_table_name(t) for t in vals["sources"] or ()),
                     targets=frozenset(_table_name(t) for t in vals["targets"] or ()))
+    dialect = kwargs.get("dialect", args[2] if len(args) > 2 else "ansi")
     pairs = args[1] if len(args) > 1 else kwargs.get("column_lineages")
-    provider = kwargs.get("metadata_provider")
+    provider = kwargs.get("metadata_provider", args[3] if len(args) > 3 else None)
     schema = {k: list(v) for k, v in provider.schema} if isinstance(provider, Provider) else {}
     return Case(where=where, module=module, kind="column", sql=sql, dialect=dialect,
                 columns=frozenset(_column_pair(p) for p in pairs or ()), schema=schema)
@@ -295,12 +296,36 @@ def _names(info: StatementInfo, attr: str) -> set[str]:
     return {t.lower() for t in getattr(info, attr, [])}
 
 
+def _holders(infos: list[StatementInfo]) -> list[StatementInfo]:
+    """sqllineage treats a BEGIN … END block (a procedure) as one statement: merge its parts."""
+    top: dict[int, StatementInfo] = {}
+    out = []
+    for info in infos:
+        root = info.index
+        while infos[root].block is not None:
+            root = infos[root].block
+        if root == info.index:
+            merged = StatementInfo(index=info.index, kind=info.kind, line=info.line, reads=list(info.reads),
+                                   writes=list(info.writes), read_locations=list(info.read_locations),
+                                   write_locations=list(info.write_locations), effects=list(info.effects),
+                                   renames=list(info.renames))
+            top[root] = merged
+            out.append(merged)
+        else:
+            holder = top[root]
+            holder.reads += info.reads
+            holder.writes += info.writes
+            holder.read_locations += info.read_locations
+            holder.write_locations += info.write_locations
+    return out
+
+
 def combine_tables(infos: list[StatementInfo]) -> tuple[set[str], set[str]]:
     edges: set[tuple[str, str]] = set()
     nodes: set[str] = set()
     source_only: set[str] = set()
     target_only: set[str] = set()
-    for info in infos:
+    for info in _holders(infos):
         reads = _names(info, "reads") | {f"path:{p}" for p in getattr(info, "read_locations", [])}
         writes = _names(info, "writes") | {f"path:{p}" for p in getattr(info, "write_locations", [])}
         drops = _names(info, "drops")
@@ -352,8 +377,9 @@ def combine_columns(infos: list[StatementInfo]) -> set[tuple[tuple[str, str | No
             continue
         for out_col, ups in info.columns.items():
             dst = (out_col.lower(), info.target.lower())
-            for table, col in ups:
-                src = (col.lower(), table.lower() or None)
+            loose = [(None, c) for c in info.unresolved.get(out_col, [])]
+            for table, col in [*ups, *loose]:
+                src = (col.lower(), table.lower() if table else None)
                 succ[src].add(dst)
                 nodes |= {src, dst}
     selfloop = {n for n in nodes if n in succ.get(n, ())}
@@ -370,7 +396,7 @@ def combine_columns(infos: list[StatementInfo]) -> set[tuple[tuple[str, str | No
                     seen.add(nxt)
                     stack.append(nxt)
         result |= {(src, t) for t in seen & sinks}
-    return result
+    return result | {(n, n) for n in selfloop if n[1] is not None}
 
 
 def run_ours(case: Case) -> list[StatementInfo]:

@@ -2,6 +2,12 @@
 
 ``.sql`` files inside a dbt project are left to the dbt analyzer, which renders their Jinja
 first; everything else is plain SQL in the repository's configured dialect.
+
+Each statement gets the relation its kind has: ``reads`` / ``writes`` to tables and to storage
+locations (``sql.location``: a file, a bucket path, a directory), ``drops`` / ``truncates`` /
+``alters`` / ``deletes`` for changes that carry no data lineage, and ``renames`` (old table to
+new). Statements inside a procedure's ``BEGIN … END`` are their own nodes, ``block`` pointing at
+the procedure's statement.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from sqlglot.errors import SqlglotError
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
 from freshpoc_tasks.analysis.model import Budget, FileResult, RepoContext, SourceFile
 from freshpoc_tasks.analysis.sqlcore import StatementInfo, analyse_sql
-from freshpoc_tasks.contracts.graph import Edge, Node
+from freshpoc_tasks.contracts.graph import Edge, Node, node_id
 
 _JINJA: SandboxedEnvironment | None = None
 
@@ -59,6 +65,18 @@ class TableEmitter:
         self.edges = edges
         self.tables: set[str] = set()
         self.columns: set[tuple[str, str]] = set()
+        self.locations: set[str] = set()
+
+    def location(self, uri: str) -> str:
+        """A storage location (``s3://…``, a directory, a file): read or written, never a table."""
+        lid = node_id("sql.location", self.ctx.config.warehouse, uri)
+        if uri not in self.locations:
+            self.locations.add(uri)
+            scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+            self.nodes.append(Node(id=lid, type="sql.location", scope=self.ctx.config.warehouse, key=uri,
+                                   name=uri.rstrip("/").rpartition("/")[2] or uri,
+                                   props={"uri": uri, "scheme": scheme}))
+        return lid
 
     def table(self, fqn: str) -> str:
         tid = self.ctx.table_id(fqn)
@@ -82,9 +100,9 @@ class TableEmitter:
         return cid
 
     def lineage(self, target: str, columns: dict[str, list[tuple[str, str]]]) -> None:
+        """``derives_from`` edges; a ``*`` column stands for every column of a table whose columns
+        are not known (``insert into t select * from s`` gives ``t.* -> s.*``)."""
         for column, upstream in columns.items():
-            if column == "*":
-                continue
             dst = self.column(target, column)
             for table, up_col in upstream:
                 self.edges.append(Edge(type="derives_from", src=dst, dst=self.column(table, up_col)))
@@ -109,20 +127,33 @@ def statement_graph(infos: Iterable[StatementInfo], path: str, ctx: RepoContext,
             id=sid, type="sql.statement", scope=ctx.repo_id, key=key, name=f"{info.kind} #{info.index}",
             path=path, span=(info.line, info.line),
             props={"kind": info.kind, "dialect": dialect or "", "index": info.index, "ctes": info.ctes,
-                   "parsed": info.parsed, "error": info.error or ""}))
+                   "parsed": info.parsed, "error": info.error or "",
+                   "block": -1 if info.block is None else info.block}))
         result.edges.append(Edge(type="defined_in", src=sid, dst=file_id))
-        for edge, tables in (("reads", info.reads), ("writes", info.writes)):
-            for table in tables:
-                tid = emit.table(table)
-                result.edges.append(Edge(type=edge, src=sid, dst=tid))
-                if owner:
-                    result.edges.append(Edge(type=edge, src=owner, dst=tid))
+        relations = [("reads", emit.table(t)) for t in info.reads]
+        relations += [("writes", emit.table(t)) for t in info.writes]
+        relations += [("reads", emit.location(u)) for u in info.read_locations]
+        relations += [("writes", emit.location(u)) for u in info.write_locations]
+        relations += [(rel, emit.table(t)) for rel, t in info.effects]
+        for edge, dst in relations:
+            result.edges.append(Edge(type=edge, src=sid, dst=dst))
+            if owner:
+                result.edges.append(Edge(type=edge, src=owner, dst=dst))
+        for old, new in info.renames:
+            result.edges.append(Edge(type="renames", src=sid, dst=emit.table(old), props={"role": "from"}))
+            result.edges.append(Edge(type="renames", src=sid, dst=emit.table(new), props={"role": "to"}))
+            result.edges.append(Edge(type="renamed_to", src=emit.table(old), dst=emit.table(new)))
         if info.target:
             emit.lineage(info.target, info.columns)
         if info.error:
             result.diagnostics.append(_diag(analyzer, path, "sql_parse_error",
                                             f"statement {info.index} fell back to table-level lineage: "
                                             f"{info.error}", info.line))
+        if info.unresolved:
+            loose = ", ".join(f"{col} <- {'/'.join(ups)}" for col, ups in sorted(info.unresolved.items()))
+            result.diagnostics.append(_diag(analyzer, path, "lineage_ambiguous",
+                                            f"statement {info.index}: upstream table not determinable "
+                                            f"for {loose}", info.line))
         if info.lineage_error:
             result.diagnostics.append(_diag(analyzer, path, "lineage_incomplete",
                                             f"statement {info.index}: {info.lineage_error}", info.line))
@@ -138,7 +169,7 @@ def _diag(analyzer: str, path: str, code: str, message: str, line: int | None):
 
 class SqlAnalyzer(Analyzer):
     name = "sql"
-    version = "1.0.0"
+    version = "2.0.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix == ".sql" and dbt_project_root(file.path, ctx) is None

@@ -1,10 +1,31 @@
 """SQL lineage on sqlglot: statements, tables read and written, CTEs, column lineage.
 
 Shared by the SQL, dbt, Airflow and Python analyzers, so a table named in a ``.sql`` file, a dbt
-model and an operator's ``sql=`` all normalise to the same fully-qualified name. Statements are
-split on the tokenizer's semicolons and parsed one by one, so a single statement sqlglot cannot
-parse costs only itself; for it we fall back to table names read off the token stream (still
-sqlglot's tokens, never regular expressions).
+model and an operator's ``sql=`` all normalise to the same fully-qualified name.
+
+Statements are split on sqlglot's tokens, not on text: a ``;`` inside a ``BEGIN … END`` block (a
+procedure, a script block) does not end the statement, and such a block's inner statements are
+analysed one by one (``StatementInfo.block`` points at the block). A statement sqlglot cannot
+parse costs only itself; for it we fall back to table names read off the token stream.
+
+Every statement kind says what it does to a relation: queries read, DML and DDL-with-query write,
+DROP / TRUNCATE / ALTER / RENAME have their own relation (``effects``, ``renames``), and utility
+statements (USE, SHOW, SET, DESCRIBE, ANALYZE, CACHE, REFRESH, CREATE FUNCTION, ...) touch no
+table at all. Storage locations (``COPY … FROM 's3://…'``, ``INSERT OVERWRITE DIRECTORY``,
+``parquet.`path```) are locations, not tables.
+
+Column lineage is our own resolver over sqlglot's syntax tree rather than ``sqlglot.lineage``:
+that one qualifies the whole statement first, so a single column it cannot place (a lateral
+alias, a scalar subquery, an unqualified column in a join) fails every column of the statement.
+Here each output column is resolved on its own; a column whose table is ambiguous is reported in
+``StatementInfo.unresolved`` and costs only itself. ``*`` expands when the upstream columns are
+known (the caller's schema, or a table created earlier in the same text) and otherwise becomes a
+``tab.*`` edge; an expression without an alias is named by its SQL text; declared column lists
+(``INSERT INTO t (a, b)``, ``CREATE VIEW v (a, b)``, a known target table) map positionally;
+MERGE and UPDATE … SET give lineage per assigned column. Identifiers are normalised as the
+dialect does: quotes removed, unquoted names case-folded (to lower case, our canonical spelling,
+even for dialects that fold to upper case), quoted names kept as written where the dialect treats
+them as case-sensitive.
 """
 
 from __future__ import annotations
@@ -14,18 +35,47 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.errors import SqlglotError
-from sqlglot.lineage import lineage
 from sqlglot.tokens import Token, TokenType
 
-# A table is referenced by the token right after one of these.
+# A table is referenced by the token right after one of these (fallback for unparsed statements).
 _READ_AFTER = {TokenType.FROM, TokenType.JOIN}
 _WRITE_AFTER = {TokenType.INTO, TokenType.UPDATE, TokenType.TABLE}
 _NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
 _DEFAULT_PART = "__freshpoc_default__"
 
+# ``BEGIN`` followed by one of these starts a transaction, not a block.
+_TRANSACTION_WORDS = {"TRANSACTION", "TRAN", "WORK", "DISTRIBUTED", "IMMEDIATE", "EXCLUSIVE", "DEFERRED",
+                      "ISOLATION", "READ"}
+# ``END`` followed by one of these closes a construct we do not count (PL/SQL ``END IF``, ...).
+_END_OF_UNCOUNTED = {"IF", "LOOP", "WHILE", "REPEAT", "FOR"}
+# Statements (by first keyword) that never read or write a relation.
+_UTILITY_WORDS = {
+    "SHOW", "SET", "RESET", "ADD", "USE", "DESC", "DESCRIBE", "EXPLAIN", "GRANT", "REVOKE", "COMMENT",
+    "VACUUM", "OPTIMIZE", "MSCK", "REFRESH", "CACHE", "UNCACHE", "ANALYZE", "CALL", "EXEC", "EXECUTE",
+    "DECLARE", "PRINT", "LIST", "REMOVE", "BEGIN", "COMMIT", "ROLLBACK", "START", "END", "RETURN",
+    "LOCK", "UNLOCK", "KILL", "CLEAR", "SAVEPOINT", "RELEASE", "DEALLOCATE", "PREPARE", "RAISE", "GO",
+    "PRAGMA", "CHECKPOINT", "DISCARD", "LISTEN", "NOTIFY", "REINDEX", "CLUSTER", "FLUSH", "INVALIDATE",
+    "COMPUTE", "SOURCE", "LEAVE", "ITERATE", "CONTINUE", "BREAK", "ATTACH", "DETACH", "INSTALL",
+}
+# In a statement we could only tokenize, a string after these names a location read or written.
+_READ_LOCATION_AFTER = {"FROM", "INFILE", "INPATH"}
+_WRITE_LOCATION_AFTER = {"TO", "DIRECTORY", "OUTFILE"}
+# Parsed statement types that never read or write a relation.
+_UTILITY_TYPES: tuple[type, ...] = tuple(
+    getattr(exp, name) for name in (
+        "Use", "Describe", "Analyze", "Cache", "Uncache", "Refresh", "Set", "Show", "Pragma", "Commit",
+        "Rollback", "Transaction", "Grant", "Revoke", "Comment", "Declare", "Execute", "Kill", "Summarize",
+        "Attach", "Detach", "Install", "Export",
+    ) if hasattr(exp, name))
+_RELATION_KINDS = {"TABLE", "VIEW", "MATERIALIZED VIEW", "DYNAMIC TABLE", "EXTERNAL TABLE"}
+_FILE_FORMATS = {"parquet", "json", "csv", "orc", "avro", "text", "delta", "binaryfile", "iceberg", "hudi"}
+_FILE_SUFFIXES = (".parquet", ".csv", ".json", ".jsonl", ".ndjson", ".orc", ".avro", ".tsv", ".txt",
+                  ".csv.gz", ".json.gz", ".parquet.gz", ".xlsx")
+
 Schema = Mapping[str, Mapping[str, str]]  # table fqn -> column -> type
+Dep = tuple[str | None, str]  # (table fqn, or None when the table is ambiguous; column)
 
 
 @dataclass
@@ -41,58 +91,227 @@ class StatementInfo:
     # output column -> upstream (table fqn, column) pairs
     columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     lineage_error: str | None = None
+    read_locations: list[str] = field(default_factory=list)
+    write_locations: list[str] = field(default_factory=list)
+    # (relation, table): "drops", "truncates", "alters", "deletes" -- changes without data lineage
+    effects: list[tuple[str, str]] = field(default_factory=list)
+    renames: list[tuple[str, str]] = field(default_factory=list)  # (old, new)
+    # output column -> upstream column names whose table cannot be told (e.g. unqualified in a join)
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
+    block: int | None = None  # index of the enclosing BEGIN … END block statement
 
     @property
     def target(self) -> str | None:
         return self.writes[0] if self.writes else None
 
+    @property
+    def drops(self) -> list[str]:
+        return [t for rel, t in self.effects if rel == "drops"]
 
-def table_fqn(table: exp.Table) -> str:
-    parts = [p for p in (table.catalog, table.db, table.name) if p and p != _DEFAULT_PART]
-    return ".".join(parts).lower()
+
+# --- names -------------------------------------------------------------------------------------
+
+def _strategy(dialect: str | Dialect | None) -> NormalizationStrategy:
+    return Dialect.get_or_raise(dialect).normalization_strategy
+
+
+def _fold(name: str, quoted: bool, strategy: NormalizationStrategy) -> str:
+    """Our canonical spelling of an identifier under ``strategy`` (see the module docstring)."""
+    if strategy in (NormalizationStrategy.CASE_SENSITIVE,):
+        return name
+    if not quoted or strategy not in (NormalizationStrategy.LOWERCASE, NormalizationStrategy.UPPERCASE):
+        return name.lower()
+    if strategy is NormalizationStrategy.UPPERCASE and name == name.upper():
+        return name.lower()  # "ABC" is ABC is abc in an upper-folding dialect
+    if strategy is NormalizationStrategy.LOWERCASE and name == name.lower():
+        return name
+    return name
+
+
+def _ident(node: exp.Expr | str | None, strategy: NormalizationStrategy) -> str:
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return _fold(node, False, strategy)
+    if isinstance(node, exp.Identifier):
+        return _fold(node.this, bool(node.args.get("quoted")), strategy)
+    return _fold(node.name, False, strategy)
+
+
+def table_fqn(table: exp.Table, dialect: str | Dialect | None = None) -> str:
+    """``catalog.db.name`` of a table reference, identifiers normalised as ``dialect`` does."""
+    strategy = _strategy(dialect)
+    parts = []
+    for key in ("catalog", "db", "this"):
+        node = table.args.get(key)
+        if node is None:
+            continue
+        if isinstance(node, exp.Dot):  # a dotted name kept in one node
+            parts += [_ident(p, strategy) for p in node.parts]
+            continue
+        name = _ident(node, strategy) if isinstance(node, exp.Identifier) \
+            else _fold(node.name, False, strategy)
+        if name and name != _DEFAULT_PART:
+            parts.append(name)
+    return ".".join(parts)
+
+
+def _location(table: exp.Table) -> str | None:
+    """The storage location a table reference names, if it names one rather than a table."""
+    this = table.this
+    if isinstance(this, exp.Literal) and this.is_string:
+        return this.name
+    if isinstance(this, exp.Identifier | exp.Var) and (this.name.startswith("@") or "://" in this.name):
+        return this.name  # a Snowflake stage, a URI
+    if isinstance(this, exp.Identifier) and this.quoted:
+        name = this.this
+        if "/" in name or "\\" in name or name.lower().endswith(_FILE_SUFFIXES):
+            return name
+        if table.db and table.db.lower() in _FILE_FORMATS:
+            return name
+    if isinstance(this, exp.Func):
+        for lit in this.find_all(exp.Literal):
+            if lit.is_string and ("/" in lit.name or lit.name.lower().endswith(_FILE_SUFFIXES)):
+                return lit.name
+    return None
+
+
+def _is_table_function(table: exp.Table) -> bool:
+    return isinstance(table.this, exp.Func | exp.Anonymous)
 
 
 def _dialect(dialect: str | None) -> Dialect:
     return Dialect.get_or_raise(dialect)
 
 
+def _unique(items: list) -> list:
+    return list(dict.fromkeys(items))
+
+
+# --- statement splitting -----------------------------------------------------------------------
+
+def _word(tokens: list[Token], i: int) -> str:
+    return tokens[i].text.upper() if 0 <= i < len(tokens) else ""
+
+
+def _is_begin(tok: Token) -> bool:
+    """``BEGIN`` (some dialects tokenize it as a command keyword)."""
+    return tok.token_type == TokenType.BEGIN or (
+        tok.token_type in (TokenType.COMMAND, TokenType.VAR) and tok.text.upper() == "BEGIN")
+
+
+def _unswallow(tokens: list[Token], d: Dialect) -> list[Token]:
+    """Re-tokenize text the tokenizer swallowed whole after a command keyword.
+
+    After a keyword it treats as an opaque command (Redshift's ``UNLOAD``, T-SQL's ``END`` of
+    ``END TRY``) sqlglot's tokenizer keeps the rest of the statement as one string token, which
+    would hide statement and block boundaries (and the tables) inside it.
+    """
+    out: list[Token] = []
+    for i, tok in enumerate(tokens):
+        prev = tokens[i - 1] if i else None
+        if (prev is not None and tok.token_type == TokenType.STRING
+                and prev.token_type in (TokenType.COMMAND, TokenType.END)
+                and tok.end - tok.start + 1 < len(tok.text) + 2):
+            try:
+                inner = d.tokenize(tok.text)
+            except SqlglotError:
+                out.append(tok)
+                continue
+            for t in inner:
+                t.line += prev.line - 1
+            out += _unswallow(inner, d)
+        else:
+            out.append(tok)
+    return out
+
+
+def _opens_block(tokens: list[Token], i: int) -> bool:
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if nxt is None or nxt.token_type == TokenType.SEMICOLON:
+        return False
+    return nxt.text.upper() not in _TRANSACTION_WORDS
+
+
+class _Depth:
+    """Nesting of BEGIN … END blocks and CASE … END expressions along a token stream."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+
+    def step(self, tokens: list[Token], i: int) -> None:
+        tt = tokens[i].token_type
+        if _is_begin(tokens[i]) and _opens_block(tokens, i):
+            self.stack.append("begin")
+        elif tt == TokenType.CASE:
+            self.stack.append("case")
+        elif tt == TokenType.END and self.stack and _word(tokens, i + 1) not in _END_OF_UNCOUNTED:
+            self.stack.pop()
+
+
 def _chunks(tokens: list[Token]) -> Iterator[list[Token]]:
+    """Statements of a token stream: split at semicolons outside BEGIN … END blocks."""
     chunk: list[Token] = []
-    for tok in tokens:
-        if tok.token_type == TokenType.SEMICOLON:
+    depth = _Depth()
+    for i, tok in enumerate(tokens):
+        if tok.token_type == TokenType.SEMICOLON and not depth.stack:
             if chunk:
                 yield chunk
             chunk = []
-        else:
-            chunk.append(tok)
+            continue
+        depth.step(tokens, i)
+        chunk.append(tok)
     if chunk:
         yield chunk
 
 
-def _tables_from_tokens(tokens: list[Token]) -> tuple[list[str], list[str]]:
+def _blocks(chunk: list[Token]) -> list[tuple[int, int]]:
+    """(begin, end) token positions of the top-level BEGIN … END blocks of a statement."""
+    out = []
+    depth = _Depth()
+    start = None
+    for i, tok in enumerate(chunk):
+        before = len(depth.stack)
+        depth.step(chunk, i)
+        if before == 0 and depth.stack == ["begin"] and _is_begin(tok):
+            start = i
+        elif before == 1 and not depth.stack and start is not None:
+            out.append((start, i))
+            start = None
+    if start is not None:  # never closed (a trailing GO, a truncated script): runs to the end
+        out.append((start, len(chunk)))
+    return out
+
+
+def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tuple[list[str], list[str]]:
     """Table-level fallback for a statement the parser rejected."""
+    strategy = _strategy(dialect)
     reads: list[str] = []
     writes: list[str] = []
     i = 0
     while i < len(tokens):
         tt = tokens[i].token_type
         if (tt in _READ_AFTER or tt in _WRITE_AFTER) and i + 1 < len(tokens):
-            j = i + 1
-            parts = []
-            while j < len(tokens) and _is_name(tokens, j):
-                parts.append(tokens[j].text)
-                if j + 1 < len(tokens) and tokens[j + 1].token_type == TokenType.DOT:
-                    j += 2
-                else:
-                    j += 1
-                    break
-            if parts:
-                name = ".".join(parts).lower()
+            j, name = _dotted_name(tokens, i + 1, strategy)
+            if name:
                 (writes if tt in _WRITE_AFTER else reads).append(name)
             i = j
         else:
             i += 1
     return _unique(reads), _unique(writes)
+
+
+def _dotted_name(tokens: list[Token], j: int, strategy: NormalizationStrategy) -> tuple[int, str]:
+    parts = []
+    while j < len(tokens) and _is_name(tokens, j):
+        tok = tokens[j]
+        parts.append(_fold(tok.text, tok.token_type == TokenType.IDENTIFIER, strategy))
+        if j + 1 < len(tokens) and tokens[j + 1].token_type == TokenType.DOT:
+            j += 2
+        else:
+            j += 1
+            break
+    return j, ".".join(parts)
 
 
 def _is_name(tokens: list[Token], j: int) -> bool:
@@ -107,46 +326,628 @@ def _is_name(tokens: list[Token], j: int) -> bool:
     return after_dot or before_dot
 
 
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
+# --- what a statement does to relations --------------------------------------------------------
 
 def _write_target(stmt: exp.Expr) -> exp.Table | None:
-    if isinstance(stmt, exp.Insert | exp.Create | exp.Update | exp.Delete | exp.Merge | exp.Drop):
+    """The table a statement writes, if it writes one."""
+    if isinstance(stmt, exp.Create):
+        props = stmt.args.get("properties")
+        to = props.find(exp.ToTableProperty) if props is not None else None
+        if to is not None and isinstance(to.this, exp.Table):
+            return to.this  # MATERIALIZED VIEW … TO t: the view is a trigger, t holds the rows
+    if isinstance(stmt, exp.Insert | exp.Create | exp.Update | exp.Merge | exp.Copy | exp.LoadData):
         target = stmt.this
         if isinstance(target, exp.Schema):
             target = target.this
-        if isinstance(target, exp.Table):
+        if isinstance(target, exp.Table) and _location(target) is None:
             return target
+    into = stmt.find(exp.Into) if isinstance(stmt, exp.Query) else None
+    if into is not None and isinstance(into.this, exp.Table):
+        return into.this
     return None
 
 
-def _query_of(stmt: exp.Expr) -> exp.Query | None:
-    if isinstance(stmt, exp.Query):
-        return stmt
-    if isinstance(stmt, exp.Insert | exp.Create):
-        query = stmt.expression
-        if isinstance(query, exp.Query):
-            with_ = stmt.args.get("with_") or stmt.args.get("with")
-            if with_ is not None and not query.args.get("with_") and not query.args.get("with"):
-                query = query.copy()
-                query.set("with_" if "with_" in type(query).arg_types else "with", with_.copy())
-            return query
-    return None
+def _update_alias_target(stmt: exp.Update, target: exp.Table) -> exp.Table:
+    """T-SQL ``UPDATE alias SET … FROM real_table AS alias`` writes the aliased table."""
+    if target.db or target.args.get("alias") is not None:
+        return target
+    for table in stmt.find_all(exp.Table):
+        if table is not target and table.alias and table.alias.lower() == target.name.lower():
+            return table
+    return target
 
 
-def _nested_schema(schema: Schema) -> tuple[dict, int]:
-    """sqlglot wants one nesting depth for all tables; pad shorter names with a placeholder."""
-    depth = max((len(k.split(".")) for k in schema), default=1)
-    nested: dict = {}
-    for fqn, cols in schema.items():
-        parts = fqn.split(".")
-        parts = [_DEFAULT_PART] * (depth - len(parts)) + parts
-        cur = nested
-        for p in parts[:-1]:
-            cur = cur.setdefault(p, {})
-        cur[parts[-1]] = dict(cols)
-    return nested, depth
+def _kind(stmt: exp.Expr) -> str:
+    if isinstance(stmt, exp.Create):
+        return f"create_{str(stmt.args.get('kind') or 'table').lower()}"
+    return stmt.key
+
+
+def describe_statement(stmt: exp.Expr, index: int = 0, line: int = 1,
+                       dialect: str | Dialect | None = None) -> StatementInfo:
+    """Tables read and written, locations, effects and CTE names of one parsed statement."""
+    info = StatementInfo(index=index, kind=_kind(stmt), line=line)
+    if isinstance(stmt, (*_UTILITY_TYPES, exp.Command)):
+        return info
+    if isinstance(stmt, exp.Drop):
+        if str(stmt.args.get("kind") or "").upper() in _RELATION_KINDS:
+            tables = stmt.args.get("tables") or ([stmt.this] if isinstance(stmt.this, exp.Table) else [])
+            info.effects = [("drops", table_fqn(t, dialect)) for t in tables if isinstance(t, exp.Table)]
+        return info
+    if isinstance(stmt, exp.TruncateTable):
+        info.effects = [("truncates", table_fqn(t, dialect)) for t in stmt.expressions
+                        if isinstance(t, exp.Table)]
+        return info
+    if isinstance(stmt, exp.Alter):
+        return _describe_alter(stmt, info, dialect)
+    if isinstance(stmt, exp.Create) and str(stmt.args.get("kind") or "TABLE").upper() not in _RELATION_KINDS:
+        return info  # CREATE FUNCTION / PROCEDURE / SCHEMA / INDEX / ...: no table lineage
+    if isinstance(stmt, exp.Delete):
+        target = stmt.this if isinstance(stmt.this, exp.Table) else None
+        if target is not None:
+            info.effects = [("deletes", table_fqn(target, dialect))]
+        info.reads, info.read_locations, info.ctes = _reads(stmt, {id(target)}, dialect)
+        return info
+    if not isinstance(stmt, exp.Query | exp.Insert | exp.Create | exp.Update | exp.Merge | exp.Copy
+                      | exp.LoadData):
+        return info
+    target = _write_target(stmt)
+    if isinstance(stmt, exp.Update) and target is not None:
+        target = _update_alias_target(stmt, target)
+    skip = {id(target)} if target is not None else set()
+    if isinstance(stmt, exp.Create) and target is not None and target is not _create_this(stmt):
+        skip.add(id(_create_this(stmt)))  # the MATERIALIZED VIEW … TO's own name
+    if target is not None:
+        info.writes = [table_fqn(target, dialect)]
+    info.reads, info.read_locations, info.ctes = _reads(stmt, skip, dialect)
+    if isinstance(stmt, exp.Insert) and isinstance(stmt.this, exp.Directory):
+        info.write_locations = [stmt.this.this.name] if isinstance(stmt.this.this, exp.Literal) else []
+    if isinstance(stmt, exp.Copy | exp.LoadData):
+        _describe_copy(stmt, info, dialect)
+    return info
+
+
+def _create_this(stmt: exp.Create) -> exp.Expr | None:
+    this = stmt.this
+    return this.this if isinstance(this, exp.Schema) else this
+
+
+def _describe_alter(stmt: exp.Alter, info: StatementInfo, dialect) -> StatementInfo:
+    if not isinstance(stmt.this, exp.Table):
+        return info
+    name = table_fqn(stmt.this, dialect)
+    for action in stmt.args.get("actions") or []:
+        if isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
+            info.renames.append((name, table_fqn(action.this, dialect)))
+        elif type(action).__name__ == "SwapTable" and isinstance(action.this, exp.Table):
+            info.reads.append(table_fqn(action.this, dialect))  # SWAP WITH: the other's rows come in
+            info.writes = [name]
+    if not info.renames and not info.writes:
+        info.effects = [("alters", name)]
+    return info
+
+
+def _describe_copy(stmt: exp.Copy | exp.LoadData, info: StatementInfo, dialect) -> None:
+    files = []
+    for f in stmt.args.get("files") or ([stmt.args["inpath"]] if stmt.args.get("inpath") else []):
+        if isinstance(f, exp.Literal) and f.is_string:
+            files.append(f.name)
+        elif isinstance(f, exp.Table):
+            loc = _location(f)
+            if loc is not None:
+                files.append(loc)
+            else:
+                info.reads = _unique([*info.reads, table_fqn(f, dialect)])
+    this = stmt.this
+    if isinstance(stmt, exp.Copy) and not stmt.args.get("kind"):  # COPY … TO files
+        info.write_locations = files
+        info.writes = []
+        if isinstance(this, exp.Table) and _location(this) is None:
+            info.reads = _unique([table_fqn(this, dialect), *info.reads])
+        return
+    info.read_locations = _unique([*info.read_locations, *files])
+    if isinstance(this, exp.Table) and _location(this) is not None:
+        info.write_locations = [_location(this)]
+        info.writes = []
+    info.reads = [r for r in info.reads if r not in info.writes]
+
+
+def _reads(stmt: exp.Expr, skip: set[int], dialect) -> tuple[list[str], list[str], list[str]]:
+    ctes = [_ident(c.args["alias"].this if c.args.get("alias") else c.alias, _strategy(dialect))
+            for c in stmt.find_all(exp.CTE)]
+    cte_set = set(ctes)
+    reads, locations = [], []
+    for table in stmt.find_all(exp.Table):
+        if id(table) in skip:
+            continue
+        loc = _location(table)
+        if loc is not None:
+            locations.append(loc)
+            continue
+        if _is_table_function(table) or not table.name:
+            continue
+        fqn = table_fqn(table, dialect)
+        if not table.db and fqn in cte_set:
+            continue
+        reads.append(fqn)
+    return _unique(reads), _unique(locations), _unique(ctes)
+
+
+def _command_info(chunk: list[Token], index: int, dialect: str | None, parsed_error: str | None,
+                  kind: str) -> StatementInfo:
+    """Relations of a statement sqlglot kept as opaque text or could not parse, from its tokens."""
+    strategy = _strategy(dialect)
+    first = _word(chunk, 0)
+    info = StatementInfo(index=index, kind=kind, line=chunk[0].line, parsed=parsed_error is None,
+                         error=parsed_error)
+    words = [t.text.upper() for t in chunk]
+    if first == "RENAME" and len(chunk) > 2:  # RENAME TABLE a TO b[, c TO d]
+        i = 2 if words[1] in ("TABLE", "TABLES") else 1
+        while i < len(chunk):
+            i, old = _dotted_name(chunk, i, strategy)
+            if _word(chunk, i) != "TO":
+                break
+            i, new = _dotted_name(chunk, i + 1, strategy)
+            if old and new:
+                info.renames.append((old, new))
+            i += 1  # the comma
+        return info
+    if first == "ALTER" and len(chunk) > 2 and words[1] == "TABLE":
+        i, name = _dotted_name(chunk, 2, strategy)
+        if "RENAME" in words[i:] and "TO" in words[i:]:
+            _, new = _dotted_name(chunk, i + words[i:].index("TO") + 1, strategy)
+            info.renames.append((name, new))
+        elif "WITH" in words[i:]:  # EXCHANGE PARTITION … WITH TABLE other, SWAP WITH other
+            j = i + words[i:].index("WITH") + 1
+            j += words[j] == "TABLE" if j < len(words) else 0
+            _, other = _dotted_name(chunk, j, strategy)
+            info.reads, info.writes = ([other] if other else []), [name]
+        elif name:
+            info.effects = [("alters", name)]
+        return info
+    if first == "UNLOAD":  # Redshift: UNLOAD ('query') TO 'location'
+        strings = [t for t in chunk if t.token_type == TokenType.STRING]
+        if strings:
+            inner = analyse_sql(strings[0].text, dialect, with_columns=False)
+            info.reads = _unique([t for i in inner for t in i.reads])
+        if len(strings) > 1:
+            info.write_locations = [strings[1].text]
+        return info
+    if first in _UTILITY_WORDS or (first == "LOAD" and _word(chunk, 1) != "DATA"):
+        return info
+    info.reads, info.writes = _tables_from_tokens(chunk, dialect)
+    for i, tok in enumerate(chunk[1:], 1):
+        if tok.token_type == TokenType.STRING and ("/" in tok.text or "\\" in tok.text):
+            if words[i - 1] in _READ_LOCATION_AFTER:
+                info.read_locations.append(tok.text)
+            elif words[i - 1] in _WRITE_LOCATION_AFTER:
+                info.write_locations.append(tok.text)
+    return info
+
+
+# --- column lineage ----------------------------------------------------------------------------
+
+class _Src:
+    """One relation a SELECT reads: a table, a derived query, or a function's rows."""
+
+    __slots__ = ("columns", "deps", "env", "query", "table")
+
+    def __init__(self, table: str | None = None, query: exp.Expr | None = None, env: _Env | None = None,
+                 columns: list[str] | None = None, deps: set[Dep] | None = None) -> None:
+        self.table = table
+        self.query = query
+        self.env = env
+        self.columns = columns or []
+        self.deps = deps
+
+
+class _Env:
+    """Names visible at one point: CTEs, and for a SELECT its sources; ``parent`` is the outer one."""
+
+    __slots__ = ("ctes", "parent", "sources", "using")
+
+    def __init__(self, parent: _Env | None) -> None:
+        self.parent = parent
+        self.ctes: dict[str, tuple[exp.Expr, _Env, list[str]]] = {}
+        self.sources: dict[str, _Src] = {}
+        self.using: set[str] = set()
+
+    def cte(self, name: str) -> tuple[exp.Expr, _Env, list[str]] | None:
+        env: _Env | None = self
+        while env is not None:
+            if name in env.ctes:
+                return env.ctes[name]
+            env = env.parent
+        return None
+
+
+Outputs = list[tuple[str, set[Dep]]]
+
+
+class _Resolver:
+    def __init__(self, dialect: str | None, schema: Schema | None, inline: Mapping[str, exp.Expr] | None):
+        self.dialect = dialect
+        self.strategy = _strategy(dialect)
+        self.schema = {k: list(v) for k, v in (schema or {}).items()}
+        self.inline = dict(inline or {})
+        self.cache: dict[int, Outputs | None] = {}
+        self.busy: set = set()
+
+    def name(self, node) -> str:
+        return _ident(node, self.strategy)
+
+    # relations -------------------------------------------------------------------------------
+    def with_env(self, node: exp.Expr, env: _Env) -> _Env:
+        w = node.args.get("with_") or node.args.get("with")
+        if not isinstance(w, exp.With):
+            return env
+        new = _Env(env)
+        for cte in w.expressions:
+            alias = cte.args.get("alias")
+            name = self.name(alias.this if alias is not None else cte.alias)
+            cols = [self.name(c) for c in alias.columns] if alias is not None else []
+            new.ctes[name] = (cte.this, new, cols)
+        return new
+
+    def outputs(self, q: exp.Expr, env: _Env) -> Outputs | None:
+        key = id(q)
+        if key in self.cache:
+            return self.cache[key]
+        if key in self.busy:  # a recursive CTE refers to itself
+            return None
+        self.busy.add(key)
+        try:
+            res = self._outputs(q, self.with_env(q, env))
+        finally:
+            self.busy.discard(key)
+        self.cache[key] = res
+        return res
+
+    def _outputs(self, q: exp.Expr, env: _Env) -> Outputs | None:
+        if isinstance(q, exp.Subquery | exp.Paren):
+            return self.outputs(q.this, env)
+        if isinstance(q, exp.SetOperation):
+            left = self.outputs(q.this, env)
+            right = self.outputs(q.expression, env)
+            if left is None or right is None:
+                return left or right
+            merged = [(n, set(d)) for n, d in left]
+            for i, (n, d) in enumerate(right):
+                if i < len(merged):
+                    merged[i][1].update(d)
+                else:
+                    merged.append((n, set(d)))
+            return merged
+        if isinstance(q, exp.Select):
+            return self.select(q, env)
+        return None
+
+    def sources(self, node: exp.Expr, scope: _Env) -> None:
+        frm = node.args.get("from_") or node.args.get("from")
+        items: list[exp.Expr] = []
+        if isinstance(frm, exp.From):
+            items.append(frm.this)
+            items += [j.this for j in frm.this.args.get("joins") or []]
+        joins = node.args.get("joins") or []
+        items += [j.this for j in joins]
+        for j in [*joins, *(frm.this.args.get("joins") or [] if isinstance(frm, exp.From) else [])]:
+            scope.using |= {self.name(u) for u in j.args.get("using") or []}
+        items += node.args.get("laterals") or []
+        for item in items:
+            self.add_source(item, scope)
+
+    def add_source(self, node: exp.Expr, scope: _Env) -> None:
+        alias_node = node.args.get("alias")
+        if not isinstance(alias_node, exp.TableAlias):
+            alias_node = None
+        alias = self.name(alias_node.this) if alias_node is not None and alias_node.this else ""
+        declared = [self.name(c) for c in alias_node.columns] if alias_node is not None else []
+        if isinstance(node, exp.Table):
+            if _location(node) is not None:
+                src = _Src(deps=set(), columns=declared)
+                alias = alias or node.name
+            elif _is_table_function(node):
+                src = _Src(deps=self.expr_deps(node.this, scope, {}), columns=declared)
+                alias = alias or node.this.name if hasattr(node.this, "name") else alias
+            else:
+                fqn = table_fqn(node, self.dialect)
+                cte = scope.cte(fqn) if not node.db else None
+                if cte is not None:
+                    src = _Src(query=cte[0], env=cte[1], columns=declared or cte[2])
+                elif fqn in self.inline:
+                    src = _Src(query=self.inline[fqn], env=_Env(None), columns=declared)
+                else:
+                    src = _Src(table=fqn, columns=declared)
+                alias = alias or self.name(node.this)
+        elif isinstance(node, exp.Subquery | exp.Paren) \
+                and not isinstance(node.unnest(), exp.Query | exp.Values):
+            inner = node.unnest()  # FROM ((a JOIN b ON …)): the joined tables themselves
+            self.add_source(inner, scope)
+            for j in inner.args.get("joins") or []:
+                scope.using |= {self.name(u) for u in j.args.get("using") or []}
+                self.add_source(j.this, scope)
+            return
+        elif isinstance(node, exp.Subquery | exp.Values):
+            src = _Src(query=node, env=scope, columns=declared)
+        elif isinstance(node, exp.Lateral) and isinstance(node.this, exp.Subquery):
+            src = _Src(query=node.this, env=scope, columns=declared)
+        else:  # UNNEST, LATERAL VIEW explode, TABLE(generator()), ...: rows computed from arguments
+            args = [a for a in node.iter_expressions() if not isinstance(a, exp.TableAlias)]
+            deps: set[Dep] = set()
+            for a in args:
+                deps |= self.expr_deps(a, scope, {})
+            src = _Src(deps=deps, columns=declared)
+        scope.sources[alias or f"__source_{len(scope.sources)}"] = src
+
+    def columns_of(self, src: _Src) -> Outputs | None:
+        if src.table is not None:
+            cols = self.schema.get(src.table)
+            if cols is None:
+                return None
+            named = src.columns + cols[len(src.columns):] if src.columns else cols
+            return [(n, {(src.table, c)}) for n, c in zip(named, cols, strict=False)]
+        if src.query is not None:
+            if isinstance(src.query, exp.Values):
+                return [(c, set()) for c in src.columns] or None
+            outs = self.outputs(src.query, src.env or _Env(None))
+            if outs is None:
+                return None
+            if src.columns and all(n != "*" for n, _ in outs):
+                return [(src.columns[i] if i < len(src.columns) else n, d) for i, (n, d) in enumerate(outs)]
+            return outs
+        return [(c, set(src.deps or ())) for c in src.columns] or None
+
+    def star_rows(self, src: _Src) -> set[Dep]:
+        """What ``*`` of a relation stands for when its columns are not known."""
+        if src.table is not None:
+            return {(src.table, "*")}
+        if src.query is not None:
+            return self.query_rows(src.query, src.env or _Env(None))
+        return set(src.deps or ())
+
+    def query_rows(self, q: exp.Expr, env: _Env) -> set[Dep]:
+        """The ``*`` of the relations a query's rows come from (``count(*)`` over it)."""
+        key = ("rows", id(q))
+        if key in self.busy:
+            return set()
+        self.busy.add(key)
+        try:
+            env = self.with_env(q, env)
+            if isinstance(q, exp.Subquery | exp.Paren):
+                return self.query_rows(q.this, env)
+            if isinstance(q, exp.SetOperation):
+                return self.query_rows(q.this, env) | self.query_rows(q.expression, env)
+            deps: set[Dep] = set()
+            if isinstance(q, exp.Select):
+                scope = _Env(env)
+                self.sources(q, scope)
+                for src in scope.sources.values():
+                    deps |= self.star_rows(src)
+            return deps
+        finally:
+            self.busy.discard(key)
+
+    def col_deps(self, src: _Src, name: str) -> set[Dep] | None:
+        """Upstream of column ``name`` of ``src``; None when ``src`` has no such column."""
+        if src.table is not None:
+            cols = self.schema.get(src.table)
+            if src.columns:
+                if name not in src.columns:
+                    return None
+                pos = src.columns.index(name)
+                return {(src.table, cols[pos] if cols and pos < len(cols) else name)}
+            if cols is not None and name not in cols:
+                return None
+            return {(src.table, name)}
+        if src.query is not None:
+            outs = self.columns_of(src)
+            if outs is None:
+                return set()
+            found = [d for n, d in outs if n == name]
+            if found:
+                return set().union(*found)
+            stars = [d for n, d in outs if n == "*"]
+            if stars:
+                return {(t, name if c == "*" else c) for d in stars for t, c in d}
+            return None
+        if src.columns and name not in src.columns:
+            return None
+        return set(src.deps or ())
+
+    def has(self, src: _Src, name: str) -> bool | None:
+        if src.table is not None:
+            if src.columns:
+                return name in src.columns
+            cols = self.schema.get(src.table)
+            return None if cols is None else name in cols
+        if src.query is not None:
+            outs = self.columns_of(src)
+            if outs is None:
+                return None
+            names = {n for n, _ in outs}
+            return True if name in names else (None if "*" in names else False)
+        return (name in src.columns) if src.columns else None
+
+    # expressions -----------------------------------------------------------------------------
+    def select(self, sel: exp.Select, env: _Env) -> Outputs:
+        scope = _Env(env)
+        self.sources(sel, scope)
+        outs: Outputs = []
+        aliases: dict[str, set[Dep]] = {}
+        for e in sel.expressions:
+            if isinstance(e, exp.Star):
+                outs += self.star(scope, None)
+                continue
+            if isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+                outs += self.star(scope, self.name(e.args.get("table")))
+                continue
+            if isinstance(e, exp.Alias):
+                name, expr = self.name(e.args.get("alias")), e.this
+            elif isinstance(e, exp.Column):
+                name, expr = self.name(e.this), e
+            else:
+                name, expr = e.sql(dialect=self.dialect), e
+            deps = self.expr_deps(expr, scope, aliases)
+            outs.append((name, deps))
+            aliases.setdefault(name, deps)
+        return outs
+
+    def star(self, scope: _Env, qualifier: str | None) -> Outputs:
+        if qualifier:
+            src = self.find_source(scope, qualifier)
+            srcs = [src] if src is not None else []
+        else:
+            srcs = list(scope.sources.values())
+        outs: Outputs = []
+        for src in srcs:
+            cols = self.columns_of(src)
+            if cols is None:
+                rows = self.star_rows(src)
+                if rows:
+                    outs.append(("*", rows))
+            else:
+                outs += [(n, set(d)) for n, d in cols]
+        return outs
+
+    def find_source(self, scope: _Env, qualifier: str) -> _Src | None:
+        env: _Env | None = scope
+        while env is not None:
+            if qualifier in env.sources:
+                return env.sources[qualifier]
+            for src in env.sources.values():  # qualified by the table's own name despite an alias
+                if src.table and (src.table == qualifier or src.table.endswith("." + qualifier)):
+                    return src
+            env = env.parent
+        return None
+
+    def expr_deps(self, expr: exp.Expr, scope: _Env, aliases: dict[str, set[Dep]],
+                  bound: frozenset[str] = frozenset()) -> set[Dep]:
+        deps: set[Dep] = set()
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, exp.Column):
+                if isinstance(node.this, exp.Star):
+                    src = self.find_source(scope, self.name(node.args.get("table")))
+                    deps |= self.star_rows(src) if src is not None else set()
+                elif not (not node.table and self.name(node.this) in bound):
+                    deps |= self.resolve(node, scope, aliases)
+                continue
+            if isinstance(node, exp.Star):
+                for src in scope.sources.values():
+                    deps |= self.star_rows(src)
+                continue
+            if isinstance(node, exp.Query):  # scalar subquery, EXISTS, IN (…): sees the outer scope
+                for _, d in self.outputs(node, scope) or []:
+                    deps |= d
+                continue
+            if isinstance(node, exp.Lambda):
+                names = frozenset(self.name(v) for v in node.expressions)
+                deps |= self.expr_deps(node.this, scope, aliases, bound | names)
+                continue
+            stack.extend(node.iter_expressions())
+        return deps
+
+    def resolve(self, col: exp.Column, scope: _Env, aliases: dict[str, set[Dep]]) -> set[Dep]:
+        name = self.name(col.this)
+        if col.table:
+            parts = [self.name(col.args.get(k)) for k in ("catalog", "db", "table") if col.args.get(k)]
+            src = self.find_source(scope, ".".join(parts)) or self.find_source(scope, parts[-1])
+            if src is None:
+                return {(None, name)}
+            deps = self.col_deps(src, name)
+            return deps if deps is not None else ({(src.table, name)} if src.table else set())
+        env: _Env | None = scope
+        while env is not None:
+            srcs = list(env.sources.values())
+            if srcs:
+                verdicts = [(s, self.has(s, name)) for s in srcs]
+                yes = [s for s, v in verdicts if v]
+                maybe = [s for s, v in verdicts if v is None]
+                if name in env.using and len(yes) + len(maybe) > 1:
+                    return set().union(*(self.col_deps(s, name) or set() for s in yes + maybe))
+                if len(yes) == 1 or (len(yes) > 1 and name in env.using):
+                    return set().union(*(self.col_deps(s, name) or set() for s in yes))
+                if len(yes) > 1:
+                    return {(None, name)}
+                if len(maybe) == 1:
+                    return self.col_deps(maybe[0], name) or set()
+                if maybe:
+                    return {(None, name)}
+            if env is scope and name in aliases:  # a lateral reference to an earlier output
+                return set(aliases[name])
+            env = env.parent
+        return {(None, name)}
+
+    # statements ------------------------------------------------------------------------------
+    def statement(self, stmt: exp.Expr, target_columns: list[str] | None) -> Outputs | None:
+        env = self.with_env(stmt, _Env(None))
+        if isinstance(stmt, exp.Merge):
+            return self.merge(stmt, env)
+        if isinstance(stmt, exp.Update):
+            return self.update(stmt, env)
+        query = stmt if isinstance(stmt, exp.Query) else stmt.expression
+        if not isinstance(query, exp.Query):
+            return None
+        outs = self.outputs(query, env)
+        if outs is None:
+            return None
+        if target_columns and len(target_columns) == len(outs) and all(n != "*" for n, _ in outs):
+            return [(t, d) for t, (_, d) in zip(target_columns, outs, strict=True)]
+        return outs
+
+    def assigned(self, scope: _Env, pairs: list[tuple[exp.Expr, exp.Expr]]) -> Outputs:
+        outs: Outputs = []
+        for column, value in pairs:
+            name = self.name(column.this if isinstance(column, exp.Column) else column)
+            outs.append((name, self.expr_deps(value, scope, {})))
+        return outs
+
+    def merge(self, stmt: exp.Merge, env: _Env) -> Outputs:
+        scope = _Env(env)
+        self.add_source(stmt.this, scope)
+        using = stmt.args.get("using")
+        if using is not None:
+            self.add_source(using, scope)
+        pairs: list[tuple[exp.Expr, exp.Expr]] = []
+        whens = stmt.args.get("whens")
+        for when in (whens.expressions if whens is not None else stmt.args.get("expressions") or []):
+            then = when.args.get("then")
+            if isinstance(then, exp.Update):
+                pairs += [(eq.this, eq.expression) for eq in then.expressions if isinstance(eq, exp.EQ)]
+            elif isinstance(then, exp.Insert):
+                cols, vals = then.this, then.expression
+                if isinstance(cols, exp.Tuple | exp.Schema) and isinstance(vals, exp.Tuple):
+                    pairs += list(zip(cols.expressions, vals.expressions, strict=False))
+        return _merge_outputs(self.assigned(scope, pairs))
+
+    def update(self, stmt: exp.Update, env: _Env) -> Outputs:
+        scope = _Env(env)
+        target = stmt.this
+        if isinstance(target, exp.Table):
+            self.add_source(target, scope)
+        self.sources(stmt, scope)
+        pairs = [(eq.this, eq.expression) for eq in stmt.expressions if isinstance(eq, exp.EQ)]
+        return _merge_outputs(self.assigned(scope, pairs))
+
+
+def _merge_outputs(outs: Outputs) -> Outputs:
+    merged: dict[str, set[Dep]] = {}
+    for name, deps in outs:
+        merged.setdefault(name, set()).update(deps)
+    return list(merged.items())
+
+
+def _split_deps(outs: Outputs) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
+    columns: dict[str, list[tuple[str, str]]] = {}
+    unresolved: dict[str, list[str]] = {}
+    for name, deps in outs:
+        resolved = sorted((t, c) for t, c in deps if t is not None)
+        columns[name] = sorted(set(resolved) | set(columns.get(name, [])))
+        loose = sorted({c for t, c in deps if t is None})
+        if loose:
+            unresolved[name] = loose
+    return columns, unresolved
 
 
 def column_lineage(query: exp.Query, dialect: str | None, schema: Schema | None = None,
@@ -154,31 +955,133 @@ def column_lineage(query: exp.Query, dialect: str | None, schema: Schema | None 
                    copy: bool = True) -> dict[str, list[tuple[str, str]]]:
     """Map each output column of ``query`` to the (table, column) pairs it is computed from.
 
-    ``*`` expands when ``schema`` knows the upstream columns; ``sources`` inlines relations that
-    exist only as queries (dbt's ephemeral models).
+    ``*`` expands when ``schema`` knows the upstream columns (else a ``*`` column); ``sources``
+    inlines relations that exist only as queries (dbt's ephemeral models). The tree is not
+    modified, so ``copy`` is accepted for compatibility only.
     """
-    nested, depth = _nested_schema(schema or {})
-    kwargs = {}
-    if depth >= 2:
-        kwargs["db"] = _DEFAULT_PART
-    if depth >= 3:
-        kwargs["catalog"] = _DEFAULT_PART
-    # trim_selects only prettifies each node's expression, which we never read; skipping it and
-    # the defensive copy (callers own ``query``) roughly halves the cost of lineage.
-    result = lineage(None, query, schema=nested, sources=dict(sources or {}), dialect=dialect,
-                     trim_selects=False, copy=copy, **kwargs)
-    out: dict[str, list[tuple[str, str]]] = {}
-    for name, root in (result.items() if isinstance(result, dict) else [(result.name, result)]):
-        pairs = []
-        for node in root.walk():
-            if node.downstream or not isinstance(node.source, exp.Table):
-                continue
-            column = node.name.rpartition(".")[2].lower()
-            if column == "*":
-                continue
-            pairs.append((table_fqn(node.source), column))
-        out[name.lower()] = sorted(set(pairs))
-    return out
+    outs = _Resolver(dialect, schema, sources).statement(query, None) or []
+    return _split_deps(outs)[0]
+
+
+def _target_columns(stmt: exp.Expr, target: str | None, schema: Schema, dialect) -> list[str] | None:
+    """Column names the statement's output maps onto positionally, when it declares or implies them."""
+    strategy = _strategy(dialect)
+    declared = stmt.this.expressions if isinstance(stmt.this, exp.Schema) else []
+    if isinstance(stmt, exp.Insert | exp.Create) and declared:
+        return [_ident(c.this if isinstance(c, exp.ColumnDef) else c, strategy) for c in declared]
+    if isinstance(stmt, exp.Insert) and target and target in schema:
+        static = set()
+        part = stmt.this.args.get("partition") if isinstance(stmt.this, exp.Table) else None
+        for e in (part.expressions if part is not None else []):
+            if isinstance(e, exp.EQ):
+                static.add(_ident(e.this.this if isinstance(e.this, exp.Column) else e.this, strategy))
+        return [c for c in schema[target] if c not in static]
+    return None
+
+
+def add_column_lineage(info: StatementInfo, stmt: exp.Expr, dialect: str | None, schema: Schema,
+                       sources: Mapping[str, exp.Query] | None = None, copy: bool = True) -> None:
+    """Fill ``info.columns`` (and ``info.unresolved``); the statement is never modified."""
+    if not isinstance(stmt, exp.Query | exp.Insert | exp.Create | exp.Update | exp.Merge):
+        return
+    if isinstance(stmt, exp.Create) and not isinstance(stmt.expression, exp.Query):
+        return
+    try:
+        resolver = _Resolver(dialect, schema, sources)
+        outs = resolver.statement(stmt, _target_columns(stmt, info.target, schema, dialect))
+    except RecursionError as exc:  # absurdly deep SQL: tables read/written stand without it
+        info.lineage_error = f"{type(exc).__name__}: {exc}"[:300]
+        return
+    if outs is None:
+        return
+    info.columns, info.unresolved = _split_deps(outs)
+
+
+# --- files -------------------------------------------------------------------------------------
+
+class _Run:
+    def __init__(self, text: str, dialect: str | None, schema: Schema | None,
+                 check: Callable[[], None] | None, with_columns: bool) -> None:
+        self.text = text
+        self.dialect = dialect
+        self.d = _dialect(dialect)
+        self.known: dict[str, dict[str, str]] = {k: dict(v) for k, v in (schema or {}).items()}
+        self.check = check
+        self.with_columns = with_columns
+        self.out: list[StatementInfo] = []
+
+    def statements(self, tokens: list[Token], block: int | None) -> None:
+        for chunk in _chunks(tokens):
+            if self.check is not None:
+                self.check()
+            blocks = _blocks(chunk)
+            if blocks:
+                self.block(chunk, blocks, block)
+            else:
+                self.one(chunk, block)
+
+    def block(self, chunk: list[Token], blocks: list[tuple[int, int]], parent: int | None) -> None:
+        header = [t.text.upper() for t in chunk[:blocks[0][0]]]
+        kind = "block"
+        if header and header[0] in ("CREATE", "ALTER", "REPLACE"):
+            for word in ("PROCEDURE", "PROC", "FUNCTION", "TRIGGER", "PACKAGE"):
+                if word in header:
+                    kind = f"create_{'procedure' if word == 'PROC' else word.lower()}"
+                    break
+        index = len(self.out)
+        self.out.append(StatementInfo(index=index, kind=kind, line=chunk[0].line, block=parent))
+        for start, end in blocks:
+            self.statements(chunk[start + 1:end], index)
+
+    def one(self, chunk: list[Token], block: int | None) -> None:
+        index = len(self.out)
+        line = chunk[0].line
+        try:
+            parsed = self.d.parser().parse(chunk, self.text)
+            stmt = parsed[0] if parsed else None
+        except Exception as exc:  # sqlglot errors, and its rare internal bugs on odd input
+            message = (str(exc).splitlines() or [""])[0][:300]
+            if not isinstance(exc, SqlglotError):
+                message = f"{type(exc).__name__}: {message}"
+            info = _command_info(chunk, index, self.dialect, message or type(exc).__name__, "unparsed")
+            info.block = block
+            self.out.append(info)
+            return
+        if stmt is None:
+            return
+        if isinstance(stmt, exp.Command):  # syntax sqlglot keeps only as opaque text
+            first = _word(chunk, 0)
+            known = first in _UTILITY_WORDS or first in ("RENAME", "ALTER", "UNLOAD")
+            info = _command_info(chunk, index, self.dialect,
+                                 None if known else f"unsupported syntax: {stmt.name} kept as a command",
+                                 first.lower() if known else "command")
+            info.block = block
+            self.out.append(info)
+            return
+        info = describe_statement(stmt, index, line, self.dialect)
+        info.block = block
+        if self.with_columns:
+            add_column_lineage(info, stmt, self.dialect, self.known)
+        self.remember(info, stmt)
+        self.out.append(info)
+
+    def remember(self, info: StatementInfo, stmt: exp.Expr) -> None:
+        """A CREATE defines its table's columns for later statements of the same text."""
+        for old, new in info.renames:
+            if old in self.known:
+                self.known[new] = self.known.pop(old)
+        for table in info.drops:
+            self.known.pop(table, None)
+        if not isinstance(stmt, exp.Create) or not info.target:
+            return
+        if info.columns and "*" not in info.columns:
+            self.known[info.target] = dict.fromkeys(info.columns, "unknown")
+        elif isinstance(stmt.this, exp.Schema):
+            strategy = _strategy(self.dialect)
+            cols = {_ident(c.this, strategy): (c.args["kind"].sql() if c.args.get("kind") else "unknown")
+                    for c in stmt.this.expressions if isinstance(c, exp.ColumnDef)}
+            if cols:
+                self.known[info.target] = cols
 
 
 def analyse_sql(text: str, dialect: str | None = None, schema: Schema | None = None,
@@ -189,84 +1092,9 @@ def analyse_sql(text: str, dialect: str | None = None, schema: Schema | None = N
     ``*`` can expand over a table created earlier in the same file. ``check`` is called between
     statements (the per-file time budget).
     """
-    d = _dialect(dialect)
-    known: dict[str, dict[str, str]] = {k: dict(v) for k, v in (schema or {}).items()}
-    tokens = d.tokenize(text)
-    out: list[StatementInfo] = []
-    for index, chunk in enumerate(_chunks(tokens)):
-        if check is not None:
-            check()
-        line = chunk[0].line
-        try:
-            parsed = d.parser().parse(chunk, text)
-            stmt = parsed[0] if parsed else None
-        except Exception as exc:  # sqlglot errors, and its rare internal bugs on odd input
-            reads, writes = _tables_from_tokens(chunk)
-            message = (str(exc).splitlines() or [""])[0][:300]
-            if not isinstance(exc, SqlglotError):
-                message = f"{type(exc).__name__}: {message}"
-            out.append(StatementInfo(index=index, kind="unparsed", line=line, parsed=False,
-                                     error=message or type(exc).__name__, reads=reads, writes=writes))
-            continue
-        if stmt is None:
-            continue
-        if isinstance(stmt, exp.Command):  # syntax sqlglot keeps only as opaque text
-            reads, writes = _tables_from_tokens(chunk)
-            out.append(StatementInfo(index=index, kind="command", line=line, parsed=False,
-                                     error=f"unsupported syntax: {stmt.name} kept as a command",
-                                     reads=reads, writes=writes))
-            continue
-        info = describe_statement(stmt, index, line)
-        if with_columns:
-            add_column_lineage(info, stmt, dialect, known, copy=False)
-        if info.target and info.columns:
-            known[info.target] = {c: "unknown" for c in info.columns}
-        elif info.target and isinstance(stmt, exp.Create) and isinstance(stmt.this, exp.Schema):
-            known[info.target] = {
-                c.name.lower(): (c.args["kind"].sql() if c.args.get("kind") else "unknown")
-                for c in stmt.this.expressions if isinstance(c, exp.ColumnDef)
-            }
-        out.append(info)
-    return out
-
-
-def describe_statement(stmt: exp.Expr, index: int = 0, line: int = 1) -> StatementInfo:
-    """Tables read and written and CTE names of one parsed statement."""
-    ctes = [c.alias_or_name.lower() for c in stmt.find_all(exp.CTE)]
-    target = _write_target(stmt)
-    writes = [table_fqn(target)] if target is not None else []
-    cte_set = set(ctes)
-    reads = []
-    for table in stmt.find_all(exp.Table):
-        if table is target or not table.name:
-            continue
-        fqn = table_fqn(table)
-        if not table.db and fqn in cte_set:
-            continue
-        reads.append(fqn)
-    kind = stmt.key
-    if isinstance(stmt, exp.Create):
-        kind = f"create_{str(stmt.args.get('kind') or 'table').lower()}"
-    return StatementInfo(index=index, kind=kind, line=line, reads=_unique(reads), writes=writes,
-                         ctes=_unique(ctes))
-
-
-def add_column_lineage(info: StatementInfo, stmt: exp.Expr, dialect: str | None, schema: Schema,
-                       sources: Mapping[str, exp.Query] | None = None, copy: bool = True) -> None:
-    """Fill ``info.columns``; with ``copy=False`` the statement is qualified in place."""
-    query = _query_of(stmt)
-    if query is None:
-        return
-    try:
-        columns = column_lineage(query, dialect, schema, sources, copy=copy)
-    except Exception as exc:  # lineage is best effort: tables read/written stand without it
-        info.lineage_error = f"{type(exc).__name__}: {exc}"[:300]
-        return
-    if isinstance(stmt, exp.Insert) and isinstance(stmt.this, exp.Schema) and stmt.this.expressions:
-        targets = [c.name.lower() for c in stmt.this.expressions]
-        if len(targets) == len(columns):
-            columns = dict(zip(targets, columns.values(), strict=True))
-    info.columns = columns
+    run = _Run(text, dialect, schema, check, with_columns)
+    run.statements(_unswallow(run.d.tokenize(text), run.d), None)
+    return run.out
 
 
 def table_refs_from_sql(text: str, dialect: str | None = None) -> list[tuple[str, str]]:

@@ -27,7 +27,8 @@ def test_statements_tables_ctes_and_star_expansion():
         ("update", [], ["mart.daily"], [], True),
         ("unparsed", [], [], [], False),
     ]
-    assert infos[1].columns == {"user_id": [("raw.events", "user_id")], "n_clicks": [],
+    # count(*) counts the rows of the table the CTE reads: an edge to its `*`
+    assert infos[1].columns == {"user_id": [("raw.events", "user_id")], "n_clicks": [("raw.events", "*")],
                                 "last_click": [("raw.events", "ts")]}
     # `*` expands over the columns the first statement's DDL declared
     assert infos[2].columns == {c: [("raw.events", c)] for c in ("id", "user_id", "kind", "ts")}
@@ -40,9 +41,17 @@ def test_unparseable_statement_falls_back_to_tables_from_tokens():
 
 
 def test_statement_sqlglot_keeps_as_command_is_recorded_with_its_tables():
-    [info] = analyse_sql("alter table mart.daily owner to analyst", "postgres")
-    assert (info.kind, info.parsed, info.writes) == ("command", False, ["mart.daily"])
+    sql = "create rule r as on insert to out.t do instead insert into out.log select 1"
+    [info] = analyse_sql(sql, "postgres")
+    assert (info.kind, info.parsed, info.writes) == ("command", False, ["out.log"])
     assert "unsupported syntax" in (info.error or "")
+
+
+def test_alter_table_alters_and_writes_nothing():
+    # ALTER … OWNER changes the definition, not the rows: an `alters` relation, never a write
+    [info] = analyse_sql("alter table mart.daily owner to analyst", "postgres")
+    assert (info.kind, info.parsed, info.reads, info.writes, info.effects) == (
+        "alter", True, [], [], [("alters", "mart.daily")])
 
 
 def test_sql_file_graph_and_diagnostics():
@@ -61,6 +70,7 @@ def test_sql_file_graph_and_diagnostics():
     assert edge_set(delta, "derives_from") == {
         ("derives_from", f"{c}mart.daily.user_id", f"{c}raw.events.user_id"),
         ("derives_from", f"{c}mart.daily.last_click", f"{c}raw.events.ts"),
+        ("derives_from", f"{c}mart.daily.n_clicks", f"{c}raw.events.*"),
         *{("derives_from", f"{c}mart.copy.{x}", f"{c}raw.events.{x}")
           for x in ("id", "user_id", "kind", "ts")},
     }
