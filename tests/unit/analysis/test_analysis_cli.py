@@ -10,6 +10,7 @@ from conftest import EXAMPLES, node_set
 from freshpoc_tasks.cli.main import main
 from freshpoc_tasks.contracts.base import read_jsonl
 from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
+from freshpoc_tasks.mining.access import repo_id_for
 
 
 def _git_repo(tmp_path, example: str):
@@ -30,7 +31,7 @@ def test_analyse_command_writes_the_delta_and_reuses_the_cache(tmp_path, capsys,
     first = capsys.readouterr().out
     assert "4 analyzer runs + 0 from cache" in first
     delta = GraphDelta.from_records(read_jsonl(tmp_path / "out" / "analysis.jsonl.gz", GRAPH_RECORDS))
-    assert delta.repo_id == "local/py_inventory" and len(delta.commit or "") == 40
+    assert delta.repo_id == repo_id_for(str(repo)) and len(delta.commit or "") == 40
     assert node_set(delta) == node_set(example("py_inventory"))
 
     assert main(argv) == 0
