@@ -3,7 +3,9 @@
 Airflow does not authenticate plugin apps, so every route — the API, the report pages and the
 Mermaid bundle — depends on Airflow's own user resolution (bearer token or UI cookie) and auth
 manager (see :mod:`freshpoc_tasks.api.security`): the API has exactly Airflow's users and roles.
-Only the OpenAPI document and its docs page are open, as Airflow's own are.
+Only the OpenAPI document and its docs page are open, as Airflow's own are. The ontology
+proposals (:mod:`freshpoc_tasks.api.proposals`) have their own rule: every user reviews, admins
+decide.
 """
 
 import threading
@@ -15,6 +17,13 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from freshpoc_tasks import __version__
 from freshpoc_tasks.api import problems
+from freshpoc_tasks.api.proposals import (
+    Ledger,
+    build_proposals_router,
+    default_ledger,
+    proposal_deciders,
+    proposal_readers,
+)
 from freshpoc_tasks.api.routes import build_router
 from freshpoc_tasks.api.search import Searcher, build_search_router, default_searcher, neighbours_from
 
@@ -33,15 +42,18 @@ def _default_mermaid() -> Path | None:
 def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GRAPH_CONN_ID,
                auth_dependency: Callable[..., Any] | None = None,
                mermaid_bundle: Callable[[], Path | None] = _default_mermaid,
-               searcher: Searcher | None = None) -> FastAPI:
+               searcher: Searcher | None = None,
+               ledger_factory: Callable[[], Ledger] = default_ledger) -> FastAPI:
     """Build the API.
 
     :param runner_factory: makes the object that runs DQL (default: ``DgraphHook`` on
         ``conn_id``); called once, on the first request that needs the graph.
-    :param auth_dependency: replaces Airflow's access check; only for tests of the routes
-        themselves, never in the plugin.
+    :param auth_dependency: replaces Airflow's access checks (graph and proposals alike); only
+        for tests of the routes themselves, never in the plugin.
     :param mermaid_bundle: where the locally installed mermaid.min.js is.
     :param searcher: semantic search function (default: Weaviate's ``CodeChunk`` via the hook).
+    :param ledger_factory: the ontology ledger behind the proposals pages (default: PostgreSQL's
+        ``freshpoc_postgres``); called on the first request that needs it.
     """
     app = FastAPI(title="FreshPoC query API", version=__version__,
                   description=("Code knowledge graph queries, served inside Airflow. Every route needs an "
@@ -73,4 +85,9 @@ def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GR
         lambda: searcher or default_searcher(),
         lambda: neighbours_from(store_of().runner.query)))
     app.include_router(guarded)
+    if auth_dependency is not None:
+        app.include_router(build_proposals_router(ledger_factory, auth_dependency, auth_dependency,
+                                                  may_decide=lambda user: True))
+    else:
+        app.include_router(build_proposals_router(ledger_factory, proposal_readers(), proposal_deciders()))
     return app
