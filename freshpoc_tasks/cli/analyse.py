@@ -44,36 +44,44 @@ def run(args: argparse.Namespace) -> int:
     from freshpoc_tasks.analysis.model import AnalysisConfig
     from freshpoc_tasks.analysis.stage import analyse_commit
     from freshpoc_tasks.mining import RefNotFoundError, UnsafeLocationError
+    from freshpoc_tasks.mining._git import GitError, one_line, printable
     from freshpoc_tasks.mining.access import open_repository
 
-    if not args.verbose:  # one "falling back to Command" line per odd statement is noise here
+    if not getattr(args, "verbose", 0):  # one "falling back to Command" line per odd statement
         logging.getLogger("sqlglot").setLevel(logging.ERROR)
     started = time.monotonic()
-    try:
-        repo = open_repository(args.repo, args.mirrors, fetch=not args.no_fetch)
-        commit = repo.resolve(args.ref)
-    except (UnsafeLocationError, RefNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     tty = sys.stderr.isatty()
+    shown = [False]  # a progress line is on screen, to end before an error line
 
     def progress(n: int, total: int, path: str) -> None:
         if args.quiet:
             return
         if tty:
-            print(f"\ranalysing {n}/{total} {path[-60:]:<60}", end="", file=sys.stderr, flush=True)
+            # A file name is repository content: escaped, so it cannot drive the terminal.
+            name = printable(path)[-60:]
+            print(f"\ranalysing {n}/{total} {name:<60}", end="", file=sys.stderr, flush=True)
+            shown[0] = True
         elif n == total or n % 500 == 0:
             print(f"analysed {n}/{total} files", file=sys.stderr)
 
-    config = AnalysisConfig(warehouse=args.warehouse, sql_dialect=args.dialect,
-                            time_budget_s=args.time_budget)
-    result = analyse_commit(repo, commit, args.out, config=config, progress=progress,
-                            result_cache=None if args.no_cache else args.cache)
-    if tty and not args.quiet:
+    try:
+        repo = open_repository(args.repo, args.mirrors, fetch=not args.no_fetch)
+        commit = repo.resolve(args.ref)
+        config = AnalysisConfig(warehouse=args.warehouse, sql_dialect=args.dialect,
+                                time_budget_s=args.time_budget)
+        result = analyse_commit(repo, commit, args.out, config=config, progress=progress,
+                                result_cache=None if args.no_cache else args.cache)
+    except (UnsafeLocationError, RefNotFoundError, GitError, OSError) as exc:
+        # Unreachable remote, not a repository, blocked host, unwritable output: one line.
+        if shown[0]:
+            print(file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    if shown[0]:
         print(file=sys.stderr)
     c = result.counts
-    print(f"{repo.repo_id}@{commit[:12]}: {c['files']} files, {c['analysed']} analyzer runs + "
-          f"{c['cached']} from cache, {c['failed']} with errors -> {c['nodes']} nodes, "
-          f"{c['edges']} edges, {c['diagnostics']} diagnostics in "
-          f"{time.monotonic() - started:.1f}s -> {result.artifact}")
+    print(printable(f"{repo.repo_id}@{commit[:12]}: {c['files']} files, {c['analysed']} analyzer runs + "
+                    f"{c['cached']} from cache, {c['failed']} with errors -> {c['nodes']} nodes, "
+                    f"{c['edges']} edges, {c['diagnostics']} diagnostics in "
+                    f"{time.monotonic() - started:.1f}s -> {result.artifact}"))
     return 0

@@ -45,7 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )  # fmt: skip
     p.add_argument("--max-bytes", type=int, default=2 * 1024 * 1024, help="skip content above this size")
     p.add_argument("--merges", choices=("exclude", "include", "first_parent"), default="exclude")
-    p.add_argument("--bots", choices=("exclude", "include"), default="exclude")
+    p.add_argument(
+        "--renames", choices=("follow", "off"), default="follow",
+        help="follow (default): a file's history continues across renames, so a moved file keeps "
+        "its revisions, authors and couplings (what hotspots and ownership need); a split (the old "
+        "path added again by the renaming commit or its child) is not followed. off: every path "
+        "counts exactly its own changes, as 'git log --numstat --no-renames' does",
+    )  # fmt: skip
+    p.add_argument(
+        "--bots", choices=("exclude", "include"), default="exclude",
+        help="exclude (default): commits of bots (dependabot, renovate, github-actions, *[bot]) stay "
+        "in the commit stream, flagged, but out of every aggregate, since a bot bumping lock files "
+        "every day would otherwise top the hotspots and own files. include: counted like people",
+    )  # fmt: skip
     p.add_argument("--max-changeset-size", type=int, default=30, help="code-maat: larger commits ignored")
     p.add_argument("--min-revs", type=int, default=5, help="code-maat: min average revisions of a pair")
     p.add_argument("--min-shared-revs", type=int, default=5, help="code-maat: min shared revisions")
@@ -58,19 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from freshpoc_tasks.contracts.mining import MiningOptions
     from freshpoc_tasks.mining import Credentials, RefNotFoundError, UnsafeLocationError, mine_repository
-    from freshpoc_tasks.mining._git import GitError
+    from freshpoc_tasks.mining._git import GitError, one_line, printable
 
     credentials = None
     if args.token_env:
         token = os.environ.get(args.token_env)
         if not token:
-            print(f"error: environment variable {args.token_env} is empty", file=sys.stderr)
+            print(f"error: environment variable {printable(args.token_env)} is empty", file=sys.stderr)
             return 2
         credentials = Credentials(token=token)
     try:
         options = MiningOptions(
             merges=args.merges,
             bots=args.bots,
+            detect_renames=args.renames == "follow",
             max_changeset_size=args.max_changeset_size,
             min_revisions=args.min_revs,
             min_shared_revisions=args.min_shared_revs,
@@ -78,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             max_coupling=args.max_coupling,
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
 
     interactive = sys.stderr.isatty()
@@ -101,13 +114,16 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             fetch=not args.no_fetch,
         )
-    except (UnsafeLocationError, RefNotFoundError, GitError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (UnsafeLocationError, RefNotFoundError, GitError, ValueError, OSError) as exc:
+        if interactive:
+            print(file=sys.stderr)
+        # One line, escaped: git's stderr and the repository's names are not ours to print raw.
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     if interactive:
         print(file=sys.stderr)
     mode = f"incremental after {result.base_commit[:12]}" if result.base_commit else "full"
-    print(f"{result.repo_id} @ {result.commit[:12]} ({mode}) -> {result.artifact}")
+    print(printable(f"{result.repo_id} @ {result.commit[:12]} ({mode}) -> {result.artifact}"))
     for name, value in result.counts.items():
         print(f"  {name:15} {value}")
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +40,37 @@ HARDENING: tuple[str, ...] = (
 
 class GitError(RuntimeError):
     """A git command failed; the message carries its stderr (never a credential)."""
+
+
+# control, format (bidi overrides, zero-width), line/paragraph separators, surrogates, private
+# use and unassigned code points
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"))
+
+
+def printable(text: str, limit: int = 2000) -> str:
+    """``text`` safe for a terminal: control, format and line-separator characters escaped.
+
+    File names, commit subjects and a remote's messages are untrusted: an ESC sequence or a
+    right-to-left override printed raw can rewrite what the user sees (or their title bar).
+    Escapes are Python's (``\\x1b``, ``\\u202e``).
+    """
+    out = []
+    for ch in text[:limit]:
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                       else f"\\U{code:08x}")  # fmt: skip
+        else:
+            out.append(ch)
+    if len(text) > limit:
+        out.append("...")
+    return "".join(out)
+
+
+def one_line(message: object) -> str:
+    """An error message as one printable line: git's multi-line stderr joined with ``; ``."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return printable("; ".join(lines) or type(message).__name__)
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -91,9 +123,16 @@ def run_git(
         check=False,
     )
     if check and proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip()
+        message = _reason(proc.stderr.decode("utf-8", "replace"))
         raise GitError(f"git {args[0]} failed ({proc.returncode}): {message}")
     return proc.stdout
+
+
+def _reason(stderr: str) -> str:
+    """git's stderr without its progress chatter ("Cloning into …", hints): the why, not the how."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith(("Cloning into", "hint:"))]
+    return "\n".join(kept or lines)
 
 
 def popen_git(

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,7 +190,8 @@ def repo_id_for(location: str) -> str:
 
     A local id carries the first 8 hex digits of the SHA-256 of the resolved path, so two
     repositories in folders of the same name (``/a/proj``, ``/b/proj``) never share ids, and
-    the same folder always gets the same id, whatever order repositories arrive in.
+    the same folder always gets the same id, whatever order repositories arrive in.  The
+    name part keeps letters, digits, ``_``, ``.`` and ``-`` only.
     """
     if location.startswith("/"):
         real = os.path.realpath(location)
@@ -199,6 +200,9 @@ def repo_id_for(location: str) -> str:
             if name.endswith(suffix) and len(name) > len(suffix):
                 name = name[: -len(suffix)]
         digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        # The name is only a label (the digest makes the id unique): anything but word
+        # characters, dots and dashes (control characters, ':', '/', spaces) becomes '_'.
+        name = re.sub(r"[^\w.-]", "_", name) or "repo"
         return f"local/{name}-{digest}"
     if "://" in location:
         parts = urlsplit(location)
@@ -401,6 +405,15 @@ def _cache_name(location: str, repo_id: str) -> str:
     return f"{safe[:80]}-{digest}.git"
 
 
+def _with_location(loc: str, what: str, fn: Callable[..., bytes], *args: object, **kwargs: object) -> bytes:
+    """Run ``fn`` and say which repository a git failure was about (clone/fetch errors)."""
+    try:
+        return fn(*args, **kwargs)
+    except GitError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise GitError(f"cannot {what} {redact(loc)}: {reason}") from exc
+
+
 def open_repository(
     location: str,
     cache_dir: str | os.PathLike[str],
@@ -429,7 +442,7 @@ def open_repository(
             tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=cache))
             try:
                 log.info("cloning %s into %s", redact(loc), target)
-                run_git(
+                _with_location(loc, "clone", run_git,
                     ["clone", "--bare", "--no-local", "--template=", "--no-recurse-submodules",
                      "--", source, str(tmp / "repo.git")],
                     config=config, env=env,
@@ -439,7 +452,7 @@ def open_repository(
                 shutil.rmtree(tmp, ignore_errors=True)
         elif fetch:
             log.info("fetching %s into %s", redact(loc), target)
-            run_git(
+            _with_location(loc, "fetch", run_git,
                 ["fetch", "--prune", "--force", "--no-recurse-submodules", "--no-write-fetch-head",
                  "--", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
                 target, config=config, env=env,

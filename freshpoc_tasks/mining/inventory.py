@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from freshpoc_tasks.contracts.mining import FileRecord
 from freshpoc_tasks.mining.access import Repository
 from freshpoc_tasks.mining.languages import count_lines, language_of, looks_binary_by_name
+from freshpoc_tasks.mining.wildmatch import Glob, InvalidPattern
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 BINARY_SNIFF_BYTES = 8000  # what git itself looks at for a NUL byte
@@ -71,62 +72,52 @@ def _ls_tree(repo: Repository, commit: str) -> list[_Entry]:
 
 # --- .gitattributes (only the linguist flags matter here) -------------------------------------
 
-
-def _glob_to_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("/.*")
-            i += 3
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
+# A hostile repository can ship thousands of attribute lines; each costs a match per file.
+MAX_ATTRIBUTE_RULES = 2000
 
 
 @dataclass(frozen=True)
 class _AttrRule:
-    regex: re.Pattern[str]
+    """One ``pattern attr`` pair of a ``.gitattributes`` in folder ``base`` (``""`` = root).
+
+    As in git: a pattern with a slash (other than a trailing one) is matched against the path
+    relative to the file's folder, one without against the file name in that folder or below.
+    Matching never backtracks (see :mod:`freshpoc_tasks.mining.wildmatch`).
+    """
+
+    glob: Glob
+    base: str
+    anchored: bool
     attr: str
     value: bool
 
+    def matches(self, path: str) -> bool:
+        if self.base:
+            if not path.startswith(self.base):
+                return False
+            path = path[len(self.base) :]
+        if self.anchored:
+            return self.glob.match(path)
+        return self.glob.match(path.rsplit("/", 1)[-1])
 
-def parse_gitattributes(text: str, directory: str) -> list[_AttrRule]:
-    """Rules for ``linguist-generated`` / ``linguist-vendored`` from one ``.gitattributes``."""
+
+def parse_gitattributes(
+    text: str, directory: str, skipped: list[str] | None = None, limit: int = MAX_ATTRIBUTE_RULES
+) -> list[_AttrRule]:
+    """Rules for ``linguist-generated`` / ``linguist-vendored`` from one ``.gitattributes``.
+
+    Lines git would ignore or never match with are left out; with ``skipped`` given, a line
+    describing each (file, line number, reason) is appended to it.
+    """
     rules = []
     base = f"{directory}/" if directory else ""
-    for line in text.splitlines():
+    where = f"{base}.gitattributes"
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
-        if not line or line.startswith("#") or line.startswith("["):
+        if not line or line.startswith("#") or line.startswith("[attr]"):
             continue
         pattern, *attrs = line.split()
-        if pattern.startswith("!"):
-            continue  # negative patterns are forbidden in gitattributes
-        anchored = "/" in pattern.rstrip("/")
-        pattern = pattern.lstrip("/")
-        body = _glob_to_regex(pattern)
-        prefix = re.escape(base) if anchored else re.escape(base) + "(?:.*/)?"
-        regex = re.compile(f"^{prefix}{body}(?:/.*)?$")
+        wanted = []
         for attr in attrs:
             value = True
             name = attr
@@ -136,14 +127,42 @@ def parse_gitattributes(text: str, directory: str) -> list[_AttrRule]:
                 name, raw = attr.split("=", 1)
                 value = raw.lower() not in ("false", "0", "no")
             if name in ("linguist-generated", "linguist-vendored"):
-                rules.append(_AttrRule(regex, name, value))
+                wanted.append((name, value))
+        if not wanted:
+            continue  # only these two attributes matter here: nothing else is even compiled
+        if len(rules) >= limit:
+            if skipped is not None:
+                skipped.append(f"{where}:{number}: this and later rules skipped: over the budget "
+                               f"of {MAX_ATTRIBUTE_RULES} gitattributes rules")
+            break
+
+        def skip(why: str, number: int = number, pattern: str = pattern) -> None:
+            if skipped is not None:
+                skipped.append(f"{where}:{number}: pattern {pattern[:100]!r} skipped: {why}")
+
+        if pattern.startswith("!"):
+            skip("negative patterns are forbidden in gitattributes")
+            continue
+        if pattern.startswith('"'):
+            skip("quoted patterns are not supported")
+            continue
+        if pattern.endswith("/"):
+            skip("a folder pattern matches no file in gitattributes (use folder/**)")
+            continue
+        anchored = "/" in pattern
+        try:
+            glob = Glob(pattern.lstrip("/"))
+        except InvalidPattern as exc:
+            skip(str(exc))
+            continue
+        rules += [_AttrRule(glob, base, anchored, name, value) for name, value in wanted]
     return rules
 
 
 def _attr(rules: list[_AttrRule], attr: str, path: str) -> bool | None:
     result = None
     for rule in rules:  # ordered shallow to deep, top to bottom: later wins, as in git
-        if rule.attr == attr and rule.regex.match(path):
+        if rule.attr == attr and rule.matches(path):
             result = rule.value
     return result
 
@@ -157,9 +176,13 @@ def is_generated_path(path: str) -> bool:
 
 
 def iter_inventory(
-    repo: Repository, commit: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+    repo: Repository, commit: str, *, max_bytes: int = DEFAULT_MAX_BYTES, notes: list[str] | None = None
 ) -> Iterator[FileRecord]:
-    """One :class:`FileRecord` per tree entry at ``commit``, in path order."""
+    """One :class:`FileRecord` per tree entry at ``commit``, in path order.
+
+    ``notes``, when given, receives one line per ``.gitattributes`` rule that was skipped
+    (invalid pattern, over the rule budget) with the reason.
+    """
     entries = _ls_tree(repo, commit)
     attr_files = [e for e in entries if e.path.rsplit("/", 1)[-1] == ".gitattributes" and e.kind == "blob"]
     attr_files.sort(key=lambda e: e.path.count("/"))
@@ -170,7 +193,8 @@ def iter_inventory(
     for e in attr_files:
         if e.sha in texts:
             directory = e.path.rsplit("/", 1)[0] if "/" in e.path else ""
-            rules += parse_gitattributes(texts[e.sha].decode("utf-8", "replace"), directory)
+            rules += parse_gitattributes(texts[e.sha].decode("utf-8", "replace"), directory, notes,
+                                         limit=MAX_ATTRIBUTE_RULES - len(rules))  # fmt: skip
 
     def base_record(e: _Entry) -> dict:
         generated = _attr(rules, "linguist-generated", e.path)

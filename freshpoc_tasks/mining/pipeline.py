@@ -24,6 +24,7 @@ from freshpoc_tasks.contracts.mining import (
     MiningOptions,
     RepoSnapshot,
 )
+from freshpoc_tasks.mining._git import printable
 from freshpoc_tasks.mining.access import Credentials, Repository, open_repository
 from freshpoc_tasks.mining.history import HistoryAggregates, HistoryMiner, split_across
 from freshpoc_tasks.mining.inventory import DEFAULT_MAX_BYTES, iter_inventory
@@ -149,18 +150,25 @@ def mine_repository(
         tool_version=__version__,
     )
     counts: dict[str, int] = dict.fromkeys(
-        ("files", "files_skipped", "commits", "dates_clamped", "splits", "file_histories", "folders",
-         "hotspots", "couplings"), 0,
+        ("files", "files_skipped", "attribute_rules_skipped", "commits", "dates_clamped", "splits",
+         "file_histories", "folders", "hotspots", "couplings"), 0,
     )  # fmt: skip
     lines_code: dict[str, int] = {}
 
+    notes: list[str] = []
+
     def files() -> Iterator[Contract]:
-        for rec in iter_inventory(repo, head, max_bytes=max_bytes):
+        for rec in iter_inventory(repo, head, max_bytes=max_bytes, notes=notes):
             counts["files"] += 1
             if rec.skipped_reason is not None:
                 counts["files_skipped"] += 1
             lines_code[rec.path] = rec.lines_code
             yield rec
+        counts["attribute_rules_skipped"] = len(notes)
+        for note in notes[:20]:
+            log.warning("%s", printable(note))
+        if len(notes) > 20:
+            log.warning("... and %d more gitattributes rules skipped", len(notes) - 20)
 
     miner = HistoryMiner(repo, head, options, base=base, previous=prior)
 

@@ -100,7 +100,7 @@ def test_language_of(path: str, language: str | None) -> None:
 def test_gitattributes_patterns_are_relative_to_their_folder() -> None:
     rules = parse_gitattributes("*.js linguist-vendored\n/top.txt linguist-generated=true\n", "web")
     paths = ("web/a.js", "web/x/b.js", "a.js", "web/top.txt", "web/x/top.txt")
-    matched = {(r.attr, p) for r in rules for p in paths if r.regex.match(p)}
+    matched = {(r.attr, p) for r in rules for p in paths if r.matches(p)}
     assert matched == {
         ("linguist-vendored", "web/a.js"),
         ("linguist-vendored", "web/x/b.js"),
