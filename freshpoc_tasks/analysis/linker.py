@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
 
 from freshpoc_tasks.analysis.model import FileResult, LinkResult, Ref, RepoContext
-from freshpoc_tasks.analysis.python import distribution_for
+from freshpoc_tasks.analysis.python import CONF_IMPORTED, distribution_for
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
 
 CONF_SUFFIX = 0.8  # a table literal matched a known table by its trailing name parts only
@@ -19,12 +20,18 @@ CONF_AMBIGUOUS_MODULE = 0.5
 
 
 class _PythonIndex:
+    """Modules, defs and aliases of all Python files, for resolving dotted names across files."""
+
     def __init__(self, results: Sequence[FileResult]) -> None:
         self.modules: dict[str, list[str]] = defaultdict(list)  # qualname -> module ids
         self.module_dir: dict[str, str] = {}
+        self.module_path: dict[str, str] = {}
         self.aliases: dict[str, dict[str, str]] = {}  # module id -> alias map
-        self.symbols: dict[str, str] = {}  # module qualname + "." + def qualname -> id
+        self.defs: dict[str, dict[str, str]] = defaultdict(dict)  # module id -> def qualname -> id
         self.members: dict[str, dict[str, str]] = defaultdict(dict)  # class id -> method -> id
+        # Loose files (no package) by the longer dotted names they answer to when a folder above
+        # them is on sys.path: dags/common/utils.py is `common.utils` for the DAG folder.
+        self.loose: dict[str, list[str]] = defaultdict(list)
         for r in results:
             mod = r.facts.get("module")
             mid = r.facts.get("module_id")
@@ -33,20 +40,28 @@ class _PythonIndex:
             if mid not in self.modules[mod]:  # foo.py and its stub foo.pyi are one module
                 self.modules[mod].append(mid)
             self.module_dir[mid] = r.path.rpartition("/")[0]
+            self.module_path.setdefault(mid, r.path)
             self.aliases[mid] = r.facts.get("aliases", {})
+            if "." not in mod and not r.facts.get("is_package"):
+                parts = PurePosixPath(r.path).with_suffix("").parts
+                for i in range(len(parts) - 2, -1, -1):
+                    if not all(p.isidentifier() for p in parts[i:]):
+                        break
+                    if mid not in self.loose[".".join(parts[i:])]:
+                        self.loose[".".join(parts[i:])].append(mid)
             for n in r.nodes:
                 if n.type in ("py.class", "py.function"):
-                    self.symbols.setdefault(f"{mod}.{n.props['qualname']}", n.id)
+                    self.defs[mid].setdefault(n.props["qualname"], n.id)
             for e in r.edges:
                 if e.type == "contains" and e.src.startswith("py.class:"):
                     self.members[e.src][e.dst.rpartition(".")[2]] = e.dst
         self.bases: dict[str, list[str]] = defaultdict(list)
-        self.module_path = {r.facts["module_id"]: r.path for r in results if r.facts.get("module_id")}
         # Folders without __init__.py inside a package: importable, with no file of their own.
         self.namespaces = {q.rsplit(".", k)[0] for q in self.modules for k in range(1, q.count(".") + 1)}
         self.namespaces -= set(self.modules)
 
     def module(self, qualname: str, near: str | None = None) -> tuple[str, float] | None:
+        """The module importable as ``qualname`` from module ``near``, with a confidence."""
         ids = self.modules.get(qualname)
         if not ids:
             return None
@@ -59,21 +74,46 @@ class _PythonIndex:
                 return same[0], 1.0
         return sorted(ids)[0], CONF_AMBIGUOUS_MODULE
 
-    def symbol(self, target: str, depth: int = 0) -> str | None:
-        """Find a def by dotted name, following re-exports (``from .x import y`` in __init__)."""
-        if target in self.symbols:
-            return self.symbols[target]
-        if depth > 5:
+    def loose_module(self, name: str, near: str | None = None) -> tuple[str, float] | None:
+        """A loose file by a dotted name that includes folders above it (``common.utils``).
+
+        Which folder is on sys.path is not written down anywhere; the one that holds the importer
+        (or a folder above it) is the likely one, as with Airflow's DAG folder. Unique there:
+        certain; unique in the repository: likely; else ambiguous.
+        """
+        ids = self.loose.get(name)
+        if not ids:
             return None
+        if near is not None:
+            here = self.module_dir.get(near, "") + "/"
+            depth = name.count(".") + 1
+            rooted = []
+            for i in ids:
+                root = "/".join(self.module_path[i].split("/")[:-depth])
+                if not root or here.startswith(root + "/"):
+                    rooted.append(i)
+            if len(rooted) == 1:
+                return rooted[0], 1.0
+        if len(ids) == 1:
+            return ids[0], CONF_IMPORTED
+        return sorted(ids)[0], CONF_AMBIGUOUS_MODULE
+
+    def any_module(self, name: str, near: str | None = None) -> tuple[str, float] | None:
+        return self.module(name, near) or self.loose_module(name, near)
+
+    def symbol(self, target: str, near: str | None = None, depth: int = 0) -> str | None:
+        """Find a def by dotted name, following re-exports (``from .x import y`` in __init__)."""
         parts = target.split(".")
         for cut in range(len(parts) - 1, 0, -1):
-            mod = ".".join(parts[:cut])
-            found = self.module(mod)
+            found = self.any_module(".".join(parts[:cut]), near)
             if found is None:
                 continue
+            dst = self.defs.get(found[0], {}).get(".".join(parts[cut:]))
+            if dst is not None or depth > 5:
+                return dst
             alias = self.aliases.get(found[0], {}).get(parts[cut])
             if alias is not None and alias != target:
-                return self.symbol(".".join([alias, *parts[cut + 1:]]), depth + 1)
+                return self.symbol(".".join([alias, *parts[cut + 1:]]), found[0], depth + 1)
             return None
         return None
 
@@ -132,7 +172,7 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
     # Symbols: base classes first, since self.method() resolution walks them.
     symbol_refs = sorted(by_kind["py.symbol"], key=lambda r: r.edge != "inherits")
     for ref in symbol_refs:
-        dst = py.symbol(ref.target)
+        dst = py.symbol(ref.target, ref.src)
         if dst is None or dst == ref.src:
             continue
         if ref.edge == "inherits":
@@ -184,7 +224,7 @@ def _import_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]]
     names = ref.props.get("names", [])
     found = py.module(ref.target, ref.src)
     if found is None and ref.target not in py.namespaces:
-        return None
+        return _loose_targets(py, ref)
     if not ref.props.get("from", bool(names)):
         return ([found] if found is not None else []), []
     targets, missing = [], []
@@ -202,6 +242,28 @@ def _import_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]]
     if whole and found is not None:
         targets.append(found)
     return targets, missing
+
+
+def _loose_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]], list[str]] | None:
+    """The same rules for loose files named with the folders above them; None when nothing
+    matches, so the import stays external (a folder called ``airflow`` does not swallow
+    ``from airflow import DAG``)."""
+    names = ref.props.get("names", [])
+    if not ref.props.get("from", bool(names)):
+        found = py.loose_module(ref.target, ref.src)
+        return ([found], []) if found is not None else None
+    targets = []
+    whole = not names
+    for name in names:
+        sub = py.loose_module(f"{ref.target}.{name}", ref.src)
+        if sub is not None:
+            targets.append(sub)
+        else:
+            whole = True
+    found = py.any_module(ref.target, ref.src) if whole else None
+    if found is not None:
+        targets.append(found)
+    return (targets, []) if targets else None
 
 
 def _unresolved(py: _PythonIndex, ref: Ref, why: str, name: str | None = None) -> Diagnostic:

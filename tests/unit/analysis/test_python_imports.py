@@ -180,3 +180,25 @@ def test_a_module_and_its_stub_are_one_unambiguous_target():
     edges = [e for e in delta.edges if e.type == "imports"]
     assert [(e.src, e.dst, e.confidence) for e in edges] == [
         ("py.module:local/t:pkg.user", "py.module:local/t:pkg.fast", 1.0)]
+
+
+def test_loose_folders_resolve_from_the_folder_on_sys_path():
+    # Airflow puts the DAG folder on sys.path: dags/common/utils.py is `common.utils` there,
+    # with no __init__.py anywhere. Before, that import became a distribution called "common".
+    delta = analyse_texts({
+        "dags/common/utils.py": "def clean():\n    pass\n",
+        "dags/etl.py": "from common.utils import clean\nfrom common import utils\nclean()\n",
+        "dags/team/job.py": "import common.utils\n",
+        "airflow/plugins/operators.py": "",
+        "airflow/dags/load.py": "from airflow import DAG\nfrom airflow.operators.bash import BashOperator\n",
+        "other/common/utils.py": "",
+    })
+    assert module_imports(delta) == {("dags.etl", "dags.common.utils"),
+                                     ("dags.team.job", "dags.common.utils")}
+    assert ("calls", "py.module:dags.etl", "py.function:dags.common.utils.clean") in edge_set(delta, "calls")
+    # a repository folder named airflow does not swallow the real package's imports
+    assert ("imports", "py.module:airflow.dags.load", "py.distribution:pypi:apache-airflow") in \
+        edge_set(delta, "imports")
+    assert not [n for n in delta.nodes if n.type == "py.distribution" and n.key == "common"]
+    conf = {(e.src, e.dst): e.confidence for e in delta.edges if e.type == "imports"}
+    assert conf[("py.module:local/t:dags.etl", "py.module:local/t:dags.common.utils")] == 1.0
