@@ -136,3 +136,101 @@ def test_openapi_documents_problem_responses_and_every_route_is_guarded():
     spec = client.get("/openapi.json").json()
     for path, ops in spec["paths"].items():
         assert set(ops["get"]["responses"]) >= {"200", "400", "401", "403"}, path
+
+
+# The graph's questions: Dgraph through the builders, and the embedded local store ---------------
+
+def _delta(commit: str, modules: list[str], imports: list[tuple[str, str]]):
+    from freshpoc_tasks.analysis.ontology import load_ontology
+    from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node
+
+    def mid(m: str) -> str:
+        return f"py.module:r:{m}"
+
+    return GraphDelta(repo_id="r", commit=commit, ontology_version=load_ontology().version,
+                      nodes=[Node(id=mid(m), type="py.module", scope="r", key=m, name=m) for m in modules],
+                      edges=[Edge(type="imports", src=mid(a), dst=mid(b)) for a, b in imports])
+
+
+def _local(tmp_path):
+    """a imports b and c, b imports c, c imports d at the first commit; the second drops d and a->c."""
+    from datetime import UTC, datetime
+
+    from freshpoc_tasks.graph.local_store import LocalGraph, LocalStore
+
+    g = LocalGraph()
+    first = g.apply(_delta("c1", ["a", "b", "c", "d"], [("a", "b"), ("a", "c"), ("b", "c"), ("c", "d")]),
+                    datetime(2024, 1, 1, tzinfo=UTC))
+    second = g.apply(_delta("c2", ["a", "b", "c"], [("a", "b"), ("b", "c")]),
+                     datetime(2024, 2, 1, tzinfo=UTC))
+    return g, LocalStore(g), first, second
+
+
+def test_local_walk_visits_each_edge_once_from_nodes_closer_than_depth(tmp_path):
+    _, store, first, _ = _local(tmp_path)
+    t1 = first.plan.point[0]
+    walk = store.walk("deps", "py.module:r:a", "down", 2, at_us=t1)
+    assert walk.root == {"xid": "py.module:r:a", "type": "py.module", "name": "a"}
+    assert [(n["name"], n["depth"]) for n in walk.nodes] == [("b", 1), ("c", 1), ("d", 2)]
+    assert [(e["src"][-1], e["dst"][-1]) for e in walk.edges] == [("a", "b"), ("a", "c"), ("b", "c"),
+                                                                   ("c", "d")]
+    one = store.walk("deps", "py.module:r:a", "down", 1, at_us=t1)
+    assert [(e["src"][-1], e["dst"][-1]) for e in one.edges] == [("a", "b"), ("a", "c")]
+    up = store.walk("deps", "py.module:r:c", "up", 1, at_us=t1)  # reversed hops report stored edges
+    assert [(e["src"][-1], e["dst"][-1]) for e in up.edges] == [("a", "c"), ("b", "c")]
+
+
+def test_local_answers_follow_validity(tmp_path):
+    _, store, first, second = _local(tmp_path)
+    t1, t2 = first.plan.point[0], second.plan.point[0]
+    now = store.walk("deps", "py.module:r:a", "down", 3)
+    assert [(n["name"], n["depth"]) for n in now.nodes] == [("b", 1), ("c", 2)]
+    assert store.node("py.module:r:d") is None and store.node("py.module:r:d", t1)["valid_to"] == t2
+    assert store.timeline("r") == [(t1, "c1"), (t2, "c2")]
+    assert store.counts_by_type("r", t1) == {"py.module": 4}
+    assert store.counts_by_type("r") == {"py.module": 3}
+    assert store.changes("r", t1, t2) == ([], [{"xid": "py.module:r:d", "type": "py.module", "name": "d"}])
+    assert [n["name"] for n in store.nodes_at("r", t1, first=2, offset=1)] == ["b", "c"]
+    assert second.plan.diff.nodes_removed[0].id == "py.module:r:d"  # the writer's own diff
+
+
+def test_local_graph_round_trips_and_rewriting_changes_nothing(tmp_path):
+    from datetime import UTC, datetime
+
+    from freshpoc_tasks.graph.local_store import LocalGraph
+
+    g, _, _, _ = _local(tmp_path)
+    g.save(tmp_path / "g")
+    files = {p.name: p.read_bytes() for p in (tmp_path / "g").iterdir()}
+    again = LocalGraph.load(tmp_path / "g")
+    result = again.apply(_delta("c2", ["a", "b", "c"], [("a", "b"), ("b", "c")]),
+                         datetime(2024, 2, 1, tzinfo=UTC))
+    assert set(result.plan.counts.values()) == {0}  # idempotent, like the writer
+    again.save(tmp_path / "g")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "g").iterdir()} == files
+
+
+def test_dgraph_store_asks_through_the_builders_and_decodes_alike():
+    from freshpoc_tasks.graph import queries as gq
+
+    rec = Recorder({"n": [{"xid": "a", "ntype": "py.module", "name": "a",
+                           "imports": [{"xid": "b", "ntype": "py.module", "name": "b"}]}]})
+    store = GraphStore(rec)
+    walk = store.walk("deps", "a", "down", 2, at_us=5)
+    dql, variables = gq.traverse(store.ontology(), "a", forward=gq.DEPENDENCY_EDGES, depth=2, at_us=5)
+    assert rec.calls[-1] == (dql, {k: str(v) for k, v in variables.items()})
+    assert walk == gq.Traversal({"xid": "a", "type": "py.module", "name": "a"},
+                                [{"xid": "b", "type": "py.module", "name": "b", "depth": 1}],
+                                [{"type": "imports", "src": "a", "dst": "b"}])
+    rec.answer = {"n": [{"xid": "a", "ntype": "py.module", "name": "a", "vf": 1, "vt": OPEN,
+                         "defined_in": [{"path": "a.py"}]}]}
+    assert store.node("a") == {"xid": "a", "type": "py.module", "name": "a", "key": None, "path": None,
+                               "language": None, "size": None, "repo": None, "valid_from": 1,
+                               "valid_to": None, "files": ["a.py"]}
+    assert rec.calls[-1][0] == gq.node_detail("a", None)[0]
+    rec.answer = {"c": [{"@groupby": [{"ntype": "file", "count": 2}, {"ntype": "commit", "count": 1}]}]}
+    assert store.counts_by_type("r") == {"commit": 1, "file": 2}
+    rec.answer = {"s": [{"fp_timeline": '[[1, "x"], [2, "y"]]'}]}
+    assert store.timeline("r") == [(1, "x"), (2, "y")]
+    with pytest.raises(ValueError, match="unknown question"):
+        store.walk("ancestry", "a", "down", 1)
