@@ -16,6 +16,9 @@ grimp, on purpose, leaves out folders without ``__init__.py`` inside a regular p
 
 Self-imports (``from . import x`` in a package's own ``__init__``, where x is a name) are left out
 on both sides: grimp records them as ``pkg -> pkg``, a loop with no meaning for dependencies.
+One difference is deliberate: for ``import pkg.missing`` (no such module) grimp draws an edge to
+``pkg``; we record an ``unresolved_import`` diagnostic instead, as for every import that names
+no module (the count is printed).
 
 grimp is not a project dependency: it is installed in its own venv under
 ~/.cache/freshpoc/venvs (built on first use) and runs in a subprocess with the package's parent
