@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from freshpoc_tasks.api import store as st
+from freshpoc_tasks.api.pages import html_page
 from freshpoc_tasks.api.pagination import Page, PageParams, page_params
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.search import search_form
@@ -537,17 +538,16 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
     def report_browser(store: Store, request: Request) -> HTMLResponse:
         base = request.scope.get("root_path", "")
         repos = run(store, "repositories", first=500, offset=0).get("items", [])
+        e = html.escape
         rows = "".join(
-            f"<li>{html.escape(x['repo_id'])}: "
-            f'<a href="{base}/reports/repository?format=html&amp;repo={quote(x["repo_id"], safe="")}">'
+            f"<tr><td>{e(x['repo_id'])}</td>"
+            f'<td><a href="{base}/reports/repository?format=html&amp;repo={quote(x["repo_id"], safe="")}">'
             f'report</a> · <a href="{base}/reports/repository?repo={quote(x["repo_id"], safe="")}">'
-            "Markdown</a></li>" for x in repos)
-        body = rows or "<li>No repositories in the graph yet: run the freshpoc_pipeline DAG.</li>"
-        return HTMLResponse("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-                            "<title>FreshPoC reports</title></head>"
-                            "<body style='font-family:system-ui,sans-serif;margin:2rem'>"
-                            f"<h1>FreshPoC reports</h1>{search_form('', base)}<ul>{body}</ul>"
-                            f"<p><a href='{base}/docs'>Query API documentation</a></p></body></html>")
+            "Markdown</a></td></tr>" for x in repos)
+        body = (f"<table><thead><tr><th>repository</th><th>report</th></tr></thead><tbody>{rows}"
+                "</tbody></table>") if rows else \
+            "<p>No repositories in the graph yet: run the freshpoc_pipeline DAG.</p>"
+        return HTMLResponse(html_page("FreshPoC reports", search_form("", base) + body, base))
 
     @r.get("/assets/mermaid.min.js", summary="The locally installed Mermaid bundle reports load",
            response_class=FileResponse, responses={200: {"content": {"text/javascript": {}}}})
