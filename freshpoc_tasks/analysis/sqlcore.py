@@ -200,27 +200,36 @@ def _is_begin(tok: Token) -> bool:
         tok.token_type in (TokenType.COMMAND, TokenType.VAR) and tok.text.upper() == "BEGIN")
 
 
-def _unswallow(tokens: list[Token], d: Dialect) -> list[Token]:
+def _unswallow(tokens: list[Token], d: Dialect, text: str, swallowers: set[int]) -> list[Token]:
     """Re-tokenize text the tokenizer swallowed whole after a command keyword.
 
     After a keyword it treats as an opaque command (Redshift's ``UNLOAD``, T-SQL's ``END`` of
     ``END TRY``) sqlglot's tokenizer keeps the rest of the statement as one string token, which
-    would hide statement and block boundaries (and the tables) inside it.
+    would hide statement and block boundaries (and the tables) inside it. The ids of those
+    keywords go into ``swallowers``: a statement starting with one is an opaque command to the
+    parser, so it is read from its tokens instead.
     """
+    commands = d.tokenizer_class.COMMANDS
     out: list[Token] = []
     for i, tok in enumerate(tokens):
         prev = tokens[i - 1] if i else None
         if (prev is not None and tok.token_type == TokenType.STRING
-                and prev.token_type in (TokenType.COMMAND, TokenType.END)
+                and (prev.token_type in commands or prev.token_type == TokenType.END)
                 and tok.end - tok.start + 1 < len(tok.text) + 2):
+            offset = text.find(tok.text, prev.end + 1)
             try:
-                inner = d.tokenize(tok.text)
+                inner = d.tokenize(tok.text) if offset >= 0 else []
             except SqlglotError:
+                inner = []
+            if not inner:
                 out.append(tok)
                 continue
-            for t in inner:
+            for t in inner:  # positions in the whole text, so parsing and messages stay right
                 t.line += prev.line - 1
-            out += _unswallow(inner, d)
+                t.start += offset
+                t.end += offset
+            swallowers.add(id(prev))
+            out += _unswallow(inner, d, text, swallowers)
         else:
             out.append(tok)
     return out
@@ -281,6 +290,21 @@ def _blocks(chunk: list[Token]) -> list[tuple[int, int]]:
     if start is not None:  # never closed (a trailing GO, a truncated script): runs to the end
         out.append((start, len(chunk)))
     return out
+
+
+def _strip_control(chunk: list[Token]) -> list[Token]:
+    """The statement inside a procedural control line (``IF … THEN stmt``, ``ELSE stmt``,
+    ``WHILE … LOOP stmt``); nothing for a bare ``END IF`` / ``END LOOP``."""
+    first = _word(chunk, 0)
+    if first == "END" and len(chunk) <= 2:
+        return []
+    if first in ("ELSE", "LOOP"):
+        return _strip_control(chunk[1:])
+    if first in ("IF", "ELSIF", "ELSEIF", "WHILE", "FOR"):
+        for i, tok in enumerate(chunk):
+            if tok.text.upper() in ("THEN", "LOOP", "DO"):
+                return _strip_control(chunk[i + 1:])
+    return chunk
 
 
 def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tuple[list[str], list[str]]:
@@ -394,7 +418,7 @@ def describe_statement(stmt: exp.Expr, index: int = 0, line: int = 1,
     target = _write_target(stmt)
     if isinstance(stmt, exp.Update) and target is not None:
         target = _update_alias_target(stmt, target)
-    skip = {id(target)} if target is not None else set()
+    skip = {id(target), id(stmt.this)} if target is not None else set()
     if isinstance(stmt, exp.Create) and target is not None and target is not _create_this(stmt):
         skip.add(id(_create_this(stmt)))  # the MATERIALIZED VIEW … TO's own name
     if target is not None:
@@ -477,7 +501,7 @@ def _command_info(chunk: list[Token], index: int, dialect: str | None, parsed_er
                   kind: str) -> StatementInfo:
     """Relations of a statement sqlglot kept as opaque text or could not parse, from its tokens."""
     strategy = _strategy(dialect)
-    first = _word(chunk, 0)
+    first = (_word(chunk, 0).split() or [""])[0]
     info = StatementInfo(index=index, kind=kind, line=chunk[0].line, parsed=parsed_error is None,
                          error=parsed_error)
     words = [t.text.upper() for t in chunk]
@@ -1009,6 +1033,7 @@ class _Run:
         self.check = check
         self.with_columns = with_columns
         self.out: list[StatementInfo] = []
+        self.swallowers: set[int] = set()
 
     def statements(self, tokens: list[Token], block: int | None) -> None:
         for chunk in _chunks(tokens):
@@ -1031,14 +1056,22 @@ class _Run:
         index = len(self.out)
         self.out.append(StatementInfo(index=index, kind=kind, line=chunk[0].line, block=parent))
         for start, end in blocks:
+            if _word(chunk, start + 1) in ("TRY", "CATCH", "ATOMIC"):  # T-SQL's BEGIN TRY, BEGIN ATOMIC
+                start += 1
             self.statements(chunk[start + 1:end], index)
 
     def one(self, chunk: list[Token], block: int | None) -> None:
+        chunk = _strip_control(chunk)
+        if not chunk:
+            return
         index = len(self.out)
         line = chunk[0].line
         try:
-            parsed = self.d.parser().parse(chunk, self.text)
-            stmt = parsed[0] if parsed else None
+            if id(chunk[0]) in self.swallowers:
+                stmt = exp.Command(this=chunk[0].text)
+            else:
+                parsed = self.d.parser().parse(chunk, self.text)
+                stmt = parsed[0] if parsed else None
         except Exception as exc:  # sqlglot errors, and its rare internal bugs on odd input
             message = (str(exc).splitlines() or [""])[0][:300]
             if not isinstance(exc, SqlglotError):
@@ -1050,7 +1083,7 @@ class _Run:
         if stmt is None:
             return
         if isinstance(stmt, exp.Command):  # syntax sqlglot keeps only as opaque text
-            first = _word(chunk, 0)
+            first = (_word(chunk, 0).split() or [""])[0]
             known = first in _UTILITY_WORDS or first in ("RENAME", "ALTER", "UNLOAD")
             info = _command_info(chunk, index, self.dialect,
                                  None if known else f"unsupported syntax: {stmt.name} kept as a command",
@@ -1093,7 +1126,7 @@ def analyse_sql(text: str, dialect: str | None = None, schema: Schema | None = N
     statements (the per-file time budget).
     """
     run = _Run(text, dialect, schema, check, with_columns)
-    run.statements(_unswallow(run.d.tokenize(text), run.d), None)
+    run.statements(_unswallow(run.d.tokenize(text), run.d, text, run.swallowers), None)
     return run.out
 
 
