@@ -20,7 +20,8 @@ SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) →
 (Weaviate) → **report** (Markdown + HTML in MinIO). One mapped group runs per repository.
 
 * **Trigger** with `repo` (URL or absolute path) or `repos` (a list), optionally `ref` and
-  `force`; without them the `freshpoc_repositories` Variable is used.
+  `force`; without them the `freshpoc_repositories` Variable is used. `renames`
+  (`follow`|`off`) and `bots` (`exclude`|`include`) choose how history is counted.
 * **Schedule/backfill**: each run processes every repository *as of its logical date*, so
   `airflow backfill create` over a year yields the graph's history.
 * Artifacts: `s3://freshpoc/staging/{repo_id}/{commit}/`, reports under `reports/`; one Kafka
@@ -47,6 +48,16 @@ SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) →
         "force": Param(False, type="boolean", title="Force",
                        description="Reprocess even when the commit and every analyzer and "
                        "ontology version are unchanged."),
+        # Read by the mine task (MineOperator's templated defaults); changing them changes the
+        # history figures, not the processed-state check: set force to redo a processed commit.
+        "renames": Param("follow", type="string", enum=["follow", "off"], title="Renames",
+                         description="follow: a file's history continues across renames (a split, "
+                         "the old path added again right after, is not followed); off: each path "
+                         "counts only its own changes, as git log --numstat --no-renames."),
+        "bots": Param("exclude", type="string", enum=["exclude", "include"], title="Bots",
+                      description="exclude: bot commits (dependabot, renovate, *[bot]) stay flagged "
+                      "in the commit stream but out of hotspots, ownership and coupling; include: "
+                      "counted like people."),
     },
 )
 def freshpoc_pipeline():

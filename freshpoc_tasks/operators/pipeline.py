@@ -262,18 +262,37 @@ class MineOperator(_StageOperator):
     """File inventory and git history of the ingested commit → ``staging/…/mine.jsonl.gz``.
 
     :param ingest: the ingest task's XCom (``IngestOperator(...).output``).
+    :param renames: ``follow`` (a file's history continues across renames; splits are not
+        followed) or ``off`` (each path counts its own changes, as ``git log --numstat
+        --no-renames``). Templated; by default the DAG run's ``renames`` param, else ``follow``.
+    :param bots: ``exclude`` (bot commits flagged, kept out of every aggregate) or ``include``.
+        Templated; by default the DAG run's ``bots`` param, else ``exclude``.
+        Both change the numbers but not the commit's processed-state fingerprint: rerun a
+        processed commit with other values using ``force``.
     """
 
+    template_fields: Sequence[str] = ("ingest", "renames", "bots")
     ui_color = "#fff2cc"
 
+    def __init__(self, *, renames: str = "{{ params.get('renames') or 'follow' }}",
+                 bots: str = "{{ params.get('bots') or 'exclude' }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.renames = renames
+        self.bots = bots
+
     def execute(self, context: Any) -> dict[str, Any]:
+        from freshpoc_tasks.contracts.mining import MiningOptions
         from freshpoc_tasks.mining.pipeline import mine_repository
 
+        if self.renames not in ("follow", "off") or self.bots not in ("exclude", "include"):
+            raise ValueError(f"renames must be follow|off and bots exclude|include, got "
+                             f"{self.renames!r} and {self.bots!r}")
+        options = MiningOptions(detect_renames=self.renames == "follow", bots=self.bots)
         ingest = self._ingest()
         repo = _open_mirror(ingest, self.s3_conn_id)
         with tempfile.TemporaryDirectory() as tmp:
             result = mine_repository(str(repo.git_dir), tmp, cache_dir=cache_root() / "mine-mirrors",
-                                     ref=ingest["commit"],
+                                     ref=ingest["commit"], options=options,
                                      progress=lambda n: self.log.info("mined %d commits", n))
             uri = self._stage(ingest, result.artifact, "mine")
         _publish("mine", ingest, _run_id(context), uri, result.counts, self.kafka_conn_id)
