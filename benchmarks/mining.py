@@ -1,6 +1,10 @@
 """Benchmark: our history pass vs raw ``git log --numstat -z`` vs PyDriller.
 
-    python3 benchmarks/mining.py [--commits 20000] [--pydriller-commits 1000]
+    .venv/bin/python benchmarks/mining.py [--commits 20000] [--pydriller-commits 1000] [--runs 3]
+
+Run it with the project's interpreter (``.venv/bin/python``, after ``make venv``): it imports
+``freshpoc_tasks`` and its dependencies (pydantic), which a bare ``python3`` outside the venv
+does not have.
 
 Generates (once, cached under ~/.cache/freshpoc/bench/) a linear repository with
 ``git fast-import``: files in nested folders, several authors, edits, additions, deletions
