@@ -52,7 +52,7 @@ from freshpoc_tasks.analysis.model import AnalysisConfig, SourceFile  # noqa: E4
 
 SKIP_DIRS = {".git", "target", "logs", "node_modules", ".venv", "venv", "__pycache__"}
 DEP_TYPES = ("model", "seed", "snapshot", "source")
-RENDER_FAILURES = ("jinja_render_error", "jinja_syntax_error", "timeout", "internal_error")
+RENDER_FAILURES = ("jinja_syntax_error", "timeout", "internal_error")  # the file yields nothing
 
 
 def dbt_manifest(project: Path, work: Path) -> dict:
@@ -129,7 +129,7 @@ def our_graph(project: Path, profiles_dir: str | None) -> dict:
         if e.type == "derives_from":
             upstream_of[e.src.rpartition(".")[0].replace("sql.column:", "sql.table:", 1)] += 1
     failed_paths = {d.path for d in delta.diagnostics if d.code in RENDER_FAILURES}
-    fallback_paths = {d.path for d in delta.diagnostics if d.code == "render_fallback"}
+    fallback_paths = {n.path for n in models.values() if n.props.get("rendered") is False}
     stats = Counter()
     per_model = {}
     for nid, node in models.items():

@@ -175,6 +175,12 @@ class _Relation(Mapping):  # type: ignore[type-arg]
     def __str__(self) -> str:
         return self.placeholder
 
+    def __hash__(self) -> int:
+        return hash(self.placeholder)
+
+    def __eq__(self, other: object) -> bool:
+        return str(other) == self.placeholder
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -337,7 +343,9 @@ class _Namespace:
             return _Missing(name=f"{self._name}.{name}")
 
     def __getitem__(self, name: str) -> Any:
-        return self.__getattr__(name)
+        # The sandbox refuses ``pkg._private`` as an attribute and then asks for the item:
+        # dbt lets packages call their own underscore macros (``dbt_utils._is_relation``).
+        return self._macros[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._macros
