@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/graph_write.py [--files 1000] [--functions 10] [--sweep]
 
+Run it from the checkout with the project's interpreter (``.venv/bin/python``, after
+``make venv``; ``make bench`` runs it with the others), once ``freshpoc stack up`` has built
+Dgraph: it needs no running server and no reference checkout.
+
 Starts private Dgraph instances the project's way (``Stack(only=["dgraph"])`` with their own
 state folder and ports; the shared stack is never touched), writes one synthetic delta through
 ``GraphWriter`` into one and loads the same records as RDF (``export.delta_to_rdf``: same

@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/pipeline_skip.py [REPO]
 
+Run it from the checkout with the project's interpreter (``.venv/bin/python``) while the whole
+stack is up (``freshpoc stack up``). It is not part of ``make bench``: it processes a repository
+on the shared stack, which then lists it like any other.
+
 REPO defaults to a fresh clone of this checkout (a real Python project with history), under a
 new name so the first run really processes it. Both runs are triggered over REST; durations are
 the DAG runs' own start/end times as Airflow records them. Goal: the rerun takes <= 5 % of the

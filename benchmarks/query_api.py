@@ -11,7 +11,11 @@ node-by-id lookup measured in the same run. Goal: p95 < 100 ms on a 2-core machi
 asserted. File-list queries (files, hotspots, coupling, folders) return a repository's whole
 current list: the API filters path prefixes in Python (``path`` has only a hash index).
 
-    python benchmarks/query_api.py [--scale 1.0] [--repeat 40]
+    .venv/bin/python benchmarks/query_api.py [--scale 1.0] [--repeat 40]
+
+Run it from the checkout with the project's interpreter (``.venv/bin/python``, after
+``make venv``; ``make bench`` runs it with the others): it starts the Dgraph binary ``freshpoc
+stack up`` built, in its own state folder and ports, so the shared stack is never touched.
 """
 
 from __future__ import annotations

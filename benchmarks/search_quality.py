@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/search_quality.py [--keep] [--misses]
 
+Run it from the checkout with the project's interpreter (``.venv/bin/python``; ``make bench``
+runs it with the others) while the stack is up (``freshpoc stack up``): it needs Weaviate and
+the embedding model ``stack up`` installs, and no reference checkout.
+
 Analyses include/examples/ as one repository, chunks it, embeds it with the default local model
 into a private Weaviate collection (real server from `freshpoc stack up`, dropped afterwards
 unless --keep), then asks the labelled questions of include/search/questions.yaml and prints
