@@ -460,7 +460,17 @@ def _toplevel_names(tree: ast.Module) -> set[str]:
     return names
 
 
-STDLIB = frozenset(sys.stdlib_module_names)
+# The standard library of every Python a repository may target, not just the one running here:
+# ``_typeshed`` exists only for type checkers, ``compression``/``annotationlib`` arrived in 3.14,
+# and Python 2 names still sit in ``try: import urllib2 except ImportError:`` fallbacks. None of
+# them is a PyPI distribution.
+STDLIB = frozenset(sys.stdlib_module_names) | {
+    "_typeshed", "compression", "annotationlib",
+    "__builtin__", "_abcoll", "urllib2", "urlparse", "httplib", "HTMLParser", "htmlentitydefs",
+    "StringIO", "cStringIO", "ConfigParser", "Queue", "thread", "dummy_thread", "dummy_threading",
+    "xmlrpclib", "cPickle", "cookielib", "Cookie", "BaseHTTPServer", "SimpleHTTPServer", "commands",
+    "SocketServer", "Tkinter", "repr", "copy_reg", "anydbm", "dbhash", "exceptions",
+}
 
 # Import names whose distribution is spelled differently; deterministic on purpose (the
 # analysing machine's installed packages must not change the graph).
@@ -478,4 +488,5 @@ def distribution_for(module: str) -> tuple[str, bool]:
     top = module.partition(".")[0]
     if top in STDLIB:
         return "python-stdlib", True
-    return DISTRIBUTION_OF.get(top, top.lower().replace("_", "-")), False
+    # PyPI normalises names to letters, digits and inner dashes: `_pytest` ships in pytest.
+    return DISTRIBUTION_OF.get(top, top.lower().replace("_", "-").strip("-") or top), False

@@ -160,12 +160,15 @@ def test_namespace_folder_has_submodules_but_no_names():
 def test_imports_outside_the_repository_go_to_distributions():
     delta = analyse_texts({
         "pkg/__init__.py": "",
-        "pkg/mod.py": "import os.path\nfrom werkzeug.local import LocalProxy\nimport yaml\n",
+        "pkg/mod.py": ("import os.path\nfrom werkzeug.local import LocalProxy\nimport yaml\n"
+                       "from _pytest.fixtures import fixture\nfrom _typeshed import StrPath\n"
+                       "try:\n    import urllib2\nexcept ImportError:\n    import urllib.request\n"),
     })
     assert edge_set(delta, "imports") == {
         ("imports", f"{M}pkg.mod", "py.distribution:pypi:python-stdlib"),
         ("imports", f"{M}pkg.mod", "py.distribution:pypi:werkzeug"),
         ("imports", f"{M}pkg.mod", "py.distribution:pypi:pyyaml"),
+        ("imports", f"{M}pkg.mod", "py.distribution:pypi:pytest"),
     }
     assert delta.diagnostics == []
 
