@@ -431,7 +431,7 @@ class _ModuleAnalysis:
 
 class PythonAnalyzer(Analyzer):
     name = "python"
-    version = "1.1.0"
+    version = "1.2.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix in (".py", ".pyi") or file.language == "python"
