@@ -72,7 +72,7 @@ class Stack:
         for svc in self.selected:
             svc.prepare()
         if self.service("airflow") in self.selected:
-            self._install_assets()
+            self.install_assets()
         changed = self.sup.write(self.services)
         if not self.sup.running():
             self.sup.start_daemon()
@@ -92,7 +92,7 @@ class Stack:
         print(f"==> stack healthy in {time.monotonic() - start:.0f}s", flush=True)
         return self.status()
 
-    def _install_assets(self) -> None:
+    def install_assets(self) -> None:
         """Everything tasks and the served pages read at run time (the embedding model, the
         Mermaid bundle), before Airflow starts: a page served right after ``up`` is complete."""
         from freshpoc_tasks.search.model import ModelUnavailableError
