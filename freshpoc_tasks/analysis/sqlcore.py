@@ -800,10 +800,10 @@ class _Resolver:
         aliases: dict[str, set[Dep]] = {}
         for e in sel.expressions:
             if isinstance(e, exp.Star):
-                outs += self.star(scope, None)
+                outs += self.star_modified(e, self.star(scope, None), scope)
                 continue
             if isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
-                outs += self.star(scope, self.name(e.args.get("table")))
+                outs += self.star_modified(e.this, self.star(scope, self.name(e.args.get("table"))), scope)
                 continue
             if isinstance(e, exp.Alias):
                 name, expr = self.name(e.args.get("alias")), e.this
@@ -832,6 +832,18 @@ class _Resolver:
             else:
                 outs += [(n, set(d)) for n, d in cols]
         return outs
+
+    def star_modified(self, star: exp.Star, outs: Outputs, scope: _Env) -> Outputs:
+        """``* EXCEPT (a)`` / ``* EXCLUDE (a)`` drop columns, ``* REPLACE (expr AS b)`` recomputes b."""
+        drop = {self.name(c.this if isinstance(c, exp.Column) else c)
+                for c in star.args.get("except_") or star.args.get("except") or []}
+        replace = {}
+        for r in star.args.get("replace") or []:
+            if isinstance(r, exp.Alias):
+                replace[self.name(r.args.get("alias"))] = self.expr_deps(r.this, scope, {})
+        if not drop and not replace:
+            return outs
+        return [(n, replace.get(n, d)) for n, d in outs if n not in drop]
 
     def find_source(self, scope: _Env, qualifier: str) -> _Src | None:
         env: _Env | None = scope
@@ -877,8 +889,13 @@ class _Resolver:
         if col.table:
             parts = [self.name(col.args.get(k)) for k in ("catalog", "db", "table") if col.args.get(k)]
             src = self.find_source(scope, ".".join(parts)) or self.find_source(scope, parts[-1])
-            if src is None:
-                return {(None, name)}
+            if src is None:  # a struct field: ``t.col.field`` or ``col.field``
+                for i, part in enumerate(parts[:-1]):
+                    src = self.find_source(scope, part)
+                    if src is not None:
+                        deps = self.col_deps(src, parts[i + 1])
+                        return deps if deps is not None else set()
+                return self.resolve(exp.column(parts[0], quoted=False), scope, aliases)
             deps = self.col_deps(src, name)
             return deps if deps is not None else ({(src.table, name)} if src.table else set())
         env: _Env | None = scope
