@@ -37,6 +37,7 @@ TIME_BUDGET = "time_budget"
 MEMORY_BUDGET = "memory_budget"
 OUTPUT_BUDGET = "output_budget"
 TASK_ERROR = "internal_error"
+TOO_DEEP = "too_deep"
 
 MIB = 1024 * 1024
 
@@ -132,7 +133,7 @@ def _worker_main(conn: Connection, task: Callable[[T], bytes], items: Sequence[T
                 msg = (i, MEMORY_BUDGET, f"ran out of memory within the {limits.memory_mb} MiB budget", b"")
                 fatal = True  # a heap that hit the ceiling is not worth trusting for the next task
             except RecursionError:
-                msg = (i, TASK_ERROR, "RecursionError: nesting too deep", b"")
+                msg = (i, TOO_DEEP, "RecursionError: nesting too deep", b"")
             except BaseException as exc:  # every failure is the task's own, reported
                 msg = (i, TASK_ERROR, f"{type(exc).__name__}: {exc}"[:500], b"")
             try:
