@@ -457,11 +457,94 @@ def _zip(*args: Any, default: Any = None) -> Any:
         return default
 
 
+_NESTED_QUANTIFIER = _re.compile(r"\([^()]*[+*}|][^()]*\)\s*[+*{]")
+_RE_MAX_PATTERN = 500
+_RE_MAX_SUBJECT = 20_000
+
+
+class _SafeRe:
+    """``modules.re`` for templates, without catastrophic backtracking.
+
+    A regex match runs in C and no time budget can interrupt it, so patterns with a quantified
+    group that itself holds a quantifier or an alternation (``(a+)+``, ``(a|aa)*``), long
+    patterns and long subjects are
+    refused (the model then falls back to its syntax tree) rather than risking a hang.
+    """
+
+    IGNORECASE = _re.IGNORECASE
+    MULTILINE = _re.MULTILINE
+    DOTALL = _re.DOTALL
+    VERBOSE = _re.VERBOSE
+
+    @staticmethod
+    def _check(pattern: Any, *subjects: Any) -> str:
+        text = pattern.pattern if isinstance(pattern, _re.Pattern) else str(pattern)
+        if len(text) > _RE_MAX_PATTERN or _NESTED_QUANTIFIER.search(text):
+            raise _RaiseError(f"regular expression refused in the sandbox: {text[:80]!r}")
+        if any(len(str(s)) > _RE_MAX_SUBJECT for s in subjects):
+            raise _RaiseError("regular expression subject too long for the sandbox")
+        return text
+
+    def compile(self, pattern: Any, flags: int = 0) -> Any:
+        self._check(pattern)
+        return _SafePattern(pattern, flags)
+
+    def sub(self, pattern: Any, repl: Any, string: Any, count: int = 0, flags: int = 0) -> str:
+        self._check(pattern, string)
+        if not isinstance(repl, str):
+            raise _RaiseError("re.sub with a callable replacement is refused in the sandbox")
+        return _re.sub(pattern, repl, str(string), count=count, flags=flags)
+
+    def search(self, pattern: Any, string: Any, flags: int = 0) -> Any:
+        self._check(pattern, string)
+        return _re.search(pattern, str(string), flags)
+
+    def match(self, pattern: Any, string: Any, flags: int = 0) -> Any:
+        self._check(pattern, string)
+        return _re.match(pattern, str(string), flags)
+
+    def fullmatch(self, pattern: Any, string: Any, flags: int = 0) -> Any:
+        self._check(pattern, string)
+        return _re.fullmatch(pattern, str(string), flags)
+
+    def findall(self, pattern: Any, string: Any, flags: int = 0) -> list[Any]:
+        self._check(pattern, string)
+        return _re.findall(pattern, str(string), flags)
+
+    def finditer(self, pattern: Any, string: Any, flags: int = 0) -> list[Any]:
+        self._check(pattern, string)
+        return list(_re.finditer(pattern, str(string), flags))
+
+    def split(self, pattern: Any, string: Any, maxsplit: int = 0, flags: int = 0) -> list[Any]:
+        self._check(pattern, string)
+        return _re.split(pattern, str(string), maxsplit=maxsplit, flags=flags)
+
+    def escape(self, pattern: Any) -> str:
+        return _re.escape(str(pattern))
+
+
+class _SafePattern:
+    def __init__(self, pattern: Any, flags: int) -> None:
+        self.pattern = pattern.pattern if isinstance(pattern, _re.Pattern) else str(pattern)
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in ("sub", "search", "match", "fullmatch", "findall",
+                                                "finditer", "split"):
+            raise AttributeError(name)
+        method = getattr(_SafeRe(), name)
+        if name == "sub":
+            return lambda repl, string, count=0: method(self.pattern, repl, string, count, self.flags)
+        if name == "split":
+            return lambda string, maxsplit=0: method(self.pattern, string, maxsplit, self.flags)
+        return lambda string: method(self.pattern, string, self.flags)
+
+
 class _Modules:
     """``modules.datetime`` / ``modules.re`` (the sandbox still guards their attributes)."""
 
     datetime = _datetime
-    re = _re
+    re = _SafeRe()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

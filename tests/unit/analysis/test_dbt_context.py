@@ -307,3 +307,18 @@ def test_fixture_model_edges_match_dbt_parse(name, tmp_path):
                 for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"
                 for dep in node["depends_on"]["nodes"]}
     assert deps(analyse(FIXTURES[name])) == expected
+
+
+# -- the sandbox stays a sandbox -----------------------------------------------------------------
+
+def test_regular_expressions_work_but_cannot_hang_the_analysis():
+    files = {"dbt_project.yml": PROJECT, "models/b.sql": "select 1 as id",
+             "models/a.sql": "select 1 as {{ modules.re.sub('[^a-z0-9_]+', '_', 'Order Total' | lower) }} "
+                             "from {{ ref('b') }}",
+             "models/evil.sql": ("{{ modules.re.match('(a+)+$', 'a' * 40 ~ '!') }}"
+                                 "select 1 from {{ ref('b') }}")}
+    assert rendered(files, "models/a.sql") == "select 1 as order_total from __dbt_ref__b"
+    delta = analyse(files)
+    assert [(d.path, d.code) for d in delta.diagnostics] == [("models/evil.sql", "jinja_render_error")]
+    assert "refused in the sandbox" in delta.diagnostics[0].message
+    assert ("dbt.model:p.evil", "dbt.model:p.b") in deps(delta)
