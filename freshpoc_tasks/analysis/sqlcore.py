@@ -67,7 +67,7 @@ _UTILITY_TYPES: tuple[type, ...] = tuple(
     getattr(exp, name) for name in (
         "Use", "Describe", "Analyze", "Cache", "Uncache", "Refresh", "Set", "Show", "Pragma", "Commit",
         "Rollback", "Transaction", "Grant", "Revoke", "Comment", "Declare", "Execute", "Kill", "Summarize",
-        "Attach", "Detach", "Install", "Export",
+        "Attach", "Detach", "Install",
     ) if hasattr(exp, name))
 _RELATION_KINDS = {"TABLE", "VIEW", "MATERIALIZED VIEW", "DYNAMIC TABLE", "EXTERNAL TABLE"}
 _FILE_FORMATS = {"parquet", "json", "csv", "orc", "avro", "text", "delta", "binaryfile", "iceberg", "hudi"}
@@ -134,7 +134,11 @@ def _ident(node: exp.Expr | str | None, strategy: NormalizationStrategy) -> str:
     if isinstance(node, str):
         return _fold(node, False, strategy)
     if isinstance(node, exp.Identifier):
-        return _fold(node.this, bool(node.args.get("quoted")), strategy)
+        name = _fold(node.this, bool(node.args.get("quoted")), strategy)
+        # T-SQL's #temp / ##global temp tables are not the permanent table of the same name
+        if node.args.get("global_") or node.args.get("global"):
+            return "##" + name
+        return "#" + name if node.args.get("temporary") else name
     return _fold(node.name, False, strategy)
 
 
@@ -315,10 +319,11 @@ def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tupl
     i = 0
     while i < len(tokens):
         tt = tokens[i].token_type
-        if (tt in _READ_AFTER or tt in _WRITE_AFTER) and i + 1 < len(tokens):
+        read = tt in _READ_AFTER or tokens[i].text.upper() == "CLONE"
+        if (read or tt in _WRITE_AFTER) and i + 1 < len(tokens):
             j, name = _dotted_name(tokens, i + 1, strategy)
             if name:
-                (writes if tt in _WRITE_AFTER else reads).append(name)
+                (reads if read else writes).append(name)
             i = j
         else:
             i += 1
@@ -412,6 +417,18 @@ def describe_statement(stmt: exp.Expr, index: int = 0, line: int = 1,
             info.effects = [("deletes", table_fqn(target, dialect))]
         info.reads, info.read_locations, info.ctes = _reads(stmt, {id(target)}, dialect)
         return info
+    if type(stmt).__name__ == "Export":  # BigQuery EXPORT DATA OPTIONS(uri=…) AS query
+        info.reads, info.read_locations, info.ctes = _reads(stmt, set(), dialect)
+        opts = stmt.args.get("options")
+        info.write_locations = [p.args["value"].name for p in (opts.expressions if opts is not None else [])
+                                if isinstance(p, exp.Property) and p.name.lower() == "uri"
+                                and isinstance(p.args.get("value"), exp.Literal)]
+        return info
+    if type(stmt).__name__ == "MultitableInserts":  # Hive FROM … INSERT … INSERT …, INSERT ALL
+        targets = [t for t in (_write_target(i) for i in stmt.find_all(exp.Insert)) if t is not None]
+        info.writes = _unique([table_fqn(t, dialect) for t in targets])
+        info.reads, info.read_locations, info.ctes = _reads(stmt, {id(t) for t in targets}, dialect)
+        return info
     if not isinstance(stmt, exp.Query | exp.Insert | exp.Create | exp.Update | exp.Merge | exp.Copy
                       | exp.LoadData):
         return info
@@ -440,6 +457,11 @@ def _describe_alter(stmt: exp.Alter, info: StatementInfo, dialect) -> StatementI
     if not isinstance(stmt.this, exp.Table):
         return info
     name = table_fqn(stmt.this, dialect)
+    query = next((a for a in stmt.args.get("actions") or [] if isinstance(a, exp.Query)), None)
+    if query is not None:  # ALTER VIEW v AS SELECT …: a new definition, read like CREATE VIEW
+        info.writes = [name]
+        info.reads, info.read_locations, info.ctes = _reads(query, set(), dialect)
+        return info
     for action in stmt.args.get("actions") or []:
         if isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
             info.renames.append((name, table_fqn(action.this, dialect)))
@@ -452,27 +474,24 @@ def _describe_alter(stmt: exp.Alter, info: StatementInfo, dialect) -> StatementI
 
 
 def _describe_copy(stmt: exp.Copy | exp.LoadData, info: StatementInfo, dialect) -> None:
-    files = []
+    """COPY / LOAD DATA: rows move between a table and files (or a query), either way round."""
+    sources: list[str] = []  # locations on the "files" side
     for f in stmt.args.get("files") or ([stmt.args["inpath"]] if stmt.args.get("inpath") else []):
         if isinstance(f, exp.Literal) and f.is_string:
-            files.append(f.name)
-        elif isinstance(f, exp.Table):
-            loc = _location(f)
-            if loc is not None:
-                files.append(loc)
-            else:
-                info.reads = _unique([*info.reads, table_fqn(f, dialect)])
+            sources.append(f.name)
+        elif isinstance(f, exp.Table) and _location(f) is not None:
+            sources.append(_location(f))
     this = stmt.this
-    if isinstance(stmt, exp.Copy) and not stmt.args.get("kind"):  # COPY … TO files
-        info.write_locations = files
+    this_loc = _location(this) if isinstance(this, exp.Table) else None
+    unload = this_loc is not None or (isinstance(stmt, exp.Copy) and not stmt.args.get("kind"))
+    if unload:  # COPY INTO 's3://…' FROM t, COPY t TO 'file': the table or query is read
         info.writes = []
-        if isinstance(this, exp.Table) and _location(this) is None:
+        info.write_locations = [this_loc] if this_loc is not None else sources
+        info.read_locations = [loc for loc in info.read_locations if loc not in info.write_locations]
+        if this_loc is None and isinstance(this, exp.Table):
             info.reads = _unique([table_fqn(this, dialect), *info.reads])
         return
-    info.read_locations = _unique([*info.read_locations, *files])
-    if isinstance(this, exp.Table) and _location(this) is not None:
-        info.write_locations = [_location(this)]
-        info.writes = []
+    info.read_locations = _unique([*info.read_locations, *sources])
     info.reads = [r for r in info.reads if r not in info.writes]
 
 
@@ -1023,6 +1042,11 @@ def _target_columns(stmt: exp.Expr, target: str | None, schema: Schema, dialect)
 def add_column_lineage(info: StatementInfo, stmt: exp.Expr, dialect: str | None, schema: Schema,
                        sources: Mapping[str, exp.Query] | None = None, copy: bool = True) -> None:
     """Fill ``info.columns`` (and ``info.unresolved``); the statement is never modified."""
+    if isinstance(stmt, exp.Alter):  # ALTER VIEW v AS query
+        query = next((a for a in stmt.args.get("actions") or [] if isinstance(a, exp.Query)), None)
+        if query is None:
+            return
+        stmt = query
     if not isinstance(stmt, exp.Query | exp.Insert | exp.Create | exp.Update | exp.Merge):
         return
     if isinstance(stmt, exp.Create) and not isinstance(stmt.expression, exp.Query):
@@ -1093,11 +1117,22 @@ class _Run:
             message = (str(exc).splitlines() or [""])[0][:300]
             if not isinstance(exc, SqlglotError):
                 message = f"{type(exc).__name__}: {message}"
+            first = (_word(chunk, 0).split() or [""])[0]
+            if first in _UTILITY_WORDS:  # nothing to lose: such statements never carry lineage
+                self.out.append(StatementInfo(index=index, kind=first.lower(), line=line, parsed=False,
+                                              block=block))
+                return
             info = _command_info(chunk, index, self.dialect, message or type(exc).__name__, "unparsed")
             info.block = block
             self.out.append(info)
             return
         if stmt is None:
+            return
+        if isinstance(stmt, exp.Command) and _word(chunk, 0) == "DO":  # PostgreSQL anonymous block
+            self.out.append(StatementInfo(index=index, kind="do", line=line, block=block))
+            body = next((t for t in chunk[1:] if t.token_type in _BODY_STRINGS), None)
+            if body is not None:
+                self.nested(body.text, index, body.line)
             return
         if isinstance(stmt, exp.Command):  # syntax sqlglot keeps only as opaque text
             first = (_word(chunk, 0).split() or [""])[0]
@@ -1114,6 +1149,21 @@ class _Run:
             add_column_lineage(info, stmt, self.dialect, self.known)
         self.remember(info, stmt)
         self.out.append(info)
+        body = _routine_body(stmt)
+        if body is not None:
+            self.nested(body, index, line)
+
+    def nested(self, body: str, block: int, line: int) -> None:
+        """Statements of a routine body held in a string (``AS $$ … $$``), under ``block``."""
+        sub = _Run(body, self.dialect, None, self.check, self.with_columns)
+        sub.out, sub.known = self.out, self.known
+        try:
+            tokens = _unswallow(sub.d.tokenize(body), sub.d, body, sub.swallowers)
+        except SqlglotError:
+            return
+        for t in tokens:
+            t.line += line - 1
+        sub.statements(tokens, block)
 
     def remember(self, info: StatementInfo, stmt: exp.Expr) -> None:
         """A CREATE defines its table's columns for later statements of the same text."""
@@ -1132,6 +1182,29 @@ class _Run:
                     for c in stmt.this.expressions if isinstance(c, exp.ColumnDef)}
             if cols:
                 self.known[info.target] = cols
+
+
+_BODY_STRINGS = {TokenType.STRING, TokenType.HEREDOC_STRING, TokenType.RAW_STRING}
+_SQL_LANGUAGES = {"sql", "plpgsql", "plsql", "tsql", "snowflake", "sqlscript"}
+_SQL_STARTS = {"BEGIN", "DECLARE", "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "CREATE",
+               "TRUNCATE", "DROP", "CALL", "SET", "IF", "FOR", "LOOP", "WHILE", "RETURN"}
+
+
+def _routine_body(stmt: exp.Expr) -> str | None:
+    """The SQL text of a CREATE FUNCTION / PROCEDURE whose body is a string, when it is SQL."""
+    if not isinstance(stmt, exp.Create) or str(stmt.args.get("kind") or "").upper() not in (
+            "FUNCTION", "PROCEDURE"):
+        return None
+    body = stmt.expression
+    if isinstance(body, exp.Block) and len(body.expressions) == 1:
+        body = body.expressions[0]
+    if not isinstance(body, exp.Literal | exp.Heredoc | exp.RawString) or not body.name.strip():
+        return None
+    props = stmt.args.get("properties")
+    lang = props.find(exp.LanguageProperty) if props is not None else None
+    if lang is not None:
+        return body.name if lang.name.lower() in _SQL_LANGUAGES else None
+    return body.name if body.name.split(None, 1)[0].upper().rstrip(";") in _SQL_STARTS else None
 
 
 def analyse_sql(text: str, dialect: str | None = None, schema: Schema | None = None,

@@ -87,3 +87,26 @@ def test_statement_nodes_carry_their_block():
     blocks = {n.key: n.props["block"] for n in delta.nodes if n.type == "sql.statement"}
     assert blocks == {"p.sql#0": -1, "p.sql#1": 0}
     assert node_set(delta, "sql.table") == {"sql.table:default:t", "sql.table:default:s"}
+
+
+@pytest.mark.parametrize(("dialect", "sql", "kinds"), [
+    ("postgres", "DO $$ BEGIN INSERT INTO t SELECT a FROM s; END $$",
+     [("do", None), ("block", 0), ("insert", 1)]),
+    ("postgres", "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ DECLARE x int; "
+                 "BEGIN INSERT INTO t SELECT a FROM s; END $$",
+     [("create_function", None), ("declare", 0), ("block", 0), ("insert", 2)]),
+    ("snowflake", "CREATE PROCEDURE p() RETURNS INT LANGUAGE SQL AS $$ BEGIN INSERT INTO t SELECT a FROM s; "
+                  "RETURN 1; END $$",
+     [("create_procedure", None), ("block", 0), ("insert", 1), ("return", 1)]),
+])
+def test_routine_bodies_in_strings_are_analysed(dialect, sql, kinds):
+    infos = analyse_sql(sql, dialect)
+    assert [(i.kind, i.block) for i in infos] == kinds
+    [insert] = [i for i in infos if i.kind == "insert"]
+    assert (insert.reads, insert.writes, insert.columns) == (["s"], ["t"], {"a": [("s", "a")]})
+    assert all(i.error is None for i in infos)
+
+
+def test_a_string_body_in_another_language_is_not_sql():
+    infos = analyse_sql("CREATE FUNCTION simple_udf AS 'SimpleUdf' USING JAR '/tmp/SimpleUdf.jar'", "spark")
+    assert [(i.kind, i.reads, i.writes) for i in infos] == [("create_function", [], [])]

@@ -22,6 +22,10 @@ from freshpoc_tasks.analysis.sqlcore import analyse_sql
     ("redshift", "UNLOAD ('select * from venue') TO 's3://b/unload/venue_' iam_role 'arn:aws:iam::1:role/R'",
      ["venue"], [], [], ["s3://b/unload/venue_"]),
     ("hive", "LOAD DATA INPATH '/tmp/x' INTO TABLE t", [], ["t"], ["/tmp/x"], []),
+    ("snowflake", "COPY INTO @stage/out FROM (SELECT a FROM t)", ["t"], [], [], ["@stage/out"]),
+    ("snowflake", "COPY INTO 's3://b/out/' FROM t", ["t"], [], [], ["s3://b/out/"]),
+    ("bigquery", "EXPORT DATA OPTIONS(uri='gs://b/x/*.csv', format='CSV') AS SELECT a FROM t", ["t"], [], [],
+     ["gs://b/x/*.csv"]),
 ])
 def test_locations_are_not_tables(dialect, sql, reads, writes, read_locs, write_locs):
     [info] = analyse_sql(sql, dialect)

@@ -48,3 +48,26 @@ def test_insert_into_a_cte_named_table_is_still_the_table():
     [info] = analyse_sql("WITH t AS (SELECT a FROM src) INSERT INTO tgt SELECT a FROM t")
     assert (info.reads, info.writes, info.ctes) == (["src"], ["tgt"], ["t"])
     assert info.columns == {"a": [("src", "a")]}
+
+
+@pytest.mark.parametrize(("dialect", "sql", "reads", "writes"), [
+    ("hive", "FROM src INSERT OVERWRITE TABLE a SELECT x INSERT INTO TABLE b SELECT y", ["src"], ["a", "b"]),
+    ("snowflake", "INSERT ALL INTO t1 VALUES (a) INTO t2 VALUES (b) SELECT a, b FROM s", ["s"], ["t1", "t2"]),
+])
+def test_multi_table_inserts_write_every_target(dialect, sql, reads, writes):
+    [info] = analyse_sql(sql, dialect)
+    assert (info.reads, info.writes) == (reads, writes)
+
+
+def test_alter_view_as_query_redefines_the_view():
+    [info] = analyse_sql("ALTER VIEW v AS SELECT a FROM t")
+    assert (info.reads, info.writes, info.effects, info.columns) == (["t"], ["v"], [], {"a": [("t", "a")]})
+
+
+@pytest.mark.parametrize(("sql", "target"), [
+    ("SELECT a INTO #tmp FROM dbo.s", "#tmp"),
+    ("SELECT a INTO ##tmp FROM dbo.s", "##tmp"),
+])
+def test_tsql_temp_tables_keep_their_marker(sql, target):
+    [info] = analyse_sql(sql, "tsql")
+    assert (info.reads, info.writes) == (["dbo.s"], [target])
