@@ -150,7 +150,7 @@ def mine_repository(
         tool_version=__version__,
     )
     counts: dict[str, int] = dict.fromkeys(
-        ("files", "files_skipped", "attribute_rules_skipped", "commits", "dates_clamped", "splits",
+        ("files", "files_skipped", "gitattr_skipped", "commits", "dates_clamped", "splits",
          "file_histories", "folders", "hotspots", "couplings"), 0,
     )  # fmt: skip
     lines_code: dict[str, int] = {}
@@ -164,7 +164,7 @@ def mine_repository(
                 counts["files_skipped"] += 1
             lines_code[rec.path] = rec.lines_code
             yield rec
-        counts["attribute_rules_skipped"] = len(notes)
+        counts["gitattr_skipped"] = len(notes)
         for note in notes[:20]:
             log.warning("%s", printable(note))
         if len(notes) > 20:

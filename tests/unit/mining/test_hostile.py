@@ -387,3 +387,12 @@ def test_cli_refuses_unwritable_output_in_one_line(builder: RepoBuilder, tmp_pat
     code = main(["mine", str(builder.path), "--out", str(blocker / "o"), "--cache", str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_skipped_gitattributes_rules_are_counted_by_the_stage(builder: RepoBuilder, tmp_path: Path) -> None:
+    attrs = "x[z-a] linguist-vendored\n*.c linguist-vendored\n"
+    builder.commit(write={".gitattributes": attrs, "a.c": "int a;\n"})
+    result = mine_repository(str(builder.path), tmp_path / "o", cache_dir=tmp_path / "c")
+    assert result.counts["gitattr_skipped"] == 1 and result.counts["files"] == 2
+    files = {r.path: r for r in read_jsonl(result.artifact, MINING_RECORDS) if r.KIND == "file"}
+    assert files["a.c"].is_vendored

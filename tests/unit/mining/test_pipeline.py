@@ -49,7 +49,7 @@ def test_mine_repository_writes_one_ordered_stage_file(builder: RepoBuilder, tmp
     assert result.commit == shas[-1] and result.base_commit is None
     assert result.artifact == tmp_path / "out" / "mine.jsonl.gz"
     assert result.counts == {
-        "files": 7, "files_skipped": 3, "attribute_rules_skipped": 0, "commits": 3,
+        "files": 7, "files_skipped": 3, "gitattr_skipped": 0, "commits": 3,
         "dates_clamped": 0, "splits": 0,
         "file_histories": 7, "folders": 1, "hotspots": 5, "couplings": 0,
     }  # fmt: skip
