@@ -114,8 +114,9 @@ class RunStats:
 
 ProgressFn = Callable[[int, int, str], None]
 
-# Payload tags of a per-file task: not accepted, from the cache, analysed (cacheable), or
-# replaced by a budget diagnostic in the worker (never cached: a budget is not the file's fault).
+# Payload tags of a per-file task: not accepted, from the cache, analysed (cached if there is a
+# key), or replaced by a budget diagnostic in the worker (never cached: a budget is not the
+# file's fault, and may be raised).
 _SKIP, _CACHED, _ANALYSED, _LIMITED = b"N", b"C", b"A", b"F"
 _KEY_LEN = 64
 LINK_ITEMS_PER_INPUT = 1_000
@@ -237,7 +238,9 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             try:
                 # Node ids carry the repository's id, so results are cached per repository.
                 key = cache.key(file, analyzer, f"{ctx.repo_id}\0{analyzer.context_fingerprint(file, ctx)}")
-            except (Exception, RecursionError):  # a bad project file: analyse, just don't cache
+            except MemoryError:
+                raise  # the worker's memory budget: reported as such
+            except Exception:  # a bad project file (RecursionError too): analyse, just don't cache
                 key = ""
             hit = cache.get_json(analyzer, key, cfg.max_output_bytes) if key else None
             if hit is not None:
@@ -245,8 +248,8 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
         result = analyzer.analyze_file(file, ctx)
         capped = _cap(result, cfg.max_output_items, "analysis of this file")
         data, ok = _to_json(capped)
-        cacheable = ok and capped is result and bool(key)
-        return (_ANALYSED if cacheable else _LIMITED) + key.encode().ljust(_KEY_LEN) + data
+        own = ok and capped is result  # the analyzer's own result, not a budget's stand-in
+        return (_ANALYSED if own else _LIMITED) + key.encode().ljust(_KEY_LEN) + data
 
     slots: dict[tuple[int, int], FileResult] = {}
     left = [len(analyzers)] * len(paths)
@@ -265,6 +268,12 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             payload = out.payload or b""
             tag, key, body = payload[:1], payload[1:1 + _KEY_LEN].decode().strip(), payload[1 + _KEY_LEN:]
             total_bytes += len(body)
+            if tag == _CACHED:
+                stats.cached += 1
+            else:
+                stats.analysed += 1
+                if tag == _ANALYSED and cache is not None and key:
+                    cache.put_json(analyzer, key, body)
             if total_bytes > cfg.max_total_output_bytes:
                 result = _failed_result(path, analyzer.name, OUTPUT_BUDGET,
                                         f"the repository's results passed the "
@@ -272,13 +281,7 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
                 stats.limited[OUTPUT_BUDGET] += 1
             else:
                 result = FileResult.model_validate_json(body)
-            if tag == _CACHED:
-                stats.cached += 1
-            else:
-                stats.analysed += 1
-                if tag == _ANALYSED and cache is not None and key:
-                    cache.put_json(analyzer, key, body)
-                elif tag == _LIMITED:
+                if tag == _LIMITED:
                     for d in result.diagnostics:
                         if d.code in (OUTPUT_BUDGET, "invalid_output"):
                             stats.limited[d.code] += 1

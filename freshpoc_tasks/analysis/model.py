@@ -104,7 +104,7 @@ class AnalysisConfig:
     memory_budget_mb: int = 768
     max_output_items: int = 50_000
     max_output_bytes: int = 8 * 1024 * 1024
-    max_total_output_bytes: int = 512 * 1024 * 1024
+    max_total_output_bytes: int = 128 * 1024 * 1024  # ~6x that in memory once parsed
     link_time_per_input_s: float = 0.05
     workers: int | None = None  # None: one per CPU; 0: inline, without limits (debugging only)
 

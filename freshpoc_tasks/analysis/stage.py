@@ -57,6 +57,8 @@ def analyse_commit(repo: Repository, commit: str, out_dir: str | Path, *,
     tmp = out.with_name(out.name + ".partial.gz")
     write_jsonl(tmp, delta.iter_records())
     tmp.replace(out)
+    # "limited": (file, analyzer) pairs and link steps stopped by a hard limit (time, memory,
+    # output); each also sits in the delta as a diagnostic naming the limit.
     counts = {**delta.counts(), "files": stats.files, "analysed": stats.analysed,
-              "cached": stats.cached, "failed": stats.failed}
+              "cached": stats.cached, "failed": stats.failed, "limited": sum(stats.limited.values())}
     return AnalyseResult(repo_id=repo_id, commit=commit, artifact=out, counts=counts)

@@ -76,6 +76,11 @@ class _Hostile(Analyzer):
     def accepts(self, file, ctx):
         return file.suffix == ".txt"
 
+    def context_fingerprint(self, file, ctx):
+        if file.content == b"fingerprint":  # e.g. hashing a project file's expanded YAML
+            return "x" * 2_000_000_000
+        return super().context_fingerprint(file, ctx)
+
     def _analyze(self, file, text, ctx, budget):
         r = FileResult(path=file.path, analyzer=self.name)
         if text == "alloc":
@@ -185,3 +190,21 @@ def test_results_do_not_depend_on_the_number_of_workers(workers):
     delta, *_ = _run(texts, workers=workers)
     base, *_ = _run(texts, workers=2)
     assert delta == base
+
+
+def test_cache_key_hashing_runs_under_the_limits_too(tmp_path):
+    files = [SourceFile.from_text("ok.txt", "fine"), SourceFile.from_text("k.txt", "fingerprint")]
+    stats = RunStats()
+    delta = analyse_repository(files, "local/h", analyzers=[_Hostile()], cache=ResultCache(tmp_path),
+                               stats=stats, config=AnalysisConfig(**FAST))
+    assert {(d.path, d.code) for d in delta.diagnostics if d.path} == {("k.txt", "memory_budget")}
+    assert {n.key for n in delta.nodes} == {"ok.txt"}
+
+
+def test_the_repository_total_output_is_bounded():
+    texts = {f"f{i}.txt": "flood" for i in range(4)}
+    _delta, codes, modules, stats = _run(texts, max_output_items=5_000, max_total_output_bytes=600_000)
+    over = sorted(p for p, c in codes if c == "output_budget")
+    kept = {m for m in modules if m.endswith(".txt")}
+    assert len(over) >= 1 and len(kept) == 4 - len(over), (over, kept)
+    assert stats.limited["output_budget"] == len(over)
