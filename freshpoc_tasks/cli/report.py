@@ -172,25 +172,33 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
     records, snapshot, delta, counts = _mine_and_analyse(
         args, repo, head, stages, progress, previous if previous.is_file() else None)
 
-    graph = LocalGraph.load(graph_dir)
-    applied = graph.apply(delta, snapshot.committed_at)
-    pc = applied.plan.counts
+    # The same delta already written for this commit (a rerun): the graph files stand as they are.
+    meta = LocalGraph.read_meta(graph_dir)
+    digest = LocalGraph.digest(delta)
+    stored = meta.get("digests", {}).get(repo.repo_id, {}).get(head)
+    unchanged = LocalGraph.adds_nothing(delta, stored, digest) and (graph_dir / GRAPHML_FILE).is_file()
+    graph = None
     since_at = None
-    if since is not None:
-        since_at = _ensure_processed(args, repo, since, graph, out, progress)
-    graph.save(graph_dir)
-    shape = write_graphml(graph, graph_dir / GRAPHML_FILE)
-    progress.stage("graph", f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
-                            f"({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
-                            f"{pc['nodes_closed']} closed); GraphML now: {shape['nodes']} nodes, "
-                            f"{shape['edges']} edges")
+    if unchanged and since is None:
+        progress.stage("graph", f"unchanged since the last run of {head[:12]}: {graph_dir} kept")
+    else:
+        graph = LocalGraph.load(graph_dir)
+        pc = graph.apply(delta, snapshot.committed_at, digest=digest).plan.counts
+        if since is not None:
+            since_at = _ensure_processed(args, repo, since, graph, out, progress)
+        graph.save(graph_dir)
+        shape = write_graphml(graph, graph_dir / GRAPHML_FILE)
+        progress.stage("graph", f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} "
+                                f"edges ({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
+                                f"{pc['nodes_closed']} closed); GraphML now: {shape['nodes']} nodes, "
+                                f"{shape['edges']} edges")
 
     mined = report_inputs(records, delta)
     report = repository_report(mined.records, delta)
     src, note = ship_bundle(out) if "html" in formats else ("", "")
     md, page = render_repository_report(report, mermaid_src=src, mermaid_note=note)
     written = _write(out, "report", formats, md, page, report)
-    if since is not None and since_at is not None:
+    if graph is not None and since is not None and since_at is not None:
         store = LocalStore(graph)
         impact = _impact_report(store, repo.repo_id, since, since_at, head, to_us(snapshot.committed_at))
         from freshpoc_tasks.reporting.reports import render_impact_report
@@ -202,7 +210,7 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
     total = time.monotonic() - progress.started
     print(f"{repo.repo_id}@{head[:12]}: {counts['analyse.files']} files analysed "
           f"({counts['analyse.analysed']} analyzer runs, {counts['analyse.cached']} from cache), "
-          f"{len(graph.nodes)} graph nodes in {total:.1f}s")
+          f"{len(delta.nodes)} nodes at this commit in {total:.1f}s")
     for path in written:
         print(f"  {path}")
     print(f"  {graph_dir / 'nodes.jsonl'}, {graph_dir / 'edges.jsonl'}, {graph_dir / GRAPHML_FILE}")

@@ -52,10 +52,10 @@ def _keys(records: Iterable[dict[str, Any]], skip: set[str]) -> dict[str, str]:
 
 
 def _text(key: str, value: Any, booleans: set[str]) -> str:
+    if value.__class__ is str:
+        return escape(value) if ("&" in value or "<" in value or ">" in value) else value
     if key in booleans:
         return "true" if value else "false"
-    if isinstance(value, str):
-        return escape(value)
     if isinstance(value, list | dict):
         return escape(json.dumps(value, ensure_ascii=False, sort_keys=True))
     return str(value)
@@ -83,14 +83,16 @@ def write_graphml(graph: LocalGraph, path: str | Path, at_us: int | None = None)
               for k, kind in edge_keys.items()]
     lines.append('<graph id="freshpoc" edgedefault="directed">')
     booleans = {k for k, kind in {**node_keys, **edge_keys}.items() if kind == "boolean"}
+    node_cols = [(k, f'<data key="{ids[k]}">') for k in node_keys]
+    edge_cols = [(k, f'<data key="{eids[k]}">') for k in edge_keys]
     for xid in sorted(nodes):
         rec = nodes[xid]
-        data = "".join(f'<data key="{ids[k]}">{_text(k, val, booleans)}</data>'
-                       for k, val in sorted(rec.items()) if k in ids and val is not None)
+        data = "".join(f"{tag}{_text(k, val, booleans)}</data>"
+                       for k, tag in node_cols if (val := rec.get(k)) is not None)
         lines.append(f"<node id={quoteattr(xid)}>{data}</node>")
     for n, (etype, src, dst, facets) in enumerate(sorted(edges, key=lambda e: e[:3])):
-        data = "".join(f'<data key="{eids[k]}">{_text(k, val, booleans)}</data>'
-                       for k, val in sorted(facets.items()) if k in eids and val is not None)
+        data = "".join(f"{tag}{_text(k, val, booleans)}</data>"
+                       for k, tag in edge_cols if (val := facets.get(k)) is not None)
         lines.append(f'<edge id="e{n}" source={quoteattr(src)} target={quoteattr(dst)}>'
                      f'<data key="e_type">{escape(etype)}</data>{data}</edge>')
     lines.append("</graph>\n</graphml>\n")

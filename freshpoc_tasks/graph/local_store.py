@@ -20,6 +20,7 @@ one user's repositories, not for the stack's whole graph.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter, defaultdict
@@ -75,6 +76,8 @@ class LocalGraph:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.out: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
         self.timelines: dict[str, list[v.Point]] = {}
+        # repo -> commit -> digest of the delta last applied for it: an unchanged rerun is skipped.
+        self.digests: dict[str, dict[str, str]] = {}
         self._in: dict[str, list[tuple[str, str]]] | None = None
 
     # Files -------------------------------------------------------------------------------------
@@ -86,10 +89,9 @@ class LocalGraph:
         state = folder / STATE_FILE
         if not state.is_file():
             return g
-        meta = json.loads(state.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{state}: graph format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+        meta = cls.read_meta(folder)
         g.timelines = {r: [(int(us), sha) for us, sha in pts] for r, pts in meta["timelines"].items()}
+        g.digests = meta.get("digests", {})
         with open(folder / NODES_FILE, encoding="utf-8") as fh:
             for line in fh:
                 rec = json.loads(line)
@@ -100,6 +102,42 @@ class LocalGraph:
                 etype, src, dst = rec.pop("type"), rec.pop("src"), rec.pop("dst")
                 g.out[src][(etype, dst)] = rec
         return g
+
+    @staticmethod
+    def read_meta(folder: str | Path) -> dict[str, Any]:
+        """``state.json`` alone (timelines, digests): cheap, for deciding whether to load."""
+        state = Path(folder) / STATE_FILE
+        if not state.is_file():
+            return {"format": FORMAT_VERSION, "timelines": {}, "digests": {}}
+        meta = json.loads(state.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{state}: graph format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+        return meta
+
+    @staticmethod
+    def digest(delta: GraphDelta, onto: GraphOntology | None = None) -> str:
+        """What the delta says about the repository's *state*: its owned nodes and their edges,
+        leaving out history facts (commits, who wrote them) that an incremental mine repeats only
+        when there are new ones. Equal digests, and no history in the delta, mean writing it again
+        would change nothing (see :meth:`adds_nothing`)."""
+        onto = onto or load_graph_ontology()
+        h = hashlib.sha256()
+        for n in delta.nodes:
+            if n.scope == delta.repo_id and onto.lifecycle(n.type) != "history":
+                h.update(n.model_dump_json().encode())
+        for e in delta.edges:
+            owned = e.src.startswith(f"{node_type_of(e.src)}:{delta.repo_id}:")
+            if owned and onto.lifecycle(e.type) != "history":
+                h.update(e.model_dump_json().encode())
+        return h.hexdigest()
+
+    @staticmethod
+    def adds_nothing(delta: GraphDelta, stored_digest: str | None, digest: str,
+                     onto: GraphOntology | None = None) -> bool:
+        """True when ``delta`` was written before (same state digest) and brings no history."""
+        onto = onto or load_graph_ontology()
+        return stored_digest == digest and not any(
+            onto.lifecycle(x.type) == "history" for x in (*delta.nodes, *delta.edges))
 
     def save(self, folder: str | Path) -> None:
         """Write the three files; each goes to a temporary name first, so a reader (or a run cut
@@ -118,7 +156,8 @@ class LocalGraph:
         write(EDGES_FILE, (dump({"type": t, "src": s, "dst": d, **self.out[s][(t, d)]}) + "\n"
                            for s in sorted(self.out) for t, d in sorted(self.out[s])))
         write(STATE_FILE, [json.dumps({"format": FORMAT_VERSION, "timelines": {
-            r: [list(p) for p in pts] for r, pts in sorted(self.timelines.items())}}, indent=1) + "\n"])
+            r: [list(p) for p in pts] for r, pts in sorted(self.timelines.items())},
+            "digests": self.digests}, indent=1, sort_keys=True) + "\n"])
 
     def iter_edges(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
         for src, out in self.out.items():
@@ -143,8 +182,8 @@ class LocalGraph:
                                                             h=facets.get("h"), facets=props)
         return state
 
-    def apply(self, delta: GraphDelta, committed_at: datetime,
-              onto: GraphOntology | None = None) -> ApplyResult:
+    def apply(self, delta: GraphDelta, committed_at: datetime, onto: GraphOntology | None = None,
+              digest: str | None = None) -> ApplyResult:
         """Write ``delta`` (the whole state of its repository at its commit) the writer's way."""
         if not delta.commit:
             raise ValueError("a delta needs its commit to be written on the repository's timeline")
@@ -163,6 +202,7 @@ class LocalGraph:
         for e in plan.edges:
             self.out[e.src][(e.type, e.dst)] = dict(e.facets)  # Dgraph replaces an edge's facets
         self.timelines[repo] = list(plan.timeline)
+        self.digests.setdefault(repo, {})[delta.commit] = digest or self.digest(delta)
         self._in = None
         return ApplyResult(repo, delta.commit, plan)
 

@@ -185,3 +185,15 @@ def test_report_imports_no_airflow_and_no_server_client(reported, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300,
                           check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert proc.stdout.strip().splitlines()[-1] == "0 [] []", proc.stderr
+
+
+def test_rerun_of_the_same_commit_keeps_the_graph_files(reported):
+    out = reported["out"]
+    before = {p: (out / "graph" / p).read_bytes() for p in ("nodes.jsonl", "edges.jsonl", "state.json")}
+    proc = subprocess.run([sys.executable, "-m", "freshpoc_tasks.cli.main", "report", str(reported["path"]),
+                           "--ref", reported["c2"], "--out", str(out), *reported["caches"]],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"graph: unchanged since the last run of {reported['c2'][:12]}" in proc.stderr
+    assert _analysed(proc.stderr) == (18, 0, 18)
+    assert {p: (out / "graph" / p).read_bytes() for p in before} == before
