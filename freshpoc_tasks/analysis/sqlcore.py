@@ -312,22 +312,69 @@ def _strip_control(chunk: list[Token]) -> list[Token]:
 
 
 def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tuple[list[str], list[str]]:
-    """Table-level fallback for a statement the parser rejected."""
+    """Table-level fallback for a statement the parser rejected.
+
+    A name after FROM / JOIN (past opening brackets, and each of a comma-separated list) is read,
+    one after INTO / UPDATE / TABLE (past IF [NOT] EXISTS) is written; CTE names and SELECT …
+    INTO variable lists are not tables.
+    """
     strategy = _strategy(dialect)
+    ctes = _cte_names(tokens, strategy)
     reads: list[str] = []
     writes: list[str] = []
     i = 0
     while i < len(tokens):
         tt = tokens[i].token_type
         read = tt in _READ_AFTER or tokens[i].text.upper() == "CLONE"
-        if (read or tt in _WRITE_AFTER) and i + 1 < len(tokens):
-            j, name = _dotted_name(tokens, i + 1, strategy)
-            if name:
-                (reads if read else writes).append(name)
-            i = j
-        else:
+        if not (read or tt in _WRITE_AFTER) or i + 1 >= len(tokens):
             i += 1
+            continue
+        j = i + 1
+        while read and j < len(tokens) and tokens[j].token_type == TokenType.L_PAREN:
+            j += 1
+        while not read and _word(tokens, j) in ("IF", "NOT", "EXISTS"):
+            j += 1
+        j, name = _dotted_name(tokens, j, strategy)
+        if not read and tt == TokenType.INTO and j < len(tokens) and tokens[j].token_type == TokenType.COMMA:
+            name = ""  # SELECT … INTO var1, var2: variables
+        names = [name] if name else []
+        while read and names:  # FROM a x, b AS y, c
+            k = j
+            if k < len(tokens) and tokens[k].token_type == TokenType.ALIAS:
+                k += 1
+            if k < len(tokens) and tokens[k].token_type in _NAME_TOKENS:
+                k += 1
+            if k + 1 < len(tokens) and tokens[k].token_type == TokenType.COMMA and _is_name(tokens, k + 1):
+                j, more = _dotted_name(tokens, k + 1, strategy)
+                names.append(more)
+                continue
+            break
+        for n in names:
+            if n not in ctes:
+                (reads if read else writes).append(n)
+        i = max(j, i + 1)
     return _unique(reads), _unique(writes)
+
+
+def _cte_names(tokens: list[Token], strategy: NormalizationStrategy) -> set[str]:
+    """Names defined as ``name [(cols)] AS (`` right after WITH [RECURSIVE] or a comma."""
+    names = set()
+    for i, tok in enumerate(tokens):
+        if tok.token_type not in (TokenType.WITH, TokenType.COMMA) or i + 1 >= len(tokens):
+            continue
+        j = i + 2 if _word(tokens, i + 1) == "RECURSIVE" else i + 1
+        j, name = _dotted_name(tokens, j, strategy)
+        if j < len(tokens) and tokens[j].token_type == TokenType.L_PAREN:  # declared columns
+            depth = 0
+            while j < len(tokens):
+                depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tokens[j].token_type, 0)
+                j += 1
+                if depth == 0:
+                    break
+        if name and _word(tokens, j) == "AS" and j + 1 < len(tokens) \
+                and tokens[j + 1].token_type == TokenType.L_PAREN:
+            names.add(name)
+    return names
 
 
 def _dotted_name(tokens: list[Token], j: int, strategy: NormalizationStrategy) -> tuple[int, str]:
@@ -540,8 +587,9 @@ def _command_info(chunk: list[Token], index: int, dialect: str | None, parsed_er
         if "RENAME" in words[i:] and "TO" in words[i:]:
             _, new = _dotted_name(chunk, i + words[i:].index("TO") + 1, strategy)
             info.renames.append((name, new))
-        elif "WITH" in words[i:]:  # EXCHANGE PARTITION … WITH TABLE other, SWAP WITH other
-            j = i + words[i:].index("WITH") + 1
+        elif "WITH" in words[i:] or "FROM" in words[i:]:
+            # EXCHANGE PARTITION … WITH TABLE other, SWAP WITH other, (Redshift) APPEND FROM other
+            j = i + words[i:].index("WITH" if "WITH" in words[i:] else "FROM") + 1
             j += words[j] == "TABLE" if j < len(words) else 0
             _, other = _dotted_name(chunk, j, strategy)
             info.reads, info.writes = ([other] if other else []), [name]
