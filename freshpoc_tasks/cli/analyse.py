@@ -44,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from freshpoc_tasks.analysis.model import AnalysisConfig
     from freshpoc_tasks.analysis.stage import analyse_commit
     from freshpoc_tasks.mining import RefNotFoundError, UnsafeLocationError
-    from freshpoc_tasks.mining._git import GitError, one_line, printable
+    from freshpoc_tasks.mining._git import GitError, escape_terminal_logs, one_line, printable
     from freshpoc_tasks.mining.access import open_repository
 
     if not getattr(args, "verbose", 0):  # one "falling back to Command" line per odd statement
         logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    escape_terminal_logs()  # log lines quote repository content (names, SQL): never raw
     started = time.monotonic()
     tty = sys.stderr.isatty()
     shown = [False]  # a progress line is on screen, to end before an error line

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from freshpoc_tasks.contracts.mining import MiningOptions
     from freshpoc_tasks.mining import Credentials, RefNotFoundError, UnsafeLocationError, mine_repository
-    from freshpoc_tasks.mining._git import GitError, one_line, printable
+    from freshpoc_tasks.mining._git import GitError, escape_terminal_logs, one_line, printable
 
     credentials = None
     if args.token_env:
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
 
+    escape_terminal_logs()  # log lines quote repository content (names, SQL): never raw
     interactive = sys.stderr.isatty()
 
     def progress(done: int) -> None:

@@ -9,6 +9,7 @@ that disable hooks, fsmonitor and submodule recursion.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
@@ -65,6 +66,28 @@ def printable(text: str, limit: int = 2000) -> str:
     if len(text) > limit:
         out.append("...")
     return "".join(out)
+
+
+class EscapingFilter(logging.Filter):
+    """Escapes control characters in every log message before a handler writes it.
+
+    Installed on the terminal handlers by the CLIs: analyzers log file names, SQL and YAML
+    from the repository, and none of it may reach the terminal raw.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = "\n".join(printable(line, limit=10_000) for line in message.split("\n"))
+        if safe != message:
+            record.msg, record.args = safe, ()
+        return True
+
+
+def escape_terminal_logs() -> None:
+    """Add :class:`EscapingFilter` to the root logger's handlers (once)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, EscapingFilter) for f in handler.filters):
+            handler.addFilter(EscapingFilter())
 
 
 def one_line(message: object) -> str:

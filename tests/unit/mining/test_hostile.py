@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from freshpoc_tasks.cli.main import main
 from freshpoc_tasks.contracts.base import read_jsonl
 from freshpoc_tasks.contracts.mining import MINING_RECORDS, MiningOptions
 from freshpoc_tasks.mining import UnsafeLocationError, iter_inventory, mine_repository, open_repository
-from freshpoc_tasks.mining._git import git_env, printable
+from freshpoc_tasks.mining._git import EscapingFilter, git_env, printable
 from freshpoc_tasks.mining.access import Credentials
 from freshpoc_tasks.mining.history import MAX_EPOCH, MIN_EPOCH, HistoryMiner, git_log_args, parse_log_raw
 from freshpoc_tasks.mining.inventory import MAX_ATTRIBUTE_RULES
@@ -396,3 +397,18 @@ def test_skipped_gitattributes_rules_are_counted_by_the_stage(builder: RepoBuild
     assert result.counts["gitattr_skipped"] == 1 and result.counts["files"] == 2
     files = {r.path: r for r in read_jsonl(result.artifact, MINING_RECORDS) if r.KIND == "file"}
     assert files["a.c"].is_vendored
+
+
+def test_log_lines_quoting_repository_content_are_escaped() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(EscapingFilter())
+    logger = logging.getLogger("freshpoc.test.escape")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("cannot parse %s: %s", "m\x1b[2J.sql", "bad\u202etoken")
+        logger.warning("plain %d", 1)
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "cannot parse m\\x1b[2J.sql: bad\\u202etoken\nplain 1\n"
