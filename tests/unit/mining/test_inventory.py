@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
+from freshpoc_tasks.mining._git import git_env
 from freshpoc_tasks.mining.inventory import iter_inventory, parse_gitattributes
 from freshpoc_tasks.mining.languages import count_lines, language_of
 from freshpoc_tasks.testing import RepoBuilder
@@ -106,3 +109,38 @@ def test_gitattributes_patterns_are_relative_to_their_folder() -> None:
         ("linguist-vendored", "web/x/b.js"),
         ("linguist-generated", "web/top.txt"),
     }
+
+
+ORACLE_PATTERNS = [
+    "*.py", "a*b", "**/x", "a/**", "a/**/b", "**", "*", "?b", "[ab]*", "[!a]x", "[^a]x", "[a-c]/*",
+    "a\\*b", "x[[:digit:]]", "**a", "a**", "a/**b", "*a*a*b", "[]]x", "[!]]x", "a/*/c", "*/b", "/x",
+    "/a/b", "d/**/x", "[[:upper:]]*", "x?", "**/**/x", "a/**/**/b",
+]  # fmt: skip
+ORACLE_PATHS = [
+    "a.py", "d/a.py", "ab", "axb", "a/b", "a/x/b", "x", "d/x", "a/x/y/b", "bb", "cb", "b/b", "xx", "x5",
+    "a*b", "a/c", "aa", "aab", "a/xb", "]x", "zx", "a/b/c", "q/b", "d/e/x", "Ab", "sub/x", "sub/d/x",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("directory", ["", "sub"])
+def test_gitattributes_rules_agree_with_git_check_attr(tmp_path, directory: str) -> None:
+    """git itself is the oracle: every pattern x path, from the root and from a subfolder."""
+    env = git_env()
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    (tmp_path / "sub").mkdir()
+    attr_file = tmp_path / directory / ".gitattributes"
+    disagreements = []
+    for pattern in ORACLE_PATTERNS:
+        line = f"{pattern} linguist-generated\n"
+        attr_file.write_text(line)
+        out = subprocess.run(
+            ["git", "-C", str(tmp_path), "check-attr", "linguist-generated", "--stdin"],
+            input="\n".join(ORACLE_PATHS) + "\n", capture_output=True, text=True, check=True, env=env,
+        ).stdout  # fmt: skip
+        rules = parse_gitattributes(line, directory)
+        for row in out.splitlines():
+            path, _, value = row.split(": ")
+            ours = any(rule.matches(path) for rule in rules)
+            if ours != (value == "set"):
+                disagreements.append((pattern, path, value))
+    assert disagreements == []
