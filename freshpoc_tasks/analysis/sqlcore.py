@@ -1015,19 +1015,23 @@ class _Resolver:
         scope = _Env(env)
         self.add_source(stmt.this, scope)
         using = stmt.args.get("using")
+        source_only = _Env(env)  # WHEN NOT MATCHED … INSERT: no target row exists to refer to
         if using is not None:
             self.add_source(using, scope)
-        pairs: list[tuple[exp.Expr, exp.Expr]] = []
+            self.add_source(using, source_only)
+        outs: Outputs = []
         whens = stmt.args.get("whens")
         for when in (whens.expressions if whens is not None else stmt.args.get("expressions") or []):
             then = when.args.get("then")
             if isinstance(then, exp.Update):
-                pairs += [(eq.this, eq.expression) for eq in then.expressions if isinstance(eq, exp.EQ)]
+                outs += self.assigned(scope, [(eq.this, eq.expression) for eq in then.expressions
+                                              if isinstance(eq, exp.EQ)])
             elif isinstance(then, exp.Insert):
                 cols, vals = then.this, then.expression
                 if isinstance(cols, exp.Tuple | exp.Schema) and isinstance(vals, exp.Tuple):
-                    pairs += list(zip(cols.expressions, vals.expressions, strict=False))
-        return _merge_outputs(self.assigned(scope, pairs))
+                    pairs = list(zip(cols.expressions, vals.expressions, strict=False))
+                    outs += self.assigned(source_only, pairs)
+        return _merge_outputs(outs)
 
     def update(self, stmt: exp.Update, env: _Env) -> Outputs:
         scope = _Env(env)

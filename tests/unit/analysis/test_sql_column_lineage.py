@@ -23,6 +23,13 @@ WHEN NOT MATCHED THEN INSERT (k, v, n) VALUES (b.k, b.v_max, 0)""")
     assert info.columns == {"v": [("src", "v")], "n": [("tgt", "n")], "k": [("src", "k")]}
 
 
+def test_merge_insert_values_refer_to_the_source_only():
+    info = one("""MERGE INTO tgt AS d USING (SELECT * FROM a UNION ALL SELECT * FROM b) AS s ON FALSE
+WHEN NOT MATCHED THEN INSERT (platform, q) VALUES (platform, s.q)""", "bigquery")
+    assert info.columns == {"platform": [("a", "platform"), ("b", "platform")], "q": [("a", "q"), ("b", "q")]}
+    assert info.unresolved == {}
+
+
 def test_update_set_gives_lineage_from_its_from_clause():
     info = one("""UPDATE public.tgt AS t SET name = s1.name, email = s2.email, touched = now()
 FROM public.src1 AS s1 JOIN public.src2 AS s2 ON s1.id = s2.id WHERE t.id = s1.id""")
