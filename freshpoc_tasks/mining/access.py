@@ -5,6 +5,13 @@ smuggled in as a URL, ``ssh://-oProxyCommand=…``).  We accept only https, ssh 
 form), git:// and explicit local paths, and we never give git a location that could be read
 as an option.  The mirror is a bare repository: nothing is checked out, so no filter, hook or
 attribute-driven program ever runs, and reading is done from git objects only.
+
+A local path is the other way to be fooled: git follows a ``gitdir:`` file, a ``.git``
+symlink, ``commondir``, ``objects/info/alternates`` and symlinked object folders without a
+word, so the mirror labelled with one repository could hold another's history (a private
+mirror in the cache, say).  git has no switch that refuses these (``--no-local`` only stops
+hard-linking; ``safe.directory``, which we keep, only checks ownership), so :func:`local_source`
+checks the git directory itself and git is handed that directory, never the working copy.
 """
 
 from __future__ import annotations
