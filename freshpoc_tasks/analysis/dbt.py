@@ -612,6 +612,7 @@ class ProjectInfo:
     seed_config: dict[str, Any] = field(default_factory=dict)
     snapshot_config: dict[str, Any] = field(default_factory=dict)
     profile_source: str = ""
+    target_name: str = "dev"
 
 
 def _safe_yaml(text: str | None) -> Any:
@@ -657,13 +658,18 @@ def owner_root(root: str, ctx: RepoContext) -> str | None:
     return None
 
 
-def _render_small(value: Any, variables: Mapping[str, Any]) -> Any:
-    """``"{{ var('x', false) }}"`` in a YAML value, rendered with ``var``/``env_var`` only."""
+def _render_small(value: Any, variables: Mapping[str, Any], target: Mapping[str, Any] | None = None) -> Any:
+    """``"{{ var('x', false) }}"`` in a YAML value, rendered with ``var``/``env_var``/``target``/``modules``.
+
+    The same small context dbt gives ``dbt_project.yml`` and ``profiles.yml``; ``env_var`` gives
+    its default, never this machine's environment.
+    """
     if not isinstance(value, str) or "{{" not in value:
         return value
     env = _env()
     env.globals.update({"var": lambda name, default=None: variables.get(name, default),
-                        "env_var": lambda name, default="": default, "target": {}})
+                        "env_var": lambda name, default="": default, "target": dict(target or {}),
+                        "modules": _Modules()})
     try:
         return env.from_string(value).render()
     except (TemplateError, SecurityError, ArithmeticError, TypeError, ValueError, AttributeError,
@@ -684,6 +690,7 @@ class ProfileTarget:
     database: str | None = None
     source: str = ""
     content_hash: str = "-"
+    name: str = "dev"
 
 
 def _read_disk(path: Path) -> str | None:
@@ -729,10 +736,13 @@ def find_profile(profile_name: str, root: str, ctx: RepoContext, profiles_dir: s
         prof = profiles[profile_name]
         outputs = prof.get("outputs") if isinstance(prof.get("outputs"), dict) else {}
         name = _render_small(prof.get("target"), {})
-        target = outputs.get(name) or next(iter(outputs.values()), {})
+        if name not in outputs:
+            name = next(iter(outputs), "dev")
+        target = outputs.get(name) or {}
         if not isinstance(target, dict):
             continue
-        got = ProfileTarget(source=source, content_hash=hashlib.sha256((text or "").encode()).hexdigest())
+        got = ProfileTarget(source=source, content_hash=hashlib.sha256((text or "").encode()).hexdigest(),
+                            name=str(name))
 
         def value(*keys: str, target: dict[str, Any] = target) -> str | None:
             for key in keys:
@@ -784,6 +794,11 @@ def load_project(root: str, ctx: RepoContext, profiles_dir: str | None = None) -
         seed_config = {name: _deep_merge(seed_config[name], mapping(mapping(owner_doc, "seeds"), name))}
         snapshot_config = {name: _deep_merge(snapshot_config[name],
                                              mapping(mapping(owner_doc, "snapshots"), name))}
+    target = {"name": profile.name, "schema": profile.schema, "database": profile.database,
+              "type": profile.adapter or "", "profile_name": profile_name, "target_name": profile.name}
+    flat = {k: v for k, v in variables.items() if not isinstance(v, dict)}
+    variables = {k: ({kk: _render_small(vv, flat, target) for kk, vv in v.items()} if isinstance(v, dict)
+                     else _render_small(v, flat, target)) for k, v in variables.items()}
     dispatch = [d for d in (owner_doc.get("dispatch") or []) if isinstance(d, dict)] \
         if isinstance(owner_doc.get("dispatch"), list) else []
     return ProjectInfo(
@@ -793,7 +808,8 @@ def load_project(root: str, ctx: RepoContext, profiles_dir: str | None = None) -
         database=profile.database, schema=profile.schema, dialect=dialect or ctx.config.sql_dialect,
         adapter=profile.adapter, profile=profile_name,
         packages_path=_install_path(root, doc), dispatch=dispatch, owner=owner, seed_config=seed_config,
-        snapshot_config=snapshot_config, profile_source=f"{profile.source}#{profile.content_hash}")
+        snapshot_config=snapshot_config, profile_source=f"{profile.source}#{profile.content_hash}",
+        target_name=profile.name)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -853,9 +869,9 @@ class Workspace:
         return self.root if name == self.root.name else self.packages.get(name)
 
     def target(self) -> dict[str, Any]:
-        return {"name": "dev", "schema": self.root.schema, "database": self.root.database,
+        return {"name": self.root.target_name, "schema": self.root.schema, "database": self.root.database,
                 "type": self.root.adapter or "", "profile_name": self.root.profile, "threads": 1,
-                "target_name": "dev"}
+                "target_name": self.root.target_name}
 
 
 class _Memo:

@@ -322,3 +322,12 @@ def test_regular_expressions_work_but_cannot_hang_the_analysis():
     assert [(d.path, d.code) for d in delta.diagnostics] == [("models/evil.sql", "jinja_render_error")]
     assert "refused in the sandbox" in delta.diagnostics[0].message
     assert ("dbt.model:p.evil", "dbt.model:p.b") in deps(delta)
+
+
+def test_project_vars_render_with_the_profile_target():
+    variables = ("vars:\n  start: \"{{ '2021' if target.name == 'prod' else '2020' }}\"\n"
+                 "  stamp: \"{{ modules.datetime.date(2000, 1, 2).isoformat() }}\"\n")
+    files = {"dbt_project.yml": PROJECT + variables,
+             "profiles.yml": profile("postgres", "db"),
+             "models/a.sql": "select {{ var('start') }} as y, '{{ var('stamp') }}' as d"}
+    assert rendered(files, "models/a.sql") == "select 2021 as y, '2000-01-02' as d"
