@@ -4,7 +4,8 @@ Why not a regular expression: a glob such as ``*a*a*a*a*a*a*b`` becomes a regex 
 unbounded quantifier per star, and Python's backtracking engine then takes exponential time on
 a path that almost matches: 34 bytes in a hostile repository's ``.gitattributes`` held the
 inventory for minutes.  Here a pattern is compiled to tokens and matched by simulating the
-set of possible positions (a Thompson NFA): O(len(path) x len(pattern)) whatever the input.
+set of possible positions (a Thompson NFA, turned into a DFA lazily and cached):
+O(len(path) x len(pattern)) whatever the input, one dictionary lookup per character usually.
 Patterns with at most one star are handed to ``re`` instead (one quantifier cannot
 backtrack more than quadratically, and ``re`` runs in C), which keeps the common ``*.ext``
 and ``dir/**`` rules fast.
@@ -24,6 +25,7 @@ import string
 from dataclasses import dataclass
 
 MAX_PATTERN_LENGTH = 1024
+_DFA_CACHE = 4096  # remembered DFA steps per pattern
 
 _POSIX: dict[str, str] = {
     "alnum": string.ascii_letters + string.digits,
@@ -161,7 +163,8 @@ def tokenize(pattern: str) -> list[Token]:
 class Glob:
     """One compiled pattern; :meth:`match` tests a whole path (``fnmatch`` style)."""
 
-    __slots__ = ("_literal", "_regex", "_tokens", "pattern")
+    __slots__ = ("_absorb", "_literal", "_needles", "_prefix", "_regex", "_start", "_steps", "_suffix",
+                 "_tokens", "pattern")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
@@ -170,6 +173,25 @@ class Glob:
         stars = sum(kind in (_STAR, _ALL, _DIRS) for kind in kinds)
         self._literal: str | None = None
         self._regex: re.Pattern[str] | None = None
+        self._start = frozenset(self._closure({0}))
+        self._steps: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+        # Cheap filters before the automaton: literal runs must appear in the path (at its
+        # start or end when the pattern starts or ends with one), and a final "**" accepts
+        # whatever follows once reached.
+        runs: list[str] = []
+        current: list[str] = []
+        for kind, value in self._tokens:
+            if kind == _LIT:
+                current.append(str(value))
+            else:
+                runs.append("".join(current))
+                current = []
+        runs.append("".join(current))
+        self._prefix = runs[0]
+        self._suffix = runs[-1] if len(runs) > 1 else ""
+        self._needles = tuple(run for run in runs[1:-1] if run)
+        last = len(self._tokens) - 1
+        self._absorb = 2 * last if last >= 0 and self._tokens[last][0] == _ALL else -1
         if all(kind == _LIT for kind in kinds):
             self._literal = "".join(str(v) for _, v in self._tokens)
         elif stars <= 1:
@@ -213,39 +235,62 @@ class Glob:
         return states
 
     def _simulate(self, path: str) -> bool:
-        # State 2k: before token k; 2k+1: inside the folders of a "**/" token k.
-        tokens = self._tokens
-        end = 2 * len(tokens)
-        states = self._closure({0})
+        """Run the NFA over ``path``, building the equivalent DFA lazily as characters arrive.
+
+        Each (set of states, character) step is computed once and remembered, so the common
+        case costs one dictionary lookup per character; the memory is capped by clearing the
+        table when it grows past ``_DFA_CACHE`` entries (the time stays linear either way).
+        """
+        if not path.startswith(self._prefix) or not path.endswith(self._suffix):
+            return False
+        if any(needle not in path for needle in self._needles):
+            return False
+        steps = self._steps
+        end = 2 * len(self._tokens)
+        absorb = self._absorb
+        states = self._start
         for ch in path:
-            nxt: set[int] = set()
-            for s in states:
-                k = s // 2
-                if k >= len(tokens):
-                    continue
-                kind, value = tokens[k]
-                if s % 2:  # inside "**/": any character, and a slash may end it
-                    nxt.add(s)
-                    if ch == "/":
-                        nxt.add(2 * k + 2)
-                elif kind == _LIT:
-                    if ch == value:
-                        nxt.add(s + 2)
-                elif kind == _ONE:
-                    if ch != "/":
-                        nxt.add(s + 2)
-                elif kind == _CLASS:
-                    assert isinstance(value, _Class)
-                    if value.matches(ch):
-                        nxt.add(s + 2)
-                elif kind == _STAR:
-                    if ch != "/":
-                        nxt.add(s)
-                elif kind == _ALL:
-                    nxt.add(s)
-                else:  # _DIRS
-                    nxt.add(s + 2 if ch == "/" else s + 1)
+            if absorb in states:
+                return True
+            key = (states, ch)
+            nxt = steps.get(key)
+            if nxt is None:
+                if len(steps) >= _DFA_CACHE:
+                    steps.clear()
+                nxt = steps[key] = self._step(states, ch)
             if not nxt:
                 return False
-            states = self._closure(nxt)
+            states = nxt
         return end in states
+
+    def _step(self, states: frozenset[int], ch: str) -> frozenset[int]:
+        # State 2k: before token k; 2k+1: inside the folders of a "**/" token k.
+        tokens = self._tokens
+        nxt: set[int] = set()
+        for s in states:
+            k = s // 2
+            if k >= len(tokens):
+                continue
+            kind, value = tokens[k]
+            if s % 2:  # inside "**/": any character, and a slash may end it
+                nxt.add(s)
+                if ch == "/":
+                    nxt.add(2 * k + 2)
+            elif kind == _LIT:
+                if ch == value:
+                    nxt.add(s + 2)
+            elif kind == _ONE:
+                if ch != "/":
+                    nxt.add(s + 2)
+            elif kind == _CLASS:
+                assert isinstance(value, _Class)
+                if value.matches(ch):
+                    nxt.add(s + 2)
+            elif kind == _STAR:
+                if ch != "/":
+                    nxt.add(s)
+            elif kind == _ALL:
+                nxt.add(s)
+            else:  # _DIRS
+                nxt.add(s + 2 if ch == "/" else s + 1)
+        return frozenset(self._closure(nxt)) if nxt else frozenset()
