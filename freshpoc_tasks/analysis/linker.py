@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 from freshpoc_tasks.analysis.model import FileResult, LinkResult, Ref, RepoContext
-from freshpoc_tasks.analysis.python import CONF_IMPORTED, distribution_for
+from freshpoc_tasks.analysis.python import distribution_for
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
 
 CONF_SUFFIX = 0.8  # a table literal matched a known table by its trailing name parts only
@@ -32,6 +32,8 @@ class _PythonIndex:
         # Loose files (no package) by the longer dotted names they answer to when a folder above
         # them is on sys.path: dags/common/utils.py is `common.utils` for the DAG folder.
         self.loose: dict[str, list[str]] = defaultdict(list)
+        self.loose_ids: set[str] = set()
+        self.packages: set[str] = set()  # module ids of __init__.py files
         for r in results:
             mod = r.facts.get("module")
             mid = r.facts.get("module_id")
@@ -42,7 +44,10 @@ class _PythonIndex:
             self.module_dir[mid] = r.path.rpartition("/")[0]
             self.module_path.setdefault(mid, r.path)
             self.aliases[mid] = r.facts.get("aliases", {})
-            if "." not in mod and not r.facts.get("is_package"):
+            if r.facts.get("is_package"):
+                self.packages.add(mid)
+            elif "." not in mod:
+                self.loose_ids.add(mid)
                 parts = PurePosixPath(r.path).with_suffix("").parts
                 for i in range(len(parts) - 2, -1, -1):
                     if not all(p.isidentifier() for p in parts[i:]):
@@ -63,39 +68,49 @@ class _PythonIndex:
     def module(self, qualname: str, near: str | None = None) -> tuple[str, float] | None:
         """The module importable as ``qualname`` from module ``near``, with a confidence."""
         ids = self.modules.get(qualname)
-        if not ids:
-            return None
-        if len(ids) == 1:
-            return ids[0], 1.0
-        if near is not None:
-            here = self.module_dir.get(near)
-            same = [i for i in ids if self.module_dir.get(i) == here]
-            if len(same) == 1:
-                return same[0], 1.0
-        return sorted(ids)[0], CONF_AMBIGUOUS_MODULE
+        return self._pick(ids, qualname, near) if ids else None
 
     def loose_module(self, name: str, near: str | None = None) -> tuple[str, float] | None:
-        """A loose file by a dotted name that includes folders above it (``common.utils``).
-
-        Which folder is on sys.path is not written down anywhere; the one that holds the importer
-        (or a folder above it) is the likely one, as with Airflow's DAG folder. Unique there:
-        certain; unique in the repository: likely; else ambiguous.
-        """
+        """A loose file by a dotted name that includes folders above it (``common.utils``)."""
         ids = self.loose.get(name)
-        if not ids:
-            return None
+        return self._pick(ids, name, near) if ids else None
+
+    def ambiguous(self, name: str) -> list[str]:
+        """Files of the several modules answering to ``name``, when there are several."""
+        ids = self.modules.get(name) or self.loose.get(name) or []
+        return sorted(self.module_path[i] for i in ids) if len(ids) > 1 else []
+
+    def _root(self, mid: str, name: str) -> str:
+        """The folder that must be on sys.path for ``mid`` to be importable as ``name``."""
+        depth = name.count(".") + 1 + (mid in self.packages)
+        return "/".join(self.module_path[mid].split("/")[:-depth])
+
+    def _pick(self, ids: list[str], name: str, near: str | None) -> tuple[str, float] | None:
+        """Choose among the modules answering to ``name``, as sys.path would from ``near``.
+
+        Which folders are on sys.path is written down nowhere. The likely ones hold the importer:
+        its own folder (a script's sys.path[0], Airflow's DAG folder) or one above it; of those,
+        the nearest wins, as sys.path[0] comes first. A package module is also found from
+        anywhere (it gets installed). A loose file elsewhere is a guess (low confidence) when it
+        is the only candidate, and no answer at all when there are several: the linker reports
+        the import as ambiguous instead of drawing an arbitrary edge.
+        """
         if near is not None:
             here = self.module_dir.get(near, "") + "/"
-            depth = name.count(".") + 1
-            rooted = []
+            plausible = []
             for i in ids:
-                root = "/".join(self.module_path[i].split("/")[:-depth])
+                root = self._root(i, name)
                 if not root or here.startswith(root + "/"):
-                    rooted.append(i)
-            if len(rooted) == 1:
-                return rooted[0], 1.0
+                    plausible.append((root.count("/") + bool(root), i))
+            if plausible:
+                nearest = max(d for d, _ in plausible)
+                best = sorted(i for d, i in plausible if d == nearest)
+                return best[0], (1.0 if len(best) == 1 else CONF_AMBIGUOUS_MODULE)
         if len(ids) == 1:
-            return ids[0], CONF_IMPORTED
+            loose_elsewhere = near is not None and ids[0] in self.loose_ids
+            return ids[0], (CONF_AMBIGUOUS_MODULE if loose_elsewhere else 1.0)
+        if near is not None:
+            return None
         return sorted(ids)[0], CONF_AMBIGUOUS_MODULE
 
     def any_module(self, name: str, near: str | None = None) -> tuple[str, float] | None:
@@ -156,6 +171,12 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
                 out.diagnostics.append(_unresolved(
                     py, ref, f"{ref.target}.{name} is not a module of the namespace package {ref.target}",
                     name))
+            continue
+        candidates = py.ambiguous(ref.target)
+        if candidates:
+            out.diagnostics.append(_unresolved(
+                py, ref, f"{len(candidates)} files answer to {ref.target} ({', '.join(candidates[:5])}), "
+                         f"none in a folder the importer sees", code="ambiguous_import"))
             continue
         if ref.target.partition(".")[0] in top_packages:
             out.diagnostics.append(_unresolved(py, ref, f"no module {ref.target} in the repository "
@@ -266,14 +287,15 @@ def _loose_targets(py: _PythonIndex, ref: Ref) -> tuple[list[tuple[str, float]],
     return (targets, []) if targets else None
 
 
-def _unresolved(py: _PythonIndex, ref: Ref, why: str, name: str | None = None) -> Diagnostic:
+def _unresolved(py: _PythonIndex, ref: Ref, why: str, name: str | None = None,
+                code: str = "unresolved_import") -> Diagnostic:
     """A warning at the import statement (the one importing ``name``, when given)."""
     names = [name] if name is not None else ref.props.get("names", [])
     form = (f"from {ref.target} import {', '.join(names) or '*'}" if ref.props.get("from", bool(names))
             else f"import {ref.target}")
     line = ref.props.get("lines", {}).get(name) or ref.props.get("line") or None
     return Diagnostic(path=py.module_path.get(ref.src, ""), analyzer="linker", severity="warning",
-                      code="unresolved_import", line=line, message=f"{form}: {why}; no edge drawn")
+                      code=code, line=line, message=f"{form}: {why}; no edge drawn")
 
 
 def _merge_import_names(out: LinkResult) -> None:

@@ -205,3 +205,21 @@ def test_loose_folders_resolve_from_the_folder_on_sys_path():
     assert not [n for n in delta.nodes if n.type == "py.distribution" and n.key == "common"]
     conf = {(e.src, e.dst): e.confidence for e in delta.edges if e.type == "imports"}
     assert conf[("py.module:local/t:dags.etl", "py.module:local/t:dags.common.utils")] == 1.0
+
+
+def test_same_named_loose_files_resolve_as_sys_path_would_or_not_at_all():
+    delta = analyse_texts({
+        "dags/utils.py": "", "dags/team/utils.py": "",
+        "dags/team/job.py": "import utils\n",  # sys.path[0] is the script's folder: nearest wins
+        "a/helpers.py": "", "b/helpers.py": "",
+        "tools/x.py": "import helpers\n",  # neither folder holds tools/x.py: no arbitrary pick
+        "lib/libutil.py": "",
+        "scripts/run.py": "import libutil\n",  # only candidate, but not on the importer's path
+    })
+    conf = {(s[len(M):], d[len(M):]): c for s, d, c in (
+        (e.src.replace("local/t:", ""), e.dst.replace("local/t:", ""), e.confidence)
+        for e in delta.edges if e.type == "imports")}
+    assert conf == {("dags.team.job", "dags.team.utils"): 1.0, ("scripts.run", "lib.libutil"): 0.5}
+    assert [(p, c, line) for p, c, line, _ in diagnostics(delta)] == [("tools/x.py", "ambiguous_import", 1)]
+    assert diagnostics(delta)[0][3] == ("import helpers: 2 files answer to helpers (a/helpers.py, "
+                                        "b/helpers.py), none in a folder the importer sees; no edge drawn")
