@@ -72,8 +72,17 @@ def _ls_tree(repo: Repository, commit: str) -> list[_Entry]:
 
 # --- .gitattributes (only the linguist flags matter here) -------------------------------------
 
-# A hostile repository can ship thousands of attribute lines; each costs a match per file.
+# A hostile repository can ship thousands of attribute lines, and each costs a match per file:
+# at most MAX_ATTRIBUTE_RULES rules, and fewer in big trees so that rules x files stays within
+# MAX_ATTRIBUTE_MATCHES (never fewer than MIN_ATTRIBUTE_RULES; real projects use a few dozen).
 MAX_ATTRIBUTE_RULES = 2000
+MIN_ATTRIBUTE_RULES = 100
+MAX_ATTRIBUTE_MATCHES = 10_000_000
+
+
+def attribute_rule_budget(files: int) -> int:
+    """How many linguist rules a tree of ``files`` entries may use (see the constants)."""
+    return max(MIN_ATTRIBUTE_RULES, min(MAX_ATTRIBUTE_RULES, MAX_ATTRIBUTE_MATCHES // max(1, files)))
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,7 @@ def parse_gitattributes(
         if len(rules) >= limit:
             if skipped is not None:
                 skipped.append(f"{where}:{number}: this and later rules skipped: over the budget "
-                               f"of {MAX_ATTRIBUTE_RULES} gitattributes rules")
+                               "of gitattributes rules for this tree (see attribute_rule_budget)")
             break
 
         def skip(why: str, number: int = number, pattern: str = pattern) -> None:
@@ -190,11 +199,12 @@ def iter_inventory(
     sizes = {e.sha: e.size for e in attr_files}
     wanted = [e.sha for e in attr_files if sizes[e.sha] <= max_bytes and e.mode != "120000"]
     texts = dict(repo.read_blobs(wanted))
+    budget = attribute_rule_budget(len(entries))
     for e in attr_files:
         if e.sha in texts:
             directory = e.path.rsplit("/", 1)[0] if "/" in e.path else ""
             rules += parse_gitattributes(texts[e.sha].decode("utf-8", "replace"), directory, notes,
-                                         limit=MAX_ATTRIBUTE_RULES - len(rules))  # fmt: skip
+                                         limit=budget - len(rules))  # fmt: skip
 
     def base_record(e: _Entry) -> dict:
         generated = _attr(rules, "linguist-generated", e.path)

@@ -21,7 +21,12 @@ from freshpoc_tasks.mining import UnsafeLocationError, iter_inventory, mine_repo
 from freshpoc_tasks.mining._git import EscapingFilter, git_env, printable
 from freshpoc_tasks.mining.access import Credentials
 from freshpoc_tasks.mining.history import MAX_EPOCH, MIN_EPOCH, HistoryMiner, git_log_args, parse_log_raw
-from freshpoc_tasks.mining.inventory import MAX_ATTRIBUTE_RULES
+from freshpoc_tasks.mining.inventory import (
+    MAX_ATTRIBUTE_MATCHES,
+    MAX_ATTRIBUTE_RULES,
+    MIN_ATTRIBUTE_RULES,
+    attribute_rule_budget,
+)
 from freshpoc_tasks.mining.wildmatch import Glob
 from freshpoc_tasks.testing import RepoBuilder
 
@@ -307,6 +312,11 @@ def test_gitattributes_rule_budget(builder: RepoBuilder, open_repo) -> None:
     records = {r.path: r for r in iter_inventory(repo, repo.resolve("main"), notes=notes)}
     assert records["f1.txt"].is_generated and not records[late].is_generated
     assert len(notes) == 1 and "over the budget" in notes[0]
+    assert notes[0].startswith(f".gitattributes:{MAX_ATTRIBUTE_RULES + 1}: ")
+    # big trees get fewer rules, so rules x files stays bounded; small ones keep the cap
+    assert attribute_rule_budget(3) == MAX_ATTRIBUTE_RULES
+    assert attribute_rule_budget(1_000_000) == MIN_ATTRIBUTE_RULES
+    assert attribute_rule_budget(50_000) * 50_000 <= MAX_ATTRIBUTE_MATCHES
 
 
 @pytest.mark.parametrize(
