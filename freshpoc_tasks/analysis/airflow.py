@@ -53,8 +53,10 @@ OPERATOR_DIALECTS = {
     "redshift", "DatabricksSqlOperator": "databricks", "SparkSqlOperator": "spark",
 }
 
-MAX_EDGES = 50_000        # dependency edges per file; beyond this the file is capped
-MAX_TASKS = 20_000        # tasks per file
+# Per-file output bounds, kept well inside the engine's per-file output budget
+# (``AnalysisConfig.max_output_items``; a task costs three items: its node and two edges).
+MAX_EDGES = 20_000        # dependency edges per file; beyond this the file is capped
+MAX_TASKS = 5_000         # tasks per file
 MAX_LOOP = 5_000          # iterations of one loop or comprehension
 MAX_CALL_DEPTH = 24       # nested interpreted calls (recursive helpers)
 WILDCARD = "*"            # stands for the unknown part of a dynamic id
@@ -109,6 +111,7 @@ class _Task:
     node_id: str
     is_setup: bool = False
     is_teardown: bool = False
+    group: _Group | None = None
 
 
 @dataclass(eq=False)
@@ -117,6 +120,7 @@ class _Group:
     group_id: str | None
     prefix: bool = True
     children: list[Any] = field(default_factory=list)   # _Task | _Group
+    parent: _Group | None = None
 
     def child_id(self, label: str) -> str:
         return f"{self.group_id}.{label}" if self.prefix and self.group_id else label
@@ -138,9 +142,11 @@ class _XArg:
 
 @dataclass(eq=False)
 class _Label:
-    """``Label("...")`` between two dependency operands: remembers what came before it."""
+    """``Label("...")`` (Airflow's EdgeModifier): links whatever is set upstream of it to whatever is
+    set downstream of it, in either order."""
 
     ups: list[Any] = field(default_factory=list)
+    downs: list[Any] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -181,6 +187,8 @@ class _Partial:
 class _Class:
     name: str
     is_operator: bool
+    is_group: bool = False                  # a TaskGroup subclass defined in the file
+    init: _Func | None = None               # its __init__, run when it is instantiated
 
 
 @dataclass(eq=False)
@@ -289,6 +297,9 @@ class _DagFile:
         self.depth = 0
         self.n_edges = 0
         self.n_tasks = 0
+        items = getattr(ctx.config, "max_output_items", None)
+        self.max_edges = min(MAX_EDGES, items * 2 // 5) if isinstance(items, int) else MAX_EDGES
+        self.max_tasks = min(MAX_TASKS, items // 10) if isinstance(items, int) else MAX_TASKS
         self.reported: set[tuple[str, int]] = set()
 
     # -- entry ------------------------------------------------------------------------------
@@ -346,9 +357,14 @@ class _DagFile:
             self._define(stmt, scope)
         elif isinstance(stmt, ast.ClassDef):
             bases = [dotted(b) or "" for b in stmt.bases]
-            is_op = any(_last(b).endswith(("Operator", "Sensor")) or
-                        (isinstance(scope.lookup(b), _Class) and scope.lookup(b).is_operator) for b in bases)
-            scope.vars[stmt.name] = _Class(stmt.name, is_op)
+            local = [c for b in bases if isinstance(c := scope.lookup(b), _Class)]
+            is_op = any(_last(b).endswith(("Operator", "Sensor")) for b in bases) or any(
+                c.is_operator for c in local)
+            is_group = any(_last(b) == "TaskGroup" for b in bases) or any(c.is_group for c in local)
+            init = next((_Func(node=f, scope=scope, line=f.lineno) for f in stmt.body
+                         if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
+                        next((c.init for c in local if c.init), None))
+            scope.vars[stmt.name] = _Class(stmt.name, is_op, is_group, init if is_group else None)
         elif isinstance(stmt, ast.Import | ast.ImportFrom):
             for alias in stmt.names:
                 name = alias.asname or alias.name.partition(".")[0]
@@ -746,14 +762,28 @@ class _DagFile:
                 return _XArg([obj])
             if attr == "task_id":
                 return obj.task_id
+            if attr == "task_group":
+                return obj.group or UNKNOWN
+            if attr == "dag":
+                return obj.dag
             return _Method(obj, attr)
         if isinstance(obj, _XArg):
             if attr in ("output",):
                 return obj
             if attr in ("operator",):
                 return obj.tasks[0] if obj.tasks else UNKNOWN
+            if attr in ("task_group", "dag") and obj.tasks:
+                return self._attr(obj.tasks[0], attr, expr)
             return _Method(obj, attr)
-        if isinstance(obj, _Func | _Partial | _Group | _Label | _Class):
+        if isinstance(obj, _Group):
+            if attr == "parent_group":
+                return obj.parent or UNKNOWN
+            if attr == "group_id":
+                return obj.group_id
+            if attr == "dag":
+                return obj.dag
+            return _Method(obj, attr)
+        if isinstance(obj, _Func | _Partial | _Label | _Class):
             return _Method(obj, attr)
         if isinstance(obj, _Dag):
             if attr == "dag_id":
@@ -812,6 +842,8 @@ class _DagFile:
         name = _callee_name(fval, call.func)
         last = _last(name)
         if isinstance(fval, _Class):
+            if fval.is_group:
+                return self._custom_group(fval, args, kwargs)
             if fval.is_operator or "task_id" in kwargs:
                 return self._operator(fval.name, args, kwargs, call)
             return UNKNOWN
@@ -873,6 +905,22 @@ class _DagFile:
         if last.endswith(("Operator", "Sensor")) or "task_id" in kwargs:
             return self._operator(last, args, kwargs, call)
         return UNKNOWN
+
+    def _custom_group(self, cls: _Class, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A TaskGroup subclass: the group is made from its ``group_id``, then ``__init__`` runs
+        with ``self`` bound to it (tasks join it through ``task_group=self`` or ``with self:``)."""
+        if cls.init is None:
+            group_id = args[0] if args else kwargs.get("group_id")
+            return self._new_group(group_id, kwargs, suffix=False) or UNKNOWN
+        scope = self._bind(cls.init, [UNKNOWN, *args], kwargs)
+        params = cls.init.node.args
+        self_name = (params.posonlyargs + params.args)[0].arg if params.posonlyargs + params.args else "self"
+        group = self._new_group(scope.vars.get("group_id", kwargs.get("group_id")), kwargs, suffix=False)
+        if group is None:
+            return UNKNOWN
+        scope.vars[self_name] = group
+        self._run(cls.init, scope)
+        return group
 
     def _method(self, m: _Method, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
         obj, name = m.obj, m.name
@@ -1120,7 +1168,7 @@ class _DagFile:
             used = [int(m.group(1)) for u in dag.used_ids if (m := pattern.match(u))]
             label = f"{base}__{max(used) + 1}" if used else f"{label}__1"
             full = parent.child_id(label)
-        group = _Group(dag=dag, group_id=full, prefix=prefix)
+        group = _Group(dag=dag, group_id=full, prefix=prefix, parent=parent)
         dag.used_ids.add(full)
         parent.children.append(group)
         return group
@@ -1153,8 +1201,8 @@ class _DagFile:
         if task_id in dag.tasks:
             return dag.tasks[task_id]
         self.n_tasks += 1
-        if self.n_tasks > MAX_TASKS:
-            self._diag("too_many_tasks", f"more than {MAX_TASKS} tasks; the rest of the file is skipped",
+        if self.n_tasks > self.max_tasks:
+            self._diag("too_many_tasks", f"more than {self.max_tasks} tasks; the rest of the file is skipped",
                        line)
             raise _StopFile
         key = f"{dag.dag_id}.{task_id}"
@@ -1171,7 +1219,7 @@ class _DagFile:
                                       props={"task_id": task_id, "operator": operator, "conn_id": conn}))
         self.result.edges += [Edge(type="has_task", src=dag.id, dst=tid),
                               Edge(type="defined_in", src=tid, dst=self.ctx.file_id(self.file.path))]
-        task = _Task(dag=dag, task_id=task_id, node_id=tid)
+        task = _Task(dag=dag, task_id=task_id, node_id=tid, group=group)
         dag.tasks[task_id] = task
         dag.used_ids.add(task_id)
         group.children.append(task)
@@ -1185,18 +1233,19 @@ class _DagFile:
     def _depend(self, up: Any, down: Any) -> None:
         """``up >> down`` with Airflow's operand rules (lists, groups, XComArgs, labels)."""
         if isinstance(down, _Label):
-            down.ups.append(up)
+            self._label_add(down, up, upstream=True)
             return
         if isinstance(up, _Label):
-            for u in up.ups:
-                self._depend(u, down)
+            self._label_add(up, down, upstream=False)
             return
         ups = [u for u in _flat(up) if not isinstance(u, _Label)]
         downs = [d for d in _flat(down) if not isinstance(d, _Label)]
         for lab in _flat(up):
             if isinstance(lab, _Label):
-                for u in lab.ups:
-                    self._depend(u, downs)
+                self._label_add(lab, downs, upstream=False)
+        for lab in _flat(down):
+            if isinstance(lab, _Label):
+                self._label_add(lab, ups, upstream=True)
         if not ups or not downs:
             return
         up_tasks = [t for u in ups for t in self._ends(u, leaves=True)]
@@ -1204,6 +1253,41 @@ class _DagFile:
         for u in up_tasks:
             for d in down_tasks:
                 self._edge(u, d)
+
+    def _label_add(self, label: _Label, other: Any, upstream: bool) -> None:
+        """EdgeModifier.set_upstream / set_downstream: save the nodes, then link across the label.
+
+        As in Airflow, once both sides are known and they sit in different task groups, the nodes
+        already saved stand for their (non-root) groups, so a label between groups links groups.
+        """
+        nodes = [n for n in _flat(other) if isinstance(n, _Task | _XArg | _Group)]
+        (label.ups if upstream else label.downs).extend(nodes)
+        if label.ups and label.downs:
+            groups = {self._group_key(n) for n in [*label.ups, *label.downs]}
+            if len(groups) != 1:
+                label.ups = [self._as_group(n) for n in label.ups]
+                label.downs = [self._as_group(n) for n in label.downs]
+        if upstream:
+            for d in label.downs:
+                self._depend(other, d)
+        else:
+            for u in label.ups:
+                self._depend(u, other)
+
+    @staticmethod
+    def _group_key(node: Any) -> str | None:
+        if isinstance(node, _XArg):
+            node = node.tasks[0] if node.tasks else None
+        if isinstance(node, _Task):
+            return node.group.group_id if node.group is not None else None
+        return node.group_id if isinstance(node, _Group) else None
+
+    @staticmethod
+    def _as_group(node: Any) -> Any:
+        task = node.tasks[0] if isinstance(node, _XArg) and node.tasks else node
+        if isinstance(task, _Task) and task.group is not None and task.group.group_id is not None:
+            return task.group
+        return node
 
     def _ends(self, node: Any, leaves: bool) -> list[_Task]:
         if isinstance(node, _Task):
@@ -1262,9 +1346,9 @@ class _DagFile:
         if key in dag.edges:
             return
         self.n_edges += 1
-        if self.n_edges > MAX_EDGES:
+        if self.n_edges > self.max_edges:
             self._diag("too_many_edges",
-                       f"more than {MAX_EDGES} dependencies; the rest of the file is skipped", None)
+                       f"more than {self.max_edges} dependencies; the rest of the file is skipped", None)
             raise _StopFile
         dag.edges[key] = None
         dag.down.setdefault(up.task_id, []).append(down.task_id)
