@@ -11,6 +11,10 @@ exactly as git prints it (a revision per line, ``-`` for binary files counts no 
 Prints the share of paths whose revisions, added and deleted lines all equal git's, then the
 differing paths by class (missing from ours, extra in ours, revisions / added / deleted off),
 at most ``--show`` of each.  Exit status 0 when every path agrees.
+
+With ``--renames follow`` the per-path comparison is expected to differ (that is what following
+means); ``--follow-top N`` then also compares the revisions of the N busiest existing files
+with ``git log --no-merges --follow -- path``, one git process per file.
 """
 
 from __future__ import annotations
@@ -108,6 +112,9 @@ def main() -> int:
                         help="mine with this --renames (off is the comparison that must agree; follow "
                         "shows how far a rename-following history is from git's per-path counts)")
     parser.add_argument("--bots", choices=("include", "exclude"), default="include")
+    parser.add_argument("--follow-top", type=int, default=0, metavar="N",
+                        help="with --renames follow: compare the N busiest existing files with "
+                        "git log --follow")
     args = parser.parse_args()
 
     shallow = subprocess.run(["git", "-C", str(args.repo), "rev-parse", "--is-shallow-repository"],
@@ -140,7 +147,31 @@ def main() -> int:
         print(f"  {name}: {len(members)}")
         for path in members[: args.show]:
             print(f"    {printable(path)}  freshpoc {ours.get(path)}  git {git.get(path)}")
+    if args.renames == "follow" and args.follow_top:
+        follow_check(args.repo, commit, ours, args.follow_top)
     return 0 if not differing else 1
+
+
+def follow_check(repo: Path, commit: str, ours: Sums, top: int) -> None:
+    """Revisions of the busiest existing files vs ``git log --follow`` (git's one-file follow)."""
+    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", commit],
+                             capture_output=True, check=True, env=git_env()).stdout  # fmt: skip
+    present = {decode_path(raw)[0] for raw in listing.split(b"\0") if raw}
+    busiest = sorted((p for p in ours if p in present), key=lambda p: (-ours[p][0], p))[:top]
+    equal = 0
+    rows = []
+    for path in busiest:
+        log = subprocess.run(
+            ["git", "-C", str(repo), "log", "--no-merges", "--follow", "--format=%H", commit, "--", path],
+            capture_output=True, check=True, env=git_env(),
+        ).stdout.split()  # fmt: skip
+        equal += len(log) == ours[path][0]
+        if len(log) != ours[path][0]:
+            rows.append(f"    {printable(path)}  freshpoc {ours[path][0]}  git log --follow {len(log)}")
+    print(f"busiest {len(busiest)} existing files, revisions equal to git log --follow: "
+          f"{equal}/{len(busiest)}")
+    if rows:
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":
