@@ -30,6 +30,7 @@ them as case-sensitive.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -483,6 +484,10 @@ def describe_statement(stmt: exp.Expr, index: int = 0, line: int = 1,
     if isinstance(stmt, exp.Update) and target is not None:
         target = _update_alias_target(stmt, target)
     skip = {id(target), id(stmt.this)} if target is not None else set()
+    if isinstance(stmt, exp.Update) and target is not None:  # UPDATE t … FROM t JOIN …: t is the target
+        fqn = table_fqn(target, dialect)
+        skip |= {id(t) for t in stmt.find_all(exp.Table)
+                 if table_fqn(t, dialect) == fqn and t.alias_or_name == target.alias_or_name}
     if isinstance(stmt, exp.Create) and target is not None and target is not _create_this(stmt):
         skip.add(id(_create_this(stmt)))  # the MATERIALIZED VIEW … TO's own name
     if target is not None:
@@ -556,6 +561,8 @@ def _reads(stmt: exp.Expr, skip: set[int], dialect) -> tuple[list[str], list[str
             continue
         if _is_table_function(table) or not table.name:
             continue
+        if table.find_ancestor(exp.Reference, exp.ForeignKey) is not None:
+            continue  # a constraint names a table; no rows are read from it
         fqn = table_fqn(table, dialect)
         if not table.db and fqn in cte_set:
             continue
@@ -1166,6 +1173,11 @@ class _Run:
                 parsed = self.d.parser().parse(chunk, self.text)
                 stmt = parsed[0] if parsed else None
         except Exception as exc:  # sqlglot errors, and its rare internal bugs on odd input
+            pieces = self.unterminated(chunk)
+            if len(pieces) > 1:  # T-SQL style: statements one after another without semicolons
+                for piece in pieces:
+                    self.one(piece, block)
+                return
             message = (str(exc).splitlines() or [""])[0][:300]
             if not isinstance(exc, SqlglotError):
                 message = f"{type(exc).__name__}: {message}"
@@ -1217,6 +1229,29 @@ class _Run:
             t.line += line - 1
         sub.statements(tokens, block)
 
+    def unterminated(self, chunk: list[Token]) -> list[list[Token]]:
+        """Split a statement that failed to parse where another statement visibly starts.
+
+        Only at a keyword that cannot continue the statement before it, outside brackets, and
+        only when the part before it parses on its own; otherwise the chunk stays whole.
+        """
+        depth = 0
+        cuts = []
+        for i, tok in enumerate(chunk):
+            tt = tok.token_type
+            depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tt, 0)
+            if i and depth == 0 and tt in _STATEMENT_STARTS and _word(chunk, i - 1) not in _CONTINUES \
+                    and chunk[i - 1].token_type not in (TokenType.COMMA, TokenType.L_PAREN):
+                cuts.append(i)
+        if not cuts:
+            return [chunk]
+        try:
+            self.d.parser().parse(chunk[:cuts[0]], self.text)
+        except Exception:  # the first part does not stand alone: no split
+            return [chunk]
+        bounds = [0, *cuts, len(chunk)]
+        return [chunk[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
     def remember(self, info: StatementInfo, stmt: exp.Expr) -> None:
         """A CREATE defines its table's columns for later statements of the same text."""
         for old, new in info.renames:
@@ -1236,6 +1271,11 @@ class _Run:
                 self.known[info.target] = cols
 
 
+_STATEMENT_STARTS = {TokenType.INSERT, TokenType.UPDATE, TokenType.DELETE, TokenType.MERGE, TokenType.CREATE,
+                     TokenType.DROP, TokenType.TRUNCATE, TokenType.ALTER, TokenType.DECLARE, TokenType.USE,
+                     TokenType.EXECUTE}
+_CONTINUES = {"ON", "THEN", "OF", "FOR", "AFTER", "BEFORE", "OR", "INSTEAD", "AS", "WHEN", "ELSE", "DO",
+              "NOT", "MATCHED", "BY", "WITH", "GRANT", "REVOKE", "IF", "IGNORE", "EACH"}
 _BODY_STRINGS = {TokenType.STRING, TokenType.HEREDOC_STRING, TokenType.RAW_STRING}
 _SQL_LANGUAGES = {"sql", "plpgsql", "plsql", "tsql", "snowflake", "sqlscript"}
 _SQL_STARTS = {"BEGIN", "DECLARE", "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "CREATE",

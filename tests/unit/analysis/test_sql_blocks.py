@@ -110,3 +110,23 @@ def test_routine_bodies_in_strings_are_analysed(dialect, sql, kinds):
 def test_a_string_body_in_another_language_is_not_sql():
     infos = analyse_sql("CREATE FUNCTION simple_udf AS 'SimpleUdf' USING JAR '/tmp/SimpleUdf.jar'", "spark")
     assert [(i.kind, i.reads, i.writes) for i in infos] == [("create_function", [], [])]
+
+
+def test_statements_without_semicolons_are_split_where_the_next_one_starts():
+    sql = """insert into tab1 select * from foo
+insert into tab2 select a from bar
+update t set x = y.x from t join y on t.id = y.id
+delete from z where 1 = 1"""
+    infos = analyse_sql(sql, "tsql")
+    assert [(i.kind, i.parsed, i.reads, i.writes, i.effects) for i in infos] == [
+        ("insert", True, ["foo"], ["tab1"], []),
+        ("insert", True, ["bar"], ["tab2"], []),
+        ("update", True, ["y"], ["t"], []),
+        ("delete", True, [], [], [("deletes", "z")]),
+    ]
+    assert infos[1].columns == {"a": [("bar", "a")]}
+
+
+def test_keywords_inside_a_statement_do_not_split_it():
+    [info] = analyse_sql("CREATE TABLE t (a INT REFERENCES u (a) ON DELETE CASCADE ON UPDATE CASCADE)")
+    assert (info.kind, info.reads, info.writes) == ("create_table", [], ["t"])  # a constraint reads no rows
