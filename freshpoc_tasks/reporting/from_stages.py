@@ -56,7 +56,7 @@ def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
         elif isinstance(rec, FileRecord):
             files += 1
             if rec.language and not rec.is_binary:
-                languages[rec.language] += rec.lines_code
+                languages[rec.language] += 1  # files, as the report says and the API counts
         elif isinstance(rec, MinedHotspot):
             hotspots.append(Hotspot(path=rec.path, revisions=rec.revisions, size=rec.lines_code))
         elif isinstance(rec, Coupling):

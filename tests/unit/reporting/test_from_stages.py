@@ -75,3 +75,20 @@ def test_trend_figures_count_churn_since_the_previous_processed_commit():
     assert trend_figures(records, delta, since=since) == {
         "trend_size": 7, "trend_churn": 4, "trend_fan_in": 1}
     assert trend_figures(records, delta)["trend_churn"] == 10
+
+
+def test_languages_count_files_as_the_report_says():
+    """The table is headed "files" and the API fills it with file counts: the staged records
+    must mean the same, not lines of code."""
+    from freshpoc_tasks.contracts.graph import GraphDelta
+    from freshpoc_tasks.contracts.mining import FileRecord
+    from freshpoc_tasks.reporting.from_stages import repository_report
+
+    def f(path: str, language: str | None, lines: int, binary: bool = False) -> FileRecord:
+        return FileRecord(path=path, blob_sha="f" * 40, size=10, mode="100644", lines_code=lines,
+                          language=language, is_binary=binary)
+
+    records = [f("a.py", "python", 500), f("b.py", "python", 3), f("c.sql", "sql", 40),
+               f("d.png", "png", 0, True), f("e", None, 2)]
+    report = repository_report(records, GraphDelta(repo_id=R, commit="1" * 40, ontology_version="0.2.0"))
+    assert report.languages == {"python": 2, "sql": 1}
