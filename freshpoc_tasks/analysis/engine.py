@@ -306,7 +306,8 @@ def _has_link(analyzer: Analyzer) -> bool:
 
 def _link_limits(config: AnalysisConfig, inputs: int) -> Limits:
     time_s = config.time_budget_s + config.link_time_per_input_s * inputs
-    return Limits(time_s=time_s, memory_mb=config.memory_budget_mb, grace_s=_grace(time_s),
+    memory_mb = config.memory_budget_mb + config.link_memory_per_input_kb * inputs // 1024
+    return Limits(time_s=time_s, memory_mb=memory_mb, grace_s=_grace(time_s),
                   max_output_bytes=config.max_output_bytes + LINK_BYTES_PER_INPUT * inputs)
 
 

@@ -94,9 +94,21 @@ def _address_space() -> int:
         return 0
 
 
+def _die_with_parent() -> None:
+    """Linux: be killed if the parent dies (an Airflow task killed mid-run), rather than keep
+    running a hostile file with nobody to report to."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
 def _apply_limits(limits: Limits) -> None:
     global _ACTIVE
     _ACTIVE = limits
+    _die_with_parent()
     ceiling = _address_space() + limits.memory_mb * MIB
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
@@ -208,7 +220,13 @@ class _Worker:
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    """One per CPU this process may run on (not the host's count, in a container), at most 8:
+    each may use its whole memory budget at once."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
 
 
 def run_contained(task: Callable[[T], bytes], items: Sequence[T], limits: Limits, *,

@@ -100,12 +100,14 @@ class AnalysisConfig:
     # Hard limits the engine enforces from outside the analyzer (see analysis/limits.py).
     # memory_budget_mb: address space a worker may add to what it inherits; output caps bound
     # one file's nodes+edges+refs+diagnostics and its serialised result; a cross-file link step
-    # gets time_budget_s plus link_time_per_input_s for each file it links.
+    # gets time_budget_s and memory_budget_mb plus link_time_per_input_s and
+    # link_memory_per_input_kb for each file it links (its work grows with the repository).
     memory_budget_mb: int = 768
     max_output_items: int = 50_000
     max_output_bytes: int = 8 * 1024 * 1024
     max_total_output_bytes: int = 128 * 1024 * 1024  # ~6x that in memory once parsed
     link_time_per_input_s: float = 0.05
+    link_memory_per_input_kb: int = 64
     workers: int | None = None  # None: one per CPU; 0: inline, without limits (debugging only)
 
     def fingerprint(self) -> str:

@@ -10,6 +10,7 @@ import itertools
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +209,38 @@ def test_the_repository_total_output_is_bounded():
     kept = {m for m in modules if m.endswith(".txt")}
     assert len(over) >= 1 and len(kept) == 4 - len(over), (over, kept)
     assert stats.limited["output_budget"] == len(over)
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    """A run killed from outside (an Airflow task timeout) leaves no worker grinding on."""
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "pid"
+    script = (
+        "import os, time, sys\n"
+        "from freshpoc_tasks.analysis.limits import Limits, run_contained\n"
+        "def task(_):\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "    return b''\n"
+        "list(run_contained(task, [0], Limits(time_s=120), workers=1))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[3])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    worker = int(pid_file.read_text())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/status").read_text().split("State:")[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker {worker} outlived its parent")
