@@ -303,12 +303,13 @@ class RenameMap:
 
     It also remembers, for every path added by a commit, that commit and its first parent:
     a rename of that path made by one of them is a split (the path lives on under its own
-    name), which :meth:`see_commit` does not follow.
+    name), which :meth:`see_commit` does not follow.  Only the oldest add seen so far is kept
+    per path: walking newest first, that is the add right after any older rename of it.
     """
 
     def __init__(self) -> None:
         self._alias: dict[str, str] = {}
-        self._reborn: dict[str, set[str]] = {}
+        self._reborn: dict[str, tuple[str, str]] = {}
         self.splits = 0
 
     def resolve(self, path: str) -> str:
@@ -320,13 +321,14 @@ class RenameMap:
 
     def see_commit(self, sha: str, parents: list[str], changes: list[RawChange]) -> None:
         """Record one commit's adds and follow its renames, except splits (newest first)."""
-        stamps = (sha, parents[0]) if parents else (sha,)
+        stamp = (sha, parents[0] if parents else sha)
+        reborn = self._reborn
         for status, _, new, *_ in changes:
             if status == "A":
-                self._reborn.setdefault(new, set()).update(stamps)
+                reborn[new] = stamp
         for status, old, new, *_ in changes:
             if status == "R" and old is not None:
-                if sha in self._reborn.get(old, ()):
+                if sha in reborn.get(old, ()):
                     self.splits += 1
                 else:
                     self.rename(old, new)
