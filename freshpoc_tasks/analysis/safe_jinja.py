@@ -87,7 +87,7 @@ class SafeSandbox(SandboxedEnvironment):
         self._output = 0
 
         def finalize(value: Any) -> Any:
-            self._charge_output(self._measure(value))
+            self._charge_output(self.measure(value))
             return user_finalize(value) if user_finalize is not None else value
 
         super().__init__(*args, finalize=finalize, **kwargs)
@@ -120,7 +120,7 @@ class SafeSandbox(SandboxedEnvironment):
         if n > self.limits.max_list:
             raise self._refuse(f"a list of {n} items (limit {self.limits.max_list})")
 
-    def _measure(self, value: Any) -> int:
+    def measure(self, value: Any) -> int:
         """Characters ``str(value)`` would roughly take, walking shared references as many times
         as they appear (as ``str`` would), but stopping at the budget instead of finishing."""
         if isinstance(value, str):
@@ -158,7 +158,7 @@ class SafeSandbox(SandboxedEnvironment):
             yield item
 
     def bounded_concat(self, parts: list[Any]) -> str:
-        self._check_str(sum(self._measure(p) if not isinstance(p, str) else len(p) for p in parts))
+        self._check_str(sum(self.measure(p) if not isinstance(p, str) else len(p) for p in parts))
         return (markup_join if self.autoescape else str_join)(parts)
 
     def _range(self, *args: int) -> range:
@@ -192,7 +192,7 @@ class SafeSandbox(SandboxedEnvironment):
             for width in m.groups():
                 if width == "*" or (width and int(width) > self.limits.max_str):
                     raise self._refuse(f"a %-format width {width!r}")
-        self._check_str(len(fmt) + self._measure(args))
+        self._check_str(len(fmt) + self.measure(args))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self._step(CALL_STEPS)
@@ -258,7 +258,7 @@ class SafeSandbox(SandboxedEnvironment):
         if not isinstance(items, list | tuple | set | frozenset | dict | str):
             return
         self._check_list(len(items))
-        total = sum(self._measure(x) if not isinstance(x, str) else len(x) for x in items)
+        total = sum(self.measure(x) if not isinstance(x, str) else len(x) for x in items)
         self._check_str(total + _size(sep) * max(len(items) - 1, 0))
 
     # -- filters ------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ class SafeSandbox(SandboxedEnvironment):
             self._check_join(kw.get("d", d), value)
 
         def whole(value: Any = None, *_a: Any, **_k: Any) -> None:
-            self._measure(value)
+            self.measure(value)
 
         def fmt(value: Any = "", *args: Any, **kwargs: Any) -> None:
             if isinstance(value, str):
