@@ -143,3 +143,17 @@ def test_read_blobs_streams_in_request_order(builder: RepoBuilder, open_repo) ->
     shas = [line.split()[2] for line in tree if line]
     got = list(repo.read_blobs([shas[1], shas[0], "0" * 40, shas[2]]))
     assert got == [(shas[1], b"\0\xff"), (shas[0], b"alpha\n"), (shas[2], b"alpha\n")]
+
+
+def test_a_git_bundle_file_opens_as_a_repository(builder: RepoBuilder, tmp_path: Path) -> None:
+    """What the operators restore from a staged snapshot: self-contained, so it is accepted."""
+    sha = builder.commit(write={"a.txt": "1\n"})
+    bundle = tmp_path / f"{sha}.bundle"
+    builder.git("bundle", "create", str(bundle), "main")
+    repo = open_repository(str(bundle), tmp_path / "cache")
+    assert repo.resolve("main") == sha
+    assert repo.repo_id == _local_id(bundle, sha)
+    not_a_bundle = tmp_path / "x.bundle"
+    not_a_bundle.write_text("# v9 git bundle\n")
+    with pytest.raises(UnsafeLocationError, match="not a directory"):
+        open_repository(str(not_a_bundle), tmp_path / "cache")
