@@ -44,7 +44,7 @@ from freshpoc_tasks.testing import RepoBuilder  # noqa: E402
 
 # Measured in a child so the parent's imports and caches never count.
 RAW = r'''
-import ast, subprocess, sys, time
+import ast, subprocess, sys, threading, time
 repo = sys.argv[1]
 t0 = time.perf_counter()
 log = subprocess.run(["git", "-C", repo, "log", "--numstat", "--no-renames",
@@ -55,7 +55,9 @@ tree = subprocess.run(["git", "-C", repo, "ls-tree", "-r", "-z", "HEAD"], captur
 blobs = [e.split(b"\t", 1)[0].split()[2] for e in tree.split(b"\0") if e.endswith(b".py")]
 proc = subprocess.Popen(["git", "-C", repo, "cat-file", "--batch"], stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE)
-proc.stdin.write(b"".join(b + b"\n" for b in blobs)); proc.stdin.close()
+def feed():  # from a thread: cat-file's output would otherwise fill the pipe while we still write
+    proc.stdin.write(b"".join(b + b"\n" for b in blobs)); proc.stdin.close()
+threading.Thread(target=feed, daemon=True).start()
 parsed = failed = 0
 for _ in blobs:
     header = proc.stdout.readline().split()

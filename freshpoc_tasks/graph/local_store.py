@@ -27,6 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,13 @@ EDGES_FILE = "edges.jsonl"
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 EDGE_STATE = ("vs", "h", "vf", "vt")  # facets that are validity/change state, not properties
+
+
+@lru_cache(maxsize=1)
+def ontology() -> GraphOntology:
+    """The graph ontology, parsed once per process (a YAML parse costs a noticeable fraction of
+    a small report)."""
+    return load_graph_ontology()
 
 
 def _valid(rec: dict[str, Any] | None, t: int) -> bool:
@@ -120,22 +128,21 @@ class LocalGraph:
         leaving out history facts (commits, who wrote them) that an incremental mine repeats only
         when there are new ones. Equal digests, and no history in the delta, mean writing it again
         would change nothing (see :meth:`adds_nothing`)."""
-        onto = onto or load_graph_ontology()
-        h = hashlib.sha256()
-        for n in delta.nodes:
-            if n.scope == delta.repo_id and onto.lifecycle(n.type) != "history":
-                h.update(n.model_dump_json().encode())
-        for e in delta.edges:
-            owned = e.src.startswith(f"{node_type_of(e.src)}:{delta.repo_id}:")
-            if owned and onto.lifecycle(e.type) != "history":
-                h.update(e.model_dump_json().encode())
-        return h.hexdigest()
+        onto = onto or ontology()
+        own = f":{delta.repo_id}:"
+        state = delta.model_copy(update={
+            "nodes": [n for n in delta.nodes
+                      if n.scope == delta.repo_id and onto.lifecycle(n.type) != "history"],
+            "edges": [e for e in delta.edges if own in e.src and onto.lifecycle(e.type) != "history"
+                      and e.src.startswith(f"{node_type_of(e.src)}{own}")],
+            "analyzers": {}, "diagnostics": [], "proposed": []})
+        return hashlib.sha256(state.model_dump_json().encode()).hexdigest()
 
     @staticmethod
     def adds_nothing(delta: GraphDelta, stored_digest: str | None, digest: str,
                      onto: GraphOntology | None = None) -> bool:
         """True when ``delta`` was written before (same state digest) and brings no history."""
-        onto = onto or load_graph_ontology()
+        onto = onto or ontology()
         return stored_digest == digest and not any(
             onto.lifecycle(x.type) == "history" for x in (*delta.nodes, *delta.edges))
 
@@ -187,7 +194,7 @@ class LocalGraph:
         """Write ``delta`` (the whole state of its repository at its commit) the writer's way."""
         if not delta.commit:
             raise ValueError("a delta needs its commit to be written on the repository's timeline")
-        onto = onto or load_graph_ontology()
+        onto = onto or ontology()
         repo = delta.repo_id
         named = {n.id for n in delta.nodes if n.scope != repo}
         named |= {x for e in delta.edges for x in (e.src, e.dst)
@@ -235,7 +242,7 @@ class LocalStore:
 
     def ontology(self) -> GraphOntology:
         if self._onto is None:
-            self._onto = load_graph_ontology()
+            self._onto = ontology()
         return self._onto
 
     def _node(self, xid: str, t: int) -> dict[str, Any] | None:
