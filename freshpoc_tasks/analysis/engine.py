@@ -435,13 +435,16 @@ def _link_refs_contained(refs: list[Ref], results: dict[str, list[FileResult]], 
     """The shared resolver of references across analyzers, under the same limits."""
     cfg = ctx.config
 
+    inputs = sum(len(v) for v in results.values())
+
     def task(_item: int) -> bytes:  # runs in a worker
         linked = link_refs(refs, results, nodes, ctx)
         as_result = FileResult(path="", analyzer="linker", nodes=linked.nodes, edges=linked.edges,
                                diagnostics=linked.diagnostics)
-        return _to_json(as_result)[0]
+        capped = _cap(as_result, cfg.max_output_items + LINK_ITEMS_PER_INPUT * inputs,
+                      "cross-file reference resolution")
+        return _to_json(capped)[0]
 
-    inputs = sum(len(v) for v in results.values())
     limits = _link_limits(cfg, inputs)
     for outcome in run_contained(task, [0], limits, workers=1 if cfg.workers != 0 else 0):
         if outcome.ok:
