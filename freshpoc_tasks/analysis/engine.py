@@ -4,6 +4,14 @@ Per file, every analyzer that accepts it runs (a DAG file is both Python and Air
 content-addressed cache keyed by blob sha, analyzer name and version and the few pieces of
 context that change the result. Cross-file resolution always runs afterwards over all per-file
 results, cached or fresh, which is what keeps reruns cheap without making links stale.
+
+Everything that reads repository content runs in forked workers under hard limits (see
+``limits.py``): each (file, analyzer) pair, its cache key, each analyzer's ``link`` and the
+shared reference resolution. A pair that runs out of time, memory or output is recorded on its
+file with the limit as the diagnostic code (``time_budget``, ``memory_budget``,
+``output_budget``); a link step that fails is re-run without the input that breaks it. The
+parent only validates the bounded JSON the workers send back, writes the cache and builds the
+delta.
 """
 
 from __future__ import annotations
