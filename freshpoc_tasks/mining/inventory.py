@@ -98,7 +98,7 @@ class _AttrRule:
     base: str
     anchored: bool
     attr: str
-    value: bool
+    value: bool | None  # None: "!attr", unspecified again
 
     def matches(self, path: str) -> bool:
         if self.base:
@@ -128,10 +128,12 @@ def parse_gitattributes(
         pattern, *attrs = line.split()
         wanted = []
         for attr in attrs:
-            value = True
+            value: bool | None = True
             name = attr
-            if attr.startswith(("-", "!")):
+            if attr.startswith("-"):
                 name, value = attr[1:], False
+            elif attr.startswith("!"):  # git: back to unspecified, so our own heuristics decide
+                name, value = attr[1:], None
             elif "=" in attr:
                 name, raw = attr.split("=", 1)
                 value = raw.lower() not in ("false", "0", "no")

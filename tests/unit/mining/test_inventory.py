@@ -144,3 +144,18 @@ def test_gitattributes_rules_agree_with_git_check_attr(tmp_path, directory: str)
             if ours != (value == "set"):
                 disagreements.append((pattern, path, value))
     assert disagreements == []
+
+
+def test_gitattributes_class_patterns_and_unspecified(builder: RepoBuilder, open_repo) -> None:
+    attrs = "[Mm]akefile linguist-vendored\n*.js -linguist-generated\ndist/* !linguist-generated\n"
+    builder.commit(write={
+        ".gitattributes": attrs,
+        "Makefile": "all:\n", "makefile": "all:\n", "Xakefile": "all:\n",
+        "dist/app.js": "x;\n", "src/app.js": "y;\n", "src/app.min.js": "z;\n",
+    })  # fmt: skip
+    repo = open_repo(builder)
+    records = {r.path: r for r in iter_inventory(repo, repo.resolve("main"))}
+    vendored = [p for p in ("Makefile", "makefile", "Xakefile") if records[p].is_vendored]
+    assert vendored == ["Makefile", "makefile"]
+    assert records["dist/app.js"].is_generated  # !attr: unspecified again, the dist/ heuristic decides
+    assert not records["src/app.min.js"].is_generated  # -attr: explicitly not generated
