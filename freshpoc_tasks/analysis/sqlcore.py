@@ -42,7 +42,7 @@ from sqlglot.tokens import Token, TokenType
 
 # A table is referenced by the token right after one of these (fallback for unparsed statements).
 _READ_AFTER = {TokenType.FROM, TokenType.JOIN}
-_WRITE_AFTER = {TokenType.INTO, TokenType.UPDATE, TokenType.TABLE}
+_WRITE_AFTER = {TokenType.INTO, TokenType.UPDATE, TokenType.TABLE, TokenType.VIEW}
 _NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
 _DEFAULT_PART = "__freshpoc_default__"
 
@@ -323,6 +323,7 @@ def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tupl
     ctes = _cte_names(tokens, strategy)
     reads: list[str] = []
     writes: list[str] = []
+    aliases: dict[str, str] = {}
     i = 0
     while i < len(tokens):
         tt = tokens[i].token_type
@@ -344,6 +345,8 @@ def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tupl
             if k < len(tokens) and tokens[k].token_type == TokenType.ALIAS:
                 k += 1
             if k < len(tokens) and tokens[k].token_type in _NAME_TOKENS:
+                quoted = tokens[k].token_type == TokenType.IDENTIFIER
+                aliases[_fold(tokens[k].text, quoted, strategy)] = names[-1]
                 k += 1
             if k + 1 < len(tokens) and tokens[k].token_type == TokenType.COMMA and _is_name(tokens, k + 1):
                 j, more = _dotted_name(tokens, k + 1, strategy)
@@ -354,6 +357,10 @@ def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tupl
             if n not in ctes:
                 (reads if read else writes).append(n)
         i = max(j, i + 1)
+    # T-SQL UPDATE alias … FROM table AS alias: the alias stands for the table written
+    writes = [aliases.get(w, w) for w in writes]
+    self_joined = {t for t in aliases.values() if list(aliases.values()).count(t) > 1}
+    reads = [r for r in reads if r not in writes or r in self_joined]
     return _unique(reads), _unique(writes)
 
 

@@ -17,6 +17,12 @@ from freshpoc_tasks.analysis.sqlcore import analyse_sql
      ["x", "y", "z"], []),
     ("tsql", "WITH foo AS (SELECT * FROM n) UPDATE z SET z.q += foo.y FROM foo", ["n"], ["z"]),
     ("mysql", "SELECT c1, c2 INTO var1, var2 FROM test_table", ["test_table"], []),
+    # the alias updated stands for the table it names
+    ("tsql", "UPDATE sr SET sr.Name += ' - x' FROM Production.ScrapReason AS sr "
+             "JOIN Production.WorkOrder AS wo ON sr.ScrapReasonID = wo.ScrapReasonID",
+     ["production.workorder"], ["production.scrapreason"]),
+    ("teradata", "CREATE VIEW foo AS SELECT Name, DOB (TITLE 'Birthdate') FROM Employee",
+     ["employee"], ["foo"]),
 ])
 def test_token_fallback(dialect, sql, reads, writes):
     [info] = analyse_sql(sql, dialect)
