@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 from freshpoc_tasks.analysis.model import FileResult, LinkResult, Ref, RepoContext
-from freshpoc_tasks.analysis.python import distribution_for
+from freshpoc_tasks.analysis.python import STDLIB, distribution_for
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
 
 CONF_SUFFIX = 0.8  # a table literal matched a known table by its trailing name parts only
@@ -29,11 +29,13 @@ class _PythonIndex:
         self.aliases: dict[str, dict[str, str]] = {}  # module id -> alias map
         self.defs: dict[str, dict[str, str]] = defaultdict(dict)  # module id -> def qualname -> id
         self.members: dict[str, dict[str, str]] = defaultdict(dict)  # class id -> method -> id
-        # Loose files (no package) by the longer dotted names they answer to when a folder above
-        # them is on sys.path: dags/common/utils.py is `common.utils` for the DAG folder.
+        # Files in folders without __init__.py by the other dotted names they answer to when
+        # their folder or one above it is on sys.path: dags/common/utils.py is `common.utils`
+        # for Airflow's DAG folder, tests/unit/x/conftest.py is `conftest` for pytest.
         self.loose: dict[str, list[str]] = defaultdict(list)
         self.loose_ids: set[str] = set()
         self.packages: set[str] = set()  # module ids of __init__.py files
+        package_dirs = {r.path.rpartition("/")[0] for r in results if r.facts.get("is_package")}
         for r in results:
             mod = r.facts.get("module")
             mid = r.facts.get("module_id")
@@ -46,14 +48,16 @@ class _PythonIndex:
             self.aliases[mid] = r.facts.get("aliases", {})
             if r.facts.get("is_package"):
                 self.packages.add(mid)
-            elif "." not in mod:
-                self.loose_ids.add(mid)
+            elif self.module_dir[mid] not in package_dirs:
+                if "." not in mod:
+                    self.loose_ids.add(mid)
                 parts = PurePosixPath(r.path).with_suffix("").parts
-                for i in range(len(parts) - 2, -1, -1):
-                    if not all(p.isidentifier() for p in parts[i:]):
+                for i in range(len(parts) - 1, -1, -1):
+                    name = ".".join(parts[i:])
+                    if not parts[i].isidentifier():
                         break
-                    if mid not in self.loose[".".join(parts[i:])]:
-                        self.loose[".".join(parts[i:])].append(mid)
+                    if name != mod and mid not in self.loose[name]:
+                        self.loose[name].append(mid)
             for n in r.nodes:
                 if n.type in ("py.class", "py.function"):
                     self.defs[mid].setdefault(n.props["qualname"], n.id)
@@ -71,13 +75,20 @@ class _PythonIndex:
         return self._pick(ids, qualname, near) if ids else None
 
     def loose_module(self, name: str, near: str | None = None) -> tuple[str, float] | None:
-        """A loose file by a dotted name that includes folders above it (``common.utils``)."""
+        """A file in a folder without ``__init__.py`` by one of its other names (``common.utils``,
+        ``conftest``), from an importer inside the folder that name implies is on sys.path.
+
+        A bare file name also matches from elsewhere when it is the only one (a low-confidence
+        guess: scripts that extend sys.path), as loose files always did, but never for a stdlib
+        name, so a namespace portion's ``types.py`` does not capture ``import types``.
+        """
         ids = self.loose.get(name)
-        return self._pick(ids, name, near) if ids else None
+        strict = "." in name or name in STDLIB
+        return self._pick(ids, name, near, strict=strict) if ids else None
 
     def ambiguous(self, name: str) -> list[str]:
         """Files of the several modules answering to ``name``, when there are several."""
-        ids = self.modules.get(name) or self.loose.get(name) or []
+        ids = self.modules.get(name, [])
         return sorted(self.module_path[i] for i in ids) if len(ids) > 1 else []
 
     def _root(self, mid: str, name: str) -> str:
@@ -85,7 +96,8 @@ class _PythonIndex:
         depth = name.count(".") + 1 + (mid in self.packages)
         return "/".join(self.module_path[mid].split("/")[:-depth])
 
-    def _pick(self, ids: list[str], name: str, near: str | None) -> tuple[str, float] | None:
+    def _pick(self, ids: list[str], name: str, near: str | None,
+              strict: bool = False) -> tuple[str, float] | None:
         """Choose among the modules answering to ``name``, as sys.path would from ``near``.
 
         Which folders are on sys.path is written down nowhere. The likely ones hold the importer:
@@ -106,8 +118,10 @@ class _PythonIndex:
                 nearest = max(d for d, _ in plausible)
                 best = sorted(i for d, i in plausible if d == nearest)
                 return best[0], (1.0 if len(best) == 1 else CONF_AMBIGUOUS_MODULE)
+            if strict:
+                return None
         if len(ids) == 1:
-            loose_elsewhere = near is not None and ids[0] in self.loose_ids
+            loose_elsewhere = near is not None and (ids[0] in self.loose_ids or name in self.loose)
             return ids[0], (CONF_AMBIGUOUS_MODULE if loose_elsewhere else 1.0)
         if near is not None:
             return None

@@ -223,3 +223,25 @@ def test_same_named_loose_files_resolve_as_sys_path_would_or_not_at_all():
     assert [(p, c, line) for p, c, line, _ in diagnostics(delta)] == [("tools/x.py", "ambiguous_import", 1)]
     assert diagnostics(delta)[0][3] == ("import helpers: 2 files answer to helpers (a/helpers.py, "
                                         "b/helpers.py), none in a folder the importer sees; no edge drawn")
+
+
+def test_files_in_namespace_folders_keep_the_names_pytest_and_scripts_use():
+    # tests/ is a package but tests/unit/analysis/ has no __init__.py: pytest puts that folder on
+    # sys.path, so `from conftest import ...` there means the conftest.py next to the test.
+    delta = analyse_texts({
+        "tests/__init__.py": "", "tests/unit/__init__.py": "",
+        "tests/unit/analysis/conftest.py": "def helper():\n    pass\n",
+        "tests/unit/analysis/types.py": "",
+        "tests/unit/analysis/test_x.py": "from conftest import helper\nimport types\nhelper()\n",
+        "tests/unit/mining/__init__.py": "", "tests/unit/mining/conftest.py": "",
+        "tests/unit/mining/test_y.py": "import types\n",
+    })
+    assert f"{M}tests.unit.analysis.conftest" in node_set(delta, "py.module")
+    assert edge_set(delta, "imports") == {
+        ("imports", f"{M}tests.unit.analysis.test_x", f"{M}tests.unit.analysis.conftest"),
+        # Python would take the types.py next to the test (sys.path[0]); from elsewhere it is stdlib
+        ("imports", f"{M}tests.unit.analysis.test_x", f"{M}tests.unit.analysis.types"),
+        ("imports", f"{M}tests.unit.mining.test_y", "py.distribution:pypi:python-stdlib"),
+    }
+    assert ("calls", f"{M}tests.unit.analysis.test_x", "py.function:tests.unit.analysis.conftest.helper") in \
+        edge_set(delta, "calls")
