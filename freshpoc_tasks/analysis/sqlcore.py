@@ -44,7 +44,6 @@ from sqlglot.tokens import Token, TokenType
 _READ_AFTER = {TokenType.FROM, TokenType.JOIN}
 _WRITE_AFTER = {TokenType.INTO, TokenType.UPDATE, TokenType.TABLE, TokenType.VIEW}
 _NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
-_DEFAULT_PART = "__freshpoc_default__"
 
 # ``BEGIN`` followed by one of these starts a transaction, not a block.
 _TRANSACTION_WORDS = {"TRANSACTION", "TRAN", "WORK", "DISTRIBUTED", "IMMEDIATE", "EXCLUSIVE", "DEFERRED",
@@ -156,7 +155,7 @@ def table_fqn(table: exp.Table, dialect: str | Dialect | None = None) -> str:
             continue
         name = _ident(node, strategy) if isinstance(node, exp.Identifier) \
             else _fold(node.name, False, strategy)
-        if name and name != _DEFAULT_PART:
+        if name:
             parts.append(name)
     return ".".join(parts)
 
