@@ -72,7 +72,11 @@ class _PythonIndex:
     def module(self, qualname: str, near: str | None = None) -> tuple[str, float] | None:
         """The module importable as ``qualname`` from module ``near``, with a confidence."""
         ids = self.modules.get(qualname)
-        return self._pick(ids, qualname, near) if ids else None
+        if not ids:
+            return None
+        # a loose scripts/types.py shadows the stdlib only for importers beside it
+        strict = qualname in STDLIB and all(i in self.loose_ids for i in ids)
+        return self._pick(ids, qualname, near, strict=strict)
 
     def loose_module(self, name: str, near: str | None = None) -> tuple[str, float] | None:
         """A file in a folder without ``__init__.py`` by one of its other names (``common.utils``,
@@ -164,7 +168,10 @@ def link_refs(refs: Sequence[Ref], results: Mapping[str, Sequence[FileResult]], 
               ctx: RepoContext) -> LinkResult:
     out = LinkResult()
     py = _PythonIndex(results.get("python", []))
-    top_packages = {q.partition(".")[0] for q in py.modules}
+    # Top-level names of the repository's packages: an import below one that matches no module
+    # is ours but broken. A loose file's name claims nothing (it may shadow an installed one).
+    top_packages = {q.partition(".")[0] for q, ids in py.modules.items()
+                    if not all(i in py.loose_ids for i in ids)}
     by_kind: dict[str, list[Ref]] = defaultdict(list)
     for ref in refs:
         by_kind[ref.kind].append(ref)

@@ -235,6 +235,8 @@ def test_files_in_namespace_folders_keep_the_names_pytest_and_scripts_use():
         "tests/unit/analysis/test_x.py": "from conftest import helper\nimport types\nhelper()\n",
         "tests/unit/mining/__init__.py": "", "tests/unit/mining/conftest.py": "",
         "tests/unit/mining/test_y.py": "import types\n",
+        "scripts/json.py": "import json\n", "scripts/run.py": "import json\n",
+        "tools/dump.py": "import json\n",
     })
     assert f"{M}tests.unit.analysis.conftest" in node_set(delta, "py.module")
     assert edge_set(delta, "imports") == {
@@ -242,6 +244,9 @@ def test_files_in_namespace_folders_keep_the_names_pytest_and_scripts_use():
         # Python would take the types.py next to the test (sys.path[0]); from elsewhere it is stdlib
         ("imports", f"{M}tests.unit.analysis.test_x", f"{M}tests.unit.analysis.types"),
         ("imports", f"{M}tests.unit.mining.test_y", "py.distribution:pypi:python-stdlib"),
+        # a loose json.py shadows the stdlib beside it only (itself: no edge)
+        ("imports", f"{M}scripts.run", f"{M}scripts.json"),
+        ("imports", f"{M}tools.dump", "py.distribution:pypi:python-stdlib"),
     }
     assert ("calls", f"{M}tests.unit.analysis.test_x", "py.function:tests.unit.analysis.conftest.helper") in \
         edge_set(delta, "calls")
