@@ -61,7 +61,8 @@ def _print_links(cfg: Any, repos: list[dict[str, Any]], run_url: str | None) -> 
     from freshpoc_tasks.stack.config import MINIO_PASSWORD, MINIO_USER
     from freshpoc_tasks.stack.services import minio_console_url
 
-    print("\nReports (open the http links in a browser):")
+    if repos:
+        print("\nReports (open the http links in a browser):")
     for repo in sorted(repos, key=lambda r: r["repo_id"]):
         links = report_links(cfg, repo["repo_id"], repo.get("last_commit"))
         print(f"  {repo['repo_id']} @ {(repo.get('last_commit') or 'not processed')[:12]}")
@@ -160,11 +161,11 @@ def _demo(args: argparse.Namespace) -> int:
         from freshpoc_tasks.hooks.registry import RepoRegistry
 
         repos = [r for r in RepoRegistry().repositories() if r["location"] in locations]
-        if not repos:
+        if repos:
+            _figures(cfg, repos)
+            _search()
+        else:
             print("no example repository processed yet: run 'freshpoc demo' (or 'make demo')")
-            return 0
-        _figures(cfg, repos)
-        _search()
         _print_links(cfg, repos, run_url)
     except (httpx.HTTPError, TimeoutError) as exc:
         print(f"error: {exc} (is the stack up? 'freshpoc stack status')", file=sys.stderr)

@@ -76,12 +76,16 @@ def run(args: argparse.Namespace) -> int:
             from freshpoc_tasks.graph.export import canonical_export
 
             out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+            lines = 0
             try:
                 for line in canonical_export(hook, onto):
                     out.write(line + "\n")
+                    lines += 1
             finally:
                 if args.out:
                     out.close()
+            if args.out:
+                print(f"{lines} lines written to {args.out}")
             return 0
     return 2
 

@@ -48,9 +48,10 @@ def use_local_stack(cfg: StackConfig | None = None, *, quiet: bool = True) -> di
     except SettingsError as exc:
         raise ClientSetupError(str(exc)) from exc
     added = {k: v for k, v in wanted.items() if k not in os.environ}
+    if quiet and "AIRFLOW__LOGGING__LOGGING_LEVEL" in added:
+        # Hooks log every statement at INFO (the stack's level); a command prints its own answer.
+        added["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
     os.environ.update(added)
-    if quiet:  # hooks log every statement at INFO; a command prints its own answer
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     return added
 
 
