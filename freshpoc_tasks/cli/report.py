@@ -117,11 +117,73 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: Path, progress: Progress,
-                      previous: Path | None) -> tuple[list[Any], Any, Any, dict[str, int]]:
-    """Mine and analyse one commit into ``stages``; returns (records, snapshot, delta, counts)."""
+def _analyse(location: str, mirrors: Path, commit: str, stages: Path, cache: Path | None,
+             dialect: str | None, quiet: bool) -> tuple[str, dict[str, int]]:
+    """The analysis stage, runnable in a forked child: (artifact path, counts)."""
     from freshpoc_tasks.analysis.model import AnalysisConfig
     from freshpoc_tasks.analysis.stage import analyse_commit
+    from freshpoc_tasks.mining.access import open_repository
+
+    repo = open_repository(location, mirrors, fetch=False)
+    result = analyse_commit(repo, commit, stages, result_cache=cache,
+                            config=AnalysisConfig(sql_dialect=dialect), progress=Progress(quiet).files)
+    return str(result.artifact), result.counts
+
+
+class _Background:
+    """``fn(*args)`` in a forked child (its result sent back over a pipe), or right here where
+    processes cannot fork."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        ctx = _fork_context()
+        self._value: Any = None
+        self._proc = None
+        if ctx is None:
+            self._value = fn(*args)
+            return
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_send_result, args=(send, fn, args), daemon=True)
+        self._proc.start()
+        send.close()
+
+    def result(self) -> Any:
+        if self._proc is None:
+            return self._value
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            ok, value = False, "the child process died"
+        self._proc.join()
+        if not ok:
+            raise RuntimeError(f"background step failed: {value}")
+        return value
+
+
+def _send_result(send: Any, fn: Any, args: tuple[Any, ...]) -> None:
+    try:
+        send.send((True, fn(*args)))
+    except BaseException as exc:  # reported to the parent, which raises
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _fork_context() -> Any:
+    import multiprocessing
+
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+
+
+def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: Path, progress: Progress,
+                      previous: Path | None) -> tuple[list[Any], Any, Any, dict[str, int]]:
+    """Mine and analyse one commit into ``stages``; returns (records, snapshot, delta, counts).
+
+    The two stages are independent (both read the mirror), so where processes can fork the
+    analysis runs in a child while this process mines: mining is one git stream parsed by one
+    Python thread, which leaves the second core idle for most of a long history.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
     from freshpoc_tasks.contracts.base import read_jsonl
     from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
     from freshpoc_tasks.contracts.mining import MINING_RECORDS, RepoSnapshot
@@ -129,22 +191,28 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
     from freshpoc_tasks.mining.pipeline import mine_repository
 
     stages.mkdir(parents=True, exist_ok=True)
-    mined = mine_repository(args.repo, stages, cache_dir=args.mirrors, ref=commit, previous=previous,
-                            progress=progress.commits, fetch=False)
-    if progress.tty and not progress.quiet:
-        print("\r", end="", file=sys.stderr)
-    c = mined.counts
-    how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
-    progress.stage("mine", f"{c['commits']} commits ({how}), {c['files']} files, "
-                           f"{c['hotspots']} hotspots, {c['couplings']} couplings")
-    analysed = analyse_commit(repo, commit, stages, result_cache=None if args.no_cache else args.cache,
-                              config=AnalysisConfig(sql_dialect=args.dialect), progress=progress.files)
-    a = analysed.counts
+    job = (args.repo, args.mirrors, commit, stages, None if args.no_cache else args.cache, args.dialect,
+           progress.quiet)
+    ctx = _fork_context()
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx) if ctx is not None else None
+    try:
+        future = pool.submit(_analyse, *job) if pool is not None else None
+        mined = mine_repository(args.repo, stages, cache_dir=args.mirrors, ref=commit, previous=previous,
+                                progress=progress.commits if pool is None else None, fetch=False)
+        c = mined.counts
+        how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
+        progress.stage("mine", f"{c['commits']} commits ({how}), {c['files']} files, "
+                               f"{c['hotspots']} hotspots, {c['couplings']} couplings")
+        artifact, a = future.result() if future is not None else _analyse(*job)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     progress.stage("analyse", f"{a['files']} files: {a['analysed']} analysed, {a['cached']} from cache, "
-                              f"{a['failed']} with errors; {a['nodes']} nodes, {a['edges']} edges")
+                              f"{a['failed']} with errors; {a['nodes']} nodes, {a['edges']} edges"
+                              + (" (alongside mining)" if pool is not None else ""))
     records = list(read_jsonl(mined.artifact, MINING_RECORDS))
     snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
-    code = GraphDelta.from_records(read_jsonl(analysed.artifact, GRAPH_RECORDS))
+    code = GraphDelta.from_records(read_jsonl(Path(artifact), GRAPH_RECORDS))
     delta = merge_deltas(mining_delta(records, mined.repo_id, commit), code)
     return records, snapshot, delta, {**{f"mine.{k}": v for k, v in c.items()},
                                       **{f"analyse.{k}": v for k, v in a.items()}}
@@ -186,13 +254,17 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
         pc = graph.apply(delta, snapshot.committed_at, digest=digest).plan.counts
         if since is not None:
             since_at = _ensure_processed(args, repo, since, graph, out, progress)
+        # GraphML is written by a forked child while this process saves the JSON Lines and
+        # renders the reports: the graph is shared copy-on-write, nothing is pickled.
+        graphml = _Background(write_graphml, graph, graph_dir / GRAPHML_FILE)
         graph.save(graph_dir)
-        shape = write_graphml(graph, graph_dir / GRAPHML_FILE)
-        progress.stage("graph", f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} "
-                                f"edges ({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
-                                f"{pc['nodes_closed']} closed); GraphML now: {shape['nodes']} nodes, "
-                                f"{shape['edges']} edges")
+        saved = (f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
+                 f"({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
+                 f"{pc['nodes_closed']} closed)")
 
+    if graph is not None:
+        shape = graphml.result()
+        progress.stage("graph", f"{saved}; GraphML now: {shape['nodes']} nodes, {shape['edges']} edges")
     mined = report_inputs(records, delta)
     report = repository_report(mined.records, delta)
     src, note = ship_bundle(out) if "html" in formats else ("", "")
