@@ -275,11 +275,12 @@ class _ModuleAnalysis:
             elif isinstance(node, ast.ImportFrom):
                 base = self._absolute(node.module, node.level)
                 if base is None:
+                    where = (f"goes above the top-level package of {self.qualname}"
+                             if "." in self.qualname or self.is_package else "in a file outside any package")
                     self.result.diagnostics.append(Diagnostic(
                         path=self.file.path, analyzer=self.a.name, severity="warning",
                         code="unresolved_import", line=line or None,
-                        message=f"relative import {'.' * node.level}{node.module or ''} goes above "
-                                f"the top-level package of {self.qualname}"))
+                        message=f"relative import {'.' * node.level}{node.module or ''} {where}"))
                     continue
                 names = imports.setdefault((base, True), ({}, line))[0]
                 for alias in node.names:
@@ -431,7 +432,7 @@ class _ModuleAnalysis:
 
 class PythonAnalyzer(Analyzer):
     name = "python"
-    version = "1.2.0"
+    version = "1.3.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix in (".py", ".pyi") or file.language == "python"
@@ -462,10 +463,13 @@ def _toplevel_names(tree: ast.Module) -> set[str]:
 
 # The standard library of every Python a repository may target, not just the one running here:
 # ``_typeshed`` exists only for type checkers, ``compression``/``annotationlib`` arrived in 3.14,
-# and Python 2 names still sit in ``try: import urllib2 except ImportError:`` fallbacks. None of
-# them is a PyPI distribution.
+# 3.12 and 3.13 removed ``distutils``, ``imp``, ``cgi`` and others, and Python 2 names still sit
+# in ``try: import urllib2 except ImportError:`` fallbacks. None of them is a PyPI distribution.
 STDLIB = frozenset(sys.stdlib_module_names) | {
     "_typeshed", "compression", "annotationlib",
+    "distutils", "asynchat", "asyncore", "imp", "smtpd", "aifc", "audioop", "cgi", "cgitb", "chunk",
+    "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr",
+    "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3",
     "__builtin__", "_abcoll", "urllib2", "urlparse", "httplib", "HTMLParser", "htmlentitydefs",
     "StringIO", "cStringIO", "ConfigParser", "Queue", "thread", "dummy_thread", "dummy_threading",
     "xmlrpclib", "cPickle", "cookielib", "Cookie", "BaseHTTPServer", "SimpleHTTPServer", "commands",

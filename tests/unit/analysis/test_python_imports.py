@@ -135,11 +135,14 @@ def test_relative_import_above_the_top_level_package_is_a_diagnostic():
         "pkg/__init__.py": "",
         "pkg/mod.py": "from .. import elsewhere\nfrom ...x import y\n",
         "elsewhere.py": "", "x.py": "",
+        "scripts/run.py": "from . import x\n",
     })
     assert module_imports(delta) == set()
     assert [(p, c, line) for p, c, line, _ in diagnostics(delta)] == [
-        ("pkg/mod.py", "unresolved_import", 1), ("pkg/mod.py", "unresolved_import", 2)]
+        ("pkg/mod.py", "unresolved_import", 1), ("pkg/mod.py", "unresolved_import", 2),
+        ("scripts/run.py", "unresolved_import", 1)]
     assert diagnostics(delta)[0][3] == "relative import .. goes above the top-level package of pkg.mod"
+    assert diagnostics(delta)[2][3] == "relative import . in a file outside any package"
 
 
 def test_namespace_folder_has_submodules_but_no_names():
