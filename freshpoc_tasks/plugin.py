@@ -3,7 +3,9 @@
 It serves the query API (``freshpoc_tasks.api``) inside Airflow's own API server under
 ``/freshpoc``, so the graph is queried with Airflow's users and roles, and adds a "FreshPoC
 reports" entry to Airflow's navigation that opens the report browser the API serves (the page
-is authorised by the same rule as the API, through the UI's cookie).
+is authorised by the same rule as the API, through the UI's cookie), and an "Ontology proposals"
+entry where every user reviews the types analyzers asked for and an admin approves or rejects
+them (:mod:`freshpoc_tasks.api.proposals`).
 """
 
 from __future__ import annotations
@@ -28,4 +30,10 @@ class FreshPocPlugin(AirflowPlugin):
         "destination": "nav",
         "category": "browse",
         "url_route": "freshpoc-reports",
+    }, {
+        "name": "Ontology proposals",
+        "href": f"{URL_PREFIX}/proposals/page",
+        "destination": "nav",
+        "category": "admin",
+        "url_route": "freshpoc-proposals",
     }]

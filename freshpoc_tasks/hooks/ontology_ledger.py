@@ -149,6 +149,22 @@ class OntologyLedgerHook(PostgresHook):
         rows = self.get_records(sql + " ORDER BY repo_id, proposal_id")
         return [{"repo_id": r[0], "proposal_id": r[1], "reason": r[2], "cleared_at": r[3]} for r in rows]
 
+    def forget_repository(self, repo_id: str) -> int:
+        """Remove a repository from the ledger (its reprocess marks, its name on proposals, and
+        the proposals only it asked for); returns how many proposals were dropped. For a
+        repository deleted from the stack, e.g. one a test created."""
+        with self.get_conn() as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM freshpoc.graph_reprocess_marks WHERE repo_id = %s", (repo_id,))
+            cur.execute("DELETE FROM freshpoc.graph_reprocess_marks WHERE proposal_id IN (SELECT id FROM "
+                        "freshpoc.ontology_proposals WHERE repo_ids = ARRAY[%s]::text[])", (repo_id,))
+            cur.execute("DELETE FROM freshpoc.ontology_proposals WHERE repo_ids = ARRAY[%s]::text[]",
+                        (repo_id,))
+            dropped = cur.rowcount
+            cur.execute("UPDATE freshpoc.ontology_proposals SET repo_ids = array_remove(repo_ids, %s) "
+                        "WHERE %s = ANY(repo_ids)", (repo_id, repo_id))
+            conn.commit()
+        return dropped
+
     def clear_marks(self, repo_id: str) -> int:
         """Called by the pipeline after reprocessing ``repo_id``."""
         with self.get_conn() as conn, conn.cursor() as cur:

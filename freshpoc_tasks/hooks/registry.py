@@ -85,6 +85,17 @@ class RepoRegistry:
         return [dict(zip(("repo_id", "location", "last_commit", "last_processed_at"), r, strict=True))
                 for r in rows]
 
+    def forget(self, repo_id: str) -> int:
+        """Drop a repository and its processed commits (a repository deleted from the stack,
+        e.g. one a test created); returns how many processed commits were dropped."""
+        self.ensure()
+        with self.hook.get_conn() as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM freshpoc.processed_commits WHERE repo_id = %s", (repo_id,))
+            dropped = cur.rowcount
+            cur.execute("DELETE FROM freshpoc.repositories WHERE repo_id = %s", (repo_id,))
+            conn.commit()
+        return dropped
+
     def snapshots(self, repo_id: str) -> list[dict[str, Any]]:
         """Processed commits of a repository, oldest first (what reprocessing starts from)."""
         self.ensure()
