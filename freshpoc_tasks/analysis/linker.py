@@ -93,7 +93,9 @@ class _PythonIndex:
     def ambiguous(self, name: str) -> list[str]:
         """Files of the several modules answering to ``name``, when there are several."""
         ids = self.modules.get(name, [])
-        return sorted(self.module_path[i] for i in ids) if len(ids) > 1 else []
+        if len(ids) < 2 or (name in STDLIB and all(i in self.loose_ids for i in ids)):
+            return []  # loose files named like the stdlib shadow it only beside themselves
+        return sorted(self.module_path[i] for i in ids)
 
     def _root(self, mid: str, name: str) -> str:
         """The folder that must be on sys.path for ``mid`` to be importable as ``name``."""

@@ -238,7 +238,7 @@ def test_files_in_namespace_folders_keep_the_names_pytest_and_scripts_use():
         "tests/unit/analysis/test_x.py": "from conftest import helper\nimport types\nhelper()\n",
         "tests/unit/mining/__init__.py": "", "tests/unit/mining/conftest.py": "",
         "tests/unit/mining/test_y.py": "import types\n",
-        "scripts/json.py": "import json\n", "scripts/run.py": "import json\n",
+        "scripts/json.py": "import json\n", "scripts/run.py": "import json\n", "other/json.py": "",
         "tools/dump.py": "import json\n",
     })
     assert f"{M}tests.unit.analysis.conftest" in node_set(delta, "py.module")
