@@ -231,11 +231,57 @@ def analyse_repository(
                        diagnostics)
 
 
+# A tiny repository of our own that touches every built-in analyzer's lazy set-up (SQL
+# dialects, Jinja, the installed-distribution map...). Analysed once per process, inline, before
+# the first fork, so workers inherit warm caches instead of each rebuilding them: that is most of
+# a small repository's cost. Trusted constant content, so no limits are needed for it.
+_WARM_UP = {
+    "w/pkg/__init__.py": "import os\nimport yaml\nfrom .mod import f\n",
+    "w/pkg/mod.py": "import json\n\nclass A:\n    def f(self):\n        return json.dumps({})\n\n"
+                    "def f():\n    return A().f()\n",
+    "w/etl/q.sql": "insert into s.t (a) select a from s.u where a > 1;\n",
+    "w/dags/d.py": "from airflow import DAG\nfrom airflow.providers.common.sql.operators.sql import "
+                   "SQLExecuteQueryOperator\n\nwith DAG('d', schedule=None):\n"
+                   "    a = SQLExecuteQueryOperator(task_id='a', sql='select x from s.t')\n"
+                   "    b = SQLExecuteQueryOperator(task_id='b', sql='select {{ ds }}')\n    a >> b\n",
+    "w/dbt/dbt_project.yml": "name: w\nversion: '1.0'\nprofile: w\n",
+    "w/dbt/profiles.yml": "w:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n",
+    "w/dbt/macros/m.sql": "{% macro cents(c) %}({{ c }} / 100){% endmacro %}\n",
+    "w/dbt/models/a.sql": "select id, {{ cents('amount') }} as amount from {{ source('raw', 'orders') }}\n",
+    "w/dbt/models/b.sql": "{{ config(materialized='table') }}\nselect id from {{ ref('a') }}\n",
+    "w/dbt/models/schema.yml": "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: orders\n"
+                               "models:\n  - name: b\n    columns:\n      - name: id\n",
+    "w/infra/Pulumi.yaml": "name: w\nruntime: python\n",
+    "w/infra/__main__.py": "import pulumi\nimport pulumi_aws as aws\nb = aws.s3.Bucket('b')\n",
+}
+_warmed: set[str] = set()
+
+
+def _warm_up(analyzers: list[Analyzer]) -> None:
+    builtin = [a for a in analyzers if type(a).__module__.startswith("freshpoc_tasks.analysis.")
+               and type(a).__name__ not in _warmed]
+    if not builtin:
+        return
+    _warmed.update(type(a).__name__ for a in builtin)
+    files = {p: SourceFile.from_text(p, t) for p, t in _WARM_UP.items()}
+    ctx = RepoContext(repo_id="local/warm-up", files=files, config=AnalysisConfig(workers=0))
+    try:
+        results = {a.name: [a.analyze_file(f, ctx) for f in files.values() if a.accepts(f, ctx)]
+                   for a in builtin}
+        for a in builtin:
+            a.link(results[a.name], ctx)
+        link_refs([r for rs in results.values() for res in rs for r in res.refs], results, [], ctx)
+    except Exception:  # a warm-up is an optimisation; never a reason to fail
+        log.debug("analysis warm-up failed", exc_info=True)
+
+
 def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext,
                    cache: ResultCache | None, stats: RunStats,
                    progress: ProgressFn | None) -> dict[str, list[FileResult]]:
     cfg = ctx.config
     units = [(p, a) for p in range(len(paths)) for a in range(len(analyzers))]
+    if cfg.workers != 0:
+        _warm_up(analyzers)
 
     def task(unit: tuple[int, int]) -> bytes:  # runs in a worker
         file, analyzer = ctx.files[paths[unit[0]]], analyzers[unit[1]]

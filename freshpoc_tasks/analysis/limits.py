@@ -40,6 +40,7 @@ TASK_ERROR = "internal_error"
 TOO_DEEP = "too_deep"
 
 MIB = 1024 * 1024
+SMALL_JOB = 16  # tasks per worker below which another worker is not worth its fork
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,38 @@ def _address_space() -> int:
         return 0
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    # Loaded in the parent, once: importing ctypes in every fresh worker would cost ~30 ms each.
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+_UNREAPED: set[int] = set()
+
+
 def _die_with_parent() -> None:
     """Linux: be killed if the parent dies (an Airflow task killed mid-run), rather than keep
     running a hostile file with nobody to report to."""
-    with contextlib.suppress(Exception):
-        import ctypes
+    if _PRCTL is not None:
+        with contextlib.suppress(Exception):
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+def _reap() -> None:
+    """Collect idle workers killed earlier, without waiting for any."""
+    for pid in list(_UNREAPED):
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _UNREAPED.discard(pid)
 
 
 def _apply_limits(limits: Limits) -> None:
@@ -201,22 +225,13 @@ class _Worker:
         return f"worker exited with status {os.WEXITSTATUS(status)}"
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send_bytes(pickle.dumps(None))
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            try:
-                pid, _status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid:
-                break
-            time.sleep(0.01)
-        else:
-            self.status(kill=True)
-            return
+        """End an idle worker: it holds nothing worth a clean exit. Killed, and reaped later
+        (tearing down a copy of a large parent takes the kernel a while; nobody needs to wait)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             self.conn.close()
+        _UNREAPED.add(self.pid)
 
 
 def default_workers() -> int:
@@ -244,7 +259,8 @@ def run_contained(task: Callable[[T], bytes], items: Sequence[T], limits: Limits
     if n_workers <= 0 or not hasattr(os, "fork"):
         yield from _run_inline(task, items, limits)
         return
-    n_workers = min(n_workers, len(items))
+    # A fork costs a few ms per 100 MB of parent: small jobs get fewer workers.
+    n_workers = min(n_workers, -(-len(items) // SMALL_JOB))
     if n_workers == 0:
         return
     budget_of = time_for or (lambda _item: limits.time_s)
@@ -258,8 +274,6 @@ def run_contained(task: Callable[[T], bytes], items: Sequence[T], limits: Limits
             pool.append(w)
             return w
 
-        for _ in range(n_workers):
-            spawn()
         per_batch = max(1, min(32, len(items) // (n_workers * 8)))
 
         def feed(w: _Worker) -> None:
@@ -282,8 +296,8 @@ def run_contained(task: Callable[[T], bytes], items: Sequence[T], limits: Limits
             if pending and len(pool) < n_workers:
                 spawn()
 
-        for w in list(pool):
-            feed(w)
+        for _ in range(n_workers):  # each starts on its batch while the next one forks
+            feed(spawn())
         while any(w.inflight for w in pool) or pending:
             busy = [w for w in pool if w.inflight]
             if not busy:  # every worker ended with nothing in flight: start one afresh
@@ -313,6 +327,7 @@ def run_contained(task: Callable[[T], bytes], items: Sequence[T], limits: Limits
             else:
                 w.close()
         gc.unfreeze()
+        _reap()
 
 
 @dataclass
