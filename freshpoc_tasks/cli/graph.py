@@ -62,13 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if args.graph_command == "migrate" and args.check:
             return _check(args, hook, onto, schema_sha(generate_schema(onto)))
         if args.graph_command == "migrate":
-            from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
-
-            schema = writer.ensure_schema()
-            ledger = OntologyLedgerHook(args.postgres_conn)
-            ledger.ensure_tables()
-            new = ledger.record_applied(onto.version, schema_sha(schema), schema, onto.source)
-            print(f"ontology {onto.version} applied ({'new' if new else 'already recorded'})")
+            print(_migrate(writer, args.postgres_conn))
             return 0
         if args.graph_command == "write":
             return _write(args, writer)
@@ -88,6 +82,29 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{lines} lines written to {args.out}")
             return 0
     return 2
+
+
+def migrate(dgraph_conn: str = "freshpoc_dgraph", postgres_conn: str = "freshpoc_postgres") -> str:
+    """Apply the ontology's schema to Dgraph and record it in the ledger (what ``freshpoc stack
+    up`` does once the servers are healthy, so the API answers before any pipeline run);
+    returns one line saying what happened."""
+    from freshpoc_tasks.graph.writer import GraphWriter
+    from freshpoc_tasks.hooks.dgraph import DgraphHook
+
+    with DgraphHook(dgraph_conn) as hook:
+        return _migrate(GraphWriter(hook), postgres_conn)
+
+
+def _migrate(writer: object, postgres_conn: str) -> str:
+    from freshpoc_tasks.graph.ontology import schema_sha
+    from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
+
+    schema = writer.ensure_schema()  # type: ignore[attr-defined]
+    onto = writer.onto  # type: ignore[attr-defined]
+    ledger = OntologyLedgerHook(postgres_conn)
+    ledger.ensure_tables()
+    new = ledger.record_applied(onto.version, schema_sha(schema), schema, onto.source)
+    return f"ontology {onto.version} applied ({'new' if new else 'already recorded'})"
 
 
 def _check(args: argparse.Namespace, hook: object, onto: object, sha: str) -> int:

@@ -22,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs.required = True
 
     up = verbs.add_parser("up", help="build what is missing, start everything, wait until healthy",
-                          description="Build or install missing servers, start every service, "
-                          "wait for each health check, apply airflow_settings.yaml, then print "
-                          "the status table. Safe to repeat.")
+                          description="Build or install missing servers and the assets the "
+                          "served pages read (embedding model, Mermaid bundle), start every "
+                          "service, wait for each health check, apply airflow_settings.yaml and "
+                          "the graph schema, then print the status table. Safe to repeat.")
     up.add_argument("services", nargs="*", metavar="SERVICE",
                     help="start only these services (default: all)")
     up.add_argument("--no-settings", action="store_true",
@@ -80,10 +81,26 @@ def _up(args: argparse.Namespace) -> int:
 
         summary = apply_settings(stack.cfg.checkout / "airflow_settings.yaml", stack.cfg.airflow_url)
         print(f"==> airflow_settings.yaml applied: {summary}")
+    if {"dgraph", "postgres"} <= {s.name for s in stack.selected}:
+        _migrate_graph(stack)
     print(format_table(rows))
     print(f"\nAirflow UI: {stack.cfg.airflow_url}  (login admin / admin)")
     wanted = {s.name for s in stack.selected}
     return 0 if all(r.state == "healthy" for r in rows if r.service in wanted) else 1
+
+
+def _migrate_graph(stack) -> None:
+    """The graph's schema and its ledger row, so the query API and the report browser answer
+    (an empty list, not 503) before the first pipeline run has written anything."""
+    from freshpoc_tasks.cli.graph import migrate
+    from freshpoc_tasks.stack.client import describe, use_local_stack
+    from freshpoc_tasks.stack.manager import StackError
+
+    use_local_stack(stack.cfg)
+    try:
+        print(f"==> graph schema: {migrate()}", flush=True)
+    except Exception as exc:
+        raise StackError(f"applying the graph schema failed: {describe(exc)}") from exc
 
 
 @_guard
