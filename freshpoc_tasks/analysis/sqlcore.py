@@ -111,8 +111,15 @@ class StatementInfo:
 
 # --- names -------------------------------------------------------------------------------------
 
+_STRATEGIES: dict[str | None, NormalizationStrategy] = {}
+
+
 def _strategy(dialect: str | Dialect | None) -> NormalizationStrategy:
-    return Dialect.get_or_raise(dialect).normalization_strategy
+    if isinstance(dialect, Dialect):
+        return dialect.normalization_strategy
+    if dialect not in _STRATEGIES:  # building a Dialect is not free; names are few
+        _STRATEGIES[dialect] = Dialect.get_or_raise(dialect).normalization_strategy
+    return _STRATEGIES[dialect]
 
 
 def _fold(name: str, quoted: bool, strategy: NormalizationStrategy) -> str:
@@ -200,8 +207,10 @@ def _word(tokens: list[Token], i: int) -> str:
 
 def _is_begin(tok: Token) -> bool:
     """``BEGIN`` (some dialects tokenize it as a command keyword)."""
-    return tok.token_type == TokenType.BEGIN or (
-        tok.token_type in (TokenType.COMMAND, TokenType.VAR) and tok.text.upper() == "BEGIN")
+    tt = tok.token_type
+    if tt == TokenType.BEGIN:
+        return True
+    return tt in (TokenType.COMMAND, TokenType.VAR) and len(tok.text) == 5 and tok.text.upper() == "BEGIN"
 
 
 def _unswallow(tokens: list[Token], d: Dialect, text: str, swallowers: set[int]) -> list[Token]:
@@ -246,6 +255,9 @@ def _opens_block(tokens: list[Token], i: int) -> bool:
     return nxt.text.upper() not in _TRANSACTION_WORDS
 
 
+_DEPTH_TYPES = {TokenType.BEGIN, TokenType.CASE, TokenType.END, TokenType.COMMAND, TokenType.VAR}
+
+
 class _Depth:
     """Nesting of BEGIN … END blocks and CASE … END expressions along a token stream."""
 
@@ -254,6 +266,8 @@ class _Depth:
 
     def step(self, tokens: list[Token], i: int) -> None:
         tt = tokens[i].token_type
+        if tt not in _DEPTH_TYPES:
+            return
         if _is_begin(tokens[i]) and _opens_block(tokens, i):
             self.stack.append("begin")
         elif tt == TokenType.CASE:
@@ -280,6 +294,8 @@ def _chunks(tokens: list[Token]) -> Iterator[list[Token]]:
 
 def _blocks(chunk: list[Token]) -> list[tuple[int, int]]:
     """(begin, end) token positions of the top-level BEGIN … END blocks of a statement."""
+    if not any(_is_begin(t) for t in chunk):
+        return []
     out = []
     depth = _Depth()
     start = None
