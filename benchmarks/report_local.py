@@ -11,9 +11,10 @@ Python files — it runs, in the same process tree and one after the other:
 - **report, warm**: the same command again (mirror fetched, every file from the content cache,
   only new commits mined).
 
-Each is a child process; wall time and peak RSS (``ru_maxrss`` of the largest process) are
-printed, with the report's time as a ratio of raw. Targets (issue 13): cold <= 3x raw, and flask
-in under 10 s on 2 cores.
+Each is a child process; wall time, CPU seconds (user + system of the whole process tree) and
+peak RSS (``ru_maxrss`` of the largest process) are printed, with the report's as ratios of raw.
+CPU seconds are printed because the wall time of a shared machine moves with its load.
+Targets (issue 13): cold <= 3x raw, and flask in under 10 s on 2 cores.
 
 Run it from the checkout, with a full-history clone of flask (not ``--depth``):
 
@@ -77,9 +78,10 @@ import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - t0
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"rc": p.returncode, "wall": wall, "stdout": p.stdout, "stderr": p.stderr,
-                  "rss_kb": max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-                                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}))
+                  "cpu": kids.ru_utime + kids.ru_stime,
+                  "rss_kb": max(kids.ru_maxrss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}))
 '''
 
 
@@ -169,16 +171,20 @@ def main() -> int:
         rows.append(r)
         raw = r["raw"]["wall"]
         print(f"\n{name}: {r['summary']}")
-        print(f"  raw         {raw:7.2f} s  peak RSS {r['raw']['rss_kb'] / 1024:6.0f} MB   "
-              f"({r['raw_detail']})")
+        raw_cpu = r["raw"]["cpu"]
+        print(f"  raw         {raw:7.2f} s wall {raw_cpu:7.2f} s cpu  peak RSS "
+              f"{r['raw']['rss_kb'] / 1024:5.0f} MB   ({r['raw_detail']})")
         for kind in ("cold", "warm"):
             m = r[kind]
-            print(f"  report {kind}  {m['wall']:7.2f} s  peak RSS {m['rss_kb'] / 1024:6.0f} MB   "
-                  f"{m['wall'] / raw:5.2f}x raw")
-    print("\ntargets: report cold <= 3x raw; flask under 10 s on 2 cores")
+            print(f"  report {kind}  {m['wall']:7.2f} s wall {m['cpu']:7.2f} s cpu  peak RSS "
+                  f"{m['rss_kb'] / 1024:5.0f} MB   {m['wall'] / raw:5.2f}x raw wall, "
+                  f"{m['cpu'] / raw_cpu:5.2f}x raw cpu")
+    print("\ntargets: report cold <= 3x raw; flask under 10 s on 2 cores "
+          "(wall times on a shared machine move with its load; cpu seconds much less)")
     for r in rows:
         ratio = r["cold"]["wall"] / r["raw"]["wall"]
-        verdict = [f"{'holds' if ratio <= 3 else 'MISSED'}: {ratio:.2f}x raw"]
+        verdict = [f"{'holds' if ratio <= 3 else 'MISSED'}: {ratio:.2f}x raw (wall), "
+                   f"{r['cold']['cpu'] / r['raw']['cpu']:.2f}x raw (cpu)"]
         if r["name"] == "flask":
             verdict.append(f"{'holds' if r['cold']['wall'] < 10 else 'MISSED'}: {r['cold']['wall']:.1f} s")
         print(f"  {r['name']}: " + "; ".join(verdict))
