@@ -185,10 +185,13 @@ def apt_install(cfg: StackConfig, packages: list[str], why: str) -> None:
         prefix = ["sudo", "-n"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     log = cfg.build_logs / "apt.log"
-    run_logged("apt-get update", [*prefix, "apt-get", "update", "-q"], log, env=env)
+    run_logged("apt-get update", [*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=900", "update", "-q"],
+               log, env=env)
     run_logged(
         f"installing {' '.join(packages)} from Debian's packages",
-        [*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        # Wait for another apt/dpkg (unattended upgrades, a parallel install) instead of failing.
+        [*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "-q",
+         "--no-install-recommends", *packages],
         log, env=env,
     )
 
