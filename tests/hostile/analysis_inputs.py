@@ -73,6 +73,9 @@ OK_DAG = dag("    EmptyOperator(task_id='fine')\n")
 REF_OK = b"select id from {{ ref('ok') }}\n"
 VARS = PROJECT + b"vars:\n"
 OK = ["models/ok.sql"]
+CANARY = "/tmp/freshpoc-hostile-analysis-canary"  # must never exist after a run
+ESCAPE = ("{{ ''.__class__.__mro__[1].__subclasses__() }}{{ cycler.__init__.__globals__.os.system("
+          f"'touch {CANARY}') }}}}{{{{ self._TemplateReference__context.cycler.__init__.__globals__ }}}}")
 SCHEMA_META = b"version: 2\nmodels:\n  - name: ok\n    meta:\n"
 VAR_MODEL = b"select '{{ var(\"a9\") }}' as c\n"
 
@@ -141,6 +144,31 @@ def _inputs() -> list[HostileInput]:
           dbt({"models/deep.sql": nested_subqueries(), "models/b.sql": REF_OK,
                "models/c.sql": b"select id from {{ ref('b') }}\n"}),
           [], [*OK, "models/b.sql", "models/c.sql"]),
+        h("jinja_sandbox_escape", "Jinja sandbox escapes that would write a canary file",
+          {"etl/esc.sql": f"select {ESCAPE} as c from t;\n".encode(), "etl/ok.sql": OK_SQL,
+           **{f"dbt/{p}": t for p, t in dbt({"models/esc.sql": f"select {ESCAPE} as c\n".encode()}).items()}},
+          [], ["etl/ok.sql", "dbt/models/ok.sql"]),
+        h("python_top_level_code", "Python whose top-level code would write a canary file",
+          {"evil.py": f"open({CANARY!r}, 'w').write('ran')\nimport os\nos.system('touch {CANARY}')\n"
+                      .encode(),
+           "dags/evil.py": dag(f"    open({CANARY!r}, 'w').write('ran')\n")}, [], ["evil.py"]),
+        h("jinja_recursive_macro", "dbt macro that calls itself forever",
+          dbt({"macros/r.sql": b"{% macro r(n) %}{{ r(n) }}{% endmacro %}",
+               "models/r.sql": b"select {{ r(1) }} as c\n"}), ["models/r.sql"], OK),
+        h("dbt_ref_cycle", "dbt models that ref each other in a cycle",
+          dbt({"models/a.sql": b"select id from {{ ref('b') }}\n",
+               "models/b.sql": b"select id from {{ ref('a') }}\n"}),
+          [], OK),
+        h("python_many_defs", "Python file with 30,000 functions (60,000 nodes and edges)",
+          {"many.py": b"".join(f"def f{i}():\n    pass\n".encode() for i in range(30_000)),
+           "ok.py": b"import os\n"}, ["many.py"], ["ok.py"]),
+        h("sql_union_chain", "SQL with 5,000 UNION ALLs",
+          {"etl/u.sql": b"select 1 as a" + b" union all select 1" * 5_000 + b";\n", "etl/ok.sql": OK_SQL},
+          [], ["etl/ok.sql"]),
+        h("undecodable_bytes", "NUL bytes and invalid UTF-8 in source files",
+          {"bin.py": b"import os\x00\xff\xfe\n", "bad.sql": b"select \xff\xfe from t;\n",
+           "ok.py": b"import os\n"},
+          ["bin.py", "bad.sql"], ["ok.py"]),
         h("control_chars_in_names", "control characters in file names",
           {"etl/\x1b[31mred\x07.sql": OK_SQL, "etl/tab\there.py": b"import os\n"},
           [], ["etl/\x1b[31mred\x07.sql", "etl/tab\there.py"]),

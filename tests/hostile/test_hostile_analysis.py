@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.analysis_inputs import analysis_inputs, write
+from tests.hostile.analysis_inputs import CANARY, analysis_inputs, write
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "tests" / "hostile" / "drive_analysis.py"
@@ -42,6 +42,7 @@ AWAITING_ADOPTION = {
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Both runs at once (each input alone; all inputs together), in two driver processes."""
+    Path(CANARY).unlink(missing_ok=True)
     singles = tmp_path_factory.mktemp("hostile_analysis")
     write(singles)
     combined = tmp_path_factory.mktemp("hostile_combined")
@@ -108,6 +109,11 @@ def test_all_hostile_inputs_in_one_repository(outcomes):
         sub = {**result, "files": {p[len(name) + 1:]: v for p, v in prefixed.items()}}
         _check(sub, item.targets, good, name)
     assert result["seconds"] < 90, result["seconds"]
+
+
+def test_no_repository_code_ran(outcomes):
+    """Top-level Python and Jinja sandbox escapes would have created the canary file."""
+    assert outcomes and not Path(CANARY).exists()
 
 
 def test_dbt_link_step_keeps_lineage_when_one_model_breaks_it(outcomes):
