@@ -6,7 +6,7 @@ from conftest import load_example
 
 from freshpoc_tasks.analysis.base import Analyzer
 from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_repository, discover_analyzers
-from freshpoc_tasks.analysis.model import FileResult, SourceFile
+from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, SourceFile
 from freshpoc_tasks.analysis.ontology import load_ontology, parse_ontology
 from freshpoc_tasks.analysis.python import PythonAnalyzer
 from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
@@ -108,3 +108,22 @@ def test_delta_streams_through_jsonl(tmp_path, example):
 def test_builtin_analyzers_are_discoverable():
     names = {a.name for a in discover_analyzers()}
     assert {"python", "sql"} <= names
+
+
+def test_progress_counts_every_file_once_whatever_order_workers_finish_in():
+    files = [*load_example("py_inventory"), SourceFile.from_text("notes/readme.txt", "not analysed")]
+    seen: list[tuple[int, int, str]] = []
+    analyse_repository(files, "local/py_inventory", progress=lambda *args: seen.append(args))
+    assert [n for n, _t, _p in seen] == list(range(1, len(files) + 1))
+    assert {t for _n, t, _p in seen} == {len(files)}
+    assert sorted(p for _n, _t, p in seen) == sorted(f.path for f in files)
+
+
+def test_stats_and_limits_survive_the_round_trip_through_workers():
+    files = load_example("py_inventory")
+    inline, pooled = RunStats(), RunStats()
+    a = analyse_repository(files, "local/p", stats=inline, config=AnalysisConfig(workers=0))
+    b = analyse_repository(files, "local/p", stats=pooled, config=AnalysisConfig(workers=2))
+    assert a == b
+    assert (inline.files, inline.analysed, inline.failed) == (pooled.files, pooled.analysed, pooled.failed)
+    assert dict(pooled.limited) == {}
