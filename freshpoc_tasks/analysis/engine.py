@@ -30,7 +30,16 @@ from pathlib import Path
 from freshpoc_tasks.analysis.base import Analyzer
 from freshpoc_tasks.analysis.limits import OUTPUT_BUDGET, TASK_ERROR, Limits, run_contained
 from freshpoc_tasks.analysis.linker import link_refs, unify_tables
-from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, LinkResult, Ref, RepoContext, SourceFile
+from freshpoc_tasks.analysis.model import (
+    AnalysisConfig,
+    Budget,
+    FileResult,
+    LinkResult,
+    Ref,
+    RepoContext,
+    SourceFile,
+    decode_source,
+)
 from freshpoc_tasks.analysis.ontology import Ontology, load_ontology
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, ProposedType
 
@@ -266,7 +275,10 @@ def _warm_up(analyzers: list[Analyzer]) -> None:
     files = {p: SourceFile.from_text(p, t) for p, t in _WARM_UP.items()}
     ctx = RepoContext(repo_id="local/warm-up", files=files, config=AnalysisConfig(workers=0))
     try:
-        results = {a.name: [a.analyze_file(f, ctx) for f in files.values() if a.accepts(f, ctx)]
+        # ``_analyze`` rather than ``analyze_file``: no interval timer in the caller's process
+        # (it would cancel a timer the caller set, e.g. a test runner's timeout).
+        results = {a.name: [a._analyze(f, decode_source(f.content), ctx, Budget(60.0))
+                            for f in files.values() if a.accepts(f, ctx)]
                    for a in builtin}
         for a in builtin:
             a.link(results[a.name], ctx)
