@@ -132,3 +132,11 @@ def test_table_functions_give_columns_from_their_arguments_not_a_table():
 def test_struct_fields_resolve_to_their_column():
     info = one("INSERT INTO t SELECT s.payload.user_id AS uid FROM raw.events s", "bigquery")
     assert info.columns == {"uid": [("raw.events", "payload")]}
+
+
+def test_ambiguous_columns_are_a_diagnostic_not_an_edge():
+    delta = analyse_texts({"j.sql": "insert into m.t select a.x, y from s.a a join s.b b on a.id = b.id"})
+    c = "sql.column:default:"
+    assert edge_set(delta, "derives_from") == {("derives_from", f"{c}m.t.x", f"{c}s.a.x")}
+    assert [(d.code, d.line) for d in delta.diagnostics] == [("lineage_ambiguous", 1)]
+    assert "y <- y" in delta.diagnostics[0].message
