@@ -88,11 +88,18 @@ def run_oracle(folder: Path) -> dict:
 def run_analyzer(folder: Path, skip: set[str]) -> tuple[dict, list, float]:
     """DAGs, tasks and edges the analyzer finds, in the oracle's shape, plus its diagnostics.
 
-    Files DagBag could not import (``skip``) are left out: the oracle has no answer for them.
+    Files DagBag could not import (``skip``) are left out: the oracle has no answer for them. A DAG
+    folder inside a project (its parent is not a package) is analysed as part of the project, so
+    helpers the DAGs import (``include/``) are there, as they are for DagBag; only DAGs defined
+    in the DAG folder count.
     """
-    files = [SourceFile.from_text(p.relative_to(folder).as_posix(), p.read_bytes())
-             for p in sorted(folder.rglob("*.py")) if p.is_file() and "__pycache__" not in p.parts
-             and p.relative_to(folder).as_posix() not in skip]
+    root = folder if (folder.parent / "__init__.py").exists() else folder.parent
+    prefix = folder.relative_to(root).as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    files = [SourceFile.from_text(p.relative_to(root).as_posix(), p.read_bytes())
+             for p in sorted(root.rglob("*.py"))
+             if p.is_file() and not {"__pycache__", ".git", ".venv"} & set(p.relative_to(root).parts)
+             and p.relative_to(root).as_posix().removeprefix(prefix) not in skip]
     start = time.perf_counter()
     delta = analyse_repository(files, f"local/{folder.name}", analyzers=[AirflowAnalyzer()])
     elapsed = time.perf_counter() - start
@@ -100,11 +107,12 @@ def run_analyzer(folder: Path, skip: set[str]) -> tuple[dict, list, float]:
     dags: dict[str, dict] = {}
     task_dag: dict[str, str] = {}
     for n in delta.nodes:
-        if n.type == "airflow.dag":
-            dags[n.props["dag_id"]] = {"dag_id": n.props["dag_id"], "file": n.path, "tasks": set(),
-                                       "edges": set()}
+        if n.type == "airflow.dag" and (n.path or "").startswith(prefix):
+            dags[n.props["dag_id"]] = {"dag_id": n.props["dag_id"], "file": n.path.removeprefix(prefix),
+                                       "tasks": set(), "edges": set()}
     for e in delta.edges:
-        if e.type == "has_task" and e.src in nodes and e.dst in nodes:
+        if e.type == "has_task" and e.src in nodes and e.dst in nodes and (
+                nodes[e.src].props["dag_id"] in dags):
             dag_id = nodes[e.src].props["dag_id"]
             task_dag[e.dst] = dag_id
             dags[dag_id]["tasks"].add(nodes[e.dst].props["task_id"])

@@ -59,6 +59,7 @@ MAX_EDGES = 20_000        # dependency edges per file; beyond this the file is c
 MAX_TASKS = 5_000         # tasks per file
 MAX_LOOP = 5_000          # iterations of one loop or comprehension
 MAX_CALL_DEPTH = 24       # nested interpreted calls (recursive helpers)
+MAX_MODULES = 64          # repository modules loaded for one DAG file
 WILDCARD = "*"            # stands for the unknown part of a dynamic id
 
 
@@ -167,6 +168,7 @@ class _Func:
     operator: str = "@task"
     line: int = 0
     deco: ast.Call | None = None    # the @dag(...) call, for the DAG's properties
+    foreign: bool = False           # defined in another module of the repository
 
     @property
     def name(self) -> str:
@@ -247,10 +249,12 @@ class AirflowAnalyzer(Analyzer):
         return file.suffix == ".py" and b"airflow" in file.content
 
     def context_fingerprint(self, file: SourceFile, ctx: RepoContext) -> str:
-        # SQL files the DAG may name live next to it; their shas change the result.
+        # SQL files the DAG may name live next to it, and the repository's modules it imports
+        # (task factories, TaskGroup subclasses) are interpreted with it: their shas change the result.
         folder = posixpath.dirname(file.path)
         shas = [f"{p}={ctx.files[p].blob_sha}" for p in sorted(ctx.paths())
                 if p.endswith(".sql") and p.startswith(folder)]
+        shas += [f"{p}={ctx.files[p].blob_sha}" for p in sorted(_imported_modules(file, ctx))]
         return "|".join([ctx.config.fingerprint(), module_name(file.path, ctx)[0], *shas])
 
     def _analyze(self, file: SourceFile, text: str, ctx: RepoContext, budget: Budget) -> FileResult:
@@ -301,6 +305,9 @@ class _DagFile:
         self.max_edges = min(MAX_EDGES, items * 2 // 5) if isinstance(items, int) else MAX_EDGES
         self.max_tasks = min(MAX_TASKS, items // 10) if isinstance(items, int) else MAX_TASKS
         self.reported: set[tuple[str, int]] = set()
+        self.modules: dict[str, _Scope | None] = {}    # repository modules imported, by path
+        self.importing = 0                             # > 0 while a module of the repo is loaded
+        self.site: list[int] = []                      # call lines in this file, for spans
 
     # -- entry ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -366,10 +373,22 @@ class _DagFile:
                         next((c.init for c in local if c.init), None))
             scope.vars[stmt.name] = _Class(stmt.name, is_op, is_group, init if is_group else None)
         elif isinstance(stmt, ast.Import | ast.ImportFrom):
+            module = self._import(stmt.module, stmt.level, stmt.lineno) if isinstance(stmt, ast.ImportFrom) \
+                else None
             for alias in stmt.names:
                 name = alias.asname or alias.name.partition(".")[0]
                 imported = alias.asname or isinstance(stmt, ast.ImportFrom)
-                scope.vars[name] = _Ref(alias.name if imported else alias.name.partition(".")[0])
+                value: Any = _Ref(alias.name if imported else alias.name.partition(".")[0])
+                if module is not None and alias.name in module.vars:
+                    value = module.vars[alias.name]
+                elif isinstance(stmt, ast.ImportFrom):
+                    submodule = f"{stmt.module or ''}.{alias.name}".lstrip(".")
+                    sub = self._import(submodule, stmt.level, stmt.lineno)
+                    value = sub if sub is not None else value
+                elif alias.asname:
+                    sub = self._import(alias.name, 0, stmt.lineno)
+                    value = sub if sub is not None else value
+                scope.vars[name] = value
         elif isinstance(stmt, ast.For | ast.AsyncFor):
             self._for(stmt, scope)
         elif isinstance(stmt, ast.While):
@@ -393,6 +412,40 @@ class _DagFile:
         elif isinstance(stmt, ast.Match):
             for case in stmt.cases:
                 self._block(case.body, scope)
+
+    def _import(self, module_name: str | None, level: int, line: int) -> _Scope | None:
+        """Load a module of this repository the DAG file imports from (``include/factory.py``).
+
+        Only its definitions run (functions, classes, constants, its own imports): what the DAG
+        file calls from it is then interpreted like local code, as Python would. Airflow's own
+        package is never loaded from the repository, nor anything outside it.
+        """
+        path = _resolve_import(self.file.path, module_name, level, self.ctx)
+        if path is None or path == self.file.path:
+            return None
+        if path in self.modules:
+            return self.modules[path]
+        self.modules[path] = None   # an import cycle sees an empty module
+        if len(self.modules) > MAX_MODULES:
+            self._diag("imports_capped", f"more than {MAX_MODULES} repository modules imported", line)
+            return None
+        try:
+            tree = ast.parse(self.ctx.text(path) or "", filename=path)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+        module = _Scope({"__file__": _File(path), "__name__": UNKNOWN})
+        self.importing += 1
+        try:
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
+                              | ast.ImportFrom | ast.Assign | ast.AnnAssign | ast.Try):
+                    self._stmt(node, module)
+        except _Return:
+            pass
+        finally:
+            self.importing -= 1
+        self.modules[path] = module
+        return module
 
     def _assign(self, target: ast.expr, value: Any, scope: _Scope) -> None:
         if isinstance(target, ast.Name):
@@ -476,7 +529,7 @@ class _DagFile:
 
     # -- definitions ------------------------------------------------------------------------
     def _define(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
-        func = _Func(node=node, scope=scope, line=node.lineno)
+        func = _Func(node=node, scope=scope, line=node.lineno, foreign=self.importing > 0)
         asset: tuple[str, dict[str, Any]] | None = None
         for dec in reversed(node.decorator_list):
             target = dec.func if isinstance(dec, ast.Call) else dec
@@ -521,6 +574,8 @@ class _DagFile:
 
     def _asset(self, node: ast.FunctionDef | ast.AsyncFunctionDef, kind: str, kwargs: dict[str, Any]) -> None:
         """``@asset``: a DAG named after the asset (``@asset.multi``: the function) with one task."""
+        if self.importing:
+            return
         default = node.name if kind == "multi" else kwargs.get("name", node.name)
         dag_id = kwargs.get("dag_id") or default
         dag = self._new_dag(dag_id, None, node.lineno, kwargs)
@@ -788,6 +843,17 @@ class _DagFile:
         if isinstance(obj, _Dag):
             if attr == "dag_id":
                 return obj.dag_id
+            if attr in ("tasks", "roots", "leaves"):
+                tasks = list(obj.tasks.values())
+                if attr == "roots":
+                    return [t for t in tasks if not obj.up.get(t.task_id)]
+                if attr == "leaves":
+                    return [t for t in tasks if not obj.down.get(t.task_id)]
+                return tasks
+            if attr == "task_dict":
+                return dict(obj.tasks)
+            if attr == "task_ids":
+                return list(obj.tasks)
             return _Method(obj, attr)
         if isinstance(obj, _File):
             p = obj.path
@@ -802,6 +868,8 @@ class _DagFile:
             return _Method(obj, attr)
         if isinstance(obj, str | list | dict):
             return _Method(obj, attr)
+        if isinstance(obj, _Scope):   # a repository module
+            return obj.vars.get(attr, _Ref(attr))
         if isinstance(obj, _Ref):
             if _last(obj.name) == "TriggerRule" and attr.isupper():
                 return attr.lower()   # a str enum whose values are its lower-cased member names
@@ -847,6 +915,12 @@ class _DagFile:
             if fval.is_operator or "task_id" in kwargs:
                 return self._operator(fval.name, args, kwargs, call)
             return UNKNOWN
+        if name in ("task", "setup", "teardown") and len(args) == 1 and isinstance(args[0], _Func):
+            # the decorators called as functions: task(fn), setup(fn)
+            fn = args[0]
+            return _Func(node=fn.node, scope=fn.scope, kind="task", options={**fn.options, **kwargs},
+                         setup=name == "setup" or fn.setup, teardown=name == "teardown" or fn.teardown,
+                         line=fn.line, foreign=fn.foreign)
         if last == "DAG":
             dag_id = args[0] if args else kwargs.get("dag_id")
             return self._new_dag(dag_id, call, call.lineno, kwargs) or UNKNOWN
@@ -950,7 +1024,8 @@ class _DagFile:
             if name == "override":
                 options = {**obj.options, **kwargs}
                 return _Func(node=obj.node, scope=obj.scope, kind=obj.kind, options=options, setup=obj.setup,
-                             teardown=obj.teardown, operator=obj.operator, line=obj.line, deco=obj.deco)
+                             teardown=obj.teardown, operator=obj.operator, line=obj.line, deco=obj.deco,
+                             foreign=obj.foreign)
             if name == "partial":
                 return _Partial(obj, args, kwargs, call)
             if name in ("expand", "expand_kwargs"):
@@ -976,7 +1051,15 @@ class _DagFile:
                 self._depend(args[0], obj)
             return None
         if isinstance(obj, _Label):
+            if name == "set_downstream" and args:
+                self._depend(obj, args[0])
+            elif name == "set_upstream" and args:
+                self._depend(args[0], obj)
             return None
+        if isinstance(obj, _Dag):
+            if name == "get_task" and args and isinstance(args[0], str):
+                return obj.tasks.get(args[0], UNKNOWN)
+            return UNKNOWN
         if isinstance(obj, _File):
             return UNKNOWN
         if isinstance(obj, str):
@@ -1040,6 +1123,16 @@ class _DagFile:
             self.depth -= 1
 
     def _call_func(self, func: _Func, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
+        if func.foreign and not self.site:
+            # code of another module runs for a call in this file: spans point at that call
+            self.site.append(call.lineno)
+            try:
+                return self._call_func_here(func, args, kwargs, call)
+            finally:
+                self.site.pop()
+        return self._call_func_here(func, args, kwargs, call)
+
+    def _call_func_here(self, func: _Func, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
         if func.kind == "task":
             return self._task_call(func, args, kwargs, call)
         if func.kind == "task_group":
@@ -1108,6 +1201,8 @@ class _DagFile:
         return None
 
     def _new_dag(self, raw_id: Any, call: ast.Call | None, line: int, kwargs: dict[str, Any]) -> _Dag | None:
+        if self.importing:
+            return None   # DAGs of imported modules belong to those files
         dag_id = self._id(raw_id)
         if dag_id is None:
             self._diag("dynamic_dag_id", "DAG id is not known statically; DAG skipped", line)
@@ -1214,6 +1309,8 @@ class _DagFile:
                 if isinstance(lit, str):
                     conn = lit
         end = getattr(call, "end_lineno", None) or line or 0
+        if self.site:
+            line = end = self.site[0]
         self.result.nodes.append(Node(id=tid, type="airflow.task", scope=self.ctx.repo_id, key=key,
                                       name=task_id, path=self.file.path, span=(line or 0, end),
                                       props={"task_id": task_id, "operator": operator, "conn_id": conn}))
@@ -1451,6 +1548,66 @@ class _DagFile:
             if not c.startswith("..") and self.ctx.exists(c):
                 return c
         return None
+
+
+def _resolve_import(importer: str, module: str | None, level: int, ctx: RepoContext) -> str | None:
+    """The repository file ``from <module> import ...`` loads, or None (a library, or not here).
+
+    Relative imports climb from the importer's folder; absolute ones are looked up from each
+    folder above the importer, as Airflow puts the DAG folder and the project root on
+    ``sys.path``. ``airflow`` itself is always the installed library.
+    """
+    parts = module.split(".") if module else []
+    if level == 0 and (not parts or parts[0] == "airflow"):
+        return None
+    folder = posixpath.dirname(importer)
+    if level > 0:
+        for _ in range(level - 1):
+            if not folder:
+                return None
+            folder = posixpath.dirname(folder)
+        bases = [folder]
+    else:
+        bases = []
+        while True:
+            bases.append(folder)
+            if not folder:
+                break
+            folder = posixpath.dirname(folder)
+    rel = "/".join(parts)
+    for base in bases:
+        stem = posixpath.join(base, rel) if rel else base
+        for candidate in (f"{stem}.py", posixpath.join(stem, "__init__.py")):
+            candidate = posixpath.normpath(candidate)
+            if not candidate.startswith("..") and ctx.exists(candidate):
+                return candidate
+    return None
+
+
+def _imported_modules(file: SourceFile, ctx: RepoContext) -> set[str]:
+    """Repository modules a DAG file loads through ``from ... import``, transitively (bounded)."""
+    seen: set[str] = set()
+    todo = [(file.path, file.content.decode("utf-8", errors="replace"))]
+    while todo and len(seen) < MAX_MODULES:
+        path, text = todo.pop()
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module] + [f"{node.module or ''}.{a.name}".lstrip(".") for a in node.names]
+                level = node.level
+            elif isinstance(node, ast.Import):
+                names, level = [a.name for a in node.names], 0
+            else:
+                continue
+            for name in names:
+                found = _resolve_import(path, name, level, ctx)
+                if found and found not in seen and found != file.path:
+                    seen.add(found)
+                    todo.append((found, ctx.text(found) or ""))
+    return seen
 
 
 def _text(v: str | _Pattern) -> str:

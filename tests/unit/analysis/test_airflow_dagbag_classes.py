@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from conftest import analyse_texts
 
-from freshpoc_tasks.analysis.airflow import MAX_EDGES
+from freshpoc_tasks.analysis.airflow import MAX_EDGES, AirflowAnalyzer
+from freshpoc_tasks.analysis.model import RepoContext, SourceFile
 from freshpoc_tasks.contracts.graph import GraphDelta
 
 
@@ -483,3 +484,74 @@ def test_recursive_helpers_and_runaway_loops_stay_bounded():
     tasks, _ = shape(delta)["loop"]
     assert "spin" in tasks and "g0" in tasks and len(tasks) < 100
     assert [d.code for d in delta.diagnostics] == ["call_depth_capped"]
+
+
+FACTORY = '''\
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, TaskGroup, task
+
+SUFFIXES = ["raw", "clean"]
+
+
+class LoadGroup(TaskGroup):
+    def __init__(self, group_id, table, **kwargs):
+        super().__init__(group_id=group_id, **kwargs)
+        with self:
+            steps = [EmptyOperator(task_id=f"{table}_{s}") for s in SUFFIXES]
+            steps[0] >> steps[1]
+
+
+@task
+def notify(message):
+    return message
+
+
+def build(dag_id, tables):
+    with DAG(dag_id, schedule=None) as dag:
+        done = EmptyOperator(task_id="done")
+        for t in tables:
+            LoadGroup(f"load_{t}", table=t) >> done
+        notify(done.output)
+    return dag
+'''
+
+FX_IMPORTS = '''\
+from airflow.sdk import chain
+from include.factory import build, notify
+from include import factory
+
+build("fx_imports_sales", ["orders", "refunds"])
+
+with factory.DAG("fx_imports_direct", schedule=None):
+    factory.LoadGroup("only", table="users") >> notify("hi")
+chain()
+'''
+
+
+def test_helpers_imported_from_the_repository():
+    """A DAG factory, a TaskGroup subclass and a @task imported from the project's ``include/``
+    (DagBag with the project root on the path) are interpreted like local code; the helper
+    module's own DAGs are not this file's, and spans point at the call in the DAG file."""
+    files = {"dags/fx_imports.py": FX_IMPORTS, "include/factory.py": FACTORY, "include/__init__.py": ""}
+    delta = analyse_texts(files)
+    assert shape(delta) == {
+        "fx_imports_direct": (
+            {"notify", "only.users_clean", "only.users_raw"},
+            {("only.users_clean", "notify"), ("only.users_raw", "only.users_clean")}),
+        "fx_imports_sales": (
+            {"done", "load_orders.orders_clean", "load_orders.orders_raw", "load_refunds.refunds_clean",
+             "load_refunds.refunds_raw", "notify"},
+            {("done", "notify"), ("load_orders.orders_clean", "done"),
+             ("load_orders.orders_raw", "load_orders.orders_clean"), ("load_refunds.refunds_clean", "done"),
+             ("load_refunds.refunds_raw", "load_refunds.refunds_clean")}),
+    }
+    done = next(n for n in delta.nodes if n.key == "fx_imports_sales.done")
+    assert (done.path, done.span) == ("dags/fx_imports.py", (5, 5))
+    # the helper's blob is part of the DAG file's cache key
+    sources = {p: SourceFile.from_text(p, t) for p, t in files.items()}
+    ctx = RepoContext(repo_id="local/t", files=sources)
+    changed = RepoContext(repo_id="local/t", files={
+        **sources, "include/factory.py": SourceFile.from_text("include/factory.py", FACTORY + "\n# edit\n")})
+    analyzer = AirflowAnalyzer()
+    assert analyzer.context_fingerprint(sources["dags/fx_imports.py"], ctx) != analyzer.context_fingerprint(
+        sources["dags/fx_imports.py"], changed)
