@@ -116,7 +116,11 @@ def run_node(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
+    from freshpoc_tasks.graph.validity import from_us
+
     for key, value in (info or {}).items():
+        if key in ("valid_from", "valid_to") and isinstance(value, int):
+            value = f"{from_us(value).isoformat()} ({value})"  # commit time, and the stored µs
         if value not in (None, [], ""):
             print(f"{key:>11}: {', '.join(value) if isinstance(value, list) else value}")
     return 0
