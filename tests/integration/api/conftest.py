@@ -58,10 +58,10 @@ def graph(stack, tmp_path_factory):
                 writer.ensure_schema()
                 j = RepoBuilder(base / "jaffle_shop.git")
                 jshas = _commit_trees(j, jaffle_trees(), [ANN, BOB, ANN])
-                jrepo = write_history(writer, j.path, jshas, base / "w1")
+                jrepo = write_history(writer, j.path, jshas, base / "w1", repo_id="local/jaffle_shop")
                 p = RepoBuilder(base / "py_inventory.git")
                 pshas = _commit_trees(p, [example_files("py_inventory")], [BOB])
-                prepo = write_history(writer, p.path, pshas, base / "w2")
+                prepo = write_history(writer, p.path, pshas, base / "w2", repo_id="local/py_inventory")
             yield {"jaffle": jrepo, "jaffle_shas": jshas, "inventory": prepo, "ports": ports}
         finally:
             os.environ.pop(f"AIRFLOW_CONN_{TEST_CONN.upper()}", None)

@@ -33,22 +33,26 @@ def example_files(name: str) -> dict[str, str]:
             if p.is_file() and "target" not in p.relative_to(root).parts and p.suffix != ".pyc"}
 
 
-def write_history(writer: Any, repo_path: Path, shas: list[str], work: Path) -> str:
-    """Mine, analyse and write every commit of ``shas`` (oldest first); returns the repo id."""
+def write_history(writer: Any, repo_path: Path, shas: list[str], work: Path,
+                  repo_id: str | None = None) -> str:
+    """Mine, analyse and write every commit of ``shas`` (oldest first); returns the repo id.
+
+    ``repo_id`` names the repository in the graph (default: the id mining derives from the
+    path, which carries a hash of the temporary folder); the tests pass fixed ids so their
+    expected answers can be written down exactly."""
     from freshpoc_tasks.analysis.stage import analyse_commit
     from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
     from freshpoc_tasks.mining.access import open_repository
     from freshpoc_tasks.mining.pipeline import mine_repository
 
     opts = MiningOptions(min_revisions=1, min_shared_revisions=1, min_coupling=0)
-    repo_id = ""
     for n, sha in enumerate(shas):
         out = work / f"c{n}"
         mined = mine_repository(str(repo_path), out / "mine", cache_dir=work / "mirrors", ref=sha,
                                 options=opts)
         records = list(read_jsonl(mined.artifact, MINING_RECORDS))
         snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
-        repo_id = mined.repo_id
+        repo_id = repo_id or mined.repo_id
         repo = open_repository(str(repo_path), work / "mirrors", fetch=False)
         (out / "analyse").mkdir(parents=True, exist_ok=True)
         analysed = analyse_commit(repo, sha, out / "analyse", repo_id=repo_id)
