@@ -13,9 +13,11 @@ packages placed in ``dbt_packages/`` or its ``packages-install-path`` by hand), 
      pairs, dbt's ``depends_on.nodes`` against our ``depends_on`` edges, split into ref and
      source edges; package models count too (dbt puts them in the manifest);
    - models rendered, rendered only from the Jinja syntax tree (fallback), and lost;
-   - per-model column-lineage coverage: models whose relation has known output columns, and
-     models with at least one ``derives_from`` edge to an upstream column (ephemeral models are
-     inlined into their consumers and have no relation of their own: counted apart).
+   - per-model column-lineage coverage: models whose output columns come from their own SQL,
+     models with at least one ``derives_from`` edge to an upstream column, and models whose
+     lineage is partial (ephemeral models are inlined into their consumers and have no relation
+     of their own: counted apart). A model whose SQL only exists after querying the warehouse
+     (``dbt_utils.unpivot`` and the like render empty while dbt parses) has none.
 
 Run::
 
@@ -129,6 +131,8 @@ def our_graph(project: Path, profiles_dir: str | None) -> dict:
         if e.type == "derives_from":
             upstream_of[e.src.rpartition(".")[0].replace("sql.column:", "sql.table:", 1)] += 1
     failed_paths = {d.path for d in delta.diagnostics if d.code in RENDER_FAILURES}
+    unparsed = {d.path for d in delta.diagnostics if d.code == "sql_parse_error"}
+    incomplete = {d.path for d in delta.diagnostics if d.code == "lineage_incomplete"}
     fallback_paths = {n.path for n in models.values() if n.props.get("rendered") is False}
     stats = Counter()
     per_model = {}
@@ -139,11 +143,15 @@ def our_graph(project: Path, profiles_dir: str | None) -> dict:
             per_model[uid] = "ephemeral"
             continue
         table = relation_of.get(nid)
-        has_cols = bool(table and columns_of[table])
-        has_up = bool(table and upstream_of[table])
+        # Columns of a model's own SQL: a relation can also be declared as a source with
+        # columns, so a model whose SQL did not parse does not count even if its table has some.
+        has_cols = bool(table and columns_of[table]) and node.path not in unparsed \
+            and node.props.get("rendered") is not False
+        has_up = has_cols and bool(upstream_of[table])
         stats["materialized"] += 1
         stats["with_columns"] += has_cols
         stats["with_upstream"] += has_up
+        stats["incomplete"] += node.path in incomplete
         per_model[uid] = "upstream" if has_up else "columns" if has_cols else "none"
     return {"edges": edges, "models": {_uid(n, repo_id) for n in models}, "seconds": seconds,
             "files": len(files), "failed_paths": failed_paths, "fallback_paths": fallback_paths,
@@ -215,9 +223,9 @@ def main() -> None:
         print(f"  rendered {rendered}, from the Jinja syntax tree only {r['render']['fallback_files']}, "
               f"failed files {r['render']['failed_files']}")
         mat = lin.get("materialized", 0)
-        print(f"  column lineage: {lin.get('with_columns', 0)}/{mat} materialized models have columns, "
-              f"{lin.get('with_upstream', 0)}/{mat} have upstream column edges "
-              f"({lin.get('ephemeral', 0)} ephemeral, inlined)")
+        print(f"  column lineage: {lin.get('with_columns', 0)}/{mat} materialized models have their columns "
+              f"from their SQL, {lin.get('with_upstream', 0)}/{mat} have upstream column edges, "
+              f"{lin.get('incomplete', 0)} partly ({lin.get('ephemeral', 0)} ephemeral, inlined)")
         for key in ("models_missing", "models_extra", "no_columns", "missing_edges", "extra_edges"):
             if r[key]:
                 print(f"  {key}: {r[key][:args.show]}")

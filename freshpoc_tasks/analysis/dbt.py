@@ -128,6 +128,16 @@ def _env() -> _DbtEnvironment:
     return _DbtEnvironment(undefined=_Missing, extensions=[_BlockTags, "jinja2.ext.do"], autoescape=False)
 
 
+_PARSER = _env()  # parsing only: never renders, holds no context
+
+
+def _parse(text: str) -> nodes.Template:
+    try:
+        return _PARSER.parse(text)
+    except TemplateSyntaxError as exc:
+        raise AnalysisError("jinja_syntax_error", exc.message or str(exc), exc.lineno) from None
+
+
 def call_macro(macro: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a macro from Python with the same return semantics as a template call."""
     try:
@@ -424,7 +434,7 @@ def _fromjson(value: Any, default: Any = None) -> Any:
 
 def _fromyaml(value: Any, default: Any = None) -> Any:
     try:
-        return yaml.safe_load(value)
+        return _load_yaml(value)
     except (yaml.YAMLError, TypeError, ValueError):
         return default
 
@@ -615,11 +625,18 @@ class ProjectInfo:
     target_name: str = "dev"
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster, same safety
+
+
+def _load_yaml(text: Any) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)
+
+
 def _safe_yaml(text: str | None) -> Any:
     if not text:
         return None
     try:
-        return yaml.safe_load(text)
+        return _load_yaml(text)
     except yaml.YAMLError:
         return None
 
@@ -950,8 +967,44 @@ def _owning_project(path: str, projects: Sequence[ProjectInfo]) -> str | None:
 
 # -- the compiled macro namespace of a workspace --------------------------------------------------
 
+_MACRO_NAME = _re.compile(r"\{%-?\s*macro\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+class _LazyMacros(Mapping):  # type: ignore[type-arg]
+    """One package's macros by name; a macro file is compiled the first time one of its names is
+    looked up, so a model pays only for the macros it reaches (packages hold hundreds)."""
+
+    def __init__(self, runtime: _Runtime, package: str, files: Sequence[str], ctx: RepoContext) -> None:
+        self._runtime = runtime
+        self._package = package
+        self._ctx = ctx
+        self.loaded: dict[str, Any] = {}
+        self._index: dict[str, list[str]] = {}
+        self._done: set[str] = set()
+        for path in files:
+            for name in _MACRO_NAME.findall(ctx.text(path) or ""):
+                self._index.setdefault(name, []).append(path)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.loaded:
+            for path in self._index.get(name, ()):
+                if path not in self._done:
+                    self._done.add(path)
+                    self._runtime._load(path, self._ctx.text(path) or "", self._package)
+        return self.loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.loaded or name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._index, *self.loaded]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*self._index, *self.loaded]))
+
+
 class _Runtime:
-    """Every macro of a workspace compiled once, in dbt's lookup order, shared by its models.
+    """The macros of a workspace, compiled once (on first use), shared by all its models.
 
     Unqualified names resolve as dbt resolves them for a node of package P: P's own macros, then
     the root project's, then the per-model context (``ref``, ``this``...), then dbt's built-ins;
@@ -966,17 +1019,13 @@ class _Runtime:
         self.dyn: dict[str, Any] = {}
         self.static = _static_context(self)
         self.cross_db = _cross_db(ws.dialect)
-        self.macros: dict[str, dict[str, Any]] = {p.name: {} for p in ws.projects()}
+        self.macros: dict[str, _LazyMacros] = {
+            p.name: _LazyMacros(self, p.name, ws.macro_files.get(p.name, []), ctx) for p in ws.projects()}
         self.namespaces: dict[str, Any] = {name: _Namespace(name, macros)
                                            for name, macros in self.macros.items()}
         self.dbt_ns = _Namespace("dbt", ChainMap(self.cross_db, self.static))
         self.errors: list[tuple[str, str]] = []
         self.chains = {p.name: self._chain(p.name) for p in ws.projects()}
-        for p in ws.projects():
-            for path in ws.macro_files.get(p.name, []):
-                if budget is not None:
-                    budget.check()
-                self._load(path, ctx.text(path) or "", p.name)
 
     def _chain(self, package: str) -> ChainMap[str, Any]:
         root = self.workspace.root.name
@@ -999,7 +1048,7 @@ class _Runtime:
         for name in context.exported_vars:
             value = context.vars.get(name)
             if isinstance(value, Macro):
-                self.macros[package][name] = value
+                self.macros[package].loaded.setdefault(name, value)
 
     def dispatch(self, macro_name: str, namespace: str | None) -> Any:
         """``adapter.dispatch``: ``<adapter>__x``, its parents', then ``default__x``, per package."""
@@ -1038,8 +1087,8 @@ class _Runtime:
         self.dyn.clear()
         self.dyn.update(recorder.context())
 
-    def render(self, text: str, package: str) -> str:
-        template = self.env.from_string(text)
+    def render(self, source: str | nodes.Template, package: str) -> str:
+        template = self.env.from_string(source)
         context = template.new_context(self.chains[package], shared=True)  # type: ignore[arg-type]
         try:
             return self.env.concat(template.root_render_func(context))  # type: ignore[attr-defined]
@@ -1152,12 +1201,8 @@ class _Recorder:
 
 # -- the analyzer ---------------------------------------------------------------------------------
 
-def _literal_calls(text: str) -> tuple[list[list[str]], list[list[str]]] | None:
+def _literal_calls(tree: nodes.Template) -> tuple[list[list[str]], list[list[str]]]:
     """``ref()``/``source()`` calls with literal arguments, read from the Jinja syntax tree."""
-    try:
-        tree = _env().parse(text)
-    except TemplateSyntaxError:
-        return None
     refs: list[list[str]] = []
     sources: list[list[str]] = []
     for call in tree.find_all(nodes.Call):
@@ -1266,10 +1311,10 @@ class DbtAnalyzer(Analyzer):
     def _model(self, file: SourceFile, text: str, project: ProjectInfo, ws: Workspace, ctx: RepoContext,
                result: FileResult, budget: Budget, kind: str) -> None:
         name = posixpath.splitext(file.name)[0]
-        try:
-            _env().parse(text)
-        except TemplateSyntaxError as exc:
-            raise AnalysisError("jinja_syntax_error", exc.message or str(exc), exc.lineno) from None
+        tree = _parse(text)
+        # Read the tree before compiling it: Jinja's optimiser rewrites it in place.
+        called = _called_names(tree)
+        literal_refs, literal_sources = _literal_calls(tree)
         if kind == "snapshot":
             name = _snapshot_name(text) or name
         recorder = _Recorder(project, name, ws.target(), file.path, kind)
@@ -1279,7 +1324,7 @@ class DbtAnalyzer(Analyzer):
         with runtime.lock:
             runtime.bind(recorder)
             try:
-                rendered = runtime.render(text, project.name)
+                rendered = runtime.render(tree, project.name)
             except (TemplateError, SecurityError, _RaiseError, ArithmeticError, TypeError, ValueError,
                     AttributeError, KeyError, IndexError, RecursionError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -1289,15 +1334,14 @@ class DbtAnalyzer(Analyzer):
         confidence = 1.0
         if error is not None:
             # Keep what the model visibly depends on: the literal ref()/source() calls of its tree.
-            calls = _literal_calls(text)
-            refs, sources = calls if calls is not None else ([], [])
+            refs, sources = literal_refs, literal_sources
             recorder.refs, recorder.sources, rendered = refs, sources, ""
             confidence = FALLBACK_CONFIDENCE
             result.diagnostics.append(self.diag(
                 file.path, "jinja_render_error",
                 f"{error}; kept {len(refs)} ref() and {len(sources)} source() calls from the Jinja "
                 f"syntax tree (confidence {FALLBACK_CONFIDENCE}), no column lineage", severity="warning"))
-        used_macros = sorted(_macro_uses(_called_names(text), project.name, ws.root.name, runtime))
+        used_macros = sorted(_macro_uses(called, project.name, ws.root.name, runtime))
         base = _under(file.path, project.snapshot_paths if kind == "snapshot" else project.model_paths) or ""
         rel_dir = posixpath.dirname(file.path[len(base) + 1:])
         tree = project.model_config if kind == "model" else project.snapshot_config
@@ -1337,10 +1381,7 @@ class DbtAnalyzer(Analyzer):
 
     def _macros(self, file: SourceFile, text: str, project: ProjectInfo, ctx: RepoContext,
                 result: FileResult, ws: Workspace) -> None:
-        try:
-            tree = _env().parse(text)
-        except TemplateSyntaxError as exc:
-            raise AnalysisError("jinja_syntax_error", exc.message or str(exc), exc.lineno) from None
+        tree = _parse(text)
         found = []
         for macro in tree.find_all(nodes.Macro):
             key = f"{project.name}.{macro.name}"
@@ -1354,7 +1395,7 @@ class DbtAnalyzer(Analyzer):
 
     def _schema_yaml(self, file: SourceFile, text: str, result: FileResult) -> None:
         try:
-            doc = yaml.safe_load(text)
+            doc = _load_yaml(text)
         except yaml.YAMLError as exc:
             raise AnalysisError("yaml_error", str(exc).splitlines()[0]) from None
         if not isinstance(doc, dict):
@@ -1448,12 +1489,8 @@ def _snapshot_name(text: str) -> str | None:
     return None
 
 
-def _called_names(text: str) -> set[str]:
+def _called_names(tree: nodes.Template) -> set[str]:
     """Macro names a template calls: ``name(...)`` and ``package.name(...)`` (as "package.name")."""
-    try:
-        tree = _env().parse(text)
-    except TemplateSyntaxError:
-        return set()
     names = set()
     for n in tree.find_all(nodes.Call):
         if isinstance(n.node, nodes.Name):
@@ -1761,7 +1798,13 @@ class _ProjectLinker:
                 continue
             parts = fqn.split(".")
             alias = table.args.get("alias")
-            new = exp.to_table(".".join(exp.to_identifier(p).sql() for p in parts))
+            # Built directly: parsing "db.schema.name" back through sqlglot costs a parse per table.
+            args: dict[str, Any] = {"this": exp.to_identifier(parts[-1])}
+            if len(parts) > 1:
+                args["db"] = exp.to_identifier(parts[-2])
+            if len(parts) > 2:
+                args["catalog"] = exp.to_identifier(".".join(parts[:-2]))
+            new = exp.Table(**args)
             if alias is not None:
                 new.set("alias", alias)
             elif table_fqn(table) != parts[-1]:
