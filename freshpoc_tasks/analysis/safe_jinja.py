@@ -157,6 +157,12 @@ class SafeSandbox(SandboxedEnvironment):
                 self._charge_output(body_chars)
             yield item
 
+    def _bounded_items(self, items: Iterator[Any]) -> Iterator[Any]:
+        for n, item in enumerate(items, 1):
+            if n > self.limits.max_list:
+                raise self._refuse(f"an iterable of more than {self.limits.max_list} items")
+            yield item
+
     def bounded_concat(self, parts: list[Any]) -> str:
         self._check_str(sum(self.measure(p) if not isinstance(p, str) else len(p) for p in parts))
         return (markup_join if self.autoescape else str_join)(parts)
@@ -265,13 +271,18 @@ class SafeSandbox(SandboxedEnvironment):
     def _guard_filter(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         pre = self._filter_prechecks().get(name)
 
+        # Filters decorated with pass_context / pass_eval_context / pass_environment get that
+        # object first; the value is the first argument after it.
+        offset = 1 if getattr(fn, "jinja_pass_arg", None) is not None else 0
+
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             self._step(CALL_STEPS)
+            if len(args) > offset and isinstance(args[offset], Iterator):
+                # a generator (``modules.itertools.repeat('x', 10**9)``) that ``list``, ``join``
+                # or ``sort`` would materialise: count its items as they are drawn
+                args = (*args[:offset], self._bounded_items(args[offset]), *args[offset + 1:])
             if pre is not None:
-                # Filters decorated with pass_context / pass_eval_context / pass_environment
-                # get that object first; the value is the first argument after it.
-                offset = 1 if getattr(fn, "jinja_pass_arg", None) is not None else 0
                 pre(*args[offset:], **kwargs)
             result = fn(*args, **kwargs)
             self._postcheck(result)

@@ -54,6 +54,21 @@ def test_amplifying_templates_are_refused_fast(source, what):
     assert time.monotonic() - start < 5
 
 
+def test_generators_from_the_context_are_counted_as_filters_draw_them():
+    import itertools
+
+    e = env()
+    e.globals["modules"] = {"itertools": itertools}
+    for source in ("{{ modules.itertools.repeat('x', 10**9) | join }}",
+                   "{{ modules.itertools.repeat(1, 10**9) | list | length }}",
+                   "{{ modules.itertools.product(range(1000), repeat=3) | sort | first }}"):
+        start = time.monotonic()
+        with pytest.raises(JinjaBudgetExceeded, match="iterable of more than 100000"):
+            e.from_string(source).render()
+        assert time.monotonic() - start < 5
+    assert e.from_string("{{ modules.itertools.repeat('x', 3) | join('-') }}").render() == "x-x-x"
+
+
 def test_a_refusal_is_a_template_error_for_existing_handlers():
     assert issubclass(JinjaBudgetExceeded, TemplateError)
 
