@@ -191,6 +191,22 @@ class _Class:
     is_operator: bool
     is_group: bool = False                  # a TaskGroup subclass defined in the file
     init: _Func | None = None               # its __init__, run when it is instantiated
+    methods: dict[str, _Func] = field(default_factory=dict)   # by name; operator="static"/"class"
+    attrs: dict[str, Any] = field(default_factory=dict)       # class-level constants
+
+
+@dataclass(eq=False)
+class _Instance:
+    """An object of a plain class of the repository (a DAG or task factory class)."""
+
+    cls: _Class
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Bound:
+    func: _Func
+    first: Any            # self or cls; None for a staticmethod
 
 
 @dataclass(eq=False)
@@ -368,10 +384,20 @@ class _DagFile:
             is_op = any(_last(b).endswith(("Operator", "Sensor")) for b in bases) or any(
                 c.is_operator for c in local)
             is_group = any(_last(b) == "TaskGroup" for b in bases) or any(c.is_group for c in local)
-            init = next((_Func(node=f, scope=scope, line=f.lineno) for f in stmt.body
-                         if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
-                        next((c.init for c in local if c.init), None))
-            scope.vars[stmt.name] = _Class(stmt.name, is_op, is_group, init if is_group else None)
+            # methods (inherited ones from classes of this file first), for groups and factories
+            methods: dict[str, _Func] = {}
+            for c in reversed(local):
+                methods.update(c.methods)
+            for f in stmt.body:
+                if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef):
+                    decos = {_last(dotted(d) or "") for d in f.decorator_list}
+                    kind = "static" if "staticmethod" in decos else "class" if "classmethod" in decos else ""
+                    methods[f.name] = _Func(node=f, scope=scope, line=f.lineno, foreign=self.importing > 0,
+                                            operator=kind)
+            attrs = {t.id: self._eval(f.value, scope) for f in stmt.body if isinstance(f, ast.Assign)
+                     for t in f.targets if isinstance(t, ast.Name)}
+            scope.vars[stmt.name] = _Class(stmt.name, is_op, is_group, methods.get("__init__") if is_group
+                                           else None, methods, attrs)
         elif isinstance(stmt, ast.Import | ast.ImportFrom):
             module = self._import(stmt.module, stmt.level, stmt.lineno) if isinstance(stmt, ast.ImportFrom) \
                 else None
@@ -458,6 +484,10 @@ class _DagFile:
             else:
                 for t in target.elts:
                     self._assign(t.value if isinstance(t, ast.Starred) else t, UNKNOWN, scope)
+        elif isinstance(target, ast.Attribute):
+            obj = self._eval(target.value, scope)
+            if isinstance(obj, _Instance):
+                obj.vars[target.attr] = value
         elif isinstance(target, ast.Subscript):
             container = self._eval(target.value, scope)
             key = self._eval(target.slice, scope)
@@ -645,8 +675,14 @@ class _DagFile:
         if isinstance(expr, ast.ListComp | ast.SetComp | ast.GeneratorExp):
             return self._comprehension(expr, scope)
         if isinstance(expr, ast.DictComp):
-            self._comprehension(expr, scope)
-            return UNKNOWN
+            pairs = self._comprehension(expr, scope)
+            if not isinstance(pairs, list):
+                return UNKNOWN
+            d = {}
+            for k, v in pairs:
+                with contextlib.suppress(TypeError):
+                    d[k if self._concrete(k) else id(v)] = v
+            return d
         if isinstance(expr, ast.IfExp):
             test = self._eval(expr.test, scope)
             if self._concrete(test):
@@ -698,9 +734,14 @@ class _DagFile:
                 continue
             assert isinstance(v, ast.FormattedValue)
             value = self._eval(v.value, scope)
-            plain = v.format_spec is None and v.conversion in (-1, 115)   # no spec, at most !s
-            if isinstance(value, str | int | float | bool) and plain:
-                parts.append(str(value))
+            spec = self._fstring(v.format_spec, scope) if isinstance(v.format_spec, ast.JoinedStr) else ""
+            if isinstance(value, str | int | float | bool) and isinstance(spec, str):
+                try:
+                    shown = {115: str, 114: repr, 97: ascii}.get(v.conversion, lambda x: x)(value)
+                    parts.append(format(shown, spec))
+                except (ValueError, TypeError):
+                    parts.append(WILDCARD)
+                    dynamic = True
             elif isinstance(value, _Pattern):
                 parts.append(value.text)
                 dynamic = True
@@ -785,9 +826,7 @@ class _DagFile:
                     self._diag("loop_capped", f"comprehension stopped after {MAX_LOOP} items", expr.lineno)
                     return
                 if isinstance(expr, ast.DictComp):
-                    self._eval(expr.key, inner)
-                    self._eval(expr.value, inner)
-                    out.append(None)
+                    out.append((self._eval(expr.key, inner), self._eval(expr.value, inner)))
                 else:
                     out.append(self._eval(expr.elt, inner))
                 return
@@ -838,7 +877,7 @@ class _DagFile:
             if attr == "dag":
                 return obj.dag
             return _Method(obj, attr)
-        if isinstance(obj, _Func | _Partial | _Label | _Class):
+        if isinstance(obj, _Func | _Partial | _Label) or (isinstance(obj, _Class) and attr == "partial"):
             return _Method(obj, attr)
         if isinstance(obj, _Dag):
             if attr == "dag_id":
@@ -868,6 +907,14 @@ class _DagFile:
             return _Method(obj, attr)
         if isinstance(obj, str | list | dict):
             return _Method(obj, attr)
+        if isinstance(obj, _Instance | _Class):
+            cls = obj.cls if isinstance(obj, _Instance) else obj
+            if isinstance(obj, _Instance) and attr in obj.vars:
+                return obj.vars[attr]
+            if attr in cls.methods:
+                func = cls.methods[attr]
+                return _Bound(func, cls if func.operator == "class" else obj)
+            return cls.attrs.get(attr, UNKNOWN)
         if isinstance(obj, _Scope):   # a repository module
             return obj.vars.get(attr, _Ref(attr))
         if isinstance(obj, _Ref):
@@ -903,6 +950,9 @@ class _DagFile:
         kwargs = self._kwargs(call, scope)
         if isinstance(fval, _Method):
             return self._method(fval, args, kwargs, call)
+        if isinstance(fval, _Bound):
+            first = [] if fval.func.operator == "static" else [fval.first]
+            return self._call_func(fval.func, [*first, *args], kwargs, call)
         if isinstance(fval, _Func):
             return self._call_func(fval, args, kwargs, call)
         if isinstance(fval, _Partial):
@@ -914,7 +964,10 @@ class _DagFile:
                 return self._custom_group(fval, args, kwargs)
             if fval.is_operator or "task_id" in kwargs:
                 return self._operator(fval.name, args, kwargs, call)
-            return UNKNOWN
+            instance = _Instance(fval)
+            if "__init__" in fval.methods:
+                self._call_func(fval.methods["__init__"], [instance, *args], kwargs, call)
+            return instance
         if name in ("task", "setup", "teardown") and len(args) == 1 and isinstance(args[0], _Func):
             # the decorators called as functions: task(fn), setup(fn)
             fn = args[0]
@@ -926,7 +979,8 @@ class _DagFile:
             return self._new_dag(dag_id, call, call.lineno, kwargs) or UNKNOWN
         if last == "TaskGroup":
             group_id = args[0] if args else kwargs.get("group_id")
-            return self._new_group(group_id, kwargs, suffix=False) or UNKNOWN
+            suffix = kwargs.get("add_suffix_on_collision") is True
+            return self._new_group(group_id, kwargs, suffix=suffix) or UNKNOWN
         if last == "Label":
             return _Label()
         if last == "chain":

@@ -424,6 +424,50 @@ def test_loops_and_factories():
     assert delta.diagnostics == []
 
 
+FX_FACTORY_CLASS = '''\
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+TABLES = ["a", "b", "c"]
+
+
+class PipelineFactory:
+    prefix = "etl"
+
+    def __init__(self, name, tables):
+        self.name = name
+        self.tables = tables
+
+    @staticmethod
+    def task_name(table):
+        return f"load_{table:<3}"
+
+    def build(self):
+        with DAG(f"{self.prefix}_{self.name}", schedule=None) as dag:
+            loads = {t: EmptyOperator(task_id=self.task_name(t).strip()) for t in self.tables}
+            end = EmptyOperator(task_id=f"end_{len(self.tables):02d}")
+            for i in range(len(self.tables) - 1):
+                loads[self.tables[i]] >> loads[self.tables[i + 1]]
+            loads[self.tables[-1]] >> end
+        return dag
+
+
+for n in ("x", "y"):
+    globals()[n] = PipelineFactory(n, TABLES).build()
+'''
+
+
+def test_factory_classes_dict_comprehensions_and_format_specs():
+    """A DAG factory class (``__init__``, attributes, a staticmethod, a class constant), tasks kept
+    in a dict comprehension and indexed by key, f-string format specs, ``globals()[...] =``."""
+    delta = analyse("fx_factory_class.py", FX_FACTORY_CLASS)
+    expected_tasks = {"end_03", "load_a", "load_b", "load_c"}
+    expected_edges = {("load_a", "load_b"), ("load_b", "load_c"), ("load_c", "end_03")}
+    expected = (expected_tasks, expected_edges)
+    assert shape(delta) == {"etl_x": expected, "etl_y": expected}
+    assert delta.diagnostics == []
+
+
 def test_dynamic_ids_become_patterns_with_a_diagnostic():
     """What stays unknown (an environment variable, a runtime list) is kept as a ``*`` pattern when
     part of the id is known, skipped when nothing is, and said in a diagnostic either way."""
