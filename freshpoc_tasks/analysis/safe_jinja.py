@@ -202,6 +202,8 @@ class SafeSandbox(SandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self._step(CALL_STEPS)
+        if any(isinstance(a, Iterator) for a in args):  # ''.join(generator) and the like
+            args = tuple(__self._bounded_items(a) if isinstance(a, Iterator) else a for a in args)
         __self._precheck_method(__obj, args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
         __self._postcheck(result)
