@@ -1,5 +1,6 @@
-"""Graph integration fixtures: the shared Dgraph (unique repository ids per test, never
-dropped) and, for crash drills and benchmarks, a private Dgraph started the project's way."""
+"""Graph integration fixtures: the shared Dgraph (a unique repository id per test, its nodes
+deleted when the test ends) and, for crash drills and benchmarks, a private Dgraph started the
+project's way."""
 
 from __future__ import annotations
 
@@ -28,8 +29,12 @@ def shared_writer(stack, onto) -> Iterator[GraphWriter]:
 
 
 @pytest.fixture
-def repo_id() -> str:
-    return f"test/graph-{uuid.uuid4().hex[:10]}"
+def repo_id(stack) -> Iterator[str]:
+    from tests.integration.cleanup import forget_graph
+
+    repo = f"test/graph-{uuid.uuid4().hex[:10]}"
+    yield repo
+    forget_graph(repo)
 
 
 @pytest.fixture(scope="module")
