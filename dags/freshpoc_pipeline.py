@@ -66,7 +66,9 @@ def freshpoc_pipeline():
         """Repositories that need work, each pinned to a commit; unchanged ones cost nothing.
 
         From conf/params, else the freshpoc_repositories Variable. A repository that cannot be
-        resolved goes to the dead-letter topic with the reason; the others go on.
+        resolved goes to the dead-letter topic with the reason (logged here too) and stays in
+        the list, marked: its ingest task fails naming it, so the run ends failed while the
+        others go on.
         """
         import json
 

@@ -16,11 +16,19 @@ from freshpoc_tasks.operators.pipeline import (
     MineOperator,
     ReportOperator,
     WriteGraphOperator,
+    stage_failed,
 )
 
 # Retries with exponential backoff: a server restarting (Kafka, Dgraph) is waited out.
 DEFAULT_ARGS = {"retries": 3, "retry_delay": timedelta(seconds=10),
                 "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)}
+
+# Each mapped task instance is labelled with its repository in the UI and the REST API
+# (``rendered_map_index``), so a failed one names the repository, not just an index.
+_BY_LOCATION = "{{ task.repo.get('repo') if task.repo is mapping else task.repo }}"
+_BY_REPO_ID = "{{ task.ingest.get('repo_id') if task.ingest is mapping else '' }}"
+# What every per-repository task shares: a task that fails for good dead-letters its repository.
+_STAGE_ARGS: dict[str, Any] = {"on_failure_callback": stage_failed}
 
 
 def _pull(group: str, task: str, key: str) -> str:
@@ -31,15 +39,18 @@ def _pull(group: str, task: str, key: str) -> str:
 
 def repository_stages(spec: Any, group_id: str = "process") -> None:
     """ingest → (mine, analyse) → write_graph → embed → report, for one repository spec."""
-    ingest = IngestOperator(task_id="ingest", repo=spec, pool="freshpoc_git")
-    mine = MineOperator(task_id="mine", ingest=ingest.output)
-    analyse = AnalyseOperator(task_id="analyse", ingest=ingest.output)
-    write = WriteGraphOperator(task_id="write_graph", ingest=ingest.output, mine=mine.output,
-                               analyse=analyse.output, pool="freshpoc_graph_writes")
+    ingest = IngestOperator(task_id="ingest", repo=spec, pool="freshpoc_git",
+                            map_index_template=_BY_LOCATION, **_STAGE_ARGS)
+    staged = {"ingest": ingest.output, "map_index_template": _BY_REPO_ID, **_STAGE_ARGS}
+    mine = MineOperator(task_id="mine", **staged)
+    analyse = AnalyseOperator(task_id="analyse", **staged)
+    write = WriteGraphOperator(task_id="write_graph", mine=mine.output, analyse=analyse.output,
+                               pool="freshpoc_graph_writes", **staged)
     embed = EmbedOperator(task_id="embed", repo_id=_pull(group_id, "ingest", "repo_id"),
                           commit=_pull(group_id, "ingest", "commit"),
                           analysis_uri=_pull(group_id, "analyse", "uri"),
-                          snapshot_uri=_pull(group_id, "ingest", "source_uri"))
-    report = ReportOperator(task_id="report", ingest=ingest.output, mine=mine.output,
-                            analyse=analyse.output, graph=write.output)
+                          snapshot_uri=_pull(group_id, "ingest", "source_uri"),
+                          map_index_template="{{ task.repo_id }}", **_STAGE_ARGS)
+    report = ReportOperator(task_id="report", mine=mine.output, analyse=analyse.output,
+                            graph=write.output, **staged)
     write >> embed >> report

@@ -101,6 +101,24 @@ def resolve_spec(spec: dict[str, Any], registry: Any) -> tuple[Any, dict[str, An
     }
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line (bounded) saying why a repository could not be processed."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Failures no retry can fix: a refused location or ref. A clone or fetch error (network,
+    a server restarting) is worth the task's retries."""
+    from freshpoc_tasks.mining.access import RefNotFoundError, UnsafeLocationError
+
+    return isinstance(exc, UnsafeLocationError | RefNotFoundError)
+
+
+class RepositoryUnavailable(RuntimeError):
+    """A requested repository could not be opened or resolved; the message names it."""
+
+
 def plan_repositories(specs: list[dict[str, Any]], postgres_conn_id: str = "freshpoc_postgres",
                       dead_letters: Any = None) -> list[dict[str, Any]]:
     """The specs that need work, each pinned to its resolved commit.
@@ -119,6 +137,9 @@ def plan_repositories(specs: list[dict[str, Any]], postgres_conn_id: str = "fres
             if dead_letters is None:
                 raise
             dead_letters(spec, exc)
+            # Kept, marked: its ingest task tries once more and fails naming the repository
+            # and the reason, so the run ends failed instead of silently green.
+            todo.append({**spec, "error": failure_reason(exc)})
             continue
         if spec.get("force") or not registry.is_processed(out["repo_id"], out["commit"],
                                                           out["fingerprint"]):
@@ -193,7 +214,17 @@ class IngestOperator(BaseOperator, SkipMixin):
         spec = {"ref": self.ref, "as_of": self.as_of, **{k: v for k, v in spec.items() if v}}
         force = bool(spec.get("force")) or self.force in (True, "True", "true", "1")
         registry = RepoRegistry(self.postgres_conn_id)
-        repo, out = resolve_spec(spec, registry)
+        try:
+            repo, out = resolve_spec(spec, registry)
+        except Exception as exc:
+            # Visible, never skipped: this repository's tasks fail and so does the run.
+            self.log.error("%s cannot be processed: %s", spec.get("repo"), failure_reason(exc))
+            message = f"repository {spec.get('repo')!r} cannot be processed: {failure_reason(exc)}"
+            if is_permanent(exc):
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(message) from exc
+            raise RepositoryUnavailable(message) from exc
         unchanged = registry.is_processed(out["repo_id"], out["commit"], out["fingerprint"])
         commit = out["commit"]
         self.log.info("%s resolved to %s (%s)", repo.repo_id, commit[:12],
@@ -506,3 +537,42 @@ def dead_letter(stage: str, run_id: str | None, kafka_conn_id: str = CONN_DEFAUL
             reason=f"{type(exc).__name__}: {exc}"[:2000], payload=json.dumps(spec, default=str)))
 
     return send
+
+
+def stage_failed(context: Any) -> None:
+    """``on_failure_callback`` of the per-repository tasks: once retries are spent, the
+    repository (its spec, to re-submit it) and the reason go to ``freshpoc.dlq``.
+
+    A spec the planning task could not resolve is already there (stage ``plan``): its ingest
+    failure sends nothing more. Best effort: a broker down must not hide the task's own error.
+    """
+    import logging
+
+    from freshpoc_tasks.contracts.events import DeadLetter
+    from freshpoc_tasks.hooks.events import EventPublisher
+
+    task, ti = context["task"], context["ti"]
+    stage = task.task_id.rsplit(".", 1)[-1]
+    try:
+        spec = getattr(task, "repo", None)
+        spec = spec if isinstance(spec, dict) else ({"repo": spec} if isinstance(spec, str) else {})
+        if spec.get("error"):
+            return
+        ingest = getattr(task, "ingest", None)
+        if ingest is None and "." in task.task_id:
+            group = task.task_id.rsplit(".", 1)[0]
+            ingest = ti.xcom_pull(task_ids=f"{group}.ingest", map_indexes=ti.map_index)
+        if isinstance(ingest, str):
+            ingest = json.loads(ingest)
+        ingest = ingest if isinstance(ingest, dict) else {}
+        location = ingest.get("location") or spec.get("repo")
+        commit = ingest.get("commit")
+        replay = {"repo": location, "ref": commit or spec.get("ref"), "as_of": spec.get("as_of"),
+                  "force": bool(spec.get("force"))}
+        EventPublisher(getattr(task, "kafka_conn_id", CONN_DEFAULTS["kafka_conn_id"])).dead_letter(
+            DeadLetter(stage=stage, repo_id=ingest.get("repo_id") or str(location), commit=commit,
+                       run_id=str(context.get("run_id")),
+                       reason=failure_reason(context.get("exception") or RuntimeError("failed")),
+                       payload=json.dumps(replay, default=str)))
+    except Exception:  # the task already failed: say why its letter did not go
+        logging.getLogger(__name__).exception("could not dead-letter %s of %s", stage, task.task_id)
