@@ -415,7 +415,7 @@ def _run_links(steps: list[tuple[Analyzer, list[FileResult]]], ctx: RepoContext,
             raise _OutputOverBudget(capped.diagnostics[-1].message)
         data, ok = _to_json(capped)
         if not ok:
-            raise ValueError(FileResult.model_validate_json(data).diagnostics[0].message)
+            raise _InvalidOutput(FileResult.model_validate_json(data).diagnostics[0].message)
         return data
 
     biggest = max(len(own) for _a, own in steps)
@@ -429,14 +429,23 @@ def _run_links(steps: list[tuple[Analyzer, list[FileResult]]], ctx: RepoContext,
                                               diagnostics=r.diagnostics)
         else:
             reason = outcome.reason or TASK_ERROR
-            if reason == TASK_ERROR and outcome.message.startswith("_OutputOverBudget"):
-                reason = OUTPUT_BUDGET
+            if reason == TASK_ERROR:  # the worker reports an exception by its class name
+                for exc_type, code in _LINK_FAILURES:
+                    if outcome.message.startswith(exc_type.__name__ + ":"):
+                        reason = code
             found[outcome.index] = (reason, outcome.message)
     return [found[i] for i in range(len(steps))]
 
 
 class _OutputOverBudget(Exception):
     """A link step's output passed its cap (raised in the worker, reported as output_budget)."""
+
+
+class _InvalidOutput(Exception):
+    """A link step's output cannot be serialised (raised in the worker, reported as such)."""
+
+
+_LINK_FAILURES = ((_OutputOverBudget, OUTPUT_BUDGET), (_InvalidOutput, "invalid_output"))
 
 
 def _isolate(analyzer: Analyzer, own: list[FileResult], failure: _Failure, ctx: RepoContext,

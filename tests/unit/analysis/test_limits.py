@@ -117,6 +117,14 @@ class _Hostile(Analyzer):
                 raise RecursionError("maximum recursion depth exceeded")
             if r.path.startswith("slow"):
                 time.sleep(60)
+            if r.path.startswith("cyclic"):
+                loop: list = []
+                loop.append(loop)
+                out.nodes.append(Node(id=ctx.nid("py.module", "c"), type="py.module", scope=ctx.repo_id,
+                                      key="c", name="c", props={"loop": loop}))
+            if r.path.startswith("flood"):
+                out.edges.extend(Edge(type="imports", src=ids[0], dst=f"py.module:local/h:x{i}")
+                                 for i in range(10_000))
         for a, b in itertools.pairwise(ids):
             out.edges.append(Edge(type="imports", src=a, dst=b))
         out.diagnostics.append(Diagnostic(path="", analyzer=self.name, code="linked", severity="info",
@@ -244,3 +252,13 @@ def test_workers_die_with_their_parent(tmp_path):
             return
         time.sleep(0.05)
     raise AssertionError(f"worker {worker} outlived its parent")
+
+
+@pytest.mark.parametrize(("culprit", "code"), [("cyclic.txt", "invalid_output"),
+                                               ("flood.txt", "output_budget")])
+def test_a_link_output_that_cannot_be_kept_is_blamed_on_its_input(culprit, code):
+    texts = {f"m{i}.txt": "fine" for i in range(5)}
+    texts[culprit] = "fine"
+    delta, codes, _modules, _stats = _run(texts, max_output_items=100)
+    assert (culprit, code) in codes, codes
+    assert [d.message for d in delta.diagnostics if d.code == "linked"] == ["5"]
