@@ -58,6 +58,9 @@ OPERATOR_DIALECTS = {
 MAX_EDGES = 20_000        # dependency edges per file; beyond this the file is capped
 MAX_TASKS = 5_000         # tasks per file
 MAX_LOOP = 5_000          # iterations of one loop or comprehension
+MAX_STEPS = 200_000       # loop iterations and comprehension items in all, per file
+MAX_STR = 10_000          # longest string computed (longer ones are unknown)
+MAX_ITEMS = 100_000       # longest list computed
 MAX_CALL_DEPTH = 24       # nested interpreted calls (recursive helpers)
 MAX_MODULES = 64          # repository modules loaded for one DAG file
 WILDCARD = "*"            # stands for the unknown part of a dynamic id
@@ -317,6 +320,7 @@ class _DagFile:
         self.depth = 0
         self.n_edges = 0
         self.n_tasks = 0
+        self.steps = 0
         items = getattr(ctx.config, "max_output_items", None)
         self.max_edges = min(MAX_EDGES, items * 2 // 5) if isinstance(items, int) else MAX_EDGES
         self.max_tasks = min(MAX_TASKS, items // 10) if isinstance(items, int) else MAX_TASKS
@@ -506,10 +510,19 @@ class _DagFile:
             if n >= MAX_LOOP:
                 self._diag("loop_capped", f"loop stopped after {MAX_LOOP} iterations", stmt.lineno)
                 break
-            self.budget.check()
+            self._step(stmt.lineno)
             self._assign(stmt.target, item, scope)
             self._block(stmt.body, scope)
         self._block(stmt.orelse, scope)
+
+    def _step(self, line: int) -> None:
+        """One more loop iteration; nested loops share one bound per file."""
+        self.budget.check()
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            self._diag("steps_capped",
+                       f"more than {MAX_STEPS} loop iterations; the rest of the file is skipped", line)
+            raise _StopFile
 
     @staticmethod
     def _iterable(value: Any) -> list[Any] | None:
@@ -725,7 +738,7 @@ class _DagFile:
             return self._eval(expr.value, scope)
         return UNKNOWN
 
-    def _fstring(self, expr: ast.JoinedStr, scope: _Scope) -> str | _Pattern:
+    def _fstring(self, expr: ast.JoinedStr, scope: _Scope) -> Any:
         parts: list[str] = []
         dynamic = False
         for v in expr.values:
@@ -735,7 +748,8 @@ class _DagFile:
             assert isinstance(v, ast.FormattedValue)
             value = self._eval(v.value, scope)
             spec = self._fstring(v.format_spec, scope) if isinstance(v.format_spec, ast.JoinedStr) else ""
-            if isinstance(value, str | int | float | bool) and isinstance(spec, str):
+            computable = isinstance(spec, str) and not _WIDE.search(spec)
+            if isinstance(value, str | int | float | bool) and computable:
                 try:
                     shown = {115: str, 114: repr, 97: ascii}.get(v.conversion, lambda x: x)(value)
                     parts.append(format(shown, spec))
@@ -749,9 +763,12 @@ class _DagFile:
                 parts.append(WILDCARD)
                 dynamic = True
         text = "".join(parts)
-        return _Pattern(text) if dynamic else text
+        return _bounded(_Pattern(text) if dynamic else text)
 
     def _binop(self, op: ast.operator, left: Any, right: Any) -> Any:
+        return _bounded(self._binop_value(op, left, right))
+
+    def _binop_value(self, op: ast.operator, left: Any, right: Any) -> Any:
         if isinstance(op, ast.RShift):
             self._depend(left, right)
             return right
@@ -769,7 +786,7 @@ class _DagFile:
                 return _Pattern(_text(left) + _text(right))
         if isinstance(op, ast.Mod) and isinstance(left, str):
             args = right if isinstance(right, tuple) else (right,)
-            if all(isinstance(a, str | int | float) for a in args):
+            if all(isinstance(a, str | int | float) for a in args) and not _WIDE.search(left):
                 try:
                     return left % args
                 except (TypeError, ValueError):
@@ -840,7 +857,7 @@ class _DagFile:
             for item in items:
                 if len(out) >= MAX_LOOP:
                     break
-                self.budget.check()
+                self._step(expr.lineno)
                 self._assign(comp.target, item, inner)
                 conds = [self._eval(c, inner) for c in comp.ifs]
                 if all(c for c in conds if self._concrete(c)):
@@ -1691,9 +1708,27 @@ def _xargs(value: Any, depth: int = 0) -> Iterator[_XArg]:
             yield from _xargs(v, depth + 1)
 
 
+_WIDE = re.compile(r"\d{4,}")   # a format width or precision of 1000+: not computed
+
+
+def _bounded(value: Any) -> Any:
+    """Values too big to be ids or task lists are unknown (a doubling loop must not eat memory)."""
+    if isinstance(value, str) and len(value) > MAX_STR:
+        return UNKNOWN
+    if isinstance(value, _Pattern) and len(value.text) > MAX_STR:
+        return UNKNOWN
+    if isinstance(value, list | tuple) and len(value) > MAX_ITEMS:
+        return UNKNOWN
+    return value
+
+
 def _str_method(s: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return _bounded(_str_method_value(s, name, args, kwargs))
+
+
+def _str_method_value(s: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if name == "format":
-        if all(isinstance(a, str | int | float) for a in [*args, *kwargs.values()]):
+        if all(isinstance(a, str | int | float) for a in [*args, *kwargs.values()]) and not _WIDE.search(s):
             try:
                 return s.format(*args, **kwargs)
             except (IndexError, KeyError, ValueError):

@@ -599,3 +599,22 @@ def test_helpers_imported_from_the_repository():
     analyzer = AirflowAnalyzer()
     assert analyzer.context_fingerprint(sources["dags/fx_imports.py"], ctx) != analyzer.context_fingerprint(
         sources["dags/fx_imports.py"], changed)
+
+
+def test_hostile_values_stay_small():
+    """Doubling strings and lists, nested loops and huge format widths are never built."""
+    delta = analyse("hostile.py", (
+        "from airflow.sdk import DAG\n"
+        "s, l = 'ab', [1]\n"
+        "for i in range(5000):\n"
+        "    s = s + s\n"
+        "    l = l + l\n"
+        "with DAG(f'{1:>999999999}'):\n    pass\n"
+        "with DAG('{:>99999999}'.format(s)):\n    pass\n"
+        "for i in range(5000):\n"
+        "    for j in range(5000):\n"
+        "        x = i\n"
+    ))
+    assert [(d.code, d.line) for d in delta.diagnostics] == [
+        ("dynamic_dag_id", 6), ("dynamic_dag_id", 8), ("steps_capped", 11)]
+    assert shape(delta) == {}
