@@ -115,8 +115,10 @@ def our_graph(project: Path, profiles_dir: str | None) -> dict:
     repo_id = f"local/{project.name}"
     start = time.perf_counter()
     analyzer = DbtAnalyzer(profiles_dir=profiles_dir)
-    delta = analyse_repository(files, repo_id, config=AnalysisConfig(time_budget_s=60),
-                               analyzers=[analyzer])
+    # Generous budgets: this measures accuracy, and the machine may be shared (a link step that
+    # overran the default budget would show up as time_budget diagnostics and lost edges).
+    config = AnalysisConfig(time_budget_s=60, link_time_per_input_s=0.5)
+    delta = analyse_repository(files, repo_id, config=config, analyzers=[analyzer])
     seconds = time.perf_counter() - start
     edges = {(_uid(e.src, repo_id), _uid(e.dst, repo_id)) for e in delta.edges
              if e.type == "depends_on" and e.src.startswith(("dbt.model:", "dbt.snapshot:"))}
