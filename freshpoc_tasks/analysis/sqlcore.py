@@ -213,7 +213,11 @@ def _is_begin(tok: Token) -> bool:
     return tt in (TokenType.COMMAND, TokenType.VAR) and len(tok.text) == 5 and tok.text.upper() == "BEGIN"
 
 
-def _unswallow(tokens: list[Token], d: Dialect, text: str, swallowers: set[int]) -> list[Token]:
+_MAX_NESTING = 24  # deeper blocks / swallowed commands are read flat: bounded time, no recursion limit
+
+
+def _unswallow(tokens: list[Token], d: Dialect, text: str, swallowers: set[int],
+               depth: int = 0) -> list[Token]:
     """Re-tokenize text the tokenizer swallowed whole after a command keyword.
 
     After a keyword it treats as an opaque command (Redshift's ``UNLOAD``, T-SQL's ``END`` of
@@ -226,7 +230,7 @@ def _unswallow(tokens: list[Token], d: Dialect, text: str, swallowers: set[int])
     out: list[Token] = []
     for i, tok in enumerate(tokens):
         prev = tokens[i - 1] if i else None
-        if (prev is not None and tok.token_type == TokenType.STRING
+        if (depth < _MAX_NESTING and prev is not None and tok.token_type == TokenType.STRING
                 and (prev.token_type in commands or prev.token_type == TokenType.END)
                 and tok.end - tok.start + 1 < len(tok.text) + 2):
             offset = text.find(tok.text, prev.end + 1)
@@ -242,7 +246,7 @@ def _unswallow(tokens: list[Token], d: Dialect, text: str, swallowers: set[int])
                 t.start += offset
                 t.end += offset
             swallowers.add(id(prev))
-            out += _unswallow(inner, d, text, swallowers)
+            out += _unswallow(inner, d, text, swallowers, depth + 1)
         else:
             out.append(tok)
     return out
@@ -315,16 +319,22 @@ def _blocks(chunk: list[Token]) -> list[tuple[int, int]]:
 def _strip_control(chunk: list[Token]) -> list[Token]:
     """The statement inside a procedural control line (``IF … THEN stmt``, ``ELSE stmt``,
     ``WHILE … LOOP stmt``); nothing for a bare ``END IF`` / ``END LOOP``."""
-    first = _word(chunk, 0)
-    if first == "END" and len(chunk) <= 2:
-        return []
-    if first in ("ELSE", "LOOP"):
-        return _strip_control(chunk[1:])
-    if first in ("IF", "ELSIF", "ELSEIF", "WHILE", "FOR"):
-        for i, tok in enumerate(chunk):
-            if tok.text.upper() in ("THEN", "LOOP", "DO"):
-                return _strip_control(chunk[i + 1:])
-    return chunk
+    start = 0
+    while start < len(chunk):
+        first = _word(chunk, start)
+        if first == "END" and len(chunk) - start <= 2:
+            return []
+        if first in ("ELSE", "LOOP"):
+            start += 1
+            continue
+        if first in ("IF", "ELSIF", "ELSEIF", "WHILE", "FOR"):
+            words = (_word(chunk, i) for i in range(start, len(chunk)))
+            nxt = next((start + k for k, w in enumerate(words) if w in ("THEN", "LOOP", "DO")), None)
+            if nxt is not None:
+                start = nxt + 1
+                continue
+        break
+    return chunk[start:]
 
 
 def _tables_from_tokens(tokens: list[Token], dialect: str | None = None) -> tuple[list[str], list[str]]:
@@ -1157,17 +1167,18 @@ class _Run:
         self.out: list[StatementInfo] = []
         self.swallowers: set[int] = set()
 
-    def statements(self, tokens: list[Token], block: int | None) -> None:
+    def statements(self, tokens: list[Token], block: int | None, depth: int = 0) -> None:
         for chunk in _chunks(tokens):
             if self.check is not None:
                 self.check()
-            blocks = _blocks(chunk)
+            blocks = _blocks(chunk) if depth < _MAX_NESTING else []
             if blocks:
-                self.block(chunk, blocks, block)
+                self.block(chunk, blocks, block, depth)
             else:
                 self.one(chunk, block)
 
-    def block(self, chunk: list[Token], blocks: list[tuple[int, int]], parent: int | None) -> None:
+    def block(self, chunk: list[Token], blocks: list[tuple[int, int]], parent: int | None,
+              depth: int = 0) -> None:
         header = [t.text.upper() for t in chunk[:blocks[0][0]]]
         kind = "block"
         if header and header[0] in ("CREATE", "ALTER", "REPLACE"):
@@ -1180,7 +1191,7 @@ class _Run:
         for start, end in blocks:
             if _word(chunk, start + 1) in ("TRY", "CATCH", "ATOMIC"):  # T-SQL's BEGIN TRY, BEGIN ATOMIC
                 start += 1
-            self.statements(chunk[start + 1:end], index)
+            self.statements(chunk[start + 1:end], index, depth + 1)
 
     def one(self, chunk: list[Token], block: int | None) -> None:
         chunk = _strip_control(chunk)

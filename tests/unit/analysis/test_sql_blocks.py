@@ -130,3 +130,14 @@ delete from z where 1 = 1"""
 def test_keywords_inside_a_statement_do_not_split_it():
     [info] = analyse_sql("CREATE TABLE t (a INT REFERENCES u (a) ON DELETE CASCADE ON UPDATE CASCADE)")
     assert (info.kind, info.reads, info.writes) == ("create_table", [], ["t"])  # a constraint reads no rows
+
+
+@pytest.mark.parametrize("sql", [
+    "ELSE " * 3000 + "insert into t select a from s",
+    "BEGIN " * 2000 + "insert into t select a from s;" + " END" * 2000,
+    "END " * 3000,
+])
+def test_hostile_nesting_is_bounded(sql):
+    # no recursion limit reached, no quadratic blow-up: deep nesting is read flat past a bound
+    infos = analyse_sql(sql, "tsql")
+    assert len(infos) <= 30
