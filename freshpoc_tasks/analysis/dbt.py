@@ -301,8 +301,11 @@ class _Adapter:
     def load_relation(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def get_columns_in_relation(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return []
+    def get_columns_in_relation(self, relation: Any = None, *args: Any, **kwargs: Any) -> list[Any]:
+        """No warehouse: columns the link step already knows (upstream lineage, YAML), else none."""
+        self._runtime.dyn["__introspected__"] = True
+        catalog = self._runtime.dyn.get("__catalog__")
+        return [_Column(c) for c in catalog(str(relation))] if catalog is not None else []
 
     def get_missing_columns(self, *args: Any, **kwargs: Any) -> list[Any]:
         return []
@@ -317,6 +320,27 @@ class _Adapter:
         if name.startswith("_"):
             raise AttributeError(name)
         return _Missing(name=name)
+
+
+class _Column:
+    """A column as ``adapter.get_columns_in_relation`` gives it; the type is not known here."""
+
+    def __init__(self, name: str) -> None:
+        self.name = self.column = name
+        self.data_type = self.dtype = "unknown"
+        self.quoted = f'"{name}"'
+        self.char_size = self.numeric_precision = self.numeric_scale = None
+
+    def is_string(self) -> bool:
+        return False
+
+    def is_number(self) -> bool:
+        return False
+
+    is_numeric = is_integer = is_float = is_number
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class _Exceptions:
@@ -1153,6 +1177,7 @@ class _Recorder:
                                  "type": project.adapter or "", "profile_name": project.profile}
         self.path = path
         self.kind = kind
+        self.catalog: Any = None  # placeholder name -> known column names (link-time re-render)
 
     def ref(self, *args: Any, **kwargs: Any) -> Any:
         names = [str(a) for a in args if a is not None]
@@ -1196,6 +1221,7 @@ class _Recorder:
             "ref": self.ref, "source": self.source, "var": self.var, "config": _Config(self),
             "this": this, "model": node, "node": node, "target": self.target,
             "project_name": self.project.name, "__package__": self.project.name,
+            "__catalog__": self.catalog,
         }
 
 
@@ -1222,7 +1248,7 @@ class DbtAnalyzer(Analyzer):
     """dbt projects as ``dbt parse`` sees them; ``profiles_dir`` is ``dbt --profiles-dir``."""
 
     name = "dbt"
-    version = "2.0.0"
+    version = "2.1.0"
 
     def __init__(self, profiles_dir: str | None = None) -> None:
         self.profiles_dir = profiles_dir
@@ -1329,6 +1355,7 @@ class DbtAnalyzer(Analyzer):
                     AttributeError, KeyError, IndexError, RecursionError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             finally:
+                introspects = bool(runtime.dyn.get("__introspected__"))
                 runtime.dyn.clear()
         budget.check()
         confidence = 1.0
@@ -1363,7 +1390,7 @@ class DbtAnalyzer(Analyzer):
         if confidence < 1.0:
             props["rendered"] = False
         facts_base = {"kind": kind, "name": name, "id": nid, "package": project.name,
-                      "enabled": enabled, "confidence": confidence}
+                      "enabled": enabled, "confidence": confidence, "introspects": introspects}
         if not enabled:
             result.facts.update({**facts_base, "refs": [], "sources": [], "rendered": "",
                                  "config": {}, "macros": [], "materialized": materialized})
@@ -1582,7 +1609,7 @@ class _ProjectLinker:
             try:
                 node = dict(self.runtime.dyn["model"])
                 value = call_macro(found, *args, node)
-            except Exception:
+            except Exception:  # a failing naming macro leaves dbt's default
                 return None
             finally:
                 self.runtime.dyn.clear()
@@ -1741,10 +1768,13 @@ class _ProjectLinker:
             if not is_ephemeral:
                 self.out.edges.append(Edge(type="materializes_as", src=r.facts["id"],
                                            dst=self.emit.table(fqn)))
-            if not r.facts.get("rendered", "").strip():
+            rendered = r.facts.get("rendered", "")
+            if r.facts.get("introspects") and float(r.facts.get("confidence", 1.0)) >= 1.0:
+                rendered = self._rerender(r, schema) or rendered
+            if not rendered.strip():
                 continue
             try:
-                stmt = parse_one(r.facts.get("rendered", ""), self.p.dialect)
+                stmt = parse_one(rendered, self.p.dialect)
             except SqlglotError as exc:
                 self.out.diagnostics.append(self.a.diag(r.path, "sql_parse_error",
                                                         str(exc).splitlines()[0][:300], severity="warning"))
@@ -1773,6 +1803,40 @@ class _ProjectLinker:
                 if column != "*":
                     self.emit.column(fqn, column, described.get(column, ""))
             self.emit.lineage(fqn, info.columns)
+
+    def _placeholder_columns(self, name: str, r: FileResult,
+                             schema: Mapping[str, Mapping[str, str]]) -> list[str]:
+        """Known columns of the relation a placeholder stands for (none for ephemeral models)."""
+        fqn: str | None = None
+        if name.startswith(REF_PREFIX):
+            found = self.resolve([name[len(REF_PREFIX):]], r.facts["package"])
+            if found is not None and found[1].facts.get("materialized") != "ephemeral":
+                dep = found[1]
+                fqn = self.relations.get(dep.facts["id"]) if dep.facts["kind"] == "seed" else \
+                    self.model_relation(dep)
+        elif name.startswith(SRC_PREFIX):
+            sname, _, tname = name[len(SRC_PREFIX):].partition("__")
+            info = self.source(sname, tname, r.facts["package"])
+            fqn = info["fqn"] if info else None
+        return [c for c in (schema.get(fqn) or {}) if c != "*"] if fqn else []
+
+    def _rerender(self, r: FileResult, schema: Mapping[str, Mapping[str, str]]) -> str | None:
+        """Render a model that asked the warehouse for columns again, now that upstream columns are
+        known: ``dbt_utils.unpivot``/``star``-style macros then give the SQL ``dbt compile`` would."""
+        text = self.ctx.text(r.path)
+        project = self.ws.project(r.facts["package"])
+        if text is None or project is None or self.runtime is None:
+            return None
+        recorder = _Recorder(project, r.facts["name"], self.ws.target(), r.path, r.facts["kind"])
+        recorder.catalog = lambda placeholder: self._placeholder_columns(placeholder, r, schema)
+        with self.runtime.lock:
+            self.runtime.bind(recorder)
+            try:
+                return self.runtime.render(_PARSER.parse(text), project.name)
+            except Exception:  # the first rendering stands
+                return None
+            finally:
+                self.runtime.dyn.clear()
 
     def _swap_placeholders(self, stmt: exp.Expr, r: FileResult) -> None:
         pkg = r.facts["package"]

@@ -331,3 +331,27 @@ def test_project_vars_render_with_the_profile_target():
              "profiles.yml": profile("postgres", "db"),
              "models/a.sql": "select {{ var('start') }} as y, '{{ var('stamp') }}' as d"}
     assert rendered(files, "models/a.sql") == "select 2021 as y, '2000-01-02' as d"
+
+
+# -- macros that ask the warehouse for columns ---------------------------------------------------
+
+def test_column_introspection_answers_from_upstream_lineage():
+    # ``adapter.get_columns_in_relation`` (dbt_utils.unpivot, union_relations...) has no warehouse
+    # to ask; once upstream columns are known the link step renders the model again with them.
+    files = {
+        "dbt_project.yml": PROJECT,
+        "macros/unpivot.sql": (
+            "{% macro unpivot(relation, exclude) %}"
+            "{% for col in adapter.get_columns_in_relation(relation) if col.column not in exclude %}"
+            "select {{ exclude | join(', ') }}, '{{ col.column }}' as field, {{ col.column }} as value "
+            "from {{ relation }}{% if not loop.last %} union all {% endif %}{% endfor %}{% endmacro %}"),
+        "models/b.sql": "select id, v, v * 2 as w from {{ source('raw', 't') }}",
+        "models/a.sql": "with p as ({{ unpivot(ref('b'), ['id']) }}) select id, field, value from p",
+        "models/sources.yml": SOURCES,
+    }
+    # alone, the model renders what dbt parse renders: no columns, a CTE with no query
+    assert rendered(files, "models/a.sql") == "with p as () select id, field, value from p"
+    delta = analyse(files)
+    assert {(s, d) for s, d in lineage(delta) if s.startswith("main.a.")} == {
+        ("main.a.id", "main.b.id"), ("main.a.value", "main.b.v"), ("main.a.value", "main.b.w")}
+    assert delta.diagnostics == []
