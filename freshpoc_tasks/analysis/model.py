@@ -104,7 +104,7 @@ class AnalysisConfig:
     # link_memory_per_input_kb for each file it links (its work grows with the repository).
     memory_budget_mb: int = 768
     max_output_items: int = 50_000
-    max_output_bytes: int = 8 * 1024 * 1024
+    max_output_bytes: int = 16 * 1024 * 1024  # a result may outgrow its (<= 8 MiB) file
     max_total_output_bytes: int = 128 * 1024 * 1024  # ~6x that in memory once parsed
     link_time_per_input_s: float = 0.05
     link_memory_per_input_kb: int = 64
