@@ -68,6 +68,7 @@ def nested_subqueries(depth: int = 300) -> bytes:
 MUL = "{{ 'x' * 2000000000 }}"
 DOUBLING = "{% set ns = namespace(x=[1]) %}{% for i in range(40) %}{% set ns.x = ns.x + ns.x %}{% endfor %}"
 NESTED_LOOP = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+CENTS = "{% macro cents(c) %}({{ c }} / 100){% endmacro %}"
 OK_SQL = b"select a from t;\n"
 OK_DAG = dag("    EmptyOperator(task_id='fine')\n")
 REF_OK = b"select id from {{ ref('ok') }}\n"
@@ -109,7 +110,10 @@ def _inputs() -> list[HostileInput]:
           {"etl/loop.sql": f"select 1 {NESTED_LOOP} from t;\n".encode(), "etl/ok.sql": OK_SQL},
           ["etl/loop.sql"], ["etl/ok.sql"]),
         h("macro_top_level_loop", "dbt macro file with an endless top-level loop",
-          dbt({"macros/loop.sql": NESTED_LOOP.encode(), "models/b.sql": REF_OK}), [], [*OK, "models/b.sql"]),
+          dbt({"macros/loop.sql": (NESTED_LOOP + CENTS).encode(),
+               "models/b.sql": b"select {{ cents('id') }} as id from {{ ref('ok') }}\n",
+               "models/c.sql": b"select {{ cents('id') }} as id from {{ ref('b') }}\n"}),
+          [], [*OK, "models/b.sql", "models/c.sql"]),
         h("yaml_laughs_project", "YAML billion laughs in dbt_project.yml vars",
           dbt({"dbt_project.yml": VARS + laughs(indent="  ")}), ["dbt_project.yml"], OK),
         h("yaml_laughs_profiles", "YAML billion laughs in profiles.yml",
