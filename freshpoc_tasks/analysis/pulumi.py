@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from freshpoc_tasks.analysis import safe_yaml
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
 from freshpoc_tasks.analysis.model import Budget, FileResult, RepoContext, SourceFile
 from freshpoc_tasks.analysis.python import dotted, module_name
@@ -34,10 +35,7 @@ def _project(root: str, ctx: RepoContext) -> dict[str, Any]:
     for name in ("Pulumi.yaml", "Pulumi.yml"):
         text = ctx.text(posixpath.join(root, name) if root else name)
         if text is not None:
-            try:
-                doc = yaml.safe_load(text)
-            except yaml.YAMLError:
-                doc = None
+            doc = safe_yaml.safe_load_or_none(text)
             return doc if isinstance(doc, dict) else {}
     return {}
 
@@ -55,7 +53,7 @@ def type_token(package: str, module_path: list[str], cls: str) -> str:
 
 class PulumiAnalyzer(Analyzer):
     name = "pulumi"
-    version = "1.0.0"
+    version = "1.1.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         if file.name.startswith("Pulumi.") and file.suffix in (".yaml", ".yml"):
@@ -79,9 +77,9 @@ class PulumiAnalyzer(Analyzer):
         pid = ctx.nid("pulumi.project", project)
         if file.suffix in (".yaml", ".yml"):
             try:
-                own = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise AnalysisError("yaml_error", str(exc).splitlines()[0]) from None
+                own = safe_yaml.safe_load(text)
+            except (yaml.YAMLError, RecursionError, ValueError) as exc:
+                raise AnalysisError(safe_yaml.refusal_code(exc), str(exc).splitlines()[0]) from None
             own = own if isinstance(own, dict) else {}
             if file.name in ("Pulumi.yaml", "Pulumi.yml"):
                 runtime = own.get("runtime")

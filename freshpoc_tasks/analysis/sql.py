@@ -15,22 +15,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from sqlglot.errors import SqlglotError
 
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
 from freshpoc_tasks.analysis.model import Budget, FileResult, RepoContext, SourceFile
+from freshpoc_tasks.analysis.safe_jinja import JinjaBudgetExceeded, SafeSandbox
 from freshpoc_tasks.analysis.sqlcore import StatementInfo, analyse_sql
 from freshpoc_tasks.contracts.graph import Edge, Node, node_id
 
-_JINJA: SandboxedEnvironment | None = None
+_JINJA: SafeSandbox | None = None
 
 
 def render_templated_sql(text: str) -> str:
     """Airflow-style templates (``{{ ds }}``) render to empty strings so the SQL still parses.
 
-    Sandboxed, and unknown names are empty, so a template can neither reach Python internals nor
-    fail on a macro we do not have; a template that still fails is analysed as written.
+    Sandboxed with bounded values and loops (``safe_jinja``), and unknown names are empty, so a
+    template can neither reach Python internals nor fail on a macro we do not have. A template
+    that merely fails is analysed as written; one that tries to build a huge value or loop is
+    refused as ``jinja_budget`` (a tiny file must not cost the run gigabytes).
     """
     global _JINJA
     if "{{" not in text and "{%" not in text:
@@ -38,9 +40,11 @@ def render_templated_sql(text: str) -> str:
     if _JINJA is None:
         from freshpoc_tasks.analysis.dbt import _Missing
 
-        _JINJA = SandboxedEnvironment(undefined=_Missing, autoescape=False)
+        _JINJA = SafeSandbox(undefined=_Missing, autoescape=False)
     try:
         return _JINJA.from_string(text).render()
+    except JinjaBudgetExceeded as exc:
+        raise AnalysisError("jinja_budget", str(exc)) from None
     except (TemplateError, ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError,
             RecursionError):
         return text
@@ -169,7 +173,7 @@ def _diag(analyzer: str, path: str, code: str, message: str, line: int | None):
 
 class SqlAnalyzer(Analyzer):
     name = "sql"
-    version = "2.0.0"
+    version = "2.1.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix == ".sql" and dbt_project_root(file.path, ctx) is None
