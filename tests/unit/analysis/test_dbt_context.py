@@ -26,9 +26,10 @@ SOURCES = ("version: 2\nsources:\n  - name: raw\n    tables:\n      - name: t\n"
            "        columns: [{name: id}, {name: v}]\n")
 
 
-def analyse(files: dict[str, str], profiles_dir: str | None = None):
+def analyse(files: dict[str, str], profiles_dir: str | None = None, **config: object):
     return analyse_repository([SourceFile.from_text(p, t) for p, t in files.items()], "local/t",
-                              config=AnalysisConfig(), analyzers=[DbtAnalyzer(profiles_dir=profiles_dir)])
+                              config=AnalysisConfig(**config),  # type: ignore[arg-type]
+                              analyzers=[DbtAnalyzer(profiles_dir=profiles_dir)])
 
 
 def rendered(files: dict[str, str], path: str, profiles_dir: str | None = None) -> str:
@@ -355,3 +356,27 @@ def test_column_introspection_answers_from_upstream_lineage():
     assert {(s, d) for s, d in lineage(delta) if s.startswith("main.a.")} == {
         ("main.a.id", "main.b.id"), ("main.a.value", "main.b.v"), ("main.a.value", "main.b.w")}
     assert delta.diagnostics == []
+
+
+# -- cost stays linear in the number of models ---------------------------------------------------
+
+def test_lineage_gets_only_the_relations_a_model_reads(monkeypatch):
+    # Handing every model the whole warehouse schema makes sqlglot normalise it per model:
+    # quadratic in the project's size. Each model must get only what it reads.
+    from freshpoc_tasks.analysis import dbt as dbt_module
+
+    seen: list[int] = []
+    original = dbt_module.add_column_lineage
+
+    def spy(info, stmt, dialect, schema, sources=None, **kwargs):
+        seen.append(len(schema))
+        return original(info, stmt, dialect, schema, sources, **kwargs)
+
+    monkeypatch.setattr(dbt_module, "add_column_lineage", spy)
+    files = {"dbt_project.yml": PROJECT, "models/sources.yml": SOURCES,
+             "models/m0.sql": "select id, v from {{ source('raw', 't') }}"}
+    for i in range(1, 40):
+        files[f"models/m{i}.sql"] = f"select id, v from {{{{ ref('m{i - 1}') }}}}"
+    delta = analyse(files, workers=0)  # inline, so the spy sees the calls
+    assert len(seen) == 40 and max(seen) == 1
+    assert ("main.m39.v", "main.m38.v") in lineage(delta)
