@@ -84,13 +84,14 @@ def to_markdown(doc: Document) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1f2328}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}th,td{border:1px solid #d0d7de;padding:.3rem .6rem;
 text-align:left}th{background:#f6f8fa}figure{margin:1rem 0 2rem}figcaption{color:#57606a;font-size:.9rem}
 pre.mermaid{background:#fff}code{background:#f6f8fa;padding:0 .2rem}
 .note{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem}
 """
+_CSS = REPORT_CSS  # the name older callers read; pages outside reports (search, browser) share it
 
 
 def to_html(doc: Document, *, mermaid_src: str = "mermaid.min.js",
@@ -107,7 +108,7 @@ def to_html(doc: Document, *, mermaid_src: str = "mermaid.min.js",
     """
     e = html.escape
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{e(doc.title)}</title><style>{_CSS}</style></head><body>"]
+             f"<title>{e(doc.title)}</title><style>{REPORT_CSS}</style></head><body>"]
     if nav:
         parts.append("<nav>" + " · ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in nav)
                      + "</nav>")
