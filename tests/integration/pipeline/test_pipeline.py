@@ -10,6 +10,7 @@ import gzip
 import json
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from freshpoc_tasks.contracts.base import read_jsonl
 from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
 from freshpoc_tasks.contracts.mining import MINING_RECORDS
 from freshpoc_tasks.stack.examples import materialise_example
+from tests.integration.cleanup import scratch_name, scratch_repo
 from tests.integration.pipeline.kafka_read import read_topics
 
 DAG = "freshpoc_pipeline"
@@ -27,12 +29,16 @@ STAGE_TOPICS = ("repos.ingested", "code.mined", "code.analyzed", "graph.applied"
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory) -> dict:
-    """py_inventory as a fresh repository whose id no earlier run has seen."""
-    name = f"py_inventory_e2e_{uuid.uuid4().hex[:8]}"
+def example(tmp_path_factory) -> Iterator[dict]:
+    """py_inventory as a fresh repository whose id no earlier run has seen; forgotten by every
+    store afterwards."""
+    from freshpoc_tasks.mining.access import repo_id_for
+
+    name = scratch_name("py_inventory_e2e")
     path, sha = materialise_example(ROOT / "include/examples/py_inventory",
                                     tmp_path_factory.mktemp("repos") / name)
-    return {"path": path, "commit": sha, "repo_id": f"local/{name}"}
+    with scratch_repo(repo_id_for(path)) as repo_id:
+        yield {"path": path, "commit": sha, "repo_id": repo_id}
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +172,9 @@ def test_second_run_skips_and_forced_rerun_changes_nothing(airflow_api, first_ru
 def test_unresolvable_repository_goes_to_the_dead_letter_topic(airflow_api):
     bogus = f"/nonexistent/freshpoc-{uuid.uuid4().hex[:8]}"
     run_id = airflow_api.trigger(DAG, {"repo": bogus})
-    assert airflow_api.wait(DAG, run_id, timeout=300) == "success"
+    # The repository stays in the map, marked; its ingest fails naming it, so the run fails
+    # visibly (commit 3288028) while its dead letter, written once by the plan, is replayable.
+    assert airflow_api.wait(DAG, run_id, timeout=300) == "failed"
     letters = [event for _topic, event in read_topics(["freshpoc.dlq"])]
     mine = [x for x in letters if x.get("run_id") == run_id]
     assert len(mine) == 1
