@@ -161,3 +161,18 @@ def test_rerun_of_the_same_commit_keeps_the_graph_files(reported):
     assert f"graph: unchanged since the last run of {reported['c2'][:12]}" in proc.stderr
     assert _analysed(proc.stderr) == (18, 0, 18)
     assert {p: (out / "graph" / p).read_bytes() for p in before} == before
+
+
+def test_since_a_commit_never_reported_processes_it_first(reported, tmp_path):
+    """--since into an empty folder: the older commit is mined and analysed too, put on the local
+    timeline, and the impact report compares the two — the same answer as reporting both in turn."""
+    out = tmp_path / "fresh"
+    proc = subprocess.run([sys.executable, "-m", "freshpoc_tasks.cli.main", "report", str(reported["path"]),
+                           "--ref", reported["c2"], "--since", reported["c1"], "--out", str(out),
+                           "--format", "json", *reported["caches"]],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    state = json.loads((out / "graph/state.json").read_text())
+    assert [sha for _, sha in next(iter(state["timelines"].values()))] == [reported["c1"], reported["c2"]]
+    fresh = json.loads((out / "impact.json").read_text())
+    assert fresh == json.loads((reported["out"] / "impact.json").read_text())
