@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from freshpoc_tasks.analysis.airflow import AirflowAnalyzer  # noqa: E402
 from freshpoc_tasks.analysis.engine import analyse_repository  # noqa: E402
-from freshpoc_tasks.analysis.model import SourceFile  # noqa: E402
+from freshpoc_tasks.analysis.model import RepoContext, SourceFile  # noqa: E402
 
 # Runs inside the venv's python; writes JSON to the path in argv[2] (Airflow logs to stdout).
 ORACLE = r"""
@@ -85,6 +85,17 @@ def run_oracle(folder: Path) -> dict:
         return json.loads(out.read_text())
 
 
+class _FolderAnalyzer(AirflowAnalyzer):
+    """The analyzer, claiming only the DAG folder's files; the rest of the project is context
+    (so copies of DAGs elsewhere in the project do not merge with the ones measured)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
+        return file.path.startswith(self.prefix) and super().accepts(file, ctx)
+
+
 def run_analyzer(folder: Path, skip: set[str]) -> tuple[dict, list, float]:
     """DAGs, tasks and edges the analyzer finds, in the oracle's shape, plus its diagnostics.
 
@@ -101,7 +112,7 @@ def run_analyzer(folder: Path, skip: set[str]) -> tuple[dict, list, float]:
              if p.is_file() and not {"__pycache__", ".git", ".venv"} & set(p.relative_to(root).parts)
              and p.relative_to(root).as_posix().removeprefix(prefix) not in skip]
     start = time.perf_counter()
-    delta = analyse_repository(files, f"local/{folder.name}", analyzers=[AirflowAnalyzer()])
+    delta = analyse_repository(files, f"local/{folder.name}", analyzers=[_FolderAnalyzer(prefix)])
     elapsed = time.perf_counter() - start
     nodes = {n.id: n for n in delta.nodes}
     dags: dict[str, dict] = {}

@@ -403,8 +403,9 @@ class _DagFile:
             scope.vars[stmt.name] = _Class(stmt.name, is_op, is_group, methods.get("__init__") if is_group
                                            else None, methods, attrs)
         elif isinstance(stmt, ast.Import | ast.ImportFrom):
-            module = self._import(stmt.module, stmt.level, stmt.lineno) if isinstance(stmt, ast.ImportFrom) \
-                else None
+            asked = [a.name for a in stmt.names]
+            module = self._import(stmt.module, stmt.level, stmt.lineno, asked) \
+                if isinstance(stmt, ast.ImportFrom) else None
             for alias in stmt.names:
                 name = alias.asname or alias.name.partition(".")[0]
                 imported = alias.asname or isinstance(stmt, ast.ImportFrom)
@@ -413,10 +414,10 @@ class _DagFile:
                     value = module.vars[alias.name]
                 elif isinstance(stmt, ast.ImportFrom):
                     submodule = f"{stmt.module or ''}.{alias.name}".lstrip(".")
-                    sub = self._import(submodule, stmt.level, stmt.lineno)
+                    sub = self._import(submodule, stmt.level, stmt.lineno, [])
                     value = sub if sub is not None else value
                 elif alias.asname:
-                    sub = self._import(alias.name, 0, stmt.lineno)
+                    sub = self._import(alias.name, 0, stmt.lineno, [])
                     value = sub if sub is not None else value
                 scope.vars[name] = value
         elif isinstance(stmt, ast.For | ast.AsyncFor):
@@ -443,32 +444,41 @@ class _DagFile:
             for case in stmt.cases:
                 self._block(case.body, scope)
 
-    def _import(self, module_name: str | None, level: int, line: int) -> _Scope | None:
+    def _import(self, module_name: str | None, level: int, line: int, names: list[str]) -> _Scope | None:
         """Load a module of this repository the DAG file imports from (``include/factory.py``).
 
         Only its definitions run (functions, classes, constants, its own imports): what the DAG
         file calls from it is then interpreted like local code, as Python would. Airflow's own
-        package is never loaded from the repository, nor anything outside it.
+        package is never loaded from the repository, nor anything outside it. A module that
+        never mentions Airflow cannot make tasks: it is read only for the constants asked of it
+        (``from include.config import TABLES``), so importing a big library costs nothing.
         """
         path = _resolve_import(self.file.path, module_name, level, self.ctx)
         if path is None or path == self.file.path:
             return None
         if path in self.modules:
             return self.modules[path]
+        text = self.ctx.text(path) or ""
+        tasks_possible = "airflow" in text
+        if not tasks_possible and not any(n.isupper() for n in names):
+            return None
         self.modules[path] = None   # an import cycle sees an empty module
         if len(self.modules) > MAX_MODULES:
             self._diag("imports_capped", f"more than {MAX_MODULES} repository modules imported", line)
             return None
         try:
-            tree = ast.parse(self.ctx.text(path) or "", filename=path)
+            tree = ast.parse(text, filename=path)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             return None
         module = _Scope({"__file__": _File(path), "__name__": UNKNOWN})
+        kinds: tuple[type, ...] = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
+                                   ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Try)
+        if not tasks_possible:
+            kinds = (ast.Assign, ast.AnnAssign)
         self.importing += 1
         try:
             for node in tree.body:
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
-                              | ast.ImportFrom | ast.Assign | ast.AnnAssign | ast.Try):
+                if isinstance(node, kinds):
                     self._stmt(node, module)
         except _Return:
             pass
@@ -1656,11 +1666,16 @@ def _resolve_import(importer: str, module: str | None, level: int, ctx: RepoCont
 
 
 def _imported_modules(file: SourceFile, ctx: RepoContext) -> set[str]:
-    """Repository modules a DAG file loads through ``from ... import``, transitively (bounded)."""
+    """Repository modules a DAG file may load (see ``_DagFile._import``), transitively (bounded).
+
+    Modules that never mention Airflow are listed but not followed, as the interpreter reads
+    only constants from them."""
     seen: set[str] = set()
     todo = [(file.path, file.content.decode("utf-8", errors="replace"))]
     while todo and len(seen) < MAX_MODULES:
         path, text = todo.pop()
+        if "airflow" not in text:
+            continue
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
