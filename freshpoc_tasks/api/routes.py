@@ -1,6 +1,10 @@
 """Routes of the query API. Every one is a GET over saved queries or the graph's query builders
 (``freshpoc_tasks.graph.queries``); none writes to the graph.
 
+The graph's questions (node walks, timeline, as-of, changes) go through the store's
+``graph.queries.GraphQuestions`` methods, the same interface the local store answers, so one
+question has one meaning; the rest are saved queries.
+
 The graph is the writer's: ``ntype`` for the type, ``repo`` for the owning repository, validity
 ``vf``/``vt`` in commit-time µs on nodes and edges, a repository's processed commits in the
 ``fp_timeline`` of its state node. Commit sequence numbers (``seq``) are positions on that timeline.
@@ -22,7 +26,6 @@ from freshpoc_tasks.api.pages import html_page
 from freshpoc_tasks.api.pagination import Page, PageParams, page_params
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.search import search_form
-from freshpoc_tasks.graph import queries as gq
 from freshpoc_tasks.graph import validity
 from freshpoc_tasks.reporting import (
     Affected,
@@ -179,22 +182,6 @@ def _groups(data: dict[str, Any], key: str, field: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _ref(n: dict[str, Any]) -> NodeRef:
-    return NodeRef(xid=n["xid"], type=st.first_type(n), name=n.get("name"))
-
-
-# Edges walked per direction: (stored direction, reversed). Dependencies are the builders' own;
-# lineage adds the SQL hops (table <-writes- statement -reads-> table) and model <-> table.
-TRAVERSALS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
-    ("deps", "down"): (gq.DEPENDENCY_EDGES, ()),
-    ("deps", "up"): ((), gq.DEPENDENCY_EDGES),
-    ("lineage", "up"): (("derives_from", "depends_on", "reads", "materializes_as"),
-                        ("writes", "materializes_as")),
-    ("lineage", "down"): (("writes", "materializes_as"),
-                          ("derives_from", "depends_on", "reads", "materializes_as")),
-}
-
-
 def _window(items: list[Any], page: PageParams) -> list[Any]:
     return items[page.offset: page.offset + page.limit]
 
@@ -237,23 +224,21 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
                 raise ProblemError(503, f"graph query {query_name} failed: {type(exc).__name__}") from exc
             raise
 
-    def run_q(store: st.GraphStore, query: Any, /, **kwargs: Any) -> dict[str, Any]:
-        """Build a query with ``graph.queries`` and run it, with the errors ``run`` gives."""
+    def ask(store: st.GraphStore, question: str, /, *args: Any) -> Any:
+        """One of the graph's questions (``graph.queries.GraphQuestions``), with the errors
+        ``run`` gives: a bad value is 400, an unreachable or refusing graph 503."""
         try:
-            built = query(**kwargs)
+            return getattr(store, question)(*args)
         except ValueError as exc:
             raise ProblemError(400, str(exc)) from None
-        try:
-            return store.run_builder(built)
         except Exception as exc:
             if type(exc).__module__.split(".")[0] in {"grpc", "pydgraph"}:
-                raise ProblemError(503, f"graph query {query.__name__} failed: {type(exc).__name__}") from exc
+                raise ProblemError(503, f"graph question {question} failed: {type(exc).__name__}") from exc
             raise
 
     def timeline(store: st.GraphStore, repo: str) -> list[tuple[Commit, int]]:
         """The repository's processed commits, oldest first, with their commit times in µs."""
-        rows = run_q(store, gq.commit_time, repo_id=repo).get("s", [])
-        points = validity.decode_timeline(rows[0].get("fp_timeline")) if rows else []
+        points = ask(store, "timeline", repo)
         return [(Commit(sha=sha, seq=i, committed_at=validity.from_us(us).isoformat()), us)
                 for i, (us, sha) in enumerate(points, 1)]
 
@@ -319,10 +304,7 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
 
     def walk(store: st.GraphStore, name: str, xid: str, depth: int, direction: str,
              at_us: int | None = None) -> st.Traversal:
-        forward, backward = TRAVERSALS[(name, direction)]
-        rows = run_q(store, gq.traverse, onto=store.ontology(), xid=xid, forward=forward,
-                     backward=backward, depth=depth, at_us=at_us).get("n", [])
-        return st.flatten_recursion(rows[0] if rows else None)
+        return ask(store, "walk", name, xid, direction, depth, at_us)
 
     def traversal(store: st.GraphStore, name: str, xid: str, depth: int,
                   direction: Literal["up", "down"]) -> TraversalOut:
@@ -395,11 +377,10 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
     @r.get("/graph/as-of", summary="The repository's graph as of a processed commit")
     def as_of(store: Store, repo: RepoId, commit: Sha, page: Paging) -> AsOf:
         c, at = commit_of(store, repo, commit)
-        counts = _groups(run_q(store, gq.counts_by_type, repo_id=repo, at_us=at), "c", "ntype")
-        rows = run_q(store, gq.nodes_of_repo, repo_id=repo, at_us=at, first=page.limit,
-                     offset=page.offset).get("n", [])
+        counts = ask(store, "counts_by_type", repo, at)
+        rows = ask(store, "nodes_at", repo, at, page.limit, page.offset)
         return AsOf(commit=c, counts_by_type=counts,
-                    nodes=Page.of([_ref(x) for x in rows], sum(counts.values()), page))
+                    nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page))
 
     @r.get("/graph/diff", summary="Nodes added and removed between two processed commits")
     def diff(store: Store, repo: RepoId, from_commit: Sha, to_commit: Sha) -> Diff:
@@ -413,9 +394,9 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
                 to_us: int) -> tuple[list[NodeRef], list[NodeRef]]:
         """Nodes added and removed between two commit times. Commit nodes are left out: they are
         history (never closed), so each processed commit would otherwise "add" itself."""
-        d = run_q(store, gq.nodes_changed_between, repo_id=repo, from_us=from_us, to_us=to_us)
-        return tuple([_ref(x) for x in d.get(k, []) if st.first_type(x) != "commit"]  # type: ignore[return-value]
-                     for k in ("added", "removed"))
+        added, removed = ask(store, "changes", repo, from_us, to_us)
+        return tuple([NodeRef(**x) for x in refs if x.get("type") != "commit"]  # type: ignore[return-value]
+                     for refs in (added, removed))
 
     @r.get("/queries", summary="Saved queries (named, parameterised DQL)")
     def saved_queries(store: Store) -> list[SavedQueryInfo]:
