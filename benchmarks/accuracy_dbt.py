@@ -16,16 +16,31 @@ packages placed in ``dbt_packages/`` or its ``packages-install-path`` by hand), 
    - per-model column-lineage coverage: models whose output columns come from their own SQL,
      models with at least one ``derives_from`` edge to an upstream column, and models whose
      lineage is partial (ephemeral models are inlined into their consumers and have no relation
-     of their own: counted apart). A model whose SQL only exists after querying the warehouse
-     (``dbt_utils.unpivot`` and the like render empty while dbt parses) has none.
+     of their own: counted apart). A model whose SQL only exists after asking the warehouse for
+     data or for relations (``get_column_values``, ``get_relations_by_pattern``) has none;
+     ``adapter.get_columns_in_relation`` is answered from upstream lineage at link time.
+
+References used (fetched public checkouts; packages cloned by hand into ``dbt_packages/`` at the
+versions their ``packages.yml`` names, since dbt's package hub is not reachable here):
+
+- ``dbt-labs/jaffle-shop`` with dbt_utils 1.3.3, dbt_date 0.17.1, audit_helper (main);
+- ``mattermost/mattermost-data-warehouse``, project ``transform/mattermost-analytics`` (254
+  models + 48 of the dbt_project_evaluator package) with dbt_utils 1.3.0, codegen 0.13.1,
+  dbt_project_evaluator 0.14.3, dbt_snowflake_query_tags 2.6.0; its profile lives in
+  ``profile/``, where dbt looks only when told (``--profiles-dir profile``);
+- ``cal-itp/data-infra``, project ``warehouse`` (610 models, BigQuery profile in the project
+  folder) with dbt_utils 1.3.3, dbt_expectations (metaplane, main), dbt_date 0.17.2.
 
 Run::
 
     .venv/bin/python benchmarks/accuracy_dbt.py --project /work/refs/jaffle-shop \\
-        --project /work/refs/mattermost-data-warehouse/transform/mattermost-analytics
+        --project /work/refs/mattermost-data-warehouse/transform/mattermost-analytics \\
+        --project /work/refs/cal-itp-data-infra/warehouse --profiles-dir profile
 
-``--profile-dialect`` is not needed: our analyzer reads the project's own ``profiles.yml`` where
-dbt would look (``--profiles-dir PATH`` passes one explicitly, as ``dbt --profiles-dir`` does).
+``--profiles-dir DIR`` is passed to our analyzer as ``dbt --profiles-dir`` is to dbt: relative to
+each project folder (taken as the repository root here); where it holds no profiles.yml the
+analyzer goes on looking where dbt does (``$DBT_PROFILES_DIR``, the project folder, ``~/.dbt``),
+and the profile's adapter picks the SQL dialect. dbt parse always gets a generated duckdb profile.
 ``--show N`` lists up to N differing edges per project, ``--json`` prints the figures as JSON.
 """
 
