@@ -197,8 +197,9 @@ class LocalGraph:
         onto = onto or ontology()
         repo = delta.repo_id
         named = {n.id for n in delta.nodes if n.scope != repo}
-        named |= {x for e in delta.edges for x in (e.src, e.dst)
-                  if not x.startswith(f"{node_type_of(x)}:{repo}:")}
+        # Ends owned by another scope: ``type:scope:key`` whose scope is not this repository.
+        mine = repo + ":"
+        named |= {x for e in delta.edges for x in (e.src, e.dst) if not x.partition(":")[2].startswith(mine)}
         state = self.read_state(repo, named)
         plan = plan_write(delta, (v.to_us(committed_at), delta.commit), state, onto)
         for w in plan.nodes:
