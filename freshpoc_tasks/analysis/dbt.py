@@ -10,12 +10,15 @@ through the dispatch search order; macros come from the project and from its ins
 (``dbt.date_trunc``, ``dbt.type_string``...) are small stand-ins written here that emit portable
 SQL. Nothing of the repository runs outside that sandbox, and nothing runs against a warehouse.
 
-The macro namespace of a project and its packages (a "workspace") is compiled once per
-repository snapshot and shared by all its models, so rendering stays linear in the number of
-models. The link step swaps placeholders for real relations (or, for ephemeral models, inlines
-their SQL) and computes column lineage in dependency order so ``*`` expands over upstream
-columns. A model that still fails to render keeps the ``ref()``/``source()`` calls written in its
-Jinja syntax tree, as lower-confidence edges with a diagnostic.
+The macro namespace of a project and its packages (a "workspace") is built once per repository
+snapshot and shared by all its models, each macro file compiled the first time one of its macros
+is reached, so rendering stays linear in the number of models. The link step swaps placeholders
+for real relations (or, for ephemeral models, inlines their SQL) and computes column lineage in
+dependency order, giving each model only the relations it reads, so ``*`` expands over upstream
+columns; a model that asked ``adapter.get_columns_in_relation`` is rendered once more there with
+the upstream columns known by then. A model that still fails to render keeps the
+``ref()``/``source()`` calls written in its Jinja syntax tree, as lower-confidence edges with a
+diagnostic. ``profiles.yml`` is looked for where dbt looks, and its adapter picks the dialect.
 """
 
 from __future__ import annotations
@@ -1036,7 +1039,7 @@ class _Runtime:
     rebound before each render, so compiled macros never need recompiling.
     """
 
-    def __init__(self, ws: Workspace, ctx: RepoContext, budget: Budget | None = None) -> None:
+    def __init__(self, ws: Workspace, ctx: RepoContext) -> None:
         self.workspace = ws
         self.env = _env()
         self.lock = threading.RLock()
@@ -1120,13 +1123,13 @@ class _Runtime:
             return "" if ret.value is None else str(ret.value)
 
 
-def runtime_of(ws: Workspace, ctx: RepoContext, budget: Budget | None = None) -> _Runtime:
+def runtime_of(ws: Workspace, ctx: RepoContext) -> _Runtime:
     store = _MEMO.get(ctx)
     key = ("runtime", ws.root.root, ws.fingerprint)
     with _MEMO.lock:
         rt = store.get(key)
         if rt is None:
-            rt = store[key] = _Runtime(ws, ctx, budget)
+            rt = store[key] = _Runtime(ws, ctx)
         return rt
 
 
@@ -1344,7 +1347,7 @@ class DbtAnalyzer(Analyzer):
         if kind == "snapshot":
             name = _snapshot_name(text) or name
         recorder = _Recorder(project, name, ws.target(), file.path, kind)
-        runtime = runtime_of(ws, ctx, budget)
+        runtime = runtime_of(ws, ctx)
         budget.check()
         rendered, error = "", None
         with runtime.lock:
