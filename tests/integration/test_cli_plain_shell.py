@@ -46,6 +46,8 @@ READ_ONLY: dict[tuple[str, ...], tuple[tuple[str, ...], set[int]]] = {
     ("graph", "write"): (HELP, {0}),
     ("graph", "export"): (("--out", "{tmp}/export.jsonl"), {0}),
     ("graph", "proposals"): (("list",), {0}),
+    ("dlq", "list"): ((), {0}),
+    ("dlq", "replay"): (("--dry-run", "--since", "1m"), {0}),
 }
 
 
