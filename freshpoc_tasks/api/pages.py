@@ -10,11 +10,10 @@ from collections.abc import Sequence
 
 
 def report_css() -> str:
-    """The stylesheet of the HTML reports (``REPORT_CSS``; ``_CSS`` in older versions)."""
-    from freshpoc_tasks.reporting import document
+    """The stylesheet of the HTML reports."""
+    from freshpoc_tasks.reporting.document import REPORT_CSS
 
-    css = getattr(document, "REPORT_CSS", None) or getattr(document, "_CSS", "")
-    return str(css)
+    return REPORT_CSS
 
 
 # Extra rules for what only these pages have (forms, result lists); the base look is the reports'.
