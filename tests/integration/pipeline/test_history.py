@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from freshpoc_tasks.testing import RepoBuilder
+from tests.integration.cleanup import scratch_name, scratch_repo
 
 DAG = "freshpoc_pipeline"
 
@@ -35,17 +36,19 @@ def _timeline(repo_id: str) -> list[tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def dated_repo(tmp_path_factory) -> dict:
+def dated_repo(tmp_path_factory) -> Iterator[dict]:
     """Three commits a day apart at noon: add alpha, change it and add beta, delete alpha."""
-    name = f"dated_{uuid.uuid4().hex[:8]}"
-    repo = RepoBuilder(tmp_path_factory.mktemp("dated") / name)
+    from freshpoc_tasks.mining.access import repo_id_for
+
+    repo = RepoBuilder(tmp_path_factory.mktemp("dated") / scratch_name("dated"))
     c1 = repo.commit("add alpha", date="2025-03-01T12:00:00+00:00",
                      write={"pkg/__init__.py": "", "pkg/a.py": "def alpha():\n    return 1\n"})
     c2 = repo.commit("change alpha, add beta", date="2025-03-02T12:00:00+00:00",
                      write={"pkg/a.py": "def alpha():\n    return 2\n\n\ndef beta():\n    return 3\n"})
     c3 = repo.commit("delete alpha", date="2025-03-03T12:00:00+00:00",
                      write={"pkg/a.py": "def beta():\n    return 3\n"})
-    return {"path": str(repo.path), "repo_id": f"local/{name}", "commits": [c1, c2, c3]}
+    with scratch_repo(repo_id_for(str(repo.path))) as repo_id:
+        yield {"path": str(repo.path), "repo_id": repo_id, "commits": [c1, c2, c3]}
 
 
 def test_backfill_over_three_dates_yields_three_as_of_snapshots(airflow_api, dated_repo):
@@ -91,19 +94,25 @@ def test_backfill_over_three_dates_yields_three_as_of_snapshots(airflow_api, dat
 
 
 def test_message_on_repos_requested_starts_on_push(airflow_api, tmp_path):
-    from freshpoc_tasks.hooks.events import EventPublisher
+    from freshpoc_tasks.mining.access import repo_id_for
     from freshpoc_tasks.stack.examples import materialise_example
 
     root = Path(__file__).resolve().parents[3]
-    name = f"pulumi_push_{uuid.uuid4().hex[:8]}"
+    name = scratch_name("pulumi_push")
     path, sha = materialise_example(root / "include/examples/pulumi_datalake", tmp_path / name)
+    with scratch_repo(repo_id_for(path)) as repo_id:
+        _on_push(airflow_api, name, path, sha, repo_id)
+
+
+def _on_push(airflow_api, name: str, path: str, sha: str, repo_id: str) -> None:
+    from freshpoc_tasks.hooks.events import EventPublisher
+
     airflow_api.wait_for_dag("freshpoc_on_push")
     airflow_api.api("PATCH", "/dags/freshpoc_on_push", json={"is_paused": False})
     # Give the triggerer a moment to pick up the watcher of a DAG that was just unpaused.
     time.sleep(5)
     EventPublisher()._send("repos.requested", name, json.dumps({"repo": path}))
     deadline = time.monotonic() + 600
-    repo_id = f"local/{name}"
     while not _node(f"repository:{repo_id}:{repo_id}", 253402300799999998):
         assert time.monotonic() < deadline, "the requested repository never reached the graph"
         time.sleep(3)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
+from freshpoc_tasks.mining.access import repo_id_for
 from freshpoc_tasks.stack.examples import materialise_example
+from tests.integration.cleanup import scratch_name, scratch_repo
 from tests.integration.pipeline.kafka_read import read_topics
 
 DAG = "freshpoc_pipeline"
@@ -22,11 +23,16 @@ def _events(run_id: str) -> dict[str, list[str]]:
 
 
 def test_run_survives_a_kafka_outage(stack, airflow_api, tmp_path):
+    root = Path(__file__).resolve().parents[3]
+    name = scratch_name("airflow_dags_outage")
+    path, _sha = materialise_example(root / "include/examples/airflow_dags", tmp_path / name)
+    with scratch_repo(repo_id_for(path)) as repo_id:
+        _outage_run(stack, airflow_api, path, repo_id)
+
+
+def _outage_run(stack, airflow_api, path: str, repo_id: str) -> None:
     from freshpoc_tasks.hooks.dgraph import DgraphHook
 
-    root = Path(__file__).resolve().parents[3]
-    name = f"airflow_dags_outage_{uuid.uuid4().hex[:8]}"
-    path, _sha = materialise_example(root / "include/examples/airflow_dags", tmp_path / name)
     kafka = stack.service("kafka")
     run_id = airflow_api.trigger(DAG, {"repo": path})
     try:
@@ -53,7 +59,6 @@ def test_run_survives_a_kafka_outage(stack, airflow_api, tmp_path):
     events = _events(run_id)
     # Every stage's event is there; a retried task re-sends the same event id, never a new one.
     assert {t: len(set(ids)) for t, ids in events.items()} == dict.fromkeys(TOPICS, 1)
-    repo_id = f"local/{name}"
     with DgraphHook() as hook:
         data = hook.query("query q($r: string) { n(func: eq(repo, $r), first: 100000) { xid } }",
                           {"$r": repo_id})
