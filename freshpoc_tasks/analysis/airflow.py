@@ -125,6 +125,7 @@ class _Group:
     prefix: bool = True
     children: list[Any] = field(default_factory=list)   # _Task | _Group
     parent: _Group | None = None
+    upstream: list[_Task] = field(default_factory=list)  # tasks set upstream of the group itself
 
     def child_id(self, label: str) -> str:
         return f"{self.group_id}.{label}" if self.prefix and self.group_id else label
@@ -135,6 +136,17 @@ class _Group:
                 yield from c.tasks()
             else:
                 yield c
+
+
+@dataclass(eq=False)
+class _Orphan:
+    """An operator made outside any DAG; it joins the DAG of the first task linked to it."""
+
+    cls: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    call: ast.Call
+    task: _Task | None = None
 
 
 @dataclass(eq=False)
@@ -258,6 +270,14 @@ class _StContext:
     tasks: list[_Task]
     partners: list[_Task]           # teardowns downstream of the setups, or setups upstream of the teardowns
     work: list[_Task] = field(default_factory=list)
+
+    @property
+    def setups(self) -> list[_Task]:
+        return self.partners if self.teardown_mode else self.tasks
+
+    @property
+    def teardowns(self) -> list[_Task]:
+        return self.tasks if self.teardown_mode else self.partners
 
 
 class AirflowAnalyzer(Analyzer):
@@ -502,6 +522,8 @@ class _DagFile:
             obj = self._eval(target.value, scope)
             if isinstance(obj, _Instance):
                 obj.vars[target.attr] = value
+            elif isinstance(obj, _Orphan) and target.attr == "dag" and isinstance(value, _Dag):
+                self._adopt(obj, value)
         elif isinstance(target, ast.Subscript):
             container = self._eval(target.value, scope)
             key = self._eval(target.slice, scope)
@@ -579,6 +601,12 @@ class _DagFile:
             for ctx in reversed(st):
                 self.st_stack.pop()
                 self._st_exit(ctx)
+                if self.st_stack:
+                    # Airflow links nested contexts: outer setups >> inner setups, inner
+                    # teardowns >> outer teardowns
+                    outer = self.st_stack[-1]
+                    self._depend(outer.setups, ctx.setups)
+                    self._depend(ctx.teardowns, outer.teardowns)
 
     # -- definitions ------------------------------------------------------------------------
     def _define(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: _Scope) -> None:
@@ -878,6 +906,10 @@ class _DagFile:
 
     # -- attributes and calls ---------------------------------------------------------------
     def _attr(self, obj: Any, attr: str, expr: ast.Attribute) -> Any:
+        if isinstance(obj, _Orphan):
+            if obj.task is not None:
+                return self._attr(obj.task, attr, expr)
+            return _Method(obj, attr) if attr in ("set_downstream", "set_upstream") else UNKNOWN
         if isinstance(obj, _Task):
             if attr == "output":
                 return _XArg([obj])
@@ -1079,6 +1111,12 @@ class _DagFile:
 
     def _method(self, m: _Method, args: list[Any], kwargs: dict[str, Any], call: ast.Call) -> Any:
         obj, name = m.obj, m.name
+        if isinstance(obj, _Orphan):
+            if name == "set_downstream" and args:
+                self._depend(obj, args[0])
+            elif name == "set_upstream" and args:
+                self._depend(args[0], obj)
+            return None
         if isinstance(obj, _Task | _XArg):
             tasks = [obj] if isinstance(obj, _Task) else obj.tasks
             if name == "set_downstream":
@@ -1140,6 +1178,11 @@ class _DagFile:
         if isinstance(obj, _Dag):
             if name == "get_task" and args and isinstance(args[0], str):
                 return obj.tasks.get(args[0], UNKNOWN)
+            if name in ("add_task", "add_tasks") and args:
+                for orphan in _flat(args[0]):
+                    if isinstance(orphan, _Orphan):
+                        self._adopt(orphan, obj)
+                return None
             return UNKNOWN
         if isinstance(obj, _File):
             return UNKNOWN
@@ -1354,7 +1397,8 @@ class _DagFile:
         group = kwargs.get("task_group") if isinstance(kwargs.get("task_group"), _Group) else None
         dag = dag or (group.dag if group else self.cur_dag)
         if dag is None:
-            return UNKNOWN
+            # no DAG yet: Airflow adds it to the DAG of the first task it is linked with
+            return _Orphan(cls, args, kwargs, call)
         if group is None:
             group = self.cur_group(dag)
         raw = kwargs.get("task_id", UNKNOWN)
@@ -1426,6 +1470,17 @@ class _DagFile:
                 self._label_add(lab, ups, upstream=True)
         if not ups or not downs:
             return
+        if any(isinstance(n, _Orphan) for n in [*ups, *downs]):
+            dags = {id(t.dag): t.dag for n in [*ups, *downs] if not isinstance(n, _Orphan)
+                    for t in self._ends(n, leaves=True)}
+            if len(dags) == 1:
+                dag = next(iter(dags.values()))
+                for n in [*ups, *downs]:
+                    if isinstance(n, _Orphan):
+                        self._adopt(n, dag)
+        for d in downs:
+            if isinstance(d, _Group):
+                d.upstream += [t for u in ups for t in self._ends(u, leaves=True)]
         up_tasks = [t for u in ups for t in self._ends(u, leaves=True)]
         down_tasks = [t for d in downs for t in self._ends(d, leaves=False)]
         for u in up_tasks:
@@ -1467,13 +1522,31 @@ class _DagFile:
             return task.group
         return node
 
+    def _adopt(self, orphan: _Orphan, dag: _Dag) -> _Task | None:
+        if orphan.task is None:
+            kwargs = {**orphan.kwargs, "dag": dag}
+            task = self._operator(orphan.cls, orphan.args, kwargs, orphan.call)
+            orphan.task = task if isinstance(task, _Task) else None
+        return orphan.task
+
     def _ends(self, node: Any, leaves: bool) -> list[_Task]:
+        if isinstance(node, _Orphan):
+            return [node.task] if node.task is not None else []
         if isinstance(node, _Task):
             return [node]
         if isinstance(node, _XArg):
             return list(node.tasks)
         if isinstance(node, _Group):
-            return self._leaves(node) if leaves else self._roots(node)
+            if not leaves:
+                return self._roots(node)
+            # TaskGroup.find_leaves: an empty group stands for what was set upstream of it
+            group: _Group | None = node
+            while group is not None:
+                found = self._leaves(group) or group.upstream
+                if found:
+                    return found
+                group = group.parent
+            return []
         return []
 
     @staticmethod

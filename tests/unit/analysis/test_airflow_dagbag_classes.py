@@ -468,6 +468,94 @@ def test_factory_classes_dict_comprehensions_and_format_specs():
     assert delta.diagnostics == []
 
 
+FX_MISC = '''\
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, TaskGroup, setup, task, teardown, task_group
+
+orphan = EmptyOperator(task_id="orphan")
+
+with DAG("fx_misc", schedule=None) as dag:
+    a = EmptyOperator(task_id="a")
+    a >> orphan
+    s1 = EmptyOperator(task_id="s1").as_setup()
+    t1 = EmptyOperator(task_id="t1").as_teardown(setups=s1)
+    s2 = EmptyOperator(task_id="s2").as_setup()
+    t2 = EmptyOperator(task_id="t2").as_teardown(setups=s2)
+    with s1 >> t1:
+        w1 = EmptyOperator(task_id="w1")
+        with s2 >> t2:
+            w2 = EmptyOperator(task_id="w2")
+    py = PythonOperator(task_id="py", python_callable=lambda: 1, op_kwargs={"x": a.output})
+
+    @task
+    def produce():
+        return [1, 2]
+
+    @task
+    def consume(x, y):
+        return x
+
+    p = produce()
+    consume.partial(y=p).expand(x=[1, 2])
+    consume(x=p.map(lambda v: v + 1), y=None)
+    q = produce()
+    consume(x=p.zip(q), y=1)
+
+    @task_group(group_id="tg", prefix_group_id=False)
+    def unprefixed():
+        EmptyOperator(task_id="in_tg")
+
+    unprefixed() >> EmptyOperator(task_id="after_tg")
+    with TaskGroup("empty") as empty:
+        pass
+    a >> empty >> EmptyOperator(task_id="after_empty")
+'''
+
+
+def test_misc():
+    """Orphan operators joined by ``>>``, nested setup/teardown contexts (outer setup >> inner
+    setup, inner teardown >> outer teardown), XComArgs in ``op_kwargs``, ``.map``/``.zip``,
+    ``.partial().expand()`` of a task, an unprefixed ``@task_group``, an empty group in a chain."""
+    delta = analyse("fx_misc.py", FX_MISC)
+    assert shape(delta) == {
+        'fx_misc': (
+            {'a', 'after_empty', 'after_tg', 'consume', 'consume__1', 'consume__2', 'in_tg', 'orphan',
+            'produce', 'produce__1', 'py', 's1', 's2', 't1', 't2', 'w1', 'w2'},
+            {('a', 'after_empty'), ('a', 'orphan'), ('a', 'py'), ('in_tg', 'after_tg'), ('produce',
+            'consume'), ('produce', 'consume__1'), ('produce', 'consume__2'), ('produce__1',
+            'consume__2'), ('s1', 's2'), ('s1', 't1'), ('s1', 'w1'), ('s2', 't2'), ('s2', 'w2'), ('t2',
+            't1'), ('w1', 't1'), ('w2', 't2')}),
+    }
+    assert delta.diagnostics == []
+
+
+FX_ORPHANS = '''\
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+first = EmptyOperator(task_id="first")
+second = EmptyOperator(task_id="second")
+third = EmptyOperator(task_id="third")
+dag = DAG("fx_orphans", schedule=None)
+first.dag = dag
+first.set_downstream(second)
+dag.add_task(third)
+second >> third
+'''
+
+
+def test_orphans():
+    """Operators made before their DAG: ``op.dag = dag``, ``dag.add_task``, and by linking."""
+    delta = analyse("fx_orphans.py", FX_ORPHANS)
+    assert shape(delta) == {
+        'fx_orphans': (
+            {'first', 'second', 'third'},
+            {('first', 'second'), ('second', 'third')}),
+    }
+    assert delta.diagnostics == []
+
+
 def test_dynamic_ids_become_patterns_with_a_diagnostic():
     """What stays unknown (an environment variable, a runtime list) is kept as a ``*`` pattern when
     part of the id is known, skipped when nothing is, and said in a diagnostic either way."""
