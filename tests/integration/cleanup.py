@@ -78,11 +78,16 @@ def forget_records(repo_id: str) -> None:
 
 
 def forget_repository(repo_id: str) -> None:
-    """Delete what the stack holds for ``repo_id`` in every store (each step idempotent)."""
-    forget_graph(repo_id)
-    forget_chunks(repo_id)
-    forget_staged(repo_id)
-    forget_records(repo_id)
+    """Delete what the stack holds for ``repo_id`` in every store (each step idempotent). Every
+    store is tried even when one is down; the first failure is raised after the others ran."""
+    failures: list[Exception] = []
+    for step in (forget_graph, forget_chunks, forget_staged, forget_records):
+        try:
+            step(repo_id)
+        except Exception as exc:  # one store down must not leave the others holding the repo
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def scratch_name(purpose: str) -> str:
