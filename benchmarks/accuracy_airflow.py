@@ -78,7 +78,9 @@ def run_oracle(folder: Path) -> dict:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder.parent), env.get("PYTHONPATH")]))
         env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False",
                    AIRFLOW__CORE__DAGS_FOLDER=str(folder), AIRFLOW__CORE__UNIT_TEST_MODE="False")
-        proc = subprocess.run([sys.executable, "-c", ORACLE, str(folder), str(out)], env=env,
+        # ... and is the working directory (Astro's AIRFLOW_HOME), for config files read at parse time
+        cwd = folder if (folder.parent / "__init__.py").exists() else folder.parent
+        proc = subprocess.run([sys.executable, "-c", ORACLE, str(folder), str(out)], env=env, cwd=cwd,
                               capture_output=True, text=True, timeout=600, check=False)
         if proc.returncode != 0 or not out.exists():
             raise SystemExit(f"DagBag oracle failed on {folder}:\n{proc.stderr[-2000:]}")
@@ -108,8 +110,9 @@ def run_analyzer(folder: Path, skip: set[str]) -> tuple[dict, list, float]:
     prefix = folder.relative_to(root).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
     files = [SourceFile.from_text(p.relative_to(root).as_posix(), p.read_bytes())
-             for p in sorted(root.rglob("*.py"))
-             if p.is_file() and not {"__pycache__", ".git", ".venv"} & set(p.relative_to(root).parts)
+             for p in sorted(root.rglob("*"))
+             if p.is_file() and p.suffix in (".py", ".sql", ".json", ".yaml", ".yml")
+             and not {"__pycache__", ".git", ".venv", "node_modules"} & set(p.relative_to(root).parts)
              and p.relative_to(root).as_posix().removeprefix(prefix) not in skip]
     start = time.perf_counter()
     delta = analyse_repository(files, f"local/{folder.name}", analyzers=[_FolderAnalyzer(prefix)])

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import itertools
+import json
 import posixpath
 import re
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ MAX_STR = 10_000          # longest string computed (longer ones are unknown)
 MAX_ITEMS = 100_000       # longest list computed
 MAX_CALL_DEPTH = 24       # nested interpreted calls (recursive helpers)
 MAX_MODULES = 64          # repository modules loaded for one DAG file
+MAX_DATA_BYTES = 1 << 20  # JSON/YAML config files read at parse time
 WILDCARD = "*"            # stands for the unknown part of a dynamic id
 
 
@@ -167,7 +169,14 @@ class _Label:
 
 @dataclass(eq=False)
 class _File:
-    """``__file__``, ``Path(__file__)`` and friends."""
+    """``__file__``, ``Path(__file__)`` and friends: a repository-relative path."""
+
+    path: str
+
+
+@dataclass(eq=False)
+class _Handle:
+    """An opened repository file (``open(...)``), read only as data (JSON, YAML, text)."""
 
     path: str
 
@@ -294,6 +303,7 @@ class AirflowAnalyzer(Analyzer):
         shas = [f"{p}={ctx.files[p].blob_sha}" for p in sorted(ctx.paths())
                 if p.endswith(".sql") and p.startswith(folder)]
         shas += [f"{p}={ctx.files[p].blob_sha}" for p in sorted(_imported_modules(file, ctx))]
+        shas += [f"{p}={ctx.files[p].blob_sha}" for p in sorted(_data_files(file, ctx))]
         return "|".join([ctx.config.fingerprint(), module_name(file.path, ctx)[0], *shas])
 
     def _analyze(self, file: SourceFile, text: str, ctx: RepoContext, budget: Budget) -> FileResult:
@@ -807,6 +817,8 @@ class _DagFile:
         return _bounded(self._binop_value(op, left, right))
 
     def _binop_value(self, op: ast.operator, left: Any, right: Any) -> Any:
+        if isinstance(op, ast.Div) and isinstance(left, _File) and isinstance(right, str | _File):
+            return _File(posixpath.join(left.path, right.path if isinstance(right, _File) else right))
         if isinstance(op, ast.RShift):
             self._depend(left, right)
             return right
@@ -849,6 +861,49 @@ class _DagFile:
                 and 0 <= right * len(left) <= MAX_LOOP):
             return left * right
         return UNKNOWN
+
+    def _data_path(self, value: str | _File) -> str | None:
+        """A data file of the repository a DAG file reads at parse time, or None.
+
+        ``_File`` paths are repository-relative already (built from ``__file__``); a plain string
+        is tried against the project root (Airflow's working directory in most deployments),
+        then the DAG's folder; an absolute one by its trailing parts (``/usr/local/airflow/include/
+        x.json`` is ``include/x.json``). Nothing outside the repository is ever read.
+        """
+        if isinstance(value, _File):
+            candidates = [value.path]
+        elif value.startswith("/"):
+            parts = [p for p in value.split("/") if p]
+            candidates = ["/".join(parts[i:]) for i in range(len(parts))]
+        else:
+            candidates = [value, posixpath.join(posixpath.dirname(self.file.path), value)]
+        for c in candidates:
+            c = posixpath.normpath(c)
+            if c and not c.startswith("..") and not c.startswith("/") and self.ctx.exists(c):
+                return c
+        return None
+
+    def _load_data(self, source: Any, yaml_ok: bool) -> Any:
+        """``json.load(f)`` / ``yaml.safe_load(f)`` of a repository file: data, never code."""
+        if isinstance(source, _Handle):
+            f = self.ctx.files.get(source.path)
+            if f is None or len(f.content) > MAX_DATA_BYTES:
+                return UNKNOWN
+            text = self.ctx.text(source.path) or ""
+        elif isinstance(source, str):
+            text = source
+        else:
+            return UNKNOWN
+        try:
+            if yaml_ok:
+                import yaml
+
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except Exception:  # malformed data is just unknown
+            return UNKNOWN
+        return data if _data_size(data, MAX_ITEMS) <= MAX_ITEMS else UNKNOWN
 
     def _subscript(self, container: Any, key: Any) -> Any:
         if isinstance(container, _XArg):
@@ -1059,6 +1114,20 @@ class _DagFile:
             return None
         if last in ("Path", "PurePath", "PosixPath") and args and isinstance(args[0], _File):
             return args[0]
+        if last in ("Path", "PurePath", "PosixPath") and args and all(
+                isinstance(a, str | _File) for a in args):
+            return _File(posixpath.join(*[a.path if isinstance(a, _File) else a for a in args]))
+        if name == "str" and len(args) == 1 and isinstance(args[0], _File):
+            return args[0].path
+        if name in ("open", "io.open", "builtins.open") and args and isinstance(args[0], str | _File):
+            path = self._data_path(args[0])
+            return _Handle(path) if path is not None else UNKNOWN
+        if args and (name in ("json.load", "json.loads", "yaml.safe_load", "yaml.load", "yaml.full_load")
+                     or (name in ("safe_load", "load") and isinstance(args[0], _Handle))):
+            return self._load_data(args[0], yaml_ok=not name.startswith("json"))
+        if name in ("os.path.join", "path.join") and args and all(isinstance(a, str | _File) for a in args):
+            parts = [a.path if isinstance(a, _File) else a for a in args]
+            return _File(posixpath.join(*parts)) if isinstance(args[0], _File) else posixpath.join(*parts)
         if name in ("os.path.basename", "path.basename", "basename") and args and isinstance(args[0], _File):
             return posixpath.basename(args[0].path)
         if name in ("os.path.dirname", "path.dirname", "dirname") and args and isinstance(args[0], _File):
@@ -1185,6 +1254,22 @@ class _DagFile:
                 return None
             return UNKNOWN
         if isinstance(obj, _File):
+            if name in ("read_text", "open"):
+                path = self._data_path(obj)
+                if path is None:
+                    return UNKNOWN
+                return (self.ctx.text(path) or "") if name == "read_text" else _Handle(path)
+            if name in ("joinpath", "with_suffix", "with_name") and args and all(
+                    isinstance(a, str) for a in args):
+                if name == "joinpath":
+                    return _File(posixpath.join(obj.path, *args))
+                if name == "with_suffix":
+                    return _File(posixpath.splitext(obj.path)[0] + args[0])
+                return _File(posixpath.join(posixpath.dirname(obj.path), args[0]))
+            return UNKNOWN
+        if isinstance(obj, _Handle):
+            if name == "read":
+                return _bounded(self.ctx.text(obj.path) or "")
             return UNKNOWN
         if isinstance(obj, str):
             return _str_method(obj, name, args, kwargs)
@@ -1767,6 +1852,35 @@ def _imported_modules(file: SourceFile, ctx: RepoContext) -> set[str]:
                     seen.add(found)
                     todo.append((found, ctx.text(found) or ""))
     return seen
+
+
+def _data_size(value: Any, limit: int) -> int:
+    """Nodes in loaded data, counted up to ``limit`` (YAML aliases can make a small file huge)."""
+    count = 0
+    stack = [value]
+    while stack and count <= limit:
+        v = stack.pop()
+        count += 1
+        if isinstance(v, dict):
+            stack += list(v.values())[: limit + 1]
+            count += len(v)
+        elif isinstance(v, list | tuple):
+            stack += list(v)[: limit + 1]
+    return count
+
+
+DATA_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _data_files(file: SourceFile, ctx: RepoContext) -> set[str]:
+    """Repository JSON/YAML files a DAG file may read: those whose name its strings mention."""
+    try:
+        tree = ast.parse(file.content)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return set()
+    names = {posixpath.basename(n.value) for n in ast.walk(tree)
+             if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.endswith(DATA_SUFFIXES)}
+    return {p for p in ctx.paths() if posixpath.basename(p) in names} if names else set()
 
 
 def _text(v: str | _Pattern) -> str:

@@ -556,6 +556,68 @@ def test_orphans():
     assert delta.diagnostics == []
 
 
+FX_CONFIG = '''\
+import json
+import os
+from pathlib import Path
+
+import yaml
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, chain
+
+with open("include/sources.json") as f:
+    config = json.load(f)
+
+with DAG("fx_config_json", schedule=None):
+    tasks = {s["name"]: EmptyOperator(task_id=f"load_{s['name']}") for s in config["sources"]}
+    for s in config["sources"]:
+        for dep in s["deps"]:
+            tasks[dep] >> tasks[s["name"]]
+
+spec = yaml.safe_load((Path(__file__).parent / "configs" / "dags.yaml").read_text())
+for d in spec["dags"]:
+    with DAG(d["id"], schedule=None):
+        chain(*[EmptyOperator(task_id=t) for t in d["tasks"]])
+
+with open(os.path.join(os.path.dirname(__file__), "configs", "dags.yaml")) as fh:
+    again = yaml.safe_load(fh)
+with DAG("fx_config_" + again["dags"][1]["id"], schedule=None):
+    EmptyOperator(task_id="one")
+'''
+SOURCES_JSON = '''{"sources": [{"name": "orders", "deps": []}, {"name": "users", "deps": ["orders"]}]}
+'''
+DAGS_YAML = '''\
+dags:
+  - id: yaml_a
+    tasks: [x, y]
+  - id: yaml_b
+    tasks: [z]
+'''
+
+
+def test_config_files_read_at_parse_time():
+    """DAGs generated from the repository's JSON/YAML (``open`` from the project root,
+    ``Path(__file__).parent / ...``, ``os.path.join(os.path.dirname(__file__), ...)``) are read as
+    data, never run; the data files are part of the cache key."""
+    files = {"dags/fx_config.py": FX_CONFIG, "include/sources.json": SOURCES_JSON,
+             "dags/configs/dags.yaml": DAGS_YAML}
+    delta = analyse_texts(files)
+    assert shape(delta) == {
+        "fx_config_json": ({"load_orders", "load_users"}, {("load_orders", "load_users")}),
+        "fx_config_yaml_b": ({"one"}, set()),
+        "yaml_a": ({"x", "y"}, {("x", "y")}),
+        "yaml_b": ({"z"}, set()),
+    }
+    assert delta.diagnostics == []
+    sources = {p: SourceFile.from_text(p, t) for p, t in files.items()}
+    yaml_path = "dags/configs/dags.yaml"
+    edited = {**sources, yaml_path: SourceFile.from_text(yaml_path, DAGS_YAML + "#")}
+    analyzer = AirflowAnalyzer()
+    dag_file = sources["dags/fx_config.py"]
+    assert analyzer.context_fingerprint(dag_file, RepoContext("local/t", sources)) != \
+        analyzer.context_fingerprint(dag_file, RepoContext("local/t", edited))
+
+
 def test_dynamic_ids_become_patterns_with_a_diagnostic():
     """What stays unknown (an environment variable, a runtime list) is kept as a ``*`` pattern when
     part of the id is known, skipped when nothing is, and said in a diagnostic either way."""
