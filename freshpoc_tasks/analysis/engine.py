@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -80,6 +79,7 @@ class ResultCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._made: set[Path] = set()  # folders this object has created (or found) already
 
     @staticmethod
     def key(file: SourceFile, analyzer: Analyzer, fingerprint: str) -> str:
@@ -97,9 +97,10 @@ class ResultCache:
         """The stored JSON if present, valid and (when given) at most ``max_bytes`` long."""
         path = self._path(analyzer, key)
         try:
-            if max_bytes is not None and path.stat().st_size > max_bytes:
-                return None
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                if max_bytes is not None and os.fstat(fh.fileno()).st_size > max_bytes:
+                    return None
+                data = fh.read()
             FileResult.model_validate_json(data)
         except (OSError, ValueError):
             return None
@@ -109,10 +110,29 @@ class ResultCache:
         self.put_json(analyzer, key, result.model_dump_json().encode())
 
     def put_json(self, analyzer: Analyzer, key: str, data: bytes) -> None:
-        """Store already-serialised (and already size-capped) JSON, atomically."""
+        """Store already-serialised (and already size-capped) JSON, atomically.
+
+        The temporary name is unique per process and entry (``O_EXCL`` guards against a stale
+        one), which costs one ``open`` instead of ``mkstemp``'s random probing; folders already
+        made by this cache object are not made again. A cold run writes one entry per file, so
+        these per-entry costs add up to seconds on a large repository.
+        """
         path = self._path(analyzer, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        folder = path.parent
+        if folder not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:  # left by a run killed mid-write with the same pid: start over
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:  # the folder was removed behind our back
+            self._made.discard(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
