@@ -1,6 +1,7 @@
 """dbt analyzer: projects, packages, models, sources, seeds, snapshots, macros, tests and lineage.
 
-Model SQL is rendered with Jinja in a ``SandboxedEnvironment`` whose context imitates what
+Model SQL is rendered with Jinja in a ``SafeSandbox`` (Jinja's sandbox with bounded string and
+list sizes, loop counts and output, :mod:`safe_jinja`) whose context imitates what
 ``dbt parse`` gives a model: ``ref``/``source``/``var``/``config``/``this`` record what the model
 asks for and stand for relations by placeholder names; ``return()`` ends a macro with a value;
 ``statement`` blocks, ``load_result`` and ``run_query`` give empty results (``execute`` is false,
@@ -19,6 +20,12 @@ columns; a model that asked ``adapter.get_columns_in_relation`` is rendered once
 the upstream columns known by then. A model that still fails to render keeps the
 ``ref()``/``source()`` calls written in its Jinja syntax tree, as lower-confidence edges with a
 diagnostic. ``profiles.yml`` is looked for where dbt looks, and its adapter picks the dialect.
+
+Hostile projects cost themselves only: every YAML file (``dbt_project.yml``, ``profiles.yml``,
+schema files, ``fromyaml``) is read by :func:`safe_yaml.safe_load`, which refuses alias bombs and
+excessive depth; a macro file contributes its macro definitions only, its top-level code never
+runs (as in dbt); and the link step isolates each model, so one model that breaks lineage is
+recorded on that model while every other model keeps its edges.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import re as _re
 import threading
 import weakref
 from collections import ChainMap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,12 +51,13 @@ from jinja2 import ChainableUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.runtime import Macro
-from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from freshpoc_tasks.analysis import safe_yaml
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
 from freshpoc_tasks.analysis.model import Budget, FileResult, LinkResult, RepoContext, SourceFile
+from freshpoc_tasks.analysis.safe_jinja import JinjaBudgetExceeded, SafeSandbox
 from freshpoc_tasks.analysis.sql import TableEmitter, dbt_project_root
 from freshpoc_tasks.analysis.sqlcore import add_column_lineage, describe_statement, parse_one, table_fqn
 from freshpoc_tasks.contracts.graph import Edge, Node
@@ -110,8 +118,8 @@ class _BlockTags(Extension):
         return nodes.Output([], lineno=lineno)
 
 
-class _DbtEnvironment(SandboxedEnvironment):
-    """The sandbox, plus dbt's macro call boundary: ``return()`` inside a macro is its value.
+class _DbtEnvironment(SafeSandbox):
+    """The bounded sandbox, plus dbt's macro call boundary: ``return()`` inside a macro is its value.
 
     Every call a template makes passes through ``call``; catching the return signal there (and
     not in a wrapper object) also covers macros that call each other inside one file, which
@@ -461,8 +469,10 @@ def _fromjson(value: Any, default: Any = None) -> Any:
 
 def _fromyaml(value: Any, default: Any = None) -> Any:
     try:
-        return _load_yaml(value)
-    except (yaml.YAMLError, TypeError, ValueError):
+        return safe_yaml.safe_load(value)
+    except safe_yaml.YamlRefused as exc:  # an alias bomb is a budget, not a malformed value
+        raise JinjaBudgetExceeded(f"fromyaml refused: {exc}") from None
+    except (yaml.YAMLError, TypeError, ValueError, RecursionError):
         return default
 
 
@@ -604,6 +614,14 @@ def _static_context(runtime: _Runtime) -> dict[str, Any]:
     def raise_return(value: Any = None) -> Any:
         raise _MacroReturn(value)
 
+    def tojson(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+        runtime.env.measure(value)  # a list doubled 40 times is refused before it is written out
+        return _tojson(value, default, sort_keys)
+
+    def toyaml(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
+        runtime.env.measure(value)
+        return _toyaml(value, default, sort_keys)
+
     ws = runtime.workspace
     return {
         "return": raise_return, "statement": statement, "load_result": lambda *a, **k: _EmptyResult(),
@@ -611,8 +629,8 @@ def _static_context(runtime: _Runtime) -> dict[str, Any]:
         "noop_statement": lambda *a, **k: "", "adapter": _Adapter(runtime), "exceptions": _Exceptions(),
         "log": lambda *a, **k: "", "print": lambda *a, **k: "", "execute": False,
         "flags": _Missing(name="flags"),
-        "modules": _Modules(), "fromjson": _fromjson, "tojson": _tojson, "fromyaml": _fromyaml,
-        "toyaml": _toyaml, "set": _set, "set_strict": set, "zip": _zip, "zip_strict": zip,
+        "modules": _Modules(), "fromjson": _fromjson, "tojson": tojson, "fromyaml": _fromyaml,
+        "toyaml": toyaml, "set": _set, "set_strict": set, "zip": _zip, "zip_strict": zip,
         "local_md5": _local_md5, "env_var": lambda name, default="": default,
         "is_incremental": lambda: False, "should_full_refresh": lambda: False,
         "load_relation": lambda *a, **k: None, "load_agate_table": lambda *a, **k: _EmptyTable(),
@@ -652,20 +670,26 @@ class ProjectInfo:
     target_name: str = "dev"
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster, same safety
-
-
 def _load_yaml(text: Any) -> Any:
-    return yaml.load(text, Loader=_YAML_LOADER)
+    """Untrusted YAML: alias bombs, excessive depth and non-core tags refused or read as plain
+    values (:mod:`safe_yaml`); raises ``yaml.YAMLError`` (``YamlRefused`` with a ``code``)."""
+    return safe_yaml.safe_load(text)
 
 
 def _safe_yaml(text: str | None) -> Any:
-    if not text:
-        return None
+    """A YAML file read for context: malformed or refused reads as absent (its own analysis
+    reports why)."""
+    return safe_yaml.safe_load_or_none(text)
+
+
+def _load_or_refuse(text: str) -> Any:
+    """A YAML file analysed for itself: a failure is this file's diagnostic, with the refusal's
+    own code (``yaml_alias_budget``, ``yaml_depth``...) when the safe loader refused it."""
     try:
         return _load_yaml(text)
-    except yaml.YAMLError:
-        return None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise AnalysisError(safe_yaml.refusal_code(exc), first[:300]) from None
 
 
 def _join(root: str, path: str) -> str:
@@ -1064,8 +1088,13 @@ class _Runtime:
         return ChainMap(*maps)  # type: ignore[arg-type]
 
     def _load(self, path: str, text: str, package: str) -> None:
+        """Register a macro file's macro definitions. Only ``{% macro %}`` nodes are kept: dbt
+        never runs a macro file's top-level code, and running it here would let one file with a
+        top-level loop cost every model that reaches one of its macros."""
         try:
-            template = self.env.from_string(text)
+            tree = self.env.parse(text)
+            tree.body = [n for n in tree.body if isinstance(n, nodes.Macro)]
+            template = self.env.from_string(tree)
             context = template.new_context(self.chains[package], shared=True)  # type: ignore[arg-type]
             for _ in template.root_render_func(context):
                 pass
@@ -1111,6 +1140,7 @@ class _Runtime:
         return self.macros.get(package, {}).get(name)
 
     def bind(self, recorder: _Recorder) -> None:
+        self.env.reset_budget()  # each model (and each naming-macro call) its own Jinja budget
         self.dyn.clear()
         self.dyn.update(recorder.context())
 
@@ -1251,7 +1281,7 @@ class DbtAnalyzer(Analyzer):
     """dbt projects as ``dbt parse`` sees them; ``profiles_dir`` is ``dbt --profiles-dir``."""
 
     name = "dbt"
-    version = "2.1.0"
+    version = "2.2.0"
 
     def __init__(self, profiles_dir: str | None = None) -> None:
         self.profiles_dir = profiles_dir
@@ -1307,7 +1337,7 @@ class DbtAnalyzer(Analyzer):
 
     def _project_file(self, file: SourceFile, project: ProjectInfo, ctx: RepoContext,
                       result: FileResult) -> None:
-        doc = _safe_yaml(file.content.decode("utf-8", "replace"))
+        doc = _load_or_refuse(file.content.decode("utf-8", "replace"))
         if not isinstance(doc, dict) or "name" not in doc:
             raise AnalysisError("yaml_error", "dbt_project.yml is not a mapping with a name")
         pid = ctx.nid("dbt.project", project.name)
@@ -1424,10 +1454,7 @@ class DbtAnalyzer(Analyzer):
         result.facts.update({"kind": "macros", "macros": found})
 
     def _schema_yaml(self, file: SourceFile, text: str, result: FileResult) -> None:
-        try:
-            doc = _load_yaml(text)
-        except yaml.YAMLError as exc:
-            raise AnalysisError("yaml_error", str(exc).splitlines()[0]) from None
+        doc = _load_or_refuse(text)
         if not isinstance(doc, dict):
             return
         result.facts.update({"kind": "schema_yaml", "models": _as_list(doc.get("models")),
@@ -1648,9 +1675,28 @@ class _ProjectLinker:
         self._read_sources()
         self._seeds()
         for r in [*self.models.values(), *self.snapshots.values()]:
-            self._dependencies(r)
+            self._isolated(r.path, "dependencies", self._dependencies, r)
         self._lineage()
         self._tests()
+
+    def _isolated(self, path: str, step: str, fn: Callable[..., Any], *args: Any) -> bool:
+        """Run one node's share of the link step; a failure is that node's diagnostic.
+
+        The link step is one unit for the engine: an exception escaping it (a model with 300
+        nested subqueries overflowing the SQL parser's recursion, say) would drop every edge of
+        the repository. Here it costs only the model that raised it; edges already emitted for it
+        stay (each is valid on its own). ``MemoryError`` is the worker's budget, not this model's.
+        """
+        try:
+            fn(*args)
+            return True
+        except MemoryError:
+            raise
+        except Exception as exc:  # any failure of one model is recorded on it
+            message = (str(exc).splitlines() or [""])[0]
+            self.out.diagnostics.append(self.a.diag(
+                path, "link_failed", f"{step}: {type(exc).__name__}: {message}"[:300]))
+            return False
 
     def _read_sources(self) -> None:
         for r in self.yaml:
@@ -1766,46 +1812,51 @@ class _ProjectLinker:
                 schema[self.relations[r.facts["id"]]] = dict.fromkeys(r.facts["columns"], "unknown")
         ephemeral: dict[str, exp.Query] = {}
         for r in self._order():
-            fqn = self.model_relation(r)
-            is_ephemeral = r.facts.get("materialized") == "ephemeral"
-            if not is_ephemeral:
-                self.out.edges.append(Edge(type="materializes_as", src=r.facts["id"],
-                                           dst=self.emit.table(fqn)))
-            rendered = r.facts.get("rendered", "")
-            if r.facts.get("introspects") and float(r.facts.get("confidence", 1.0)) >= 1.0:
-                rendered = self._rerender(r, schema) or rendered
-            if not rendered.strip():
-                continue
-            try:
-                stmt = parse_one(rendered, self.p.dialect)
-            except SqlglotError as exc:
-                self.out.diagnostics.append(self.a.diag(r.path, "sql_parse_error",
-                                                        str(exc).splitlines()[0][:300], severity="warning"))
-                continue
-            if stmt is None:
-                continue
-            self._swap_placeholders(stmt, r)
-            info = describe_statement(stmt)
-            sources = {k: v for k, v in ephemeral.items() if k in info.reads}
-            # Only the relations this statement reads: handing over the whole warehouse would make
-            # every model pay for every other model's columns (quadratic in the project's size).
-            wanted = {k: schema[k] for k in info.reads if k in schema}
-            add_column_lineage(info, stmt, self.p.dialect, wanted, sources)
-            if info.lineage_error:
-                self.out.diagnostics.append(self.a.diag(r.path, "lineage_incomplete", info.lineage_error,
-                                                        severity="warning"))
-            if is_ephemeral and isinstance(stmt, exp.Query):
-                ephemeral[f"{REF_PREFIX}{r.facts['name']}".lower()] = stmt
-                continue
-            if info.columns:
-                schema[fqn] = dict.fromkeys(info.columns, "unknown")
-            spec = self.model_yaml.get((r.facts["package"], r.facts["name"]), {})
-            described = {str(c.get("name", "")).lower(): str(c.get("description") or "")
-                         for c in _as_list(spec.get("columns"))}
-            for column in info.columns:
-                if column != "*":
-                    self.emit.column(fqn, column, described.get(column, ""))
-            self.emit.lineage(fqn, info.columns)
+            self._isolated(r.path, "lineage", self._lineage_of, r, schema, ephemeral)
+
+    def _lineage_of(self, r: FileResult, schema: dict[str, dict[str, str]],
+                    ephemeral: dict[str, exp.Query]) -> None:
+        """One model's relation, columns and column lineage; adds its columns to ``schema``."""
+        fqn = self.model_relation(r)
+        is_ephemeral = r.facts.get("materialized") == "ephemeral"
+        if not is_ephemeral:
+            self.out.edges.append(Edge(type="materializes_as", src=r.facts["id"],
+                                       dst=self.emit.table(fqn)))
+        rendered = r.facts.get("rendered", "")
+        if r.facts.get("introspects") and float(r.facts.get("confidence", 1.0)) >= 1.0:
+            rendered = self._rerender(r, schema) or rendered
+        if not rendered.strip():
+            return
+        try:
+            stmt = parse_one(rendered, self.p.dialect)
+        except SqlglotError as exc:
+            self.out.diagnostics.append(self.a.diag(r.path, "sql_parse_error",
+                                                    str(exc).splitlines()[0][:300], severity="warning"))
+            return
+        if stmt is None:
+            return
+        self._swap_placeholders(stmt, r)
+        info = describe_statement(stmt)
+        sources = {k: v for k, v in ephemeral.items() if k in info.reads}
+        # Only the relations this statement reads: handing over the whole warehouse would make
+        # every model pay for every other model's columns (quadratic in the project's size).
+        wanted = {k: schema[k] for k in info.reads if k in schema}
+        add_column_lineage(info, stmt, self.p.dialect, wanted, sources)
+        if info.lineage_error:
+            self.out.diagnostics.append(self.a.diag(r.path, "lineage_incomplete", info.lineage_error,
+                                                    severity="warning"))
+        if is_ephemeral and isinstance(stmt, exp.Query):
+            ephemeral[f"{REF_PREFIX}{r.facts['name']}".lower()] = stmt
+            return
+        if info.columns:
+            schema[fqn] = dict.fromkeys(info.columns, "unknown")
+        spec = self.model_yaml.get((r.facts["package"], r.facts["name"]), {})
+        described = {str(c.get("name", "")).lower(): str(c.get("description") or "")
+                     for c in _as_list(spec.get("columns"))}
+        for column in info.columns:
+            if column != "*":
+                self.emit.column(fqn, column, described.get(column, ""))
+        self.emit.lineage(fqn, info.columns)
 
     def _placeholder_columns(self, name: str, r: FileResult,
                              schema: Mapping[str, Mapping[str, str]]) -> list[str]:
@@ -1880,32 +1931,35 @@ class _ProjectLinker:
 
     def _tests(self) -> None:
         for (pkg, name), spec in sorted(self.model_yaml.items()):
-            found = self.resolve([pkg, name], pkg)
-            if found is None:
-                continue
-            target = found[1].facts["id"]
-            path = spec["__path"]
-            for test, column in self._declared_tests(spec):
-                test_name = test if isinstance(test, str) else next(iter(test), "")
-                kwargs = test.get(test_name) if isinstance(test, dict) else None
-                kwargs = kwargs if isinstance(kwargs, dict) else {}
-                if isinstance(kwargs.get("arguments"), dict):  # dbt >= 1.10 nests them
-                    kwargs = {**kwargs, **kwargs.pop("arguments")}
-                key = f"{pkg}.{test_name}.{name}" + (f".{column}" if column else "")
-                tid = self.ctx.nid("dbt.test", key)
-                self.out.nodes.append(Node(
-                    id=tid, type="dbt.test", scope=self.ctx.repo_id, key=key, name=test_name, path=path,
-                    props={"test_name": test_name, "column": column or "",
-                           "kwargs": {k: v for k, v in kwargs.items()
-                                      if isinstance(v, str | int | float | list)}}))
-                self.out.edges += [Edge(type="tests", src=tid, dst=target),
-                                   Edge(type="defined_in", src=tid, dst=self.ctx.file_id(path)),
-                                   Edge(type="belongs_to", src=tid, dst=self.ctx.nid("dbt.project", pkg))]
-                to = kwargs.get("to") if test_name == "relationships" else None
-                if isinstance(to, str) and to.startswith("ref("):
-                    other = self.resolve([to[4:].strip("()'\" ")], pkg)
-                    if other is not None:
-                        self.out.edges.append(Edge(type="tests", src=tid, dst=other[1].facts["id"]))
+            self._isolated(str(spec.get("__path", "")), "tests", self._tests_of, pkg, name, spec)
+
+    def _tests_of(self, pkg: str, name: str, spec: dict[str, Any]) -> None:
+        found = self.resolve([pkg, name], pkg)
+        if found is None:
+            return
+        target = found[1].facts["id"]
+        path = spec["__path"]
+        for test, column in self._declared_tests(spec):
+            test_name = test if isinstance(test, str) else next(iter(test), "")
+            kwargs = test.get(test_name) if isinstance(test, dict) else None
+            kwargs = kwargs if isinstance(kwargs, dict) else {}
+            if isinstance(kwargs.get("arguments"), dict):  # dbt >= 1.10 nests them
+                kwargs = {**kwargs, **kwargs.pop("arguments")}
+            key = f"{pkg}.{test_name}.{name}" + (f".{column}" if column else "")
+            tid = self.ctx.nid("dbt.test", key)
+            self.out.nodes.append(Node(
+                id=tid, type="dbt.test", scope=self.ctx.repo_id, key=key, name=test_name, path=path,
+                props={"test_name": test_name, "column": column or "",
+                       "kwargs": {k: v for k, v in kwargs.items()
+                                  if isinstance(v, str | int | float | list)}}))
+            self.out.edges += [Edge(type="tests", src=tid, dst=target),
+                               Edge(type="defined_in", src=tid, dst=self.ctx.file_id(path)),
+                               Edge(type="belongs_to", src=tid, dst=self.ctx.nid("dbt.project", pkg))]
+            to = kwargs.get("to") if test_name == "relationships" else None
+            if isinstance(to, str) and to.startswith("ref("):
+                other = self.resolve([to[4:].strip("()'\" ")], pkg)
+                if other is not None:
+                    self.out.edges.append(Edge(type="tests", src=tid, dst=other[1].facts["id"]))
 
     @staticmethod
     def _declared_tests(spec: dict[str, Any]) -> list[tuple[Any, str | None]]:

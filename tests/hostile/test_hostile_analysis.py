@@ -33,10 +33,7 @@ COMBINED = "all_in_one"
 # Inputs whose good files only come out once an analyzer adopts the safe helpers (the engine
 # contains them meanwhile: the damage is a time budget per good file, not the run). Remove an
 # entry when its analyzer is switched; strict, so a fixed entry fails until it is removed.
-AWAITING_ADOPTION = {
-    "macro_top_level_loop": "dbt.py registers a macro file's macro definitions without running its "
-                            "top-level code (as dbt does), rendering with safe_jinja.SafeSandbox",
-}
+AWAITING_ADOPTION: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
