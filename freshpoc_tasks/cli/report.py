@@ -186,8 +186,9 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
 
     from freshpoc_tasks.contracts.base import read_jsonl
     from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
-    from freshpoc_tasks.contracts.mining import MINING_RECORDS, RepoSnapshot
+    from freshpoc_tasks.contracts.mining import RepoSnapshot
     from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
+    from freshpoc_tasks.graph.local_store import ontology as graph_ontology
     from freshpoc_tasks.mining.pipeline import mine_repository
 
     stages.mkdir(parents=True, exist_ok=True)
@@ -197,8 +198,10 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
     pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx) if ctx is not None else None
     try:
         future = pool.submit(_analyse, *job) if pool is not None else None
+        records: list[Any] = []  # the mined records as written: not read back from the file
         mined = mine_repository(args.repo, stages, cache_dir=args.mirrors, ref=commit, previous=previous,
-                                progress=progress.commits if pool is None else None, fetch=False)
+                                progress=progress.commits if pool is None else None, fetch=False,
+                                keep=records)
         c = mined.counts
         how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
         progress.stage("mine", f"{c['commits']} commits ({how}), {c['files']} files, "
@@ -210,10 +213,11 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
     progress.stage("analyse", f"{a['files']} files: {a['analysed']} analysed, {a['cached']} from cache, "
                               f"{a['failed']} with errors; {a['nodes']} nodes, {a['edges']} edges"
                               + (" (alongside mining)" if pool is not None else ""))
-    records = list(read_jsonl(mined.artifact, MINING_RECORDS))
     snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
     code = GraphDelta.from_records(read_jsonl(Path(artifact), GRAPH_RECORDS))
-    delta = merge_deltas(mining_delta(records, mined.repo_id, commit), code)
+    # The graph ontology's base is the analysis ontology: one YAML parse in this process, not two.
+    delta = merge_deltas(mining_delta(records, mined.repo_id, commit,
+                                      ontology_version=graph_ontology().base.version), code)
     return records, snapshot, delta, {**{f"mine.{k}": v for k, v in c.items()},
                                       **{f"analyse.{k}": v for k, v in a.items()}}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -113,6 +113,7 @@ def mine_repository(
     progress: Callable[[int], None] | None = None,
     progress_every: int = 1000,
     fetch: bool = True,
+    keep: list[Contract] | None = None,
 ) -> MineResult:
     """Mine ``location`` at ``ref`` (or the commit current at ``as_of``) into ``out_dir``.
 
@@ -120,6 +121,10 @@ def mine_repository(
     after its commit are read and its aggregates are carried over; when that is not sound
     (options or ``.mailmap`` changed, history rewritten) a full run is made and logged.
     The commit stream in the output holds only the commits read by this run.
+
+    ``keep``, when given, receives every record as it is written, for a caller that needs them
+    right away (``freshpoc report``): reading the stage file back costs a JSON parse and a
+    model validation per record, seconds on a long history.
     """
     options = options or MiningOptions()
     repo = open_repository(location, cache_dir, credentials, fetch=fetch)
@@ -200,8 +205,17 @@ def mine_repository(
 
     out = Path(out_dir) / STAGE_FILE
     tmp = out.with_name(out.name + ".partial.gz")
-    write_jsonl(tmp, chain([snapshot], files(), commits(), aggregates()))
+    records: Iterable[Contract] = chain([snapshot], files(), commits(), aggregates())
+    if keep is not None:
+        records = _kept(records, keep)
+    write_jsonl(tmp, records)
     tmp.replace(out)  # readers never see a half-written stage file
     if progress is not None and counts["commits"] % progress_every:
         progress(counts["commits"])  # the final count, unless just reported
     return MineResult(repo_id=repo.repo_id, commit=head, artifact=out, base_commit=base, counts=counts)
+
+
+def _kept(records: Iterable[Contract], into: list[Contract]) -> Iterator[Contract]:
+    for rec in records:
+        into.append(rec)
+        yield rec
