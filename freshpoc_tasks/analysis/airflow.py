@@ -1440,13 +1440,16 @@ class _DagFile:
         desc = kwargs.get("description")
         props["description"] = desc if isinstance(desc, str) else ""
         paths = kwargs.get("template_searchpath")
-        if isinstance(paths, str):
+        if isinstance(paths, str | _Pattern):
             paths = [paths]
         self.result.nodes.append(Node(id=did, type="airflow.dag", scope=self.ctx.repo_id, key=dag_id,
                                       name=dag_id, path=self.file.path, span=(line, line), props=props))
         self.result.edges += [Edge(type="defined_in", src=did, dst=self.ctx.file_id(self.file.path)),
                               Edge(type="declares", src=self.module_id, dst=did)]
-        searchpath = [str(p) for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        # f"{AIRFLOW_HOME}/include/sql": the unknown root is a deployment path, kept as absolute
+        paths = paths if isinstance(paths, list | tuple) else []
+        searchpath = [p if isinstance(p, str) else "/" + p.text.rpartition(WILDCARD)[2].lstrip("/")
+                      for p in paths if isinstance(p, str | _Pattern)]
         dag = _Dag(dag_id=dag_id, id=did, template_paths=searchpath)
         self.dags[dag_id] = dag
         self.roots[id(dag)] = _Group(dag=dag, group_id=None)
@@ -1533,7 +1536,10 @@ class _DagFile:
         if self.st_stack:
             self.st_stack[-1].work.append(task)
         if func is None and _is_sql_operator(operator) and isinstance(call, ast.Call):
-            self._sql(tid, operator, call, dag)
+            try:
+                self._sql(tid, operator, call, dag)
+            except Exception as exc:  # a SQL-core bug must not cost the DAG's structure
+                self._diag("sql_internal_error", f"{type(exc).__name__}: {exc}", line)
         return task
 
     # -- dependencies -----------------------------------------------------------------------
@@ -1778,13 +1784,23 @@ class _DagFile:
             self.result.edges += [Edge(type="runs", src=tid, dst=sid) for sid in ids]
 
     def _sql_file(self, rel: str, dag: _Dag) -> str | None:
-        """Resolve a templated .sql path the way Airflow would: DAG folder, then search paths."""
+        """Resolve a templated .sql path the way Airflow would: DAG folder, then search paths.
+
+        A relative search path is taken from the DAG's folder, then from the project root; an
+        absolute one (``/usr/local/airflow/include/sql`` in Astro images) by its trailing parts,
+        the way ``_data_path`` maps deployment paths onto the repository.
+        """
         folder = posixpath.dirname(self.file.path)
-        candidates = [posixpath.normpath(posixpath.join(folder, rel))]
-        candidates += [posixpath.normpath(posixpath.join(folder, p, rel)) for p in dag.template_paths
-                       if not posixpath.isabs(p)]
+        candidates = [posixpath.join(folder, rel)]
+        for p in dag.template_paths:
+            if posixpath.isabs(p):
+                parts = [x for x in p.split("/") if x]
+                candidates += [posixpath.join(*parts[i:], rel) for i in range(len(parts))]
+            else:
+                candidates += [posixpath.join(folder, p, rel), posixpath.join(p, rel)]
         for c in candidates:
-            if not c.startswith("..") and self.ctx.exists(c):
+            c = posixpath.normpath(c)
+            if not c.startswith(("..", "/")) and self.ctx.exists(c):
                 return c
         return None
 

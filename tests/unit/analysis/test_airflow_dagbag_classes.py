@@ -7,7 +7,7 @@ written out here so the static analyzer is held to them exactly.
 
 from __future__ import annotations
 
-from conftest import analyse_texts
+from conftest import analyse_texts, edge_set
 
 from freshpoc_tasks.analysis.airflow import MAX_EDGES, AirflowAnalyzer
 from freshpoc_tasks.analysis.model import RepoContext, SourceFile
@@ -768,3 +768,28 @@ def test_hostile_values_stay_small():
     assert [(d.code, d.line) for d in delta.diagnostics] == [
         ("dynamic_dag_id", 6), ("dynamic_dag_id", 8), ("steps_capped", 11)]
     assert shape(delta) == {}
+
+
+def test_sql_files_on_deployment_search_paths():
+    """``template_searchpath`` given as the deployment's absolute path or built on AIRFLOW_HOME
+    is mapped onto the repository, so the task still links to the tables its .sql file names."""
+    delta = analyse_texts({
+        "dags/load.py": (
+            "from airflow.configuration import AIRFLOW_HOME\n"
+            "from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator\n"
+            "from airflow.sdk import DAG, dag\n"
+            "@dag(template_searchpath=f'{AIRFLOW_HOME}/include/sql')\n"
+            "def home():\n"
+            "    SQLExecuteQueryOperator(task_id='q', conn_id='wh', sql='make.sql')\n"
+            "home()\n"
+            "with DAG('absolute', template_searchpath='/usr/local/airflow/include/sql'):\n"
+            "    SQLExecuteQueryOperator(task_id='q', conn_id='wh', sql='make.sql')\n"),
+        "include/sql/make.sql": "INSERT INTO mart.t SELECT id FROM raw.s",
+    })
+    t = "sql.table:default:"
+    assert {e for e in edge_set(delta, "reads", "writes") if e[1].startswith("airflow.task")} == {
+        ("reads", "airflow.task:home.q", f"{t}raw.s"),
+        ("writes", "airflow.task:home.q", f"{t}mart.t"),
+        ("reads", "airflow.task:absolute.q", f"{t}raw.s"),
+        ("writes", "airflow.task:absolute.q", f"{t}mart.t")}
+    assert delta.diagnostics == []
