@@ -778,26 +778,32 @@ def find_profile(profile_name: str, root: str, ctx: RepoContext, profiles_dir: s
     machine), then ``$DBT_PROFILES_DIR``, then the project folder, then ``~/.dbt``. Values that
     are Jinja (``{{ env_var('X') }}``) render with defaults only: the analysing machine's
     environment never leaks into the graph.
+
+    A profile read from outside the repository (an absolute ``profiles_dir``,
+    ``$DBT_PROFILES_DIR``, ``~/.dbt``) belongs to the analysing host, not to the repository:
+    only its adapter type (which picks the SQL dialect) and its target name are taken from it,
+    and neither its path nor any other value (database, schema, host, credentials) reaches the
+    output: relation names then use dbt's defaults. Its content hash still enters the
+    workspace fingerprint, so the cache notices when it changes.
     """
     environ = os.environ if environ is None else environ
-    candidates: list[tuple[str, str | None]] = []
+    candidates: list[tuple[str, str | None, bool]] = []  # (label, text, inside the repository)
 
-    def add(folder: str | None) -> None:
+    def add(folder: str | None, label: str) -> None:
         if not folder:
             return
         if posixpath.isabs(folder) or os.path.isabs(folder):
-            path = Path(folder) / "profiles.yml"
-            candidates.append((str(path), _read_disk(path)))
+            candidates.append((label, _read_disk(Path(folder) / "profiles.yml"), False))
         else:
             rel = _join(_join("", folder), "profiles.yml")  # inside the repository, never above it
-            candidates.append((rel, None if rel.startswith("..") else ctx.text(rel)))
+            candidates.append((rel, None if rel.startswith("..") else ctx.text(rel), True))
 
-    add(profiles_dir)
-    add(environ.get("DBT_PROFILES_DIR"))
-    candidates.append((_join(root, "profiles.yml"), ctx.text(_join(root, "profiles.yml"))))
-    home_path = (home or Path.home()) / ".dbt" / "profiles.yml"
-    candidates.append((str(home_path), _read_disk(home_path)))
-    for source, text in candidates:
+    add(profiles_dir, "--profiles-dir/profiles.yml")
+    add(environ.get("DBT_PROFILES_DIR"), "$DBT_PROFILES_DIR/profiles.yml")
+    candidates.append((_join(root, "profiles.yml"), ctx.text(_join(root, "profiles.yml")), True))
+    home_text = _read_disk((home or Path.home()) / ".dbt" / "profiles.yml")
+    candidates.append(("~/.dbt/profiles.yml", home_text, False))
+    for source, text, inside in candidates:
         profiles = _safe_yaml(text)
         if not isinstance(profiles, dict) or not isinstance(profiles.get(profile_name), dict):
             continue
@@ -820,6 +826,8 @@ def find_profile(profile_name: str, root: str, ctx: RepoContext, profiles_dir: s
             return None
 
         got.adapter = value("type")
+        if not inside:  # the host's profile: its adapter and target name only (see above)
+            return got
         got.schema = value("schema", "dataset") or PROFILE_DEFAULT_SCHEMA
         got.database = value("database", "dbname", "project", "catalog")
         if got.adapter == "duckdb" and not got.database:

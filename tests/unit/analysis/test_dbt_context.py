@@ -220,10 +220,14 @@ def test_profiles_lookup_order(tmp_path, monkeypatch):
         return t.adapter, t.database
 
     assert found("ci", env) == ("snowflake", "from_flag")            # --profiles-dir first
-    assert found(None, env) == ("bigquery", "from_env")              # then DBT_PROFILES_DIR
+    # then DBT_PROFILES_DIR: outside the repository, so only its adapter and target are taken
+    assert found(None, env) == ("bigquery", None)
     assert found(None, {}) == ("postgres", "in_project")             # then the project folder
     bare = RepoContext("local/t", {"dbt_project.yml": SourceFile.from_text("dbt_project.yml", PROJECT)})
-    assert found(None, {}, bare) == ("redshift", "from_home")        # then ~/.dbt
+    assert found(None, {}, bare) == ("redshift", None)               # then ~/.dbt (host: adapter only)
+    host = find_profile("p", "", bare, None, environ={}, home=home)
+    assert (host.name, host.schema, host.source) == ("prod", "main", "~/.dbt/profiles.yml")
+    assert str(tmp_path) not in repr(host)  # no host path or value echoed
     assert find_profile("p", "", bare, None, environ={}, home=tmp_path / "nobody").adapter is None
 
 
