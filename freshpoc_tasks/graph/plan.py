@@ -100,6 +100,11 @@ class Plan:
     after_views: dict[str, Node]
 
 
+def _too_long(xid: str) -> bool:
+    # A character is at most 4 bytes in UTF-8: only ids that could pass the limit are encoded.
+    return len(xid) * 4 > MAX_XID_BYTES and len(xid.encode()) > MAX_XID_BYTES
+
+
 def _validate(delta: GraphDelta, onto: GraphOntology) -> tuple[dict[str, Node], dict[EdgeKey, Edge],
                                                                 list[str], list[str]]:
     skipped: list[str] = []
@@ -108,7 +113,7 @@ def _validate(delta: GraphDelta, onto: GraphOntology) -> tuple[dict[str, Node], 
     for n in delta.nodes:
         if not onto.base.has_node(n.type):
             proposed.append(f"node {n.type}: {n.id[:200]}")
-        elif len(n.id.encode()) > MAX_XID_BYTES or not n.id:
+        elif not n.id or _too_long(n.id):
             skipped.append(f"node id of {len(n.id.encode())} bytes (limit {MAX_XID_BYTES}): {n.id[:100]}")
         else:
             nodes[n.id] = n
@@ -116,7 +121,7 @@ def _validate(delta: GraphDelta, onto: GraphOntology) -> tuple[dict[str, Node], 
     for e in delta.edges:
         if e.type not in onto.base.edge_types:
             proposed.append(f"edge {e.type}: {e.src[:100]} -> {e.dst[:100]}")
-        elif any(len(x.encode()) > MAX_XID_BYTES or not x for x in (e.src, e.dst)):
+        elif not e.src or not e.dst or _too_long(e.src) or _too_long(e.dst):
             skipped.append(f"edge {e.type} with an over-long or empty end id: {e.src[:100]} -> {e.dst[:100]}")
         elif not onto.base.has_node(node_type_of(e.src)) or not onto.base.has_node(node_type_of(e.dst)):
             skipped.append(f"edge {e.type} to an id of no declared type: {e.src[:100]} -> {e.dst[:100]}")
@@ -155,10 +160,11 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     node_writes: list[NodeWrite] = []
     paths: dict[str, str | None] = {}
     new_runs: dict[str, list[v.Run]] = {}
+    owned_of: dict[str, bool] = {}  # decided once per id: the three passes below all ask
     for xid in xids:
         node = nodes.get(xid)
         stored = state.nodes.get(xid)
-        owned = _owned(xid, repo, node, stored)
+        owned = owned_of[xid] = _owned(xid, repo, node, stored)
         ntype = node.type if node else (stored.ntype if stored and stored.ntype else node_type_of(xid))
         life = onto.lifecycle(ntype)
         old = stored.runs if stored else []
@@ -206,10 +212,10 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
 
     # Diff of owned nodes: value at the previous processed point vs at this one.
     for xid in xids:
+        if not owned_of[xid]:
+            continue
         node = nodes.get(xid)
         stored = state.nodes.get(xid)
-        if not _owned(xid, repo, node, stored):
-            continue
         old = stored.runs if stored else []
         before = v.value_at(old, prev) if prev else None
         after = v.value_at(new_runs[xid], point)
@@ -224,7 +230,7 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
                 changed_before[xid] = stored.uid
 
     edge_writes: list[EdgeWrite] = []
-    owned_nodes = {x for x in xids if _owned(x, repo, nodes.get(x), state.nodes.get(x))}
+    owned_nodes = {x for x in xids if owned_of[x]}
     keys = sorted(set(edges) | {k for k in state.edges if k[1] in owned_nodes})
     for key in keys:
         edge = edges.get(key)
