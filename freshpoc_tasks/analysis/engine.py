@@ -315,9 +315,9 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
                    cache: ResultCache | None, stats: RunStats,
                    progress: ProgressFn | None) -> dict[str, list[FileResult]]:
     cfg = ctx.config
-    units = [(p, a) for p in range(len(paths)) for a in range(len(analyzers))]
     if cfg.workers != 0:
         _warm_up(analyzers)
+    units = _accepted_units(paths, analyzers, ctx)
 
     def task(unit: tuple[int, int]) -> bytes:  # runs in a worker
         file, analyzer = ctx.files[paths[unit[0]]], analyzers[unit[1]]
@@ -342,10 +342,17 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
         return (_ANALYSED if own else _LIMITED) + key.encode().ljust(_KEY_LEN) + data
 
     slots: dict[tuple[int, int], FileResult] = {}
-    left = [len(analyzers)] * len(paths)
+    left = [0] * len(paths)
+    for p, _a in units:
+        left[p] += 1
     done_files = 0
     total_bytes = 0
     stats.files += len(paths)
+    for p, n in enumerate(left):  # files no analyzer takes are done already
+        if n == 0:
+            done_files += 1
+            if progress is not None:
+                progress(done_files, len(paths), paths[p])
     for out in run_contained(task, units, file_limits(cfg), workers=cfg.workers):
         p, a = out.item
         path, analyzer = paths[p], analyzers[a]
@@ -388,6 +395,51 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
     # Results in path order per analyzer, as a sequential run would give them to ``link``.
     return {analyzer.name: [slots[(p, a)] for p in range(len(paths)) if (p, a) in slots]
             for a, analyzer in enumerate(analyzers)}
+
+
+ACCEPT_CHUNK = 64  # files per task of the pre-pass that asks every analyzer whether it takes them
+
+
+def _accepted_units(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext) -> list[tuple[int, int]]:
+    """The (file, analyzer) pairs worth a task: those whose analyzer accepts the file.
+
+    ``accepts`` reads file content (is this Python importing airflow? is there a dbt project
+    around it?), so it is asked in workers under the same limits, a chunk of files per task:
+    most pairs are refusals that take microseconds, and one message per pair cost more than
+    the analysis on a large repository. A pair whose answer is unknown (its ``accepts``
+    raised, or its chunk's worker hit a limit) stays in, so the per-pair task decides and
+    records a failure on the same pair as it always did.
+    """
+    everything = [(p, a) for p in range(len(paths)) for a in range(len(analyzers))]
+    if len(analyzers) <= 1 or not paths:
+        return everything
+    chunks = [range(i, min(i + ACCEPT_CHUNK, len(paths))) for i in range(0, len(paths), ACCEPT_CHUNK)]
+
+    def task(chunk: range) -> bytes:  # runs in a worker: one byte per pair, b"0" / b"1"
+        answers = bytearray()
+        for p in chunk:
+            file = ctx.files[paths[p]]
+            for analyzer in analyzers:
+                try:
+                    answers += b"1" if analyzer.accepts(file, ctx) else b"0"
+                except MemoryError:
+                    raise  # the chunk's memory budget: all its pairs stay in
+                except Exception:
+                    answers += b"1"  # let the pair's own task meet (and record) the failure
+        return bytes(answers)
+
+    cfg = ctx.config
+    limits = Limits(time_s=cfg.time_budget_s, memory_mb=cfg.memory_budget_mb, max_output_bytes=1024 * 1024,
+                    grace_s=_grace(cfg.time_budget_s))
+    keep = [True] * len(everything)
+    for out in run_contained(task, chunks, limits, workers=cfg.workers):
+        answers = out.payload or b""
+        if not out.ok or len(answers) != len(out.item) * len(analyzers):
+            continue
+        first = out.item.start * len(analyzers)
+        for j, answer in enumerate(answers):
+            keep[first + j] = answer == ord("1")
+    return [u for u, k in zip(everything, keep, strict=True) if k]
 
 
 def _has_link(analyzer: Analyzer) -> bool:
