@@ -291,7 +291,7 @@ class _StContext:
 
 class AirflowAnalyzer(Analyzer):
     name = "airflow"
-    version = "2.1.0"
+    version = "2.2.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix == ".py" and b"airflow" in file.content
@@ -355,6 +355,8 @@ class _DagFile:
         self.max_edges = min(MAX_EDGES, items * 2 // 5) if isinstance(items, int) else MAX_EDGES
         self.max_tasks = min(MAX_TASKS, items // 10) if isinstance(items, int) else MAX_TASKS
         self.reported: set[tuple[str, int]] = set()
+        self.optional_names: set[str] = set()          # bound again when an import fails
+        self.conditions: list[str] = []                # optional names the current code is under
         self.modules: dict[str, _Scope | None] = {}    # repository modules imported, by path
         self.importing = 0                             # > 0 while a module of the repo is loaded
         self.site: list[int] = []                      # call lines in this file, for spans
@@ -459,12 +461,26 @@ class _DagFile:
             if self._concrete(test):
                 self._block(stmt.body if test else stmt.orelse, scope)
             else:
-                self._block(stmt.body, scope)
-                self._block(stmt.orelse, scope)
+                guards = sorted({n.id for n in ast.walk(stmt.test) if isinstance(n, ast.Name)}
+                                & self.optional_names)
+                self.conditions += guards
+                try:
+                    self._block(stmt.body, scope)
+                    self._block(stmt.orelse, scope)
+                finally:
+                    del self.conditions[len(self.conditions) - len(guards):]
         elif isinstance(stmt, ast.With | ast.AsyncWith):
             self._with(stmt, scope)
         elif isinstance(stmt, ast.Try):
-            # the handlers are the fallback path (a missing optional import): the body is the DAG
+            # the handlers are the fallback path (a missing optional import): the body is the DAG.
+            # Names an ImportError handler rebinds are optional imports: code under a test on them
+            # exists only where the package is installed, which is said in a diagnostic.
+            for handler in stmt.handlers:
+                kinds = {_last(dotted(t) or "") for t in (handler.type.elts if isinstance(
+                    handler.type, ast.Tuple) else [handler.type]) if t is not None}
+                if kinds & {"ImportError", "ModuleNotFoundError", "Exception"} or handler.type is None:
+                    self.optional_names |= {n.id for h in handler.body for n in ast.walk(h)
+                                            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
             self._block(stmt.body, scope)
             self._block(stmt.orelse, scope)
             self._block(stmt.finalbody, scope)
@@ -1420,6 +1436,9 @@ class _DagFile:
             self._diag("dynamic_dag_id", f"DAG id is only known as the pattern {dag_id!r}", line)
         if dag_id in self.dags:
             return self.dags[dag_id]
+        if self.conditions:
+            self._diag("optional_import_dag", f"DAG {dag_id!r} is defined only where the optional import of "
+                       f"{', '.join(sorted(set(self.conditions)))} succeeds", line)
         did = self.ctx.nid("airflow.dag", dag_id)
         props: dict[str, Any] = {"dag_id": dag_id, "schedule": "", "tags": [], "description": ""}
         kw_nodes = {k.arg: k.value for k in call.keywords if k.arg} if call is not None else {}

@@ -793,3 +793,19 @@ def test_sql_files_on_deployment_search_paths():
         ("reads", "airflow.task:absolute.q", f"{t}raw.s"),
         ("writes", "airflow.task:absolute.q", f"{t}mart.t")}
     assert delta.diagnostics == []
+
+
+def test_dag_under_an_optional_import_is_kept_and_flagged():
+    """``try: import k8s ... except ImportError: k8s = None`` then ``if k8s:`` — DagBag builds the
+    DAG only where the package is installed; statically it is kept, with a diagnostic."""
+    delta = analyse("opt.py", (
+        "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\n"
+        "try:\n    from kubernetes.client import models as k8s\nexcept ImportError:\n    k8s = None\n"
+        "if k8s:\n"
+        "    with DAG('needs_k8s', schedule=None):\n        EmptyOperator(task_id='pod')\n"
+        "with DAG('always', schedule=None):\n    EmptyOperator(task_id='t')\n"
+    ))
+    assert shape(delta) == {"needs_k8s": ({"pod"}, set()), "always": ({"t"}, set())}
+    assert [(d.code, d.line, d.severity) for d in delta.diagnostics] == [
+        ("optional_import_dag", 8, "warning")]
+    assert "k8s" in delta.diagnostics[0].message
