@@ -206,6 +206,9 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
         how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
         progress.stage("mine", f"{c['commits']} commits ({how}), {c['files']} files, "
                                f"{c['hotspots']} hotspots, {c['couplings']} couplings")
+        # Built while the analysis may still run in the child. The graph ontology's base is the
+        # analysis ontology: one YAML parse in this process, not two.
+        history = mining_delta(records, mined.repo_id, commit, ontology_version=graph_ontology().base.version)
         artifact, a = future.result() if future is not None else _analyse(*job)
     finally:
         if pool is not None:
@@ -215,9 +218,7 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
                               + (" (alongside mining)" if pool is not None else ""))
     snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
     code = GraphDelta.from_records(read_jsonl(Path(artifact), GRAPH_RECORDS))
-    # The graph ontology's base is the analysis ontology: one YAML parse in this process, not two.
-    delta = merge_deltas(mining_delta(records, mined.repo_id, commit,
-                                      ontology_version=graph_ontology().base.version), code)
+    delta = merge_deltas(history, code)
     return records, snapshot, delta, {**{f"mine.{k}": v for k, v in c.items()},
                                       **{f"analyse.{k}": v for k, v in a.items()}}
 
