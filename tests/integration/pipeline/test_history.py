@@ -119,4 +119,7 @@ def _on_push(airflow_api, name: str, path: str, sha: str, repo_id: str) -> None:
     runs = airflow_api.api("GET", "/dags/freshpoc_on_push/dagRuns",
                            params={"limit": 20, "order_by": "-start_date"})["dag_runs"]
     assert runs and runs[0]["run_type"] == "asset_triggered"
+    # The run goes on after write_graph (embed, report): let it finish, so what it writes is
+    # there when the repository is forgotten.
+    assert airflow_api.wait("freshpoc_on_push", runs[0]["dag_run_id"], timeout=600) == "success"
     assert [sha for _t, sha in _timeline(repo_id)] == [sha]
