@@ -291,7 +291,7 @@ class _StContext:
 
 class AirflowAnalyzer(Analyzer):
     name = "airflow"
-    version = "2.2.0"
+    version = "2.2.1"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix == ".py" and b"airflow" in file.content

@@ -1289,7 +1289,7 @@ class DbtAnalyzer(Analyzer):
     """dbt projects as ``dbt parse`` sees them; ``profiles_dir`` is ``dbt --profiles-dir``."""
 
     name = "dbt"
-    version = "2.2.0"
+    version = "2.2.1"
 
     def __init__(self, profiles_dir: str | None = None) -> None:
         self.profiles_dir = profiles_dir

@@ -173,7 +173,7 @@ def _diag(analyzer: str, path: str, code: str, message: str, line: int | None):
 
 class SqlAnalyzer(Analyzer):
     name = "sql"
-    version = "2.1.0"
+    version = "2.2.0"
 
     def accepts(self, file: SourceFile, ctx: RepoContext) -> bool:
         return file.suffix == ".sql" and dbt_project_root(file.path, ctx) is None

@@ -160,8 +160,12 @@ def table_fqn(table: exp.Table, dialect: str | Dialect | None = None) -> str:
         if isinstance(node, exp.Dot):  # a dotted name kept in one node
             parts += [_ident(p, strategy) for p in node.parts]
             continue
-        name = _ident(node, strategy) if isinstance(node, exp.Identifier) \
-            else _fold(node.name, False, strategy)
+        if isinstance(node, str):  # an empty part (``..t``, a template rendered to "") parses as ""
+            name = _fold(node, False, strategy)
+        elif isinstance(node, exp.Identifier):
+            name = _ident(node, strategy)
+        else:
+            name = _fold(node.name, False, strategy)
         if name:
             parts.append(name)
     return ".".join(parts)
