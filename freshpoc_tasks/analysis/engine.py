@@ -27,7 +27,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from freshpoc_tasks.analysis.base import Analyzer
-from freshpoc_tasks.analysis.limits import OUTPUT_BUDGET, TASK_ERROR, Limits, run_contained
+from freshpoc_tasks.analysis.limits import OUTPUT_BUDGET, TASK_ERROR, Limits, Outcome, run_contained
 from freshpoc_tasks.analysis.linker import link_refs, unify_tables
 from freshpoc_tasks.analysis.model import (
     AnalysisConfig,
@@ -98,15 +98,22 @@ class ResultCache:
         data = self.get_json(analyzer, key)
         return None if data is None else FileResult.model_validate_json(data)
 
-    def get_json(self, analyzer: Analyzer, key: str, max_bytes: int | None = None) -> bytes | None:
-        """The stored JSON if present, valid and (when given) at most ``max_bytes`` long."""
+    def get_json(self, analyzer: Analyzer, key: str, max_bytes: int | None = None,
+                 validate: bool = True) -> bytes | None:
+        """The stored JSON if present, valid and (when given) at most ``max_bytes`` long.
+
+        ``validate=False`` leaves the parse to a caller that parses the bytes anyway (the
+        engine's parent does, and re-analyses an entry that fails): parsing every hit twice was
+        the largest cost of a fully cached run.
+        """
         path = self._file(analyzer, key)
         try:
             with open(path, "rb") as fh:
                 if max_bytes is not None and os.fstat(fh.fileno()).st_size > max_bytes:
                     return None
                 data = fh.read()
-            FileResult.model_validate_json(data)
+            if validate:
+                FileResult.model_validate_json(data)
         except (OSError, ValueError):
             return None
         return data
@@ -332,7 +339,10 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
                 raise  # the worker's memory budget: reported as such
             except Exception:  # a bad project file (RecursionError too): analyse, just don't cache
                 key = ""
-            hit = cache.get_json(analyzer, key, cfg.max_output_bytes) if key else None
+            # Not validated here: the parent parses every payload anyway, and sends a cached
+            # entry it cannot parse back here (``fresh``) to be analysed again.
+            hit = (cache.get_json(analyzer, key, cfg.max_output_bytes, validate=False)
+                   if key and unit not in fresh else None)
             if hit is not None:
                 return _CACHED + key.encode() + hit
         result = analyzer.analyze_file(file, ctx)
@@ -353,7 +363,11 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             done_files += 1
             if progress is not None:
                 progress(done_files, len(paths), paths[p])
-    for out in run_contained(task, units, file_limits(cfg), workers=cfg.workers):
+    fresh: set[tuple[int, int]] = set()  # pairs whose cache entry did not parse: analyse again
+
+    def take(out: Outcome[tuple[int, int]]) -> bool:
+        """Record one outcome; False for a cached entry that does not parse (retried fresh)."""
+        nonlocal done_files, total_bytes
         p, a = out.item
         path, analyzer = paths[p], analyzers[a]
         result: FileResult | None = None
@@ -364,20 +378,26 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
         elif out.payload != _SKIP:
             payload = out.payload or b""
             tag, key, body = payload[:1], payload[1:1 + _KEY_LEN].decode().strip(), payload[1 + _KEY_LEN:]
-            total_bytes += len(body)
+            parsed: FileResult | None = None
             if tag == _CACHED:
+                try:
+                    parsed = FileResult.model_validate_json(body)
+                except ValueError:
+                    fresh.add((p, a))
+                    return False
                 stats.cached += 1
             else:
                 stats.analysed += 1
                 if tag == _ANALYSED and cache is not None and key:
                     cache.put_json(analyzer, key, body)
+            total_bytes += len(body)
             if total_bytes > cfg.max_total_output_bytes:
                 result = _failed_result(path, analyzer.name, OUTPUT_BUDGET,
                                         f"the repository's results passed the "
                                         f"{cfg.max_total_output_bytes // (1024 * 1024)} MiB budget")
                 stats.limited[OUTPUT_BUDGET] += 1
             else:
-                result = FileResult.model_validate_json(body)
+                result = parsed or FileResult.model_validate_json(body)
                 if tag == _LIMITED:
                     for d in result.diagnostics:
                         if d.code in (OUTPUT_BUDGET, "invalid_output"):
@@ -392,6 +412,12 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             done_files += 1
             if progress is not None:
                 progress(done_files, len(paths), path)
+        return True
+
+    todo = units
+    while todo:  # a second round only when cache entries did not parse (a damaged cache)
+        todo = [out.item for out in run_contained(task, todo, file_limits(cfg), workers=cfg.workers)
+                if not take(out)]
     # Results in path order per analyzer, as a sequential run would give them to ``link``.
     return {analyzer.name: [slots[(p, a)] for p in range(len(paths)) if (p, a) in slots]
             for a, analyzer in enumerate(analyzers)}
