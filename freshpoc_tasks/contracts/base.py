@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T", bound="Contract")
 
+# One encoder for the process (``json.dumps`` with options builds a new one per call; stage files
+# hold hundreds of thousands of lines): sorted keys and compact separators, so a line is canonical.
+_CANONICAL_LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
 
 class Contract(BaseModel):
     """A versioned record. Subclasses set ``SCHEMA_VERSION`` and ``KIND``."""
@@ -28,12 +32,7 @@ class Contract(BaseModel):
 
     def to_json_line(self) -> str:
         body = self.model_dump(mode="json")
-        return json.dumps(
-            {"kind": self.KIND, "schema_version": self.SCHEMA_VERSION, **body},
-            ensure_ascii=False,
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        return _CANONICAL_LINE({"kind": self.KIND, "schema_version": self.SCHEMA_VERSION, **body})
 
     @classmethod
     def from_json_obj(cls: type[T], obj: dict[str, Any]) -> T:

@@ -102,8 +102,13 @@ def last_value(runs: Sequence[Run]) -> str | None:
     return runs[-1][2] if runs else None
 
 
+# One encoder for the process: ``json.dumps`` with options builds a new encoder on every call, and
+# the writer's planner encodes every node's runs (a third of planning a repository's write).
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode(runs: Sequence[Run]) -> str:
-    return json.dumps([[list(s), list(e) if e else None, v] for s, e, v in runs], separators=(",", ":"))
+    return _COMPACT([[list(s), list(e) if e else None, v] for s, e, v in runs])
 
 
 def decode(text: str | None) -> list[Run]:
@@ -113,7 +118,7 @@ def decode(text: str | None) -> list[Run]:
 
 
 def encode_timeline(timeline: Sequence[Point]) -> str:
-    return json.dumps([list(p) for p in timeline], separators=(",", ":"))
+    return _COMPACT([list(p) for p in timeline])
 
 
 def decode_timeline(text: str | None) -> list[Point]:
