@@ -26,7 +26,16 @@ Core examples alone (where the first figures, task recall 0.73 / edge F1 0.65, w
 
 Known disagreement: ``example_kubernetes_executor`` and ``example_local_kubernetes_executor``
 define their DAG under ``if k8s:``, where ``k8s`` is an optional import; DagBag builds them only
-where the ``kubernetes`` package is installed, the static analysis always reports them.
+where the ``kubernetes`` package is installed, the static analysis always reports them (with an
+``optional_import_dag`` warning). To give the oracle that package without touching the project's
+venv, run the benchmark from an overlay venv (measured so: 1.000 for DAG ids, tasks and edges on
+the core folder and on the default set, 116 DAGs / 429 tasks / 368 edges):
+
+    python3 -m venv /tmp/k8s
+    echo "import site; site.addsitedir('$PWD/.venv/lib/python3.11/site-packages')" \
+        > /tmp/k8s/lib/python3.11/site-packages/zz_project.pth
+    /tmp/k8s/bin/pip install kubernetes
+    /tmp/k8s/bin/python benchmarks/accuracy_airflow.py
 """
 
 from __future__ import annotations
