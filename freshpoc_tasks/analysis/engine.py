@@ -40,6 +40,7 @@ from freshpoc_tasks.analysis.model import (
     decode_source,
 )
 from freshpoc_tasks.analysis.ontology import Ontology, load_ontology
+from freshpoc_tasks.analysis.sqlcore import VERSION as SQLCORE_VERSION
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, ProposedType
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ class ResultCache:
 
     @staticmethod
     def key(file: SourceFile, analyzer: Analyzer, fingerprint: str) -> str:
-        raw = "\0".join((file.blob_sha, analyzer.name, analyzer.version, file.path, fingerprint))
+        raw = "\0".join((file.blob_sha, analyzer.name, analyzer.version, f"sqlcore {SQLCORE_VERSION}",
+                          file.path, fingerprint))
         return hashlib.sha256(raw.encode()).hexdigest()
 
     def _path(self, analyzer: Analyzer, key: str) -> Path:

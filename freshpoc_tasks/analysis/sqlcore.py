@@ -40,6 +40,11 @@ from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
+# Version of this shared core. The sql, dbt, airflow and python analyzers all read SQL through it,
+# so it is part of every analyzer's cache key and of the reprocessing fingerprint: bump it on any
+# change of its output, and every analyzer's cached results are redone without bumping each one.
+VERSION = "2.2.0"
+
 # A table is referenced by the token right after one of these (fallback for unparsed statements).
 _READ_AFTER = {TokenType.FROM, TokenType.JOIN}
 _WRITE_AFTER = {TokenType.INTO, TokenType.UPDATE, TokenType.TABLE, TokenType.VIEW}

@@ -34,9 +34,11 @@ class AnalyseResult:
 
 
 def versions() -> dict[str, str]:
-    """Analyzer and ontology versions: part of the fingerprint that decides reprocessing."""
+    """Analyzer, shared-core and ontology versions: the fingerprint that decides reprocessing."""
+    from freshpoc_tasks.analysis.sqlcore import VERSION as SQLCORE_VERSION
+
     found = {f"analyzer:{a.name}": a.version for a in discover_analyzers()}
-    return {**found, "ontology": load_ontology().version}
+    return {**found, "core:sqlcore": SQLCORE_VERSION, "ontology": load_ontology().version}
 
 
 def analyse_commit(repo: Repository, commit: str, out_dir: str | Path, *,
