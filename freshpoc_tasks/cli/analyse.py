@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-DEFAULT_MIRRORS = Path(os.environ.get("FRESHPOC_MIRROR_CACHE", "~/.cache/freshpoc/mirrors")).expanduser()
-DEFAULT_CACHE = Path(os.environ.get("FRESHPOC_ANALYSIS_CACHE", "~/.cache/freshpoc/analysis")).expanduser()
+from freshpoc_tasks.contracts.locations import analysis_cache, mirror_cache
+
+DEFAULT_MIRRORS = mirror_cache()
+DEFAULT_CACHE = analysis_cache()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

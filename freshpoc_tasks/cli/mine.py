@@ -12,7 +12,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-DEFAULT_CACHE = Path(os.environ.get("FRESHPOC_MIRROR_CACHE", "~/.cache/freshpoc/mirrors")).expanduser()
+from freshpoc_tasks.contracts.locations import mirror_cache
+
+DEFAULT_CACHE = mirror_cache()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-_HOME = Path(os.environ.get("FRESHPOC_HOME", "~/.cache/freshpoc")).expanduser()
-DEFAULT_MIRRORS = Path(os.environ.get("FRESHPOC_MIRROR_CACHE", _HOME / "mirrors")).expanduser()
-DEFAULT_CACHE = Path(os.environ.get("FRESHPOC_ANALYSIS_CACHE", _HOME / "analysis")).expanduser()
+from freshpoc_tasks.contracts.locations import analysis_cache, mirror_cache
+
+DEFAULT_MIRRORS = mirror_cache()
+DEFAULT_CACHE = analysis_cache()
 DEFAULT_OUT = Path("freshpoc-report")
 FORMATS = ("md", "html", "json")
 

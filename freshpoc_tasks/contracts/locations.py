@@ -6,7 +6,29 @@ their extra links, so the layout is written down once.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 BUCKET = "freshpoc"
+
+
+# --- local caches ------------------------------------------------------------------------------
+# One answer to "where does FreshPoC cache things on this machine", read at call time so a
+# process configured after import (an Airflow task, a test's environment) still finds its cache.
+
+def cache_root() -> Path:
+    """``$FRESHPOC_HOME``, else ``~/.cache/freshpoc``: servers, venvs, mirrors, analysis results."""
+    return Path(os.environ.get("FRESHPOC_HOME") or Path.home() / ".cache" / "freshpoc").expanduser()
+
+
+def mirror_cache() -> Path:
+    """Bare mirrors of mined repositories (``$FRESHPOC_MIRROR_CACHE`` overrides)."""
+    return Path(os.environ.get("FRESHPOC_MIRROR_CACHE") or cache_root() / "mirrors").expanduser()
+
+
+def analysis_cache() -> Path:
+    """Content-addressed per-file analysis results (``$FRESHPOC_ANALYSIS_CACHE`` overrides)."""
+    return Path(os.environ.get("FRESHPOC_ANALYSIS_CACHE") or cache_root() / "analysis").expanduser()
 
 
 def staging_key(repo_id: str, commit: str, stage: str) -> str:

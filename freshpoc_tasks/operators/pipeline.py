@@ -9,7 +9,6 @@ its input, so any stage can be rerun alone from the Airflow UI or reused in anot
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, SkipMixin
 from airflow.sdk.exceptions import AirflowSkipException
 
+from freshpoc_tasks.contracts.locations import cache_root
 from freshpoc_tasks.operators.links import StagedArtifactLink
 
 CONN_DEFAULTS = {
@@ -27,11 +27,6 @@ CONN_DEFAULTS = {
     "postgres_conn_id": "freshpoc_postgres",
     "dgraph_conn_id": "freshpoc_dgraph",
 }
-
-
-def cache_root() -> Path:
-    """Mirrors and analysis results live outside the work tree, shared by all tasks."""
-    return Path(os.environ.get("FRESHPOC_HOME", "~/.cache/freshpoc")).expanduser()
 
 
 def _skip_if_unchanged(ingest: dict[str, Any]) -> None:

