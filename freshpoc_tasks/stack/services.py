@@ -116,6 +116,19 @@ def _chown(path: Path, user: str | None) -> None:
         shutil.chown(path, user, user)
 
 
+def _kafka_cluster_id() -> str:
+    """A random KRaft cluster id (URL-safe base64 of a UUID) that does not start with '-'.
+
+    Kafka's own ``Uuid.randomUuid`` redraws such ids because its tools would read them as an
+    option; one in 64 of ours did, and the first ``stack up`` of that machine failed to format
+    Kafka's storage.
+    """
+    while True:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _secrets(cfg: StackConfig) -> dict[str, str]:
     """Per-stack secrets, generated once and kept with the stack's state.
 
@@ -128,22 +141,11 @@ def _secrets(cfg: StackConfig) -> dict[str, str]:
     if len(data.get("jwt_secret", "")) < 64:
         data["jwt_secret"] = secrets.token_urlsafe(64)
     data.setdefault("fernet_key", urlsafe_b64encode(secrets.token_bytes(32)).decode())
-    data.setdefault("kafka_cluster_id", urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    data.setdefault("kafka_cluster_id", _kafka_cluster_id())
     if data != before:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data))
         path.chmod(0o600)
-    return data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "jwt_secret": secrets.token_urlsafe(64),
-        "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "kafka_cluster_id": urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
-        **(json.loads(path.read_text()) if path.exists() else {}),
-    }
-    data["jwt_secret"] = secrets.token_urlsafe(64) if len(data["jwt_secret"]) < 64 else data["jwt_secret"]
-    path.write_text(json.dumps(data))
-    path.chmod(0o600)
     return data
 
 
@@ -263,7 +265,7 @@ def kafka(cfg: StackConfig) -> Service:
             build.run_logged(
                 "formatting Kafka KRaft storage (once)",
                 [java, "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={log4j}",
-                 "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+                 "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
                  "-c", str(props)],
                 cfg.log_dir / "kafka-format.log",
             )
