@@ -206,9 +206,52 @@ class GraphStore:
         rows = self.run_builder(gq.commit_time(repo_id)).get("s", [])
         return [(int(us), sha) for us, sha in decode_timeline(rows[0].get("fp_timeline"))] if rows else []
 
+    def aggregates(self, repo_id: str, commit: str | None = None) -> Any:
+        """The stored figures of a processed commit (the newest when None), in one request:
+        ``graph.aggregates.Aggregates`` or None (a commit written before ontology 0.4.0)."""
+        from freshpoc_tasks.graph import queries as gq
+        from freshpoc_tasks.graph.aggregates import Aggregates
+        from freshpoc_tasks.graph.validity import decode_timeline
+
+        if commit is None:
+            found = self.run_builder(gq.latest_aggregates(repo_id))
+            rows = found.get("s") or []
+            timeline = decode_timeline(rows[0].get("fp_timeline")) if rows else []
+            if not timeline:
+                return None
+            commit = timeline[-1][1]
+            for rec in found.get("a") or []:
+                agg = Aggregates.from_json(rec["fp_aggregates"])
+                if agg.commit == commit:
+                    return agg
+        rows = self.run_builder(gq.aggregates_of(repo_id, commit)).get("a") or []
+        return Aggregates.from_json(rows[0]["fp_aggregates"]) if rows else None
+
+    def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
+               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        import json
+
+        from freshpoc_tasks.graph import aggregates as ag
+        from freshpoc_tasks.graph import queries as gq
+
+        agg = self.aggregates(repo_id, commit)
+        if agg is None:
+            return [], 0
+
+        def read(list_name: str, indexes: list[int]) -> dict[int, list[dict[str, Any]]]:
+            found = self.run_builder(gq.aggregate_pages(repo_id, agg.commit, list_name, indexes))
+            return {n: json.loads(found[f"p{i}"][0]["fp_items"]) if found.get(f"p{i}") else []
+                    for i, n in enumerate(indexes)}
+
+        return ag.ranked_window(agg, name, offset, limit, read)
+
     def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
         from freshpoc_tasks.graph import queries as gq
 
+        counts = gq.counts_as_of(self, repo_id, at_us)
+        if counts is not None:
+            return counts
+        # A commit written before ontology 0.4.0 has no aggregates: count its envelope.
         out: dict[str, int] = {}
         for block in self.run_builder(gq.counts_by_type(repo_id, at_us)).get("c") or []:
             for g in block.get("@groupby", []):

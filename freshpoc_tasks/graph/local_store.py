@@ -13,8 +13,10 @@
 
 Files (JSON Lines, one record a line, sorted, so two runs over the same input are byte-equal):
 ``nodes.jsonl`` (stored predicates: ``xid ntype name key path … repo vf vt vs h``),
-``edges.jsonl`` (``type src dst`` + facets ``conf … vf vt vs h``) and ``state.json`` (each
-repository's processed commits). Loading 100k records takes about a second; the store is meant for
+``edges.jsonl`` (``type src dst`` + facets ``conf … vf vt vs h``), ``aggregates.jsonl`` (the
+figures of each processed (repository, commit), :mod:`freshpoc_tasks.graph.aggregates`, computed
+by the same function as the Dgraph writer's) and ``state.json`` (each repository's processed
+commits). Loading 100k records takes about a second; the store is meant for
 one user's repositories, not for the stack's whole graph.
 """
 
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from freshpoc_tasks.contracts.graph import GraphDelta
+from freshpoc_tasks.graph import aggregates as ag
 from freshpoc_tasks.graph import validity as v
 from freshpoc_tasks.graph.ontology import GraphOntology, load_graph_ontology
 from freshpoc_tasks.graph.plan import Plan, RepoState, StoredEdge, StoredNode, plan_write
@@ -47,6 +50,7 @@ from freshpoc_tasks.graph.records import node_type_of
 NODES_FILE = "nodes.jsonl"
 EDGES_FILE = "edges.jsonl"
 STATE_FILE = "state.json"
+AGGREGATES_FILE = "aggregates.jsonl"  # one line per (repository, commit): graph.aggregates figures
 FORMAT_VERSION = 1
 EDGE_STATE = ("vs", "h", "vf", "vt")  # facets that are validity/change state, not properties
 
@@ -86,6 +90,7 @@ class LocalGraph:
         self.timelines: dict[str, list[v.Point]] = {}
         # repo -> commit -> digest of the delta last applied for it: an unchanged rerun is skipped.
         self.digests: dict[str, dict[str, str]] = {}
+        self.aggregates: dict[str, dict[str, ag.Aggregates]] = {}  # repo -> commit -> figures
         self._in: dict[str, list[tuple[str, str]]] | None = None
 
     # Files -------------------------------------------------------------------------------------
@@ -109,6 +114,13 @@ class LocalGraph:
                 rec = json.loads(line)
                 etype, src, dst = rec.pop("type"), rec.pop("src"), rec.pop("dst")
                 g.out[src][(etype, dst)] = rec
+        if (folder / AGGREGATES_FILE).is_file():  # folders written before aggregates lack it
+            with open(folder / AGGREGATES_FILE, encoding="utf-8") as fh:
+                for line in fh:
+                    rec = json.loads(line)
+                    agg = ag.Aggregates.from_json(json.dumps(rec["summary"]))
+                    agg.full = rec["lists"]
+                    g.aggregates.setdefault(agg.repo_id, {})[agg.commit] = agg
         return g
 
     @staticmethod
@@ -162,6 +174,9 @@ class LocalGraph:
         write(NODES_FILE, (dump(self.nodes[x]) + "\n" for x in sorted(self.nodes)))
         write(EDGES_FILE, (dump({"type": t, "src": s, "dst": d, **self.out[s][(t, d)]}) + "\n"
                            for s in sorted(self.out) for t, d in sorted(self.out[s])))
+        write(AGGREGATES_FILE, (dump({"summary": json.loads(a.summary_json()), "lists": a.full}) + "\n"
+                                for r in sorted(self.aggregates)
+                                for _, a in sorted(self.aggregates[r].items())))
         write(STATE_FILE, [json.dumps({"format": FORMAT_VERSION, "timelines": {
             r: [list(p) for p in pts] for r, pts in sorted(self.timelines.items())},
             "digests": self.digests}, indent=1, sort_keys=True) + "\n"])
@@ -210,6 +225,7 @@ class LocalGraph:
         for e in plan.edges:
             self.out[e.src][(e.type, e.dst)] = dict(e.facets)  # Dgraph replaces an edge's facets
         self.timelines[repo] = list(plan.timeline)
+        self.aggregates.setdefault(repo, {})[delta.commit] = ag.from_delta(delta, plan, state, onto)
         self.digests.setdefault(repo, {})[delta.commit] = digest or self.digest(delta)
         self._in = None
         return ApplyResult(repo, delta.commit, plan)
@@ -303,9 +319,40 @@ class LocalStore:
     def _owned(self, repo_id: str, t: int) -> Iterator[dict[str, Any]]:
         return (rec for rec in self.graph.nodes.values() if rec.get("repo") == repo_id and _valid(rec, t))
 
+    def aggregates(self, repo_id: str, commit: str | None = None) -> ag.Aggregates | None:
+        by_commit = self.graph.aggregates.get(repo_id, {})
+        if commit is None:
+            timeline = self.graph.timelines.get(repo_id)
+            if not timeline:
+                return None
+            commit = timeline[-1][1]
+            if commit not in by_commit:  # a folder written before aggregates: its newest commit
+                return self._computed(repo_id, timeline[-1])
+        return by_commit.get(commit)
+
+    def _computed(self, repo_id: str, point: v.Point) -> ag.Aggregates:
+        coupled = ((src, dst, facets) for src, out in self.graph.out.items()
+                   for (etype, dst), facets in out.items() if etype == "coupled_with")
+        agg = ag.from_records(repo_id, point, self.graph.nodes.values(), coupled, self.ontology())
+        self.graph.aggregates.setdefault(repo_id, {})[point[1]] = agg
+        return agg
+
+    def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
+               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        agg = self.aggregates(repo_id, commit)
+        if agg is None:
+            return [], 0
+        return ag.ranked_window(agg, name, offset, limit, lambda n, idx: {
+            i: agg.full.get(n, [])[i * ag.PAGE:(i + 1) * ag.PAGE] for i in idx})
+
     def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
-        counts = Counter(rec.get("ntype") for rec in self._owned(repo_id, _t(at_us)))
-        return {str(k): c for k, c in sorted(counts.items()) if k is not None}
+        from freshpoc_tasks.graph.queries import counts_as_of
+
+        counts = counts_as_of(self, repo_id, at_us)
+        if counts is not None:
+            return counts
+        counted = Counter(rec.get("ntype") for rec in self._owned(repo_id, _t(at_us)))
+        return {str(k): c for k, c in sorted(counted.items()) if k is not None}
 
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
                  offset: int = 0) -> list[dict[str, Any]]:

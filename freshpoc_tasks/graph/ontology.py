@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,25 @@ INTERNAL_PREDICATES: dict[str, str] = {
     "fp_version": "string @index(exact)",
     "fp_schema_sha": "string",
     "fp_applied_at": "string",
+    # Aggregates per (repository, commit), see graph.aggregates: one summary record and its pages.
+    "fp_repo": "string @index(exact)",
+    "fp_commit": "string",
+    "fp_at": "int @index(int)",
+    "fp_digest": "string",
+    "fp_aggregates": "string",
+    "fp_items": "string",
 }
 STATE_TYPE = "FreshpocState"
 ONTOLOGY_TYPE = "FreshpocOntology"
+AGGREGATES_TYPE = "FreshpocAggregates"
+
+# Index tokenizers the ontology's ``indexes:`` section may ask for, by scalar type. ``exact`` is
+# the sortable string index (``orderasc``, ``between``, ``ge``/``lt`` ranges: path prefixes and
+# cursors); ``hash`` answers only equality.
+TOKENIZERS: dict[str, frozenset[str]] = {
+    "string": frozenset({"exact", "hash", "term", "fulltext", "trigram"}),
+    "int": frozenset({"int"}), "float": frozenset({"float"}), "bool": frozenset({"bool"}),
+}
 
 _SCALARS = {"string": "string", "int": "int", "float": "float", "bool": "bool",
             "list[string]": "string", "json": "string"}
@@ -67,6 +83,18 @@ class GraphOntology:
     lifecycles: dict[str, str]  # node or edge type -> "state" | "history"
     field_predicates: dict[str, str]  # ontology field name -> Dgraph scalar type
     source: str  # the YAML text, for the version ledger
+    indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # predicate -> tokenizers
+
+    def predicate_spec(self, name: str) -> str:
+        """``<type> [@index(...)]`` of a core or field predicate, with the ontology's indexes
+        replacing the core default's (so an index is asked for in one place, the YAML)."""
+        base = CORE_NODE_PREDICATES.get(name) or self.field_predicates[name]
+        scalar, *rest = base.split()
+        if name not in self.indexes:
+            return base
+        rest = [r for r in rest if not r.startswith("@index")]
+        tokens = ", ".join(self.indexes[name])
+        return " ".join([scalar, f"@index({tokens})", *rest]) if tokens else " ".join([scalar, *rest])
 
     @property
     def version(self) -> str:
@@ -118,7 +146,29 @@ def parse_graph_ontology(text: str) -> GraphOntology:
     for name in [*base.node_types, *base.edge_types, *fields]:
         if not _IDENT.match(name):
             raise ValueError(f"{name!r} cannot be a Dgraph name")
-    return GraphOntology(base=base, lifecycles=lifecycles, field_predicates=fields, source=text)
+    indexes = _parse_indexes(doc.get("indexes") or {}, fields)
+    return GraphOntology(base=base, lifecycles=lifecycles, field_predicates=fields, source=text,
+                         indexes=indexes)
+
+
+def _parse_indexes(spec: dict[str, Any], fields: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """``indexes:`` maps a node predicate (core or field) to the tokenizers queries need."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, tokens in spec.items():
+        if name in CORE_NODE_PREDICATES:
+            scalar = CORE_NODE_PREDICATES[name].split()[0]
+        elif name in fields:
+            scalar = fields[name]
+        else:
+            raise ValueError(f"indexes: {name!r} is neither a core predicate nor a node field")
+        tokens = list(tokens or [])
+        bad = [t for t in tokens if t not in TOKENIZERS[scalar]]
+        if bad:
+            raise ValueError(f"indexes: {name} is {scalar}; cannot index it with {bad}")
+        if name == "xid" and "exact" not in tokens:
+            raise ValueError("indexes: xid must keep its exact index (writers upsert on it)")
+        out[name] = tuple(sorted(set(tokens)))
+    return out
 
 
 def load_graph_ontology(path: str | Path | None = None) -> GraphOntology:
@@ -137,9 +187,9 @@ def generate_schema(onto: GraphOntology) -> str:
     """
     lines = [f"# generated from ontology {onto.version}; do not edit"]
     for name, spec in sorted({**CORE_NODE_PREDICATES, **INTERNAL_PREDICATES}.items()):
-        lines.append(f"<{name}>: {spec} .")
-    for name, scalar in sorted(onto.field_predicates.items()):
-        lines.append(f"<{name}>: {scalar} .")
+        lines.append(f"<{name}>: {onto.predicate_spec(name) if name in CORE_NODE_PREDICATES else spec} .")
+    for name in sorted(onto.field_predicates):
+        lines.append(f"<{name}>: {onto.predicate_spec(name)} .")
     for name in sorted(onto.base.edge_types):
         lines.append(f"<{name}>: [uid] @reverse .")
     for nt in sorted(onto.base.node_types.values(), key=lambda t: t.name):
@@ -149,7 +199,9 @@ def generate_schema(onto: GraphOntology) -> str:
         lines += [f"  <{p}>" for p in preds]
         lines.append("}")
     for tname, preds in ((STATE_TYPE, ["xid", "repo", "fp_timeline"]),
-                         (ONTOLOGY_TYPE, ["xid", "fp_version", "fp_schema_sha", "fp_applied_at"])):
+                         (ONTOLOGY_TYPE, ["xid", "fp_version", "fp_schema_sha", "fp_applied_at"]),
+                         (AGGREGATES_TYPE, ["xid", "fp_repo", "fp_commit", "fp_at", "fp_digest",
+                                            "fp_aggregates", "fp_items"])):
         lines.append(f"type {tname} {{")
         lines += [f"  <{p}>" for p in preds]
         lines.append("}")

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from freshpoc_tasks.graph import aggregates as ag
 from freshpoc_tasks.graph.ontology import CORE_NODE_PREDICATES, GraphOntology
 from freshpoc_tasks.graph.records import state_xid
 from freshpoc_tasks.graph.validity import OPEN
@@ -65,6 +66,48 @@ def node_by_xid(xid: str, at_us: int | None = None, onto: GraphOntology | None =
 def commit_time(repo_id: str) -> Query:
     """The repository's processed timeline (JSON in ``fp_timeline``): [[µs, sha], ...]."""
     return ("query q($x: string) { s(func: eq(xid, $x)) { fp_timeline } }", {"$x": state_xid(repo_id)})
+
+
+def aggregates_of(repo_id: str, commit: str) -> Query:
+    """The stored figures of one processed (repository, commit): one lookup by xid."""
+    return ("query q($x: string) { a(func: eq(xid, $x)) { fp_aggregates } }",
+            {"$x": ag.aggregates_xid(repo_id, commit)})
+
+
+def latest_aggregates(repo_id: str) -> Query:
+    """The timeline and the figures of the newest processed commits, in one request (the caller
+    keeps the one of the timeline's last point: commit times may tie)."""
+    dql = ("query q($s: string, $r: string) { s(func: eq(xid, $s)) { fp_timeline } "
+           "a(func: eq(fp_repo, $r), orderdesc: fp_at, first: 4) @filter(has(fp_aggregates)) "
+           "{ fp_aggregates } }")
+    return dql, {"$s": state_xid(repo_id), "$r": repo_id}
+
+
+def aggregate_pages(repo_id: str, commit: str, name: str, indexes: Iterable[int]) -> Query:
+    """Stored pages of a ranked list (``hotspots``, ``coupling``) by index, one block per page."""
+    if name not in ag.LISTS:
+        raise ValueError(f"no ranked list {name!r}")
+    idx = [int(i) for i in indexes]
+    if not idx:
+        raise ValueError("no page asked for")
+    decl = ", ".join(f"$p{i}: string" for i in range(len(idx)))
+    blocks = " ".join(f"p{i}(func: eq(xid, $p{i})) {{ fp_items }}" for i in range(len(idx)))
+    return (f"query q({decl}) {{ {blocks} }}",
+            {f"$p{i}": ag.page_xid(repo_id, commit, name, n) for i, n in enumerate(idx)})
+
+
+def point_at(timeline: list[tuple[int, str]], at_us: int | None) -> tuple[int, str] | None:
+    """The processed commit whose state holds at ``at_us`` (the newest when None): processed
+    commits partition time, so a time between two of them is the earlier one's state."""
+    if at_us is None:
+        return timeline[-1] if timeline else None
+    found = None
+    for point in timeline:
+        if point[0] <= at_us:
+            found = point
+        else:
+            break
+    return found
 
 
 def counts_by_type(repo_id: str | None = None, at_us: int | None = None) -> Query:
@@ -250,7 +293,20 @@ class GraphQuestions(Protocol):
         """The repository's processed commits ``(µs, sha)``, oldest first."""
         ...
 
-    def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]: ...
+    def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
+        """The repository's own nodes by type as of ``at_us``: the aggregates of the processed
+        commit whose state holds then (:func:`point_at`)."""
+        ...
+
+    def aggregates(self, repo_id: str, commit: str | None = None) -> ag.Aggregates | None:
+        """The figures of a processed commit (the newest when None), or None."""
+        ...
+
+    def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
+               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """A window of a commit's ranked list (``hotspots``, ``coupling``) and its length; reads
+        only the pages the window touches."""
+        ...
 
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
                  offset: int = 0) -> list[dict[str, Any]]:
@@ -261,6 +317,16 @@ class GraphQuestions(Protocol):
                 to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(added, removed) nodes of the repository between two commit times, by xid."""
         ...
+
+
+def counts_as_of(store: GraphQuestions, repo_id: str, at_us: int | None) -> dict[str, int] | None:
+    """:meth:`GraphQuestions.counts_by_type` from the stored aggregates (both stores); None when
+    the commit has none (a graph written before ontology 0.4.0: the caller counts instead)."""
+    point = point_at(store.timeline(repo_id), at_us)
+    if point is None:
+        return {}
+    agg = store.aggregates(repo_id, point[1])
+    return None if agg is None else dict(agg.counts_by_type)
 
 
 def node_answer(rec: dict[str, Any], files: Iterable[str]) -> dict[str, Any]:

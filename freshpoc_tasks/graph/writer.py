@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from freshpoc_tasks.contracts.graph import GraphDelta
+from freshpoc_tasks.graph import aggregates as ag
 from freshpoc_tasks.graph import validity as v
 from freshpoc_tasks.graph.diff import GraphDiff
 from freshpoc_tasks.graph.ontology import (
@@ -81,6 +82,7 @@ class WriteResult:
     proposed: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     transactions: int = 0
+    aggregates: ag.Aggregates | None = None
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -209,12 +211,15 @@ class GraphWriter:
         plan = plan_write(delta, point, state, self.onto)
         self._fill_before(plan)
         t2 = time.monotonic()
-        txns = self._write(plan, state)
+        agg = ag.from_delta(delta, plan, state, self.onto)
         t3 = time.monotonic()
+        txns = self._write(plan, state, agg)
+        t4 = time.monotonic()
         return WriteResult(repo_id=delta.repo_id, commit=delta.commit, counts=plan.counts,
                            counts_by_file=plan.counts_by_file, diff=plan.diff, skipped=plan.skipped,
-                           proposed=plan.proposed, transactions=txns,
-                           timings={"read_s": t1 - t0, "plan_s": t2 - t1, "write_s": t3 - t2})
+                           proposed=plan.proposed, transactions=txns, aggregates=agg,
+                           timings={"read_s": t1 - t0, "plan_s": t2 - t1, "aggregates_s": t3 - t2,
+                                    "write_s": t4 - t3})
 
     def _fill_before(self, plan: Plan) -> None:
         """Field-level before/after for changed nodes whose stored properties are the before."""
@@ -243,7 +248,36 @@ class GraphWriter:
             changed.append(change.model_copy(update={"fields": fields}))
         plan.diff = plan.diff.model_copy(update={"nodes_changed": changed})
 
-    def _write(self, plan: Plan, state: RepoState) -> int:
+    def _write_aggregates(self, agg: ag.Aggregates) -> int:
+        """Store the commit's aggregates (summary + list pages) unless the same are stored: the
+        digest covers every figure, so a rerun of the commit sends nothing. Written before the
+        timeline, so a commit on the timeline always has its aggregates; pages first, then the
+        summary that names them, so a reader never sees a summary whose pages are missing."""
+        xid = ag.aggregates_xid(agg.repo_id, agg.commit)
+        found = self.hook.query("query q($x: string) { a(func: eq(xid, $x)) { fp_digest } }", {"$x": xid})
+        if [a.get("fp_digest") for a in found.get("a", [])] == [agg.digest]:
+            return 0
+        records = [{"xid": ag.page_xid(agg.repo_id, agg.commit, name, i), "fp_repo": agg.repo_id,
+                    "fp_items": ag.encode_items(page)}
+                   for name, pages in sorted(agg.pages().items()) for i, page in enumerate(pages)]
+        txns = 0
+        for batch in _chunks(records, LOOKUP_BATCH):
+            self._upsert_by_xid(batch)
+            txns += 1
+        self._upsert_by_xid([{"xid": xid, "fp_repo": agg.repo_id, "fp_commit": agg.commit, "fp_at": agg.at_us,
+                              "fp_digest": agg.digest, "fp_aggregates": agg.summary_json()}])
+        return txns + 1
+
+    def _upsert_by_xid(self, records: list[dict[str, Any]]) -> None:
+        decl = ", ".join(f"$x{i}: string" for i in range(len(records)))
+        blocks = " ".join(f"v{i} as var(func: eq(xid, $x{i}))" for i in range(len(records)))
+        self.hook.upsert(query=f"query q({decl}) {{ {blocks} }}",
+                         mutations=[{"set_json": [
+                             {"uid": f"uid(v{i})", "dgraph.type": ag.AGGREGATES_TYPE, **r}
+                             for i, r in enumerate(records)]}],
+                         variables={f"$x{i}": r["xid"] for i, r in enumerate(records)})
+
+    def _write(self, plan: Plan, state: RepoState, agg: ag.Aggregates | None = None) -> int:
         uids = {e.dst: e.dst_uid for e in state.edges.values()}
         uids.update({x: n.uid for x, n in state.nodes.items()})
         txns = 0
@@ -276,6 +310,8 @@ class GraphWriter:
         self._parallel(update, batches)
         txns += len(batches)
         txns += self._write_edges(plan.edges, uids)
+        if agg is not None:
+            txns += self._write_aggregates(agg)
         if v.encode_timeline(plan.timeline) != v.encode_timeline(state.timeline):
             sx = state_xid(state.repo_id)
             self.hook.upsert(query="query q($x: string) { s as var(func: eq(xid, $x)) }",

@@ -228,8 +228,18 @@ def test_dgraph_store_asks_through_the_builders_and_decodes_alike():
                                "language": None, "size": None, "repo": None, "valid_from": 1,
                                "valid_to": None, "files": ["a.py"]}
     assert rec.calls[-1][0] == gq.node_detail("a", None)[0]
-    rec.answer = {"c": [{"@groupby": [{"ntype": "file", "count": 2}, {"ntype": "commit", "count": 1}]}]}
+    # A commit without stored aggregates (written before ontology 0.4.0): its envelope is counted.
+    rec.answer = {"s": [{"fp_timeline": '[[1, "x"]]'}],
+                  "c": [{"@groupby": [{"ntype": "file", "count": 2}, {"ntype": "commit", "count": 1}]}]}
     assert store.counts_by_type("r") == {"commit": 1, "file": 2}
+    assert rec.calls[-2][0] == gq.aggregates_of("r", "x")[0]
+    from freshpoc_tasks.graph.aggregates import compute
+
+    agg = compute("r", "x", 1, [], [])
+    agg.counts_by_type = {"file": 7}
+    rec.answer = {"s": [{"fp_timeline": '[[1, "x"]]'}], "a": [{"fp_aggregates": agg.summary_json()}]}
+    assert store.counts_by_type("r") == {"file": 7}  # the commit's aggregates, one lookup
+    assert store.aggregates("r") == agg and rec.calls[-1][0] == gq.latest_aggregates("r")[0]
     rec.answer = {"s": [{"fp_timeline": '[[1, "x"], [2, "y"]]'}]}
     assert store.timeline("r") == [(1, "x"), (2, "y")]
     with pytest.raises(ValueError, match="unknown question"):

@@ -1,0 +1,273 @@
+"""A repository's figures as of one processed commit, computed once when the commit is written.
+
+Why: the overview, the report and ``/graph/as-of`` each counted the graph their own way — the
+overview every node whose validity was still open, as-of the nodes valid at the commit — so one
+question had two answers, and each call re-read the whole repository. Here the one meaning is
+fixed: **the repository's own nodes present at the commit** (shared nodes such as people,
+PyPI distributions and warehouse tables belong to no repository and are not counted), with the
+properties the commit's delta gave them. The writer (Dgraph) and the embedded local store both
+call :func:`from_plan` with the plan they just executed, and store the result next to the graph;
+readers fetch it in one lookup.
+
+What is in it (all as of the commit): node counts by type, files by language, the number of
+files, hotspots (files that changed, by the miner's score revisions x lines of code, then
+revisions, then path), coupled file pairs (strongest first) and top-level folder stats. The
+ordered lists are cut into pages of :data:`PAGE` items so a list route reads only the pages its
+window touches, whatever the repository's size.
+
+Properties come from the delta, not from the stored nodes, because a stored node holds the
+properties of its *latest* run: an older commit's hotspot ranks cannot be read back from the
+graph afterwards. Counts come from validity runs (exact, gaps included), not from the ``vf``/``vt``
+envelope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from freshpoc_tasks.graph import validity as v
+from freshpoc_tasks.graph.ontology import AGGREGATES_TYPE
+
+AGGREGATES_VERSION = 1
+AGGREGATES_PREFIX = "freshpoc.aggregates:"
+PAGE = 100  # items per stored page of a ranked list
+HEAD = 20  # items of each list kept in the summary itself (overview and report need no page read)
+LISTS = ("hotspots", "coupling")
+
+HOTSPOT_FIELDS = ("revisions", "size", "lines_code", "churn", "authors", "main_author")
+FOLDER_FIELDS = ("files", "revisions", "authors", "main_author", "main_author_share", "bus_factor")
+
+_CANON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(frozen=True)
+class PresentNode:
+    """One node of the repository present at the commit: its id, type and property view
+    (``records.node_view`` form: name, path, span and the ontology fields)."""
+
+    xid: str
+    ntype: str
+    props: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CoupledPair:
+    a: str  # file xid
+    b: str
+    shared_revisions: int
+    degree: float
+
+
+@dataclass
+class Aggregates:
+    """The summary of one (repository, commit); ``hotspots``/``coupling`` hold the first
+    :data:`HEAD` items, the full lists live in pages (:meth:`pages`)."""
+
+    repo_id: str
+    commit: str
+    at_us: int
+    counts_by_type: dict[str, int]
+    files_by_language: dict[str, int]
+    files: int
+    folders: list[dict[str, Any]]
+    hotspots: list[dict[str, Any]]
+    coupling: list[dict[str, Any]]
+    totals: dict[str, int]  # list name -> its full length
+    version: int = AGGREGATES_VERSION
+    digest: str = ""
+    full: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def summary_json(self) -> str:
+        """What the summary record stores (the full lists are not in it)."""
+        data = asdict(self)
+        data.pop("full")
+        return _CANON(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Aggregates:
+        data = json.loads(text)
+        data.pop("full", None)
+        return cls(**data)
+
+    def pages(self) -> dict[str, list[list[dict[str, Any]]]]:
+        """list name -> its items cut into pages of :data:`PAGE`."""
+        return {name: [items[i:i + PAGE] for i in range(0, len(items), PAGE)]
+                for name, items in self.full.items()}
+
+
+def encode_items(items: list[dict[str, Any]]) -> str:
+    """A stored page: canonical JSON, so the same figures are the same bytes."""
+    return _CANON(items)
+
+
+def aggregates_xid(repo_id: str, commit: str) -> str:
+    return f"{AGGREGATES_PREFIX}{repo_id}@{commit}"
+
+
+def page_xid(repo_id: str, commit: str, name: str, index: int) -> str:
+    return f"{aggregates_xid(repo_id, commit)}#{name}:{index}"
+
+
+def pages_for(offset: int, limit: int) -> range:
+    """Indexes of the pages a window ``[offset, offset + limit)`` touches."""
+    if limit <= 0:
+        return range(0)
+    return range(offset // PAGE, (offset + limit - 1) // PAGE + 1)
+
+
+def window(pages: Mapping[int, list[dict[str, Any]]], offset: int, limit: int) -> list[dict[str, Any]]:
+    """The items of ``[offset, offset + limit)`` from the pages :func:`pages_for` named."""
+    out: list[dict[str, Any]] = []
+    for i in pages_for(offset, limit):
+        out.extend(pages.get(i, []))
+    start = offset - (offset // PAGE) * PAGE
+    return out[start:start + limit]
+
+
+def ranked_window(agg: Aggregates, name: str, offset: int, limit: int,
+                  read_pages: Any) -> tuple[list[dict[str, Any]], int]:
+    """``[offset, offset + limit)`` of a ranked list and its length: from the summary when the
+    window lies in its head, else from the pages ``read_pages(name, indexes) -> {index: items}``
+    returns (a store reads only those)."""
+    if name not in LISTS:
+        raise ValueError(f"no ranked list {name!r}")
+    total = int(agg.totals.get(name, 0))
+    head = getattr(agg, name)
+    if offset + limit <= len(head) or len(head) == total:
+        return head[offset:offset + limit], total
+    wanted = [i for i in pages_for(offset, limit) if i * PAGE < total]
+    return (window(read_pages(name, wanted), offset, limit) if wanted else []), total
+
+
+def _hotspot_key(item: dict[str, Any]) -> tuple[int, int, str]:
+    return (-item["score"], -item["revisions"], item["path"])
+
+
+def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
+            pairs: Iterable[CoupledPair]) -> Aggregates:
+    """The one implementation of the figures, over the repository's present nodes and the
+    coupling between its present files."""
+    counts: Counter[str] = Counter()
+    languages: Counter[str] = Counter()
+    paths: dict[str, str] = {}
+    hotspots: list[dict[str, Any]] = []
+    folders: list[dict[str, Any]] = []
+    for n in nodes:
+        counts[n.ntype] += 1
+        p = n.props
+        if n.ntype == "file":
+            path = p.get("path") or ""
+            paths[n.xid] = path
+            if p.get("language") and not p.get("is_binary"):
+                languages[str(p["language"])] += 1
+            revisions = int(p.get("revisions") or 0)
+            if revisions > 0:
+                item = {"xid": n.xid, "path": path, **{k: p.get(k) for k in HOTSPOT_FIELDS}}
+                item["score"] = revisions * int(p.get("lines_code") or 0)
+                hotspots.append(item)
+        elif n.ntype == "folder":
+            path = p.get("path") or ""
+            if path and "/" not in path:
+                folders.append({"path": path, **{k: p.get(k) for k in FOLDER_FIELDS}})
+    hotspots.sort(key=_hotspot_key)
+    for rank, item in enumerate(hotspots, 1):
+        item["rank"] = rank
+    coupling = [{"a": paths[c.a], "b": paths[c.b], "shared_revisions": int(c.shared_revisions),
+                 "degree": float(c.degree)}
+                for c in pairs if c.a in paths and c.b in paths]
+    coupling.sort(key=lambda c: (-c["degree"], -c["shared_revisions"], c["a"], c["b"]))
+    full = {"hotspots": hotspots, "coupling": coupling}
+    agg = Aggregates(
+        repo_id=repo_id, commit=commit, at_us=int(at_us),
+        counts_by_type=dict(sorted(counts.items())),
+        files_by_language=dict(sorted(languages.items())),
+        files=counts.get("file", 0),
+        folders=sorted(folders, key=lambda f: f["path"]),
+        hotspots=hotspots[:HEAD], coupling=coupling[:HEAD],
+        totals={name: len(items) for name, items in full.items()}, full=full)
+    agg.digest = hashlib.sha256(_CANON([agg.summary_json(), full]).encode()).hexdigest()[:32]
+    return agg
+
+
+def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, coupled: Iterable[Any]) -> Aggregates:
+    """The figures of the commit a plan (``graph.plan.plan_write``) was made for.
+
+    Present = the delta's valid nodes owned by the repository (``plan.after_views``: each one is
+    assigned to the commit) plus the stored *history* nodes (commits) it does not repeat whose
+    runs hold at the commit; an owned stored node of any other lifecycle that the delta lacks is
+    closed at the commit by the same plan. ``coupled`` are the delta's ``coupled_with`` edges.
+    """
+    from freshpoc_tasks.graph.records import node_type_of, node_view
+
+    point = plan.point
+    present: list[PresentNode] = []
+    for xid, node in plan.after_views.items():
+        if node.scope == repo_id:
+            present.append(PresentNode(xid, node.type, node_view(node)))
+    for xid, stored in state.nodes.items():
+        if stored.repo != repo_id or xid in plan.after_views:
+            continue
+        ntype = stored.ntype or node_type_of(xid)
+        if onto.lifecycle(ntype) == "history" and v.value_at(stored.runs, point) is not None:
+            present.append(PresentNode(xid, ntype, {}))
+    pairs = [CoupledPair(e.src, e.dst, int(e.props.get("shared_revisions") or 0),
+                         float(e.props.get("degree") or 0.0))
+             for e in coupled if e.type == "coupled_with"]
+    return compute(repo_id, point[1], point[0], present, pairs)
+
+
+def from_delta(delta: Any, plan: Any, state: Any, onto: Any) -> Aggregates:
+    """:func:`from_plan` for a whole delta (what both stores call after planning it)."""
+    return from_plan(plan, state, delta.repo_id, onto, (e for e in delta.edges if e.type == "coupled_with"))
+
+
+def from_records(repo_id: str, point: v.Point, records: Iterable[Mapping[str, Any]],
+                 coupled: Iterable[tuple[str, str, Mapping[str, Any]]], onto: Any) -> Aggregates:
+    """The figures from a *stored* graph (Dgraph or local records: ``xid ntype repo vs`` plus
+    property predicates; ``coupled`` = ``(src xid, dst xid, facets)`` of ``coupled_with``).
+
+    For graphs written before aggregates existed (``freshpoc graph migrate``, an old report
+    folder). Presence is exact at any point (validity runs); properties are a node's latest, so
+    the result equals :func:`from_plan`'s only at the repository's newest processed commit —
+    which is the only commit these callers compute it for.
+    """
+    from freshpoc_tasks.graph.records import decode_node_view
+
+    present = []
+    for rec in records:
+        if rec.get("repo") != repo_id or not rec.get("xid"):
+            continue
+        if v.value_at(v.decode(rec.get("vs")), point) is None:
+            continue
+        present.append(PresentNode(rec["xid"], rec.get("ntype") or "", decode_node_view(rec, onto)))
+    pairs = []
+    for src, dst, facets in coupled:
+        if v.value_at(v.decode(facets.get("vs")), point) is not None:
+            pairs.append(CoupledPair(src, dst, int(facets.get("shared_revisions") or 0),
+                                     float(facets.get("degree") or 0.0)))
+    return compute(repo_id, point[1], point[0], present, pairs)
+
+
+__all__ = [
+    "AGGREGATES_PREFIX",
+    "AGGREGATES_TYPE",
+    "AGGREGATES_VERSION",
+    "PAGE",
+    "Aggregates",
+    "CoupledPair",
+    "PresentNode",
+    "aggregates_xid",
+    "compute",
+    "encode_items",
+    "from_delta",
+    "from_plan",
+    "from_records",
+    "page_xid",
+    "pages_for",
+    "window",
+]
