@@ -19,6 +19,7 @@ from airflow.sdk import BaseOperator, SkipMixin
 from airflow.sdk.exceptions import AirflowSkipException
 
 from freshpoc_tasks.contracts.locations import cache_root
+from freshpoc_tasks.operators import metrics
 from freshpoc_tasks.operators.links import StagedArtifactLink
 
 CONN_DEFAULTS = {
@@ -48,6 +49,7 @@ def _publish(stage: str, ingest: dict[str, Any], run_id: str, uri: str | None,
                                  run_id=run_id, artifact_uri=uri,
                                  counts={k: int(v) for k, v in counts.items()})
     EventPublisher(kafka_conn_id).publish(STAGE_TOPICS[stage], event)
+    metrics.event_produced(ingest["repo_id"], stage, STAGE_TOPICS[stage])
 
 
 def _open_mirror(ingest: dict[str, Any], s3_conn_id: str) -> Any:
@@ -205,6 +207,7 @@ class IngestOperator(BaseOperator, SkipMixin):
         from freshpoc_tasks.hooks.staging import StagingHook, snapshot_key
         from freshpoc_tasks.mining.access import run_git
 
+        timer = metrics.StageTimer()
         spec = self.repo if isinstance(self.repo, dict) else {"repo": self.repo}
         spec = {"ref": self.ref, "as_of": self.as_of, **{k: v for k, v in spec.items() if v}}
         force = bool(spec.get("force")) or self.force in (True, "True", "true", "1")
@@ -252,6 +255,7 @@ class IngestOperator(BaseOperator, SkipMixin):
                 staging.put_file(bundle, key)
         self.artifact_uri = out["source_uri"]
         _publish("ingest", out, _run_id(context), out["snapshot_uri"], {}, self.kafka_conn_id)
+        metrics.stage_done(out["repo_id"], "ingest", timer.seconds)
         return out
 
 
@@ -314,15 +318,32 @@ class MineOperator(_StageOperator):
             raise ValueError(f"renames must be follow|off and bots exclude|include, got "
                              f"{self.renames!r} and {self.bots!r}")
         options = MiningOptions(detect_renames=self.renames == "follow", bots=self.bots)
+        timer = metrics.StageTimer()
         ingest = self._ingest()
         repo = _open_mirror(ingest, self.s3_conn_id)
+        skipped = _SkipTally()
         with tempfile.TemporaryDirectory() as tmp:
             result = mine_repository(str(repo.git_dir), tmp, cache_dir=cache_root() / "mine-mirrors",
-                                     ref=ingest["commit"], options=options,
+                                     ref=ingest["commit"], options=options, keep=skipped,
                                      progress=lambda n: self.log.info("mined %d commits", n))
             uri = self._stage(ingest, result.artifact, "mine")
         _publish("mine", ingest, _run_id(context), uri, result.counts, self.kafka_conn_id)
+        metrics.emit_mine(ingest["repo_id"], timer.seconds, result.counts, skipped.by_reason)
         return {"uri": uri, "counts": result.counts}
+
+
+class _SkipTally(list):
+    """Given to ``mine_repository(keep=...)``: sees every mined record as it is written and keeps
+    only the number of skipped files per reason, not the records (which can be millions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_reason: dict[str, int] = {}
+
+    def append(self, rec: Any) -> None:
+        reason = getattr(rec, "skipped_reason", None)
+        if reason:
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
 
 
 class AnalyseOperator(_StageOperator):
@@ -341,6 +362,7 @@ class AnalyseOperator(_StageOperator):
         from freshpoc_tasks.analysis.stage import analyse_commit
 
         logging.getLogger("sqlglot").setLevel(logging.ERROR)
+        timer = metrics.StageTimer()
         ingest = self._ingest()
         repo = _open_mirror(ingest, self.s3_conn_id)
         with tempfile.TemporaryDirectory() as tmp:
@@ -348,6 +370,8 @@ class AnalyseOperator(_StageOperator):
                                     result_cache=cache_root() / "analysis")
             uri = self._stage(ingest, result.artifact, "analyse")
         _publish("analyse", ingest, _run_id(context), uri, result.counts, self.kafka_conn_id)
+        metrics.emit_analyse(ingest["repo_id"], timer.seconds, result.counts,
+                             getattr(result, "by_analyzer", None))
         return {"uri": uri, "counts": result.counts}
 
 
@@ -386,6 +410,7 @@ class WriteGraphOperator(_StageOperator):
         from freshpoc_tasks.hooks.registry import RepoLock
         from freshpoc_tasks.hooks.staging import StagingHook
 
+        timer = metrics.StageTimer()
         ingest = self._ingest()
         staging = StagingHook(self.s3_conn_id)
         committed_at = datetime.fromisoformat(ingest["committed_at"])
@@ -400,6 +425,7 @@ class WriteGraphOperator(_StageOperator):
                 writer = GraphWriter(hook)
                 schema = writer.ensure_schema()
                 result = writer.apply(delta, committed_at=committed_at)
+                retries = int(getattr(hook, "retries", 0))
             # The migration ledger, and types the ontology does not know, wait for approval.
             ledger = OntologyLedgerHook(self.postgres_conn_id)
             ledger.ensure_tables()
@@ -411,6 +437,9 @@ class WriteGraphOperator(_StageOperator):
             uri = self._stage(ingest, diff_path, "graph_diff")
         counts = {k: int(v) for k, v in result.counts.items() if isinstance(v, int)}
         _publish("graph", ingest, _run_id(context), uri, counts, self.kafka_conn_id)
+        metrics.emit_graph(ingest["repo_id"], timer.seconds, counts, result.counts_by_file,
+                           metrics.language_by_path(delta.nodes), retries=retries,
+                           transactions=result.transactions, timings=result.timings)
         return {"uri": uri, "counts": counts}
 
 
@@ -455,6 +484,7 @@ class ReportOperator(_StageOperator):
         from freshpoc_tasks.reporting.from_stages import report_inputs, repository_report, trend_points
         from freshpoc_tasks.reporting.reports import render_impact_report, render_repository_report
 
+        timer = metrics.StageTimer()
         ingest = self._ingest()
         staging = StagingHook(self.s3_conn_id)
         registry = RepoRegistry(self.postgres_conn_id)
@@ -465,6 +495,7 @@ class ReportOperator(_StageOperator):
         with tempfile.TemporaryDirectory() as tmp:
             mine_path = _download(staging, self.mine["uri"], Path(tmp) / "mine")
             analyse_path = _download(staging, self.analyse["uri"], Path(tmp) / "analyse")
+            build = metrics.StageTimer()  # from the staged inputs to both rendered reports
             delta = GraphDelta.from_records(read_jsonl(analyse_path, GRAPH_RECORDS))
             mined = report_inputs(read_jsonl(mine_path, MINING_RECORDS), delta,
                                   since=before[-1]["committed_at"] if before else None)
@@ -486,11 +517,13 @@ class ReportOperator(_StageOperator):
             out["impact_uri"] = staging.put_text(impact_md, report_key(repo_id, commit, "md", "impact"))
             staging.put_text(impact_html, report_key(repo_id, commit, "html", "impact"))
             out["counts"]["affected"] = len(impact.affected)
+        build_seconds = build.seconds
         self.artifact_uri = md_uri
         registry.record(
             repo_id, commit, ingest["fingerprint"], committed_at=committed_at,
             run_id=_run_id(context), snapshot_uri=ingest.get("snapshot_uri"),
             counts={**self.mine.get("counts", {}), **self.analyse.get("counts", {}), **figures})
+        metrics.emit_report(repo_id, timer.seconds, build_seconds)
         return out
 
     def _impact(self, staging: Any, tmp: Path, owners: dict[str, str]) -> Any:
@@ -530,6 +563,7 @@ def dead_letter(stage: str, run_id: str | None, kafka_conn_id: str = CONN_DEFAUL
         EventPublisher(kafka_conn_id).dead_letter(DeadLetter(
             stage=stage, repo_id=str(spec.get("repo")), run_id=run_id,
             reason=f"{type(exc).__name__}: {exc}"[:2000], payload=json.dumps(spec, default=str)))
+        metrics.dead_lettered(stage, exc)
 
     return send
 
@@ -564,10 +598,11 @@ def stage_failed(context: Any) -> None:
         commit = ingest.get("commit")
         replay = {"repo": location, "ref": commit or spec.get("ref"), "as_of": spec.get("as_of"),
                   "force": bool(spec.get("force"))}
+        exc = context.get("exception") or RuntimeError("failed")
         EventPublisher(getattr(task, "kafka_conn_id", CONN_DEFAULTS["kafka_conn_id"])).dead_letter(
             DeadLetter(stage=stage, repo_id=ingest.get("repo_id") or str(location), commit=commit,
-                       run_id=str(context.get("run_id")),
-                       reason=failure_reason(context.get("exception") or RuntimeError("failed")),
+                       run_id=str(context.get("run_id")), reason=failure_reason(exc),
                        payload=json.dumps(replay, default=str)))
+        metrics.dead_lettered(stage, exc)
     except Exception:  # the task already failed: say why its letter did not go
         logging.getLogger(__name__).exception("could not dead-letter %s of %s", stage, task.task_id)
