@@ -28,6 +28,9 @@ def accept_request(message: Any) -> dict[str, Any] | None:
 
             EventPublisher().dead_letter(DeadLetter(stage="request", reason=str(exc)[:2000],
                                                     payload=raw.decode("utf-8", "replace")[:10000]))
+            from freshpoc_tasks.operators.metrics import dead_lettered
+
+            dead_lettered("request", exc)
         except Exception:  # the DLQ is best effort here: never crash the triggerer
             pass
         return None
