@@ -8,8 +8,11 @@ question has one meaning; the rest are saved queries.
 The graph is the writer's: ``ntype`` for the type, ``repo`` for the owning repository, validity
 ``vf``/``vt`` in commit-time µs on nodes and edges, a repository's processed commits in the
 ``fp_timeline`` of its state node. Commit sequence numbers (``seq``) are positions on that timeline.
-``path`` has only a hash index, so path-prefix filters and the hotspot order run here in Python
-over the repository's current files.
+A repository's figures as of a processed commit (counts by type, languages, hotspots, coupling,
+folder owners) are the aggregates the writer stored with the commit
+(:mod:`freshpoc_tasks.graph.aggregates`), read in one lookup, so the overview, the report and
+as-of give the same numbers and none re-reads the repository. Path prefixes are ranges of the
+``path`` index; lists page with a cursor (``after``) as well as an offset.
 """
 
 import html
@@ -36,6 +39,7 @@ from freshpoc_tasks.reporting import (
     render_impact_report,
     render_repository_report,
 )
+from freshpoc_tasks.reporting.from_stages import aggregate_figures
 from freshpoc_tasks.reporting.metrics import CouplingPair
 
 Text = Annotated[str, Query(min_length=1, max_length=1000)]
@@ -65,6 +69,7 @@ class Overview(BaseModel):
     counts_by_type: dict[str, int]
     files_by_language: dict[str, int]
     last_commit: Commit | None
+    files: int | None = None
 
 
 class FileItem(BaseModel):
@@ -126,6 +131,9 @@ class HotspotItem(BaseModel):
     churn: int | None = None
     authors: int | None = None
     main_author: str | None = None
+    lines_code: int | None = None
+    score: int | None = None  # revisions x lines of code, the miner's hotspot score
+    rank: int | None = None
 
 
 class CouplingItem(BaseModel):
@@ -184,6 +192,15 @@ def _groups(data: dict[str, Any], key: str, field: str) -> dict[str, int]:
 
 def _window(items: list[Any], page: PageParams) -> list[Any]:
     return items[page.offset: page.offset + page.limit]
+
+
+def _cursor_offset(page: PageParams) -> int:
+    """Position in a ranked list: its cursor is the number of items already seen."""
+    if not page.after:
+        return page.offset
+    if not page.after.isdigit() or len(page.after) > 9:
+        raise ProblemError(400, "after must be the next_after of a previous page of this list")
+    return int(page.after) + page.offset
 
 
 def files_behind(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -257,30 +274,41 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
 
     @r.get("/repositories/overview", summary="Counts by type, languages and last processed commit")
     def overview(store: Store, repo: RepoId) -> Overview:
+        agg = ask(store, "aggregates", repo)
+        commits = timeline(store, repo)
+        last = commits[-1][0] if commits else None
+        if agg is not None:
+            return Overview(repo_id=repo, counts_by_type=agg.counts_by_type,
+                            files_by_language=agg.files_by_language, last_commit=last, files=agg.files)
+        # A graph written before ontology 0.4.0 (no aggregates yet): count what is open now.
         d = run(store, "repository_overview", repo=repo)
         if not d.get("repository"):
             raise ProblemError(404, f"no repository {repo} in the graph")
-        commits = timeline(store, repo)
         return Overview(repo_id=repo, counts_by_type=_groups(d, "by_type", "ntype"),
-                        files_by_language=_groups(d, "by_language", "language"),
-                        last_commit=commits[-1][0] if commits else None)
+                        files_by_language=_groups(d, "by_language", "language"), last_commit=last)
 
     @r.get("/files", summary="Files present now, filtered by path prefix and language")
     def files(store: Store, repo: RepoId, page: Paging, path_prefix: Prefix = "",
               language: Annotated[str | None, Query(max_length=100)] = None) -> Page[FileItem]:
-        rows = [x for x in current_files(store, repo, path_prefix)
-                if not language or (x.get("language") or "").lower() == language.lower()]
-        return Page.of([FileItem(**x) for x in _window(rows, page)], len(rows), page)
+        rows, total = current_files(store, repo, path_prefix, page, language)
+        return Page.of([FileItem(**x) for x in rows], total, page, rows[-1]["path"] if rows else None)
 
-    def current_files(store: st.GraphStore, repo: str, prefix: str) -> list[dict[str, Any]]:
-        """Files present now whose path starts with ``prefix``, by path. The prefix's folder part
-        is walked through the tree; the rest is matched here (``path`` has only a hash index)."""
-        folder = prefix.rpartition("/")[0]
-        if folder:
-            rows = run(store, "files_under", repo=repo, folder=folder).get("items", [])
+    def current_files(store: st.GraphStore, repo: str, prefix: str, page: PageParams,
+                      language: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """One page of the files present now whose path starts with ``prefix``, by path, and how
+        many there are: a range of the path index, cut by Dgraph (``first``, cursor, offset).
+        ``language`` matches regardless of case: it is mapped to the spelling the commit's
+        aggregates list (one lookup) before it becomes a variable."""
+        lo, hi = st.prefix_range(prefix)
+        window = {"after": page.after, "first": page.limit, "offset": page.offset}
+        if language:
+            agg = ask(store, "aggregates", repo)
+            stored = next((lang for lang in (agg.files_by_language if agg else {})
+                           if lang.lower() == language.lower()), language)
+            d = run(store, "files_in_language", repo=repo, language=stored, path_lo=lo, path_hi=hi, **window)
         else:
-            rows = run(store, "files", repo=repo).get("items", [])
-        return [x for x in rows if x["path"].startswith(prefix)]
+            d = run(store, "files", repo=repo, path_lo=lo, path_hi=hi, **window)
+        return d.get("items", []), _count(d.get("total"))
 
     @r.get("/symbols", summary="Symbols whose name or qualified name equals `name`")
     def symbols(store: Store, repo: RepoId, name: Text, page: Paging) -> Page[Symbol]:
@@ -325,21 +353,56 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         return traversal(store, "lineage", xid, depth, direction)
 
     @r.get("/hotspots", summary="Files by change frequency, then size")
-    def hotspots(store: Store, repo: RepoId, page: Paging) -> Page[HotspotItem]:
-        rows = hotspot_rows(store, repo)
-        return Page.of([HotspotItem(**x) for x in _window(rows, page)], len(rows), page)
+    def hotspots(store: Store, repo: RepoId, page: Paging,
+                 commit: Annotated[str | None, Query(min_length=4, max_length=64, pattern=r"^[0-9a-fA-F]+$",
+                                                     description="a processed commit; the newest if absent")]
+                 = None) -> Page[HotspotItem]:
+        """The commit's files that changed, by the miner's score (revisions x lines of code), then
+        revisions, then path: the ranked list stored with the commit, read page by page."""
+        sha = commit_of(store, repo, commit)[0].sha if commit else None
+        start = _cursor_offset(page)
+        found = ask(store, "ranked", repo, "hotspots", sha, start, page.limit)
+        if found is None:  # written before ontology 0.4.0
+            rows = hotspot_rows(store, repo)
+            items, total = rows[start:start + page.limit], len(rows)
+        else:
+            items, total = found
+        out = [HotspotItem(**x) for x in items]
+        return Page.of(out, total, page, str(start + len(out)) if out else None)
 
     def hotspot_rows(store: st.GraphStore, repo: str) -> list[dict[str, Any]]:
-        """Change frequency first, then size (code-maat's hotspot order), then path."""
+        """Only for graphs without aggregates: the same order over the current files."""
         rows = run(store, "hotspots", repo=repo).get("items", [])
-        return sorted(rows, key=lambda x: (-int(x["revisions"]), -int(x.get("size") or 0), x["path"]))
+        return sorted(rows, key=lambda x: (-int(x["revisions"]) * int(x.get("lines_code") or 0),
+                                           -int(x["revisions"]), x["path"]))
+
+    def ranked_pairs(store: st.GraphStore, repo: str, min_degree: float, start: int,
+                     limit: int) -> tuple[list[CouplingItem], int] | None:
+        """A window of the newest commit's coupled pairs (strongest first) with at least
+        ``min_degree``: the stored list is ordered by degree, so only its head is read."""
+        if min_degree <= 0:
+            found = ask(store, "ranked", repo, "coupling", None, start, limit)
+            if found is None:
+                return None
+            return [CouplingItem(**x) for x in found[0]], found[1]
+        kept: list[CouplingItem] = []
+        at, chunk = 0, 500
+        while True:
+            found = ask(store, "ranked", repo, "coupling", None, at, chunk)
+            if found is None:
+                return None
+            batch = [CouplingItem(**x) for x in found[0]]
+            kept += [p for p in batch if p.degree >= min_degree]
+            if len(batch) < chunk or (batch and batch[-1].degree < min_degree):
+                return kept[start:start + limit], len(kept)
+            at += chunk
 
     def coupling_pairs(store: st.GraphStore, repo: str, path_prefix: str,
                        min_degree: float) -> list[CouplingItem]:
+        """Pairs from the files under ``path_prefix`` (a range of the path index)."""
         pairs = []
-        for f in run(store, "coupling", repo=repo).get("items", []):
-            if not f["path"].startswith(path_prefix):
-                continue
+        lo, hi = st.prefix_range(path_prefix)
+        for f in run(store, "coupling", repo=repo, path_lo=lo, path_hi=hi).get("items", []):
             for other in f.get("coupled_with", []):
                 degree = float(other.get("coupled_with|degree", 0.0))
                 if degree >= min_degree and "path" in other:
@@ -351,8 +414,13 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
     @r.get("/coupling", summary="Files that change together (temporal coupling), strongest first")
     def coupling(store: Store, repo: RepoId, page: Paging, path_prefix: Prefix = "",
                  min_degree: Annotated[float, Query(ge=0, le=100)] = 0.0) -> Page[CouplingItem]:
-        pairs = coupling_pairs(store, repo, path_prefix, min_degree)
-        return Page.of(pairs[page.offset: page.offset + page.limit], len(pairs), page)
+        start = _cursor_offset(page)
+        found = None if path_prefix else ranked_pairs(store, repo, min_degree, start, page.limit)
+        if found is None:
+            pairs = coupling_pairs(store, repo, path_prefix, min_degree)
+            found = pairs[start: start + page.limit], len(pairs)
+        items, total = found
+        return Page.of(items, total, page, str(start + len(items)) if items else None)
 
     @r.get("/owners", summary="Main author and bus factor of a file or folder, or of a node's files")
     def owners(store: Store, repo: RepoId, page: Paging, path: Prefix = "",
@@ -367,17 +435,18 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
                           files=Page.of(items[page.offset: page.offset + page.limit], len(items), page))
         prefix = path.rstrip("/")
         own = run(store, "path_owner", repo=repo, path=prefix).get("self", []) if prefix else []
-        under = current_files(store, repo, prefix + "/" if prefix else "")
-        if own and not under and own[0].get("ntype") == "file":
-            under = own
+        under, total = current_files(store, repo, prefix + "/" if prefix else "", page)
+        if own and not total and own[0].get("ntype") == "file":
+            under, total = own, 1
         items = [OwnerItem(**x) for x in under]
         return Owners(subject=prefix or ".", owner=OwnerItem(**own[0]) if own else None,
-                      files=Page.of(_window(items, page), len(items), page))
+                      files=Page.of(items, total, page, under[-1]["path"] if under else None))
 
     @r.get("/graph/as-of", summary="The repository's graph as of a processed commit")
     def as_of(store: Store, repo: RepoId, commit: Sha, page: Paging) -> AsOf:
         c, at = commit_of(store, repo, commit)
-        counts = ask(store, "counts_by_type", repo, at)
+        agg = ask(store, "aggregates", repo, c.sha)
+        counts = agg.counts_by_type if agg is not None else ask(store, "counts_by_type", repo, at)
         rows = ask(store, "nodes_at", repo, at, page.limit, page.offset)
         return AsOf(commit=c, counts_by_type=counts,
                     nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page))
@@ -436,11 +505,15 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
 
     # Reports -----------------------------------------------------------------------------------
     def repository_report_data(store: st.GraphStore, repo: str) -> RepositoryReport:
-        ov = overview(store, repo)
         edges = run(store, "report_edges", repo=repo)
         module_edges = [(m["key"], t["key"]) for m in edges.get("modules", []) for t in m.get("imports", [])]
         lineage_edges = [(u["name"], m["name"])
                          for m in edges.get("models", []) for u in m.get("depends_on", [])]
+        agg = ask(store, "aggregates", repo)
+        if agg is not None:  # the newest commit's figures: what the overview and as-of say
+            return RepositoryReport(repo, agg.commit, module_edges=sorted(module_edges),
+                                    lineage_edges=sorted(lineage_edges), **aggregate_figures(agg))
+        ov = overview(store, repo)
         hs = hotspot_rows(store, repo)[:15]
         folders = [Ownership(f["path"], f.get("main_author"), float(f.get("main_author_share") or 0),
                              int(f.get("bus_factor") or 0), int(f.get("authors") or 0),

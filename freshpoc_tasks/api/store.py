@@ -228,7 +228,7 @@ class GraphStore:
         return Aggregates.from_json(rows[0]["fp_aggregates"]) if rows else None
 
     def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
-               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+               limit: int = 50) -> tuple[list[dict[str, Any]], int] | None:
         import json
 
         from freshpoc_tasks.graph import aggregates as ag
@@ -236,7 +236,7 @@ class GraphStore:
 
         agg = self.aggregates(repo_id, commit)
         if agg is None:
-            return [], 0
+            return None
 
         def read(list_name: str, indexes: list[int]) -> dict[int, list[dict[str, Any]]]:
             found = self.run_builder(gq.aggregate_pages(repo_id, agg.commit, list_name, indexes))

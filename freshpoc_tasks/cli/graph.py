@@ -104,7 +104,9 @@ def _migrate(writer: object, postgres_conn: str) -> str:
     ledger = OntologyLedgerHook(postgres_conn)
     ledger.ensure_tables()
     new = ledger.record_applied(onto.version, schema_sha(schema), schema, onto.source)
-    return f"ontology {onto.version} applied ({'new' if new else 'already recorded'})"
+    filled = writer.backfill_aggregates()  # type: ignore[attr-defined]
+    note = f"; aggregates computed for {len(filled)} repositories' newest commits" if filled else ""
+    return f"ontology {onto.version} applied ({'new' if new else 'already recorded'}){note}"
 
 
 def _check(args: argparse.Namespace, hook: object, onto: object, sha: str) -> int:

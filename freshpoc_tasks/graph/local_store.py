@@ -338,10 +338,10 @@ class LocalStore:
         return agg
 
     def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
-               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+               limit: int = 50) -> tuple[list[dict[str, Any]], int] | None:
         agg = self.aggregates(repo_id, commit)
         if agg is None:
-            return [], 0
+            return None
         return ag.ranked_window(agg, name, offset, limit, lambda n, idx: {
             i: agg.full.get(n, [])[i * ag.PAGE:(i + 1) * ag.PAGE] for i in idx})
 

@@ -250,6 +250,8 @@ WALKS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
                         ("writes", "materializes_as")),
     ("lineage", "down"): (("writes", "materializes_as"),
                           ("derives_from", "depends_on", "reads", "materializes_as")),
+    # What a file defines (modules, functions, models, ... found in it): file <-defined_in- node.
+    ("defines", "down"): ((), ("defined_in",)),
 }
 
 
@@ -286,7 +288,7 @@ class GraphQuestions(Protocol):
 
     def walk(self, question: str, xid: str, direction: str, depth: int,
              at_us: int | None = None) -> Traversal:
-        """``question`` is ``deps`` or ``lineage`` (see :data:`WALKS`)."""
+        """``question`` is ``deps``, ``lineage`` or ``defines`` (see :data:`WALKS`)."""
         ...
 
     def timeline(self, repo_id: str) -> list[tuple[int, str]]:
@@ -303,9 +305,9 @@ class GraphQuestions(Protocol):
         ...
 
     def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
-               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+               limit: int = 50) -> tuple[list[dict[str, Any]], int] | None:
         """A window of a commit's ranked list (``hotspots``, ``coupling``) and its length; reads
-        only the pages the window touches."""
+        only the pages the window touches. None when the commit has no aggregates."""
         ...
 
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,

@@ -137,6 +137,49 @@ class GraphWriter:
             )
         return schema
 
+    def backfill_aggregates(self) -> list[str]:
+        """Aggregates for each repository's newest processed commit that has none (a graph written
+        before ontology 0.4.0); ``freshpoc graph migrate`` runs it after the schema. Computed from
+        the stored graph (:func:`graph.aggregates.from_records`: exact at the newest commit, whose
+        properties are the stored ones); older commits get theirs when they are written again.
+        Returns the repositories filled."""
+        found = self.hook.query(f'{{ s(func: type({STATE_TYPE})) {{ xid fp_timeline }} }}').get("s", [])
+        done = []
+        for rec in found:
+            repo = str(rec.get("xid", "")).removeprefix(state_xid(""))
+            timeline = v.decode_timeline(rec.get("fp_timeline"))
+            if not repo or not timeline:
+                continue
+            point = timeline[-1]
+            xid = ag.aggregates_xid(repo, point[1])
+            if self.hook.query("query q($x: string) { a(func: eq(xid, $x)) { uid } }", {"$x": xid}).get("a"):
+                continue
+            records, coupled = self._read_for_aggregates(repo)
+            self._write_aggregates(ag.from_records(repo, point, records, coupled, self.onto))
+            done.append(repo)
+        return done
+
+    def _read_for_aggregates(self, repo_id: str) -> tuple[list[dict[str, Any]], list[tuple[str, str, dict]]]:
+        preds = " ".join(f"<{f}>" for f in sorted(self.onto.field_predicates))
+        sel = (f"uid xid ntype repo name path span_start span_end xprops vs {preds} "
+               "coupled_with @facets { xid }")
+        dql = ("query q($r: string, $first: int, $after: string) "
+               f"{{ n(func: eq(repo, $r), first: $first, after: $after) {{ {sel} }} }}")
+        records: list[dict[str, Any]] = []
+        coupled: list[tuple[str, str, dict]] = []
+        after = "0x0"
+        while True:
+            page = self.hook.query(dql, {"$r": repo_id, "$first": READ_PAGE, "$after": after}).get("n", [])
+            for rec in page:
+                for child in rec.pop("coupled_with", []):
+                    facets = {k.split("|", 1)[1]: val for k, val in child.items()
+                              if k.startswith("coupled_with|")}
+                    coupled.append((rec["xid"], child["xid"], facets))
+                records.append(rec)
+            if len(page) < READ_PAGE:
+                return records, coupled
+            after = page[-1]["uid"]
+
     # State -----------------------------------------------------------------------------------
     def _selection(self) -> str:
         edges = " ".join(f"<{e}> @facets {{ uid xid }}" for e in sorted(self.onto.base.edge_types))

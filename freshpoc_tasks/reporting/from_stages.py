@@ -41,9 +41,36 @@ def _package(module: str, depth: int = 2) -> str:
     return ".".join(module.split(".")[:depth])
 
 
+REPORT_TOP = 15  # hotspots and coupled pairs a report lists
+
+
+def aggregate_figures(agg: Any, top: int = REPORT_TOP) -> dict[str, Any]:
+    """The report's figures from a commit's stored aggregates (``graph.aggregates.Aggregates``):
+    the same numbers the API's overview and as-of give for that commit. Counts are the
+    repository's own nodes present at the commit, by type."""
+    return {
+        "counts": dict(agg.counts_by_type),
+        "languages": dict(sorted(agg.files_by_language.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "hotspots": [Hotspot(path=h["path"], revisions=int(h["revisions"]),
+                             size=int(h.get("lines_code") or 0)) for h in agg.hotspots[:top]],
+        "coupling": [CouplingPair(a=c["a"], b=c["b"], shared=int(c["shared_revisions"]),
+                                  degree=float(c["degree"])) for c in agg.coupling[:top]],
+        "owners": [Ownership(path=f["path"], owner=f.get("main_author"),
+                             share=float(f.get("main_author_share") or 0),
+                             bus_factor=int(f.get("bus_factor") or 0), authors=int(f.get("authors") or 0),
+                             lines=int(f.get("revisions") or 0))
+                   for f in agg.folders if f.get("main_author")],
+    }
+
+
 def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
-                      package_depth: int = 2, trends: Sequence[TrendPoint] = ()) -> RepositoryReport:
-    """Build the report values; module dependencies are collapsed to packages of ``package_depth``."""
+                      package_depth: int = 2, trends: Sequence[TrendPoint] = (),
+                      aggregates: Any = None) -> RepositoryReport:
+    """Build the report values; module dependencies are collapsed to packages of ``package_depth``.
+
+    With the commit's ``aggregates`` (what the graph writer or the local store computed when it
+    wrote the delta) the counts, languages, hotspots, coupling and folder owners are theirs, so
+    the report says what the API's overview and as-of say."""
     snapshot: RepoSnapshot | None = None
     languages: Counter[str] = Counter()
     hotspots: list[Hotspot] = []
@@ -86,6 +113,11 @@ def repository_report(mining: Iterable[Contract], delta: GraphDelta, *,
               **{f"nodes.{t}": c for t, c in sorted(by_type.items())}}
     failures = [ParseFailure(path=d.path, analyzer=d.analyzer, code=d.code, message=d.message)
                 for d in delta.diagnostics if d.severity == "error"]
+    if aggregates is not None:
+        return RepositoryReport(
+            repo_id=delta.repo_id, commit=snapshot.commit if snapshot else delta.commit,
+            module_edges=sorted(module_edges), lineage_edges=sorted(lineage_edges),
+            parse_failures=failures, trends=tuple(trends), **aggregate_figures(aggregates))
     return RepositoryReport(
         repo_id=delta.repo_id,
         commit=snapshot.commit if snapshot else delta.commit,

@@ -34,7 +34,8 @@ def test_every_saved_query_parses_and_declares_typed_parameters():
     queries = load_saved_queries()
     assert {"repositories", "files", "folders", "symbols", "deps_up", "deps_down", "lineage_up",
             "lineage_down", "hotspots", "coupling", "graph_as_of"} <= set(queries)
-    assert queries["files"].params == {"repo": "string"}
+    assert queries["files"].params == {"repo": "string", "path_lo": "string", "path_hi": "string",
+                                       "after": "string", "first": "int", "offset": "int"}
     assert queries["graph_as_of"].params == {"repo": "string", "t": "int", "first": "int", "offset": "int"}
     assert queries["lineage_up"].description.startswith("Upstream data lineage")
 
@@ -119,16 +120,21 @@ def test_errors_are_problem_json_and_bad_parameters_are_400():
     assert rec.calls[0][1] == {"$xid": "x"}
 
 
-def test_pagination_reports_total_and_next_offset():
-    rows = [{"xid": f"file:r:{p}", "path": p} for p in ("a", "b/x", "b/y", "c")]
-    client, rec = _client({"items": rows})
+def test_pagination_reports_total_next_offset_and_cursor():
+    """Dgraph cuts the page (a range of the path index, first/offset, cursor): the route passes
+    the window as variables and reports what Dgraph counted."""
+    item = {"xid": "file:r:b/x", "path": "b/x"}
+    client, rec = _client({"items": [item], "total": [{"count": 3}]})
     page = client.get("/files", params={"repo": "r", "limit": 1, "offset": 1, "path_prefix": "b/"}).json()
-    assert page == {"items": [{"xid": "file:r:b/y", "path": "b/y", "language": None, "size": None,
-                               "revisions": None,
-                               "authors": None, "main_author": None, "bus_factor": None}],
-                    "total": 2, "limit": 1, "offset": 1, "next_offset": None}
-    # The folder part is walked through the tree; the rest of the prefix is matched here.
-    assert rec.calls[0][1] == {"$repo": "r", "$folder": "b"}
+    expected = {"xid": "file:r:b/x", "path": "b/x", "language": None, "size": None, "revisions": None,
+                "authors": None, "main_author": None, "bus_factor": None}
+    assert page == {"items": [expected], "total": 3, "limit": 1, "offset": 1, "next_offset": 2,
+                    "next_after": "b/x"}
+    assert rec.calls[0][1] == {"$repo": "r", "$path_lo": "b/", "$path_hi": "b/\U0010ffff", "$after": "",
+                               "$first": "1", "$offset": "1"}
+    page = client.get("/files", params={"repo": "r", "limit": 1, "after": "b/w"}).json()
+    assert (page["next_offset"], page["next_after"]) == (None, "b/x")
+    assert rec.calls[-1][1]["$after"] == "b/w"
 
 
 def test_openapi_documents_problem_responses_and_every_route_is_guarded():
