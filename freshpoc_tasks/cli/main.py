@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from freshpoc_tasks import __version__
 
 # Subcommand modules, in the order ``--help`` shows them.
-COMMANDS: tuple[str, ...] = ("report", "query", "stack", "settings", "demo", "mine", "analyse", "graph",
-                            "dlq")
+COMMANDS: tuple[str, ...] = ("report", "query", "mcp", "stack", "settings", "demo", "mine", "analyse",
+                            "graph", "dlq")
 
 
 def build_parser() -> argparse.ArgumentParser:
