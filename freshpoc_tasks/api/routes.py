@@ -505,14 +505,16 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
 
     # Reports -----------------------------------------------------------------------------------
     def repository_report_data(store: st.GraphStore, repo: str) -> RepositoryReport:
+        agg = ask(store, "aggregates", repo)
+        if agg is not None:  # the newest commit's figures and edges: what overview and as-of say
+            drawn = ask(store, "report_edges", repo, agg.commit) or {}
+            return RepositoryReport(repo, agg.commit, module_edges=drawn.get("module_edges", []),
+                                    lineage_edges=drawn.get("lineage_edges", []), **aggregate_figures(agg))
+        # A graph written before ontology 0.4.0.
         edges = run(store, "report_edges", repo=repo)
         module_edges = [(m["key"], t["key"]) for m in edges.get("modules", []) for t in m.get("imports", [])]
         lineage_edges = [(u["name"], m["name"])
                          for m in edges.get("models", []) for u in m.get("depends_on", [])]
-        agg = ask(store, "aggregates", repo)
-        if agg is not None:  # the newest commit's figures: what the overview and as-of say
-            return RepositoryReport(repo, agg.commit, module_edges=sorted(module_edges),
-                                    lineage_edges=sorted(lineage_edges), **aggregate_figures(agg))
         ov = overview(store, repo)
         hs = hotspot_rows(store, repo)[:15]
         folders = [Ownership(f["path"], f.get("main_author"), float(f.get("main_author_share") or 0),

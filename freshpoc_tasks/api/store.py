@@ -229,21 +229,35 @@ class GraphStore:
 
     def ranked(self, repo_id: str, name: str, commit: str | None = None, offset: int = 0,
                limit: int = 50) -> tuple[list[dict[str, Any]], int] | None:
-        import json
 
         from freshpoc_tasks.graph import aggregates as ag
-        from freshpoc_tasks.graph import queries as gq
 
         agg = self.aggregates(repo_id, commit)
         if agg is None:
             return None
+        return ag.ranked_window(agg, name, offset, limit, self._page_reader(repo_id, agg.commit))
 
-        def read(list_name: str, indexes: list[int]) -> dict[int, list[dict[str, Any]]]:
-            found = self.run_builder(gq.aggregate_pages(repo_id, agg.commit, list_name, indexes))
+    def _page_reader(self, repo_id: str, commit: str) -> Callable[[str, list[int]], dict[int, list[Any]]]:
+        import json
+
+        from freshpoc_tasks.graph import queries as gq
+
+        def read(list_name: str, indexes: list[int]) -> dict[int, list[Any]]:
+            found = self.run_builder(gq.aggregate_pages(repo_id, commit, list_name, indexes))
             return {n: json.loads(found[f"p{i}"][0]["fp_items"]) if found.get(f"p{i}") else []
                     for i, n in enumerate(indexes)}
 
-        return ag.ranked_window(agg, name, offset, limit, read)
+        return read
+
+    def report_edges(self, repo_id: str,
+                     commit: str | None = None) -> dict[str, list[tuple[str, str]]] | None:
+        from freshpoc_tasks.graph import aggregates as ag
+
+        agg = self.aggregates(repo_id, commit)
+        if agg is None:
+            return None
+        read = self._page_reader(repo_id, agg.commit)
+        return {name: [tuple(e) for e in ag.all_items(agg, name, read)] for name in ag.EDGE_LISTS}
 
     def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
         from freshpoc_tasks.graph import queries as gq

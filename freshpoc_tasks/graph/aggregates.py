@@ -37,7 +37,11 @@ AGGREGATES_VERSION = 1
 AGGREGATES_PREFIX = "freshpoc.aggregates:"
 PAGE = 100  # items per stored page of a ranked list
 HEAD = 20  # items of each list kept in the summary itself (overview and report need no page read)
-LISTS = ("hotspots", "coupling")
+LISTS = ("hotspots", "coupling")  # ranked lists the API pages through
+EDGE_LISTS = ("module_edges", "lineage_edges")  # what the report draws, read whole
+EDGE_PAGE = 5000  # edges per stored page: a report reads its edges in one or a few lookups
+PACKAGE_DEPTH = 2  # module imports are drawn between packages of this many dotted parts
+LINEAGE_TYPES = ("dbt.model", "dbt.source", "dbt.seed", "dbt.snapshot")
 
 HOTSPOT_FIELDS = ("revisions", "size", "lines_code", "churn", "authors", "main_author")
 FOLDER_FIELDS = ("files", "revisions", "authors", "main_author", "main_author_share", "bus_factor")
@@ -47,20 +51,30 @@ _CANON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", "
 
 @dataclass(frozen=True)
 class PresentNode:
-    """One node of the repository present at the commit: its id, type and property view
-    (``records.node_view`` form: name, path, span and the ontology fields)."""
+    """One node of the repository present at the commit: its id, type, natural key and property
+    view (``records.node_view`` form: name, path, span and the ontology fields)."""
 
     xid: str
     ntype: str
     props: Mapping[str, Any]
+    key: str = ""
 
 
 @dataclass(frozen=True)
-class CoupledPair:
-    a: str  # file xid
-    b: str
-    shared_revisions: int
-    degree: float
+class PresentEdge:
+    """An edge present at the commit (``coupled_with``, ``imports``, ``depends_on`` are used)."""
+
+    type: str
+    src: str
+    dst: str
+    props: Mapping[str, Any]
+
+
+EDGE_TYPES = frozenset({"coupled_with", "imports", "depends_on"})
+
+
+def page_size(name: str) -> int:
+    return EDGE_PAGE if name in EDGE_LISTS else PAGE
 
 
 @dataclass
@@ -94,13 +108,13 @@ class Aggregates:
         data.pop("full", None)
         return cls(**data)
 
-    def pages(self) -> dict[str, list[list[dict[str, Any]]]]:
-        """list name -> its items cut into pages of :data:`PAGE`."""
-        return {name: [items[i:i + PAGE] for i in range(0, len(items), PAGE)]
+    def pages(self) -> dict[str, list[list[Any]]]:
+        """list name -> its items cut into pages of :func:`page_size`."""
+        return {name: [items[i:i + page_size(name)] for i in range(0, len(items), page_size(name))]
                 for name, items in self.full.items()}
 
 
-def encode_items(items: list[dict[str, Any]]) -> str:
+def encode_items(items: list[Any]) -> str:
     """A stored page: canonical JSON, so the same figures are the same bytes."""
     return _CANON(items)
 
@@ -144,22 +158,42 @@ def ranked_window(agg: Aggregates, name: str, offset: int, limit: int,
     return (window(read_pages(name, wanted), offset, limit) if wanted else []), total
 
 
+def all_items(agg: Aggregates, name: str, read_pages: Any) -> list[Any]:
+    """A whole stored list (the report's edges): every page, in order, in one read."""
+    total = int(agg.totals.get(name, 0))
+    wanted = list(range((total + page_size(name) - 1) // page_size(name)))
+    if not wanted:
+        return []
+    got = read_pages(name, wanted)
+    return [item for i in wanted for item in got.get(i, [])]
+
+
+def _package(key: str) -> str:
+    return ".".join(key.split(".")[:PACKAGE_DEPTH])
+
+
 def _hotspot_key(item: dict[str, Any]) -> tuple[int, int, str]:
     return (-item["score"], -item["revisions"], item["path"])
 
 
 def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
-            pairs: Iterable[CoupledPair]) -> Aggregates:
-    """The one implementation of the figures, over the repository's present nodes and the
-    coupling between its present files."""
+            edges: Iterable[PresentEdge]) -> Aggregates:
+    """The one implementation of the figures, over the repository's present nodes and the edges
+    present between them (coupling between files, module imports, dbt dependencies)."""
     counts: Counter[str] = Counter()
     languages: Counter[str] = Counter()
     paths: dict[str, str] = {}
     hotspots: list[dict[str, Any]] = []
     folders: list[dict[str, Any]] = []
+    modules: dict[str, str] = {}  # xid -> package
+    lineage: dict[str, str] = {}  # xid -> name
     for n in nodes:
         counts[n.ntype] += 1
         p = n.props
+        if n.ntype == "py.module":
+            modules[n.xid] = _package(n.key)
+        elif n.ntype in LINEAGE_TYPES:
+            lineage[n.xid] = str(p.get("name") or n.key)
         if n.ntype == "file":
             path = p.get("path") or ""
             paths[n.xid] = path
@@ -177,11 +211,23 @@ def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
     hotspots.sort(key=_hotspot_key)
     for rank, item in enumerate(hotspots, 1):
         item["rank"] = rank
-    coupling = [{"a": paths[c.a], "b": paths[c.b], "shared_revisions": int(c.shared_revisions),
-                 "degree": float(c.degree)}
-                for c in pairs if c.a in paths and c.b in paths]
+    coupling = []
+    module_edges: set[tuple[str, str]] = set()
+    lineage_edges: set[tuple[str, str]] = set()
+    for e in edges:
+        if e.type == "coupled_with" and e.src in paths and e.dst in paths:
+            coupling.append({"a": paths[e.src], "b": paths[e.dst],
+                             "shared_revisions": int(e.props.get("shared_revisions") or 0),
+                             "degree": float(e.props.get("degree") or 0.0)})
+        elif e.type == "imports" and e.src in modules and e.dst in modules:
+            if modules[e.src] != modules[e.dst]:
+                module_edges.add((modules[e.src], modules[e.dst]))
+        elif e.type == "depends_on" and e.src in lineage and e.dst in lineage:
+            lineage_edges.add((lineage[e.dst], lineage[e.src]))  # upstream -> downstream
     coupling.sort(key=lambda c: (-c["degree"], -c["shared_revisions"], c["a"], c["b"]))
-    full = {"hotspots": hotspots, "coupling": coupling}
+    full: dict[str, list[Any]] = {"hotspots": hotspots, "coupling": coupling,
+                                  "module_edges": [list(x) for x in sorted(module_edges)],
+                                  "lineage_edges": [list(x) for x in sorted(lineage_edges)]}
     agg = Aggregates(
         repo_id=repo_id, commit=commit, at_us=int(at_us),
         counts_by_type=dict(sorted(counts.items())),
@@ -194,13 +240,14 @@ def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
     return agg
 
 
-def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, coupled: Iterable[Any]) -> Aggregates:
+def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, edges: Iterable[Any]) -> Aggregates:
     """The figures of the commit a plan (``graph.plan.plan_write``) was made for.
 
     Present = the delta's valid nodes owned by the repository (``plan.after_views``: each one is
     assigned to the commit) plus the stored *history* nodes (commits) it does not repeat whose
     runs hold at the commit; an owned stored node of any other lifecycle that the delta lacks is
-    closed at the commit by the same plan. ``coupled`` are the delta's ``coupled_with`` edges.
+    closed at the commit by the same plan. ``edges`` are the delta's edges (those of
+    :data:`EDGE_TYPES` are used; their ends must be present).
     """
     from freshpoc_tasks.graph.records import node_type_of, node_view
 
@@ -208,28 +255,26 @@ def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, coupled: Iterable[
     present: list[PresentNode] = []
     for xid, node in plan.after_views.items():
         if node.scope == repo_id:
-            present.append(PresentNode(xid, node.type, node_view(node)))
+            present.append(PresentNode(xid, node.type, node_view(node), node.key))
     for xid, stored in state.nodes.items():
         if stored.repo != repo_id or xid in plan.after_views:
             continue
         ntype = stored.ntype or node_type_of(xid)
         if onto.lifecycle(ntype) == "history" and v.value_at(stored.runs, point) is not None:
-            present.append(PresentNode(xid, ntype, {}))
-    pairs = [CoupledPair(e.src, e.dst, int(e.props.get("shared_revisions") or 0),
-                         float(e.props.get("degree") or 0.0))
-             for e in coupled if e.type == "coupled_with"]
-    return compute(repo_id, point[1], point[0], present, pairs)
+            present.append(PresentNode(xid, ntype, {}, stored.xid.split(":", 2)[-1]))
+    return compute(repo_id, point[1], point[0], present,
+                   (PresentEdge(e.type, e.src, e.dst, e.props) for e in edges if e.type in EDGE_TYPES))
 
 
 def from_delta(delta: Any, plan: Any, state: Any, onto: Any) -> Aggregates:
     """:func:`from_plan` for a whole delta (what both stores call after planning it)."""
-    return from_plan(plan, state, delta.repo_id, onto, (e for e in delta.edges if e.type == "coupled_with"))
+    return from_plan(plan, state, delta.repo_id, onto, delta.edges)
 
 
 def from_records(repo_id: str, point: v.Point, records: Iterable[Mapping[str, Any]],
-                 coupled: Iterable[tuple[str, str, Mapping[str, Any]]], onto: Any) -> Aggregates:
-    """The figures from a *stored* graph (Dgraph or local records: ``xid ntype repo vs`` plus
-    property predicates; ``coupled`` = ``(src xid, dst xid, facets)`` of ``coupled_with``).
+                 edges: Iterable[tuple[str, str, str, Mapping[str, Any]]], onto: Any) -> Aggregates:
+    """The figures from a *stored* graph (Dgraph or local records: ``xid ntype key repo vs`` plus
+    property predicates; ``edges`` = ``(type, src xid, dst xid, facets)`` of :data:`EDGE_TYPES`).
 
     For graphs written before aggregates existed (``freshpoc graph migrate``, an old report
     folder). Presence is exact at any point (validity runs); properties are a node's latest, so
@@ -244,13 +289,11 @@ def from_records(repo_id: str, point: v.Point, records: Iterable[Mapping[str, An
             continue
         if v.value_at(v.decode(rec.get("vs")), point) is None:
             continue
-        present.append(PresentNode(rec["xid"], rec.get("ntype") or "", decode_node_view(rec, onto)))
-    pairs = []
-    for src, dst, facets in coupled:
-        if v.value_at(v.decode(facets.get("vs")), point) is not None:
-            pairs.append(CoupledPair(src, dst, int(facets.get("shared_revisions") or 0),
-                                     float(facets.get("degree") or 0.0)))
-    return compute(repo_id, point[1], point[0], present, pairs)
+        present.append(PresentNode(rec["xid"], rec.get("ntype") or "", decode_node_view(rec, onto),
+                                   str(rec.get("key") or "")))
+    present_edges = [PresentEdge(t, src, dst, facets) for t, src, dst, facets in edges
+                     if t in EDGE_TYPES and v.value_at(v.decode(facets.get("vs")), point) is not None]
+    return compute(repo_id, point[1], point[0], present, present_edges)
 
 
 __all__ = [
@@ -259,8 +302,7 @@ __all__ = [
     "AGGREGATES_VERSION",
     "PAGE",
     "Aggregates",
-    "CoupledPair",
-    "PresentNode",
+        "PresentNode",
     "aggregates_xid",
     "compute",
     "encode_items",

@@ -331,9 +331,9 @@ class LocalStore:
         return by_commit.get(commit)
 
     def _computed(self, repo_id: str, point: v.Point) -> ag.Aggregates:
-        coupled = ((src, dst, facets) for src, out in self.graph.out.items()
-                   for (etype, dst), facets in out.items() if etype == "coupled_with")
-        agg = ag.from_records(repo_id, point, self.graph.nodes.values(), coupled, self.ontology())
+        edges = ((etype, src, dst, facets) for src, out in self.graph.out.items()
+                 for (etype, dst), facets in out.items() if etype in ag.EDGE_TYPES)
+        agg = ag.from_records(repo_id, point, self.graph.nodes.values(), edges, self.ontology())
         self.graph.aggregates.setdefault(repo_id, {})[point[1]] = agg
         return agg
 
@@ -344,6 +344,13 @@ class LocalStore:
             return None
         return ag.ranked_window(agg, name, offset, limit, lambda n, idx: {
             i: agg.full.get(n, [])[i * ag.PAGE:(i + 1) * ag.PAGE] for i in idx})
+
+    def report_edges(self, repo_id: str,
+                     commit: str | None = None) -> dict[str, list[tuple[str, str]]] | None:
+        agg = self.aggregates(repo_id, commit)
+        if agg is None:
+            return None
+        return {name: [tuple(e) for e in agg.full.get(name, [])] for name in ag.EDGE_LISTS}
 
     def counts_by_type(self, repo_id: str, at_us: int | None = None) -> dict[str, int]:
         from freshpoc_tasks.graph.queries import counts_as_of

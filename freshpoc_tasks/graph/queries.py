@@ -310,6 +310,12 @@ class GraphQuestions(Protocol):
         only the pages the window touches. None when the commit has no aggregates."""
         ...
 
+    def report_edges(self, repo_id: str,
+                     commit: str | None = None) -> dict[str, list[tuple[str, str]]] | None:
+        """What a report draws at a commit: ``module_edges`` (imports between packages of the
+        repository) and ``lineage_edges`` (dbt upstream -> downstream names). None: no aggregates."""
+        ...
+
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
                  offset: int = 0) -> list[dict[str, Any]]:
         """The repository's nodes valid at ``at_us``, by xid (the as-of listing)."""

@@ -159,25 +159,27 @@ class GraphWriter:
             done.append(repo)
         return done
 
-    def _read_for_aggregates(self, repo_id: str) -> tuple[list[dict[str, Any]], list[tuple[str, str, dict]]]:
+    def _read_for_aggregates(self, repo_id: str) -> tuple[list[dict[str, Any]],
+                                                          list[tuple[str, str, str, dict[str, Any]]]]:
         preds = " ".join(f"<{f}>" for f in sorted(self.onto.field_predicates))
-        sel = (f"uid xid ntype repo name path span_start span_end xprops vs {preds} "
-               "coupled_with @facets { xid }")
+        edges = " ".join(f"<{e}> @facets {{ xid }}" for e in sorted(ag.EDGE_TYPES))
+        sel = f"uid xid ntype key repo name path span_start span_end xprops vs {preds} {edges}"
         dql = ("query q($r: string, $first: int, $after: string) "
                f"{{ n(func: eq(repo, $r), first: $first, after: $after) {{ {sel} }} }}")
         records: list[dict[str, Any]] = []
-        coupled: list[tuple[str, str, dict]] = []
+        found: list[tuple[str, str, str, dict[str, Any]]] = []
         after = "0x0"
         while True:
             page = self.hook.query(dql, {"$r": repo_id, "$first": READ_PAGE, "$after": after}).get("n", [])
             for rec in page:
-                for child in rec.pop("coupled_with", []):
-                    facets = {k.split("|", 1)[1]: val for k, val in child.items()
-                              if k.startswith("coupled_with|")}
-                    coupled.append((rec["xid"], child["xid"], facets))
+                for etype in sorted(ag.EDGE_TYPES):
+                    for child in rec.pop(etype, []):
+                        facets = {k.split("|", 1)[1]: val for k, val in child.items()
+                                  if k.startswith(etype + "|")}
+                        found.append((etype, rec["xid"], child["xid"], facets))
                 records.append(rec)
             if len(page) < READ_PAGE:
-                return records, coupled
+                return records, found
             after = page[-1]["uid"]
 
     # State -----------------------------------------------------------------------------------

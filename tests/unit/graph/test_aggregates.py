@@ -171,3 +171,21 @@ def test_indexes_come_from_the_ontology():
     for bad in ("revisions: [exact]", "nope: [int]", "xid: [hash]"):
         with pytest.raises(ValueError):
             parse_graph_ontology(base + f"indexes:\n  {bad}\n")
+
+
+def test_report_edges_are_packages_and_dbt_lineage_between_present_nodes():
+    def mod(key):
+        return ag.PresentNode(f"py.module:{REPO}:{key}", "py.module", {"name": key}, key)
+
+    nodes = [mod("app.core.a"), mod("app.core.b"), mod("app.web.v"),
+             ag.PresentNode(f"dbt.model:{REPO}:p.orders", "dbt.model", {"name": "orders"}, "p.orders"),
+             ag.PresentNode(f"dbt.model:{REPO}:p.stg", "dbt.model", {"name": "stg"}, "p.stg")]
+    edges = [ag.PresentEdge("imports", f"py.module:{REPO}:app.web.v", f"py.module:{REPO}:app.core.a", {}),
+             ag.PresentEdge("imports", f"py.module:{REPO}:app.core.b", f"py.module:{REPO}:app.core.a", {}),
+             ag.PresentEdge("imports", f"py.module:{REPO}:app.web.v", "py.distribution:pypi:requests", {}),
+             ag.PresentEdge("depends_on", f"dbt.model:{REPO}:p.orders", f"dbt.model:{REPO}:p.stg", {})]
+    agg = ag.compute(REPO, "c", 1, nodes, edges)
+    assert agg.full["module_edges"] == [["app.web", "app.core"]]  # same package and external: not drawn
+    assert agg.full["lineage_edges"] == [["stg", "orders"]]  # upstream -> downstream
+    assert ag.all_items(agg, "lineage_edges", lambda n, idx: {i: agg.pages()[n][i] for i in idx}) == [
+        ["stg", "orders"]]
