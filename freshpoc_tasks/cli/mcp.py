@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--graph", type=Path, default=DEFAULT_GRAPH, metavar="DIR",
                    help=f"output folder of 'freshpoc report' (default: ./{DEFAULT_GRAPH})")
     p.add_argument("--check", action="store_true",
-                   help="open the graph, print the tools and repositories on stderr, and exit")
+                   help="open the graph, print the tools and repositories, and exit (no protocol on stdout)")
     p.set_defaults(func=run)
 
 
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         import anyio
 
         names = [t.name for t in anyio.run(server.list_tools)]
-        print(f"tools: {', '.join(names)}", file=sys.stderr)
-        print(f"repositories: {', '.join(backend.repositories()) or '(none)'}", file=sys.stderr)
+        print(f"tools: {', '.join(names)}")
+        print(f"repositories: {', '.join(backend.repositories()) or '(none)'}")
         return 0
     server.run("stdio")
     return 0

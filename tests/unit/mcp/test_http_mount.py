@@ -1,0 +1,95 @@
+"""The query API app serves the MCP server at ``/mcp``, behind the app's access dependency.
+
+Wiring only, over HTTP on a loopback port with the SDK's own streamable-HTTP client: the access
+rule here is a stand-in that wants one header (Airflow's real rule, 401 and 403 included, is
+tested against the running api-server in tests/integration/mcp). No graph is needed: the saved
+query catalogue is read from the query files, not from Dgraph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import HTTPException, Request
+
+from freshpoc_tasks.api.app import create_app
+from freshpoc_tasks.api.store import load_saved_queries
+
+
+async def header_access(request: Request) -> str:
+    if request.headers.get("authorization") != "Bearer let-me-in":
+        raise HTTPException(401, "Not authenticated")
+    return "someone"
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    app = create_app(runner_factory=lambda: None, auth_dependency=header_access)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _client_session(url: str, token: str | None, fn: Any, statuses: list[int] | None = None) -> Any:
+    """Run ``fn(client)`` with the SDK's client over streamable HTTP; ``statuses`` collects the
+    HTTP status of every response (the SDK reports a refused request only as a generic error)."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def record(response: Any) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    async def go() -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        hooks = {"response": [record]}
+        async with httpx2.AsyncClient(headers=headers, timeout=30, event_hooks=hooks) as http, \
+                Client(streamable_http_client(url, http_client=http)) as client:
+            return await fn(client)
+    return asyncio.run(go())
+
+
+def test_mcp_is_served_behind_the_access_dependency(base):
+    async def ask(client: Any) -> Any:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        catalogue = await client.call_tool("run_saved_query", {})
+        return tools, catalogue.structured_content
+    tools, catalogue = _client_session(f"{base}/mcp", "let-me-in", ask)
+    assert tools == ["search", "node", "dependencies", "lineage", "impact", "hotspots", "owners",
+                     "graph_diff", "run_saved_query"]
+    assert sorted(q["name"] for q in catalogue["queries"]) == sorted(load_saved_queries())
+
+
+def test_without_access_the_endpoint_answers_the_apis_problem(base):
+    r = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                   headers={"Accept": "application/json, text/event-stream"})
+    assert (r.status_code, r.headers["content-type"]) == (401, "application/problem+json")
+    statuses: list[int] = []
+    with pytest.raises(Exception, match="unhandled errors"):
+        _client_session(f"{base}/mcp", "wrong", lambda c: c.list_tools(), statuses)
+    assert statuses and set(statuses) == {401}
+
+
+def test_the_endpoint_is_not_in_the_openapi_document(base):
+    assert "/mcp" not in httpx.get(f"{base}/openapi.json").json()["paths"]
