@@ -1,21 +1,28 @@
-"""Latency of every saved query and graph query builder the API uses, on a generated graph of
->= 100k nodes written by the real graph writer.
+"""Latency of every query API route on a generated graph written by the real graph writer, each
+next to the raw DQL that returns the same answer, measured in the same run; plus a load run.
 
-Starts a private Dgraph (the project's way, in a temporary state folder), applies the schema
-generated from the ontology, writes a synthetic repository (modules, functions, files, folders,
-warehouse tables and columns with lineage chains, dbt models, commits, coupling) with
-``GraphWriter`` at three commits (the 2nd drops ~5 % of the modules, the 3rd brings them back
-changed), then runs each saved query and each builder the routes call ``--repeat`` times with
-varied parameters and prints p50 and p95 in milliseconds, plus each p95 as a ratio of the
-node-by-id lookup measured in the same run. Goal: p95 < 100 ms on a 2-core machine. Nothing is
-asserted. File-list queries (files, hotspots, coupling, folders) return a repository's whole
-current list: the API filters path prefixes in Python (``path`` has only a hash index).
+A synthetic repository (modules, functions, files, folders, warehouse tables and columns with
+lineage chains, dbt models, commits, coupling) is written with ``GraphWriter`` at three commits
+(the 2nd drops ~5 % of the modules, the 3rd brings them back changed): ``--scale 1`` is ~111k
+nodes, ``--scale 10`` ~1.1M. Then every route is called ``--repeat`` times with varied parameters:
 
-    .venv/bin/python benchmarks/query_api.py [--scale 1.0] [--repeat 40]
+- **raw DQL**: exactly the queries the route sends for that call (recorded once, then replayed
+  through the same gRPC client), i.e. the floor the route could reach;
+- **app**: the route in-process (FastAPI app, no HTTP, auth replaced) over the same Dgraph;
+- **HTTP** (``--target stack`` only): the route served by Airflow's api-server, over HTTP with a
+  token from ``POST /auth/token``, as users call it. The api-server reads the stack's Dgraph, so
+  with ``--target stack`` the graph is written there (repository ``bench/synthetic``, removed at
+  the end) — run it only once ``/work/helpers/STACK_READY``-style stacks are up.
 
-Run it from the checkout with the project's interpreter (``.venv/bin/python``, after
-``make venv``; ``make bench`` runs it with the others): it starts the Dgraph binary ``freshpoc
-stack up`` built, in its own state folder and ports, so the shared stack is never touched.
+It prints p50/p95 per route and mode, each route's p95 minus its raw DQL p95 (goal: <= 15 ms),
+the goal p95 < 50 ms (scale <= 1) or < 200 ms (larger), then a load run: ``--clients`` threads
+mixing the routes for ``--load`` seconds (requests/s, p50/p95, errors; goal p95 < 250 ms).
+
+    .venv/bin/python benchmarks/query_api.py --scale 1 [--repeat 40] [--target private|stack]
+                                             [--load 60] [--clients 16]
+
+``--target private`` (default) starts the Dgraph binary ``freshpoc stack up`` built in its own
+state folder and ports, so the shared stack is never touched.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,16 +45,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from freshpoc_tasks.api.store import GraphStore  # noqa: E402
 from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node  # noqa: E402
-from freshpoc_tasks.graph import queries as gq  # noqa: E402
 from freshpoc_tasks.graph.ontology import load_graph_ontology  # noqa: E402
-from freshpoc_tasks.graph.validity import to_us  # noqa: E402
-from tests.integration.api.graphdata import private_dgraph  # noqa: E402
 
 REPO = "bench/synthetic"
 WH = "wh"  # warehouse scope: tables and columns are shared, as the SQL/dbt analyzers write them
 TIMES = [datetime(2024, m, 1, tzinfo=UTC) for m in (1, 2, 3)]
+COMMITS = [f"{0xC0FFEE00 + i:040x}" for i in range(3)]  # hex, as the API's commit parameters want
 
 
 def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
@@ -76,8 +83,9 @@ def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
             continue
         path = f"pkg{i // 100}/mod{i}.py"
         f = node("file", path, path=path, language="python", size=rng.randint(100, 20000),
-                 revisions=rng.randint(1, 200), churn=rng.randint(1, 5000), authors=rng.randint(1, 9),
-                 main_author=f"dev{i % 50}@example.com", main_author_share=0.5, bus_factor=rng.randint(1, 4))
+                 lines_code=rng.randint(5, 800), revisions=rng.randint(1, 200), churn=rng.randint(1, 5000),
+                 authors=rng.randint(1, 9), main_author=f"dev{i % 50}@example.com", main_author_share=0.5,
+                 bus_factor=rng.randint(1, 4))
         edge("contains", f"folder:{REPO}:pkg{i // 100}", f)
         doc = f"v{variant}" if variant == 2 and i % 20 == 0 else ""
         m = node("py.module", f"pkg{i // 100}.mod{i}", path=path, docstring=doc)
@@ -116,16 +124,15 @@ def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
             edge("modifies", cx, f, added=3, removed=1)
     for _ in range(int(2000 * scale)):
         a, b = rng.sample(files, 2)
-        edge("coupled_with", a, b, shared_revisions=5, degree=55.0)
+        edge("coupled_with", a, b, shared_revisions=rng.randint(1, 30), degree=float(rng.randint(30, 100)))
     uniq = {(e.type, e.src, e.dst): e for e in edges}
-    return GraphDelta(repo_id=REPO, commit=f"c{variant}", ontology_version=load_graph_ontology().version,
+    return GraphDelta(repo_id=REPO, commit=COMMITS[variant], ontology_version=load_graph_ontology().version,
                       nodes=list(nodes.values()), edges=list(uniq.values()))
 
 
-def cases(rng: random.Random, scale: float, onto: Any) -> dict[str, Any]:
-    """name -> () -> ("saved", name, params) or ("built", builder result)."""
+def routes(rng: random.Random, scale: float) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
+    """Route name -> a call with varied parameters (path, query parameters)."""
     n_mod, n_tab = int(20000 * scale), int(5000 * scale)
-    at = [to_us(t) for t in TIMES]
 
     def mod() -> str:
         i = rng.randrange(1, n_mod // 20) * 20 + rng.randrange(1, 20)
@@ -137,95 +144,215 @@ def cases(rng: random.Random, scale: float, onto: Any) -> dict[str, Any]:
     def col() -> str:
         return f"sql.column:{WH}:db.s.t{rng.randrange(n_tab)}.c{rng.randrange(4)}"
 
-    lineage_fw = ("derives_from", "depends_on", "reads", "materializes_as")
-    lineage_bw = ("writes", "materializes_as")
+    r = {"repo": REPO}
     return {
-        "node": lambda: ("saved", "node", {"xid": mod()}),
-        "repositories": lambda: ("saved", "repositories", {"first": 50, "offset": 0}),
-        "repository_overview": lambda: ("saved", "repository_overview", {"repo": REPO}),
-        "files": lambda: ("saved", "files", {"repo": REPO}),
-        "folders": lambda: ("saved", "folders", {"repo": REPO}),
-        "files_under": lambda: ("saved", "files_under", {"repo": REPO, "folder": pkg()}),
-        "path_owner": lambda: ("saved", "path_owner", {"repo": REPO, "path": pkg()}),
-        "symbols": lambda: ("saved", "symbols", {"name": f"mod{rng.randrange(n_mod)}"}),
-        "deps_down": lambda: ("saved", "deps_down", {"xid": mod(), "depth": 4}),
-        "deps_up": lambda: ("saved", "deps_up", {"xid": mod(), "depth": 4}),
-        "lineage_up": lambda: ("saved", "lineage_up", {"xid": col(), "depth": 6}),
-        "lineage_down": lambda: ("saved", "lineage_down", {"xid": col(), "depth": 6}),
-        "hotspots": lambda: ("saved", "hotspots", {"repo": REPO}),
-        "coupling": lambda: ("saved", "coupling", {"repo": REPO}),
-        "node_files": lambda: ("saved", "node_files",
-                               {"xid": f"sql.table:{WH}:db.s.t{rng.randrange(n_tab)}"}),
-        "graph_as_of": lambda: ("saved", "graph_as_of", {"repo": REPO, "t": rng.choice(at), "first": 50,
-                                                         "offset": 0}),
-        "report_edges": lambda: ("saved", "report_edges", {"repo": REPO}),
-        "B commit_time": lambda: ("built", gq.commit_time(REPO)),
-        "B traverse deps down": lambda: ("built", gq.traverse(onto, mod(), forward=gq.DEPENDENCY_EDGES,
-                                                              depth=3, at_us=rng.choice(at))),
-        "B traverse lineage up": lambda: ("built", gq.traverse(onto, col(), forward=lineage_fw,
-                                                               backward=lineage_bw, depth=5)),
-        "B counts_by_type as-of": lambda: ("built", gq.counts_by_type(REPO, at_us=rng.choice(at))),
-        "B nodes_of_repo as-of": lambda: ("built", gq.nodes_of_repo(REPO, at_us=rng.choice(at), first=50,
-                                                                    offset=rng.randrange(0, 1000))),
-        "B nodes_changed_between": lambda: ("built", gq.nodes_changed_between(REPO, at[0], at[1])),
+        "repositories": lambda: ("/repositories", {}),
+        "overview": lambda: ("/repositories/overview", r),
+        "files (first page)": lambda: ("/files", {**r, "limit": 50}),
+        "files (prefix)": lambda: ("/files", {**r, "path_prefix": pkg() + "/", "limit": 50}),
+        "files (language)": lambda: ("/files", {**r, "language": "Python", "limit": 50,
+                                                "path_prefix": pkg() + "/"}),
+        "hotspots": lambda: ("/hotspots", {**r, "limit": 50, "offset": rng.choice((0, 50, 500, 5000))}),
+        "coupling": lambda: ("/coupling", {**r, "limit": 50, "offset": rng.choice((0, 100, 1000))}),
+        "coupling (prefix)": lambda: ("/coupling", {**r, "path_prefix": pkg() + "/"}),
+        "owners (folder)": lambda: ("/owners", {**r, "path": pkg(), "limit": 50}),
+        "symbols": lambda: ("/symbols", {**r, "name": f"mod{rng.randrange(n_mod)}"}),
+        "node": lambda: ("/nodes", {"xid": mod()}),
+        "dependencies": lambda: ("/dependencies", {"xid": mod(), "depth": 3}),
+        "lineage": lambda: ("/lineage", {"xid": col(), "direction": "up", "depth": 5}),
+        "as-of": lambda: ("/graph/as-of", {**r, "commit": rng.choice(COMMITS), "limit": 50}),
+        "diff": lambda: ("/graph/diff", {**r, "from_commit": COMMITS[0], "to_commit": COMMITS[1]}),
+        "report": lambda: ("/reports/repository", r),
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", type=float, default=1.0, help="1.0 = ~111k nodes")
-    ap.add_argument("--repeat", type=int, default=40)
-    args = ap.parse_args()
-    from freshpoc_tasks.graph.writer import GraphWriter
-    from freshpoc_tasks.hooks.dgraph import DgraphHook
+class Recording:
+    """A runner that records the queries a route sends (to replay them as the raw DQL)."""
 
-    onto = load_graph_ontology()
+    def __init__(self, hook: Any) -> None:
+        self.hook, self.calls, self.on = hook, [], False
+
+    def query(self, dql: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.on:
+            self.calls.append((dql, variables))
+        return self.hook.query(dql, variables)
+
+
+def pct(times: list[float], q: float) -> float:
+    times = sorted(times)
+    return times[max(0, round(q * len(times)) - 1)]
+
+
+@contextmanager
+def dgraph(target: str) -> Iterator[str]:
+    """A Dgraph connection id: a private server, or the stack's ``freshpoc_dgraph``."""
+    if target == "stack":
+        from freshpoc_tasks.stack.client import use_local_stack
+
+        use_local_stack()
+        yield "freshpoc_dgraph"
+        return
+    from tests.integration.api.graphdata import private_dgraph
+
     with tempfile.TemporaryDirectory(prefix="freshpoc-bench-api-") as tmp, private_dgraph(Path(tmp)) as ports:
         conn = "freshpoc_bench_api_dgraph"
         os.environ[f"AIRFLOW_CONN_{conn.upper()}"] = json.dumps(
             {"conn_type": "dgraph", "host": "127.0.0.1", "port": ports["dgraph_grpc"],
-             "extra": {"timeout": 300}})
-        with DgraphHook(conn) as hook:
-            writer = GraphWriter(hook, onto)
-            writer.ensure_schema()
+             "extra": {"timeout": 600}})
+        try:
+            yield conn
+        finally:
+            os.environ.pop(f"AIRFLOW_CONN_{conn.upper()}", None)
+
+
+def forget(hook: Any) -> None:
+    """Remove the benchmark's repository from a shared Dgraph (its nodes, state, aggregates)."""
+    from freshpoc_tasks.graph.records import state_xid
+
+    hook.upsert(query="query q($r: string, $s: string) { n as var(func: eq(repo, $r)) "
+                      "s as var(func: eq(xid, $s)) a as var(func: eq(fp_repo, $r)) }",
+                mutations=[{"del_json": [{"uid": "uid(n)"}, {"uid": "uid(s)"}, {"uid": "uid(a)"}]}],
+                variables={"$r": REPO, "$s": state_xid(REPO)})
+
+
+def http_client() -> Any:
+    """An httpx client on the running api-server's /freshpoc, with an admin token."""
+    import httpx
+
+    from freshpoc_tasks.stack.config import StackConfig
+
+    base = StackConfig.from_env().airflow_url
+    user = {"username": os.environ.get("FRESHPOC_AIRFLOW_USER", "admin"),
+            "password": os.environ.get("FRESHPOC_AIRFLOW_PASSWORD", "admin")}
+    token = httpx.post(f"{base}/auth/token", json=user)
+    token.raise_for_status()
+    return httpx.Client(base_url=f"{base}/freshpoc", timeout=60,
+                        headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="1.0 = ~111k nodes, 10 = ~1.1M")
+    ap.add_argument("--repeat", type=int, default=40)
+    ap.add_argument("--target", choices=["private", "stack"], default="private",
+                    help="stack: write into the stack's Dgraph, measure through its api-server too")
+    ap.add_argument("--load", type=float, default=60.0, help="seconds of the load run (0: none)")
+    ap.add_argument("--clients", type=int, default=16)
+    args = ap.parse_args()
+    from fastapi.testclient import TestClient
+
+    from freshpoc_tasks.api.app import create_app
+    from freshpoc_tasks.graph.writer import GraphWriter
+    from freshpoc_tasks.hooks.dgraph import DgraphHook
+
+    onto = load_graph_ontology()
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    with dgraph(args.target) as conn, DgraphHook(conn) as hook:
+        writer = GraphWriter(hook, onto)
+        writer.ensure_schema()
+        try:
             for variant, when in enumerate(TIMES):
                 delta = generate(args.scale, random.Random(8), variant)
                 t0 = time.perf_counter()
                 result = writer.apply(delta, committed_at=when)
-                print(f"commit {variant + 1}: {len(delta.nodes)} nodes, {len(delta.edges)} edges written "
-                      f"in {time.perf_counter() - t0:.1f} s {result.counts}", flush=True)
-            store = GraphStore(hook)
+                timings = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+                print(f"commit {variant + 1}: {len(delta.nodes)} nodes, {len(delta.edges)} edges written in "
+                      f"{time.perf_counter() - t0:.1f} s ({timings}) {result.counts}", flush=True)
+            rec = Recording(hook)
+            app = create_app(runner_factory=lambda: rec, auth_dependency=lambda: None,
+                             mermaid_bundle=lambda: None)
+            http = http_client() if args.target == "stack" else None
             rng = random.Random(8)
-            table = cases(rng, args.scale, onto)
-            missing = sorted(set(store.queries) - set(table))
-            if missing:
-                print(f"note: no benchmark case for {', '.join(missing)}")
-
-            def run(case: tuple[Any, ...]) -> None:
-                if case[0] == "saved":
-                    store.run(case[1], **case[2])
-                else:
-                    store.run_builder(case[1])
-
-            results = {}
-            for name, make in table.items():
-                run(make())  # warm caches once, as a long-running API server has them
-                times = []
-                for _ in range(args.repeat):
-                    case = make()
-                    t = time.perf_counter()
-                    run(case)
-                    times.append((time.perf_counter() - t) * 1000)
-                times.sort()
-                results[name] = (statistics.median(times), times[max(0, round(0.95 * len(times)) - 1)])
-                print(f"  {name}: p50 {results[name][0]:.1f} ms, p95 {results[name][1]:.1f} ms", flush=True)
-        os.environ.pop(f"AIRFLOW_CONN_{conn.upper()}", None)
-    base = results["node"][1] or 1e-9
-    print(f"\n{'query (B = builder)':26} {'p50 ms':>8} {'p95 ms':>8} {'p95 / node lookup':>18}"
-          "  goal p95 < 100 ms")
-    for name, (p50, p95) in results.items():
-        print(f"{name:26} {p50:8.1f} {p95:8.1f} {p95 / base:18.1f}  {'ok' if p95 < 100 else 'MISSED'}")
+            table = routes(rng, args.scale)
+            with TestClient(app, raise_server_exceptions=True) as client:
+                for name, make in table.items():
+                    times: dict[str, list[float]] = {"raw": [], "app": [], "http": []}
+                    for n in range(args.repeat + 1):  # the first call warms caches, as a running server has
+                        path, params = make()
+                        rec.calls, rec.on = [], True
+                        t = time.perf_counter()
+                        got = client.get(path, params=params)
+                        app_ms = (time.perf_counter() - t) * 1000
+                        rec.on = False
+                        if got.status_code != 200:
+                            raise SystemExit(f"{name}: {path} {params} -> {got.status_code} {got.text[:300]}")
+                        t = time.perf_counter()
+                        for dql, variables in rec.calls:
+                            hook.query(dql, variables)
+                        raw_ms = (time.perf_counter() - t) * 1000
+                        http_ms = None
+                        if http is not None:
+                            t = time.perf_counter()
+                            answer = http.get(path, params=params)
+                            http_ms = (time.perf_counter() - t) * 1000
+                            if answer.status_code != 200 or answer.text != got.text:
+                                raise SystemExit(f"{name}: api-server answered {answer.status_code}, "
+                                                 "not what the in-process app did")
+                        if n:
+                            times["raw"].append(raw_ms)
+                            times["app"].append(app_ms)
+                            if http_ms is not None:
+                                times["http"].append(http_ms)
+                    results[name] = {k: (statistics.median(v), pct(v, 0.95)) for k, v in times.items() if v}
+                    shown = "  ".join(f"{k} p50 {a:.1f} p95 {b:.1f}" for k, (a, b) in results[name].items())
+                    print(f"  {name}: {shown} ms ({len(rec.calls)} queries)", flush=True)
+                if args.load > 0:
+                    load_run(table, http or client, args.clients, args.load,
+                             "HTTP" if http else "in-process app")
+        finally:
+            if args.target == "stack":
+                forget(hook)
+    goal = 50 if args.scale <= 1.0 else 200
+    modes = [m for m in ("raw", "app", "http") if any(m in r for r in results.values())]
+    head = "".join(f" {m + ' p50':>10} {m + ' p95':>10}" for m in modes)
+    print(f"\n{'route':22}{head} {'p95 - raw':>10}  goal p95 < {goal} ms, <= raw + 15 ms")
+    for name, r in results.items():
+        cols = "".join(f" {r[m][0]:10.1f} {r[m][1]:10.1f}" for m in modes)
+        worst = r.get("http", r["app"])[1]
+        over = worst - r["raw"][1]
+        ok = "ok" if worst < goal and over <= 15 else "MISSED"
+        print(f"{name:22}{cols} {over:10.1f}  {ok}")
     return 0
+
+
+def load_run(table: dict[str, Callable[[], tuple[str, dict[str, Any]]]], client: Any, clients: int,
+             seconds: float, how: str) -> None:
+    """``clients`` threads calling a random route each, back to back, for ``seconds``."""
+    lock = threading.Lock()
+    times: list[float] = []
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+    names = list(table)
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        while time.perf_counter() < stop:
+            with lock:  # the route factories share one RNG
+                path, params = table[rng.choice(names)]()
+            t = time.perf_counter()
+            try:
+                r = client.get(path, params=params)
+                ok = r.status_code == 200
+                err = "" if ok else f"{path} {r.status_code}"
+            except Exception as exc:  # a load run counts every failure
+                ok, err = False, f"{path} {type(exc).__name__}"
+            ms = (time.perf_counter() - t) * 1000
+            with lock:
+                times.append(ms)
+                if not ok:
+                    errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t0
+    print(f"\nload ({how}): {clients} clients, {wall:.0f} s: {len(times)} requests, "
+          f"{len(times) / wall:.1f} requests/s, p50 {statistics.median(times):.1f} ms, "
+          f"p95 {pct(times, 0.95):.1f} ms, errors {len(errors)}  goal p95 < 250 ms, no errors"
+          + (f" (first: {errors[0]})" if errors else ""), flush=True)
 
 
 if __name__ == "__main__":
