@@ -98,6 +98,7 @@ def questions(ex: Example) -> list[tuple[str, dict[str, Any]]]:
         ("impact", {"repo": ex.repo, "commit": ex.shas[1][:10]}),
         ("impact", {"repo": ex.repo, "commit": ex.shas[2]}),
         ("impact", {"repo": ex.repo, "changed": [orders]}),
+        ("impact", {"repo": ex.repo, "changed": ["models/staging/stg_orders.sql"], "limit": 4}),
         ("hotspots", {"repo": ex.repo, "limit": 5}),
         ("graph_diff", {"repo": ex.repo, "from_commit": ex.shas[0][:8], "to_commit": ex.shas[2][:8]}),
         ("graph_diff", {"repo": ex.repo, "from_commit": ex.shas[1], "to_commit": ex.shas[2], "limit": 2}),

@@ -82,6 +82,13 @@ def test_node_dependencies_and_impact(ex):
     assert [(a["name"], a["type"], a["owners"]) for a in changed["affected"]] == [
         ("customers", "dbt.model", ["bob@example.com"]), ("customers", "sql.table", []),
         ("orders", "sql.table", [])]
+    by_file = tool(ex, "impact", repo=ex.repo, changed=["models/staging/stg_orders.sql"], limit=3)
+    assert by_file["changed"] == [ex.x("dbt.model", "jaffle_shop.stg_orders"),
+                                  ex.x("file", "models/staging/stg_orders.sql")]
+    assert [(a["name"], a["owners"]) for a in by_file["affected"]] == [
+        ("customers", ["bob@example.com"]), ("orders", ["ann@example.com"]),
+        ("orders_snapshot", ["ann@example.com"])]
+    assert by_file["total_affected"] == 7 and by_file["more"] is not None
     c2 = tool(ex, "impact", repo=ex.repo, commit=ex.shas[1][:7])
     assert (c2["commit"], c2["parent"]) == (ex.shas[1], ex.shas[0])
     assert [a["name"] for a in c2["added"]] == ["customers", "not_null", "unique", "customers.sql"]
