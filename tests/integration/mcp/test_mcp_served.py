@@ -189,10 +189,10 @@ def test_the_api_server_lists_the_tools_and_answers_each_exactly(shop, tokens, u
 
     catalogue = ask("run_saved_query")
     assert "files" in {q["name"] for q in catalogue["queries"]}
-    files = ask("run_saved_query", name="files", params={"repo": ex.repo, "path_prefix": "models/marts/"})
-    rows = [r["path"] for block in files["blocks"].values() for r in block
-            if isinstance(r, dict) and "path" in r]
-    assert rows == ["models/marts/customers.sql", "models/marts/orders.sql", "models/marts/schema.yml"]
+    owner = ask("run_saved_query", name="path_owner", params={"repo": ex.repo, "path": "models/marts"})
+    assert [(r["path"], r["main_author"]) for r in owner["blocks"]["self"]] == [
+        ("models/marts", "ann@example.com")]
+    assert (owner["total_rows"], owner["more"]) == (1, None)
 
     found = ask("search", query="customer lifetime value", limit=5)
     if isinstance(found, tuple):  # Weaviate's collection may be empty on a fresh stack
