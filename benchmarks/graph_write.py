@@ -112,6 +112,7 @@ def main() -> int:
     print(f"dgraph live : {live_s:7.2f} s  {live_rate:9.0f} records/s")
     print(f"GraphWriter : {ours_s:7.2f} s  {ours_rate:9.0f} records/s  "
           f"(read {first.timings['read_s']:.2f} s, plan {first.timings['plan_s']:.2f} s, "
+          f"aggregates {first.timings.get('aggregates_s', 0.0):.2f} s, "
           f"write {first.timings['write_s']:.2f} s, {first.transactions} transactions, "
           f"{writer.workers} in flight)")
     print(f"ratio       : {ours_rate / live_rate:.2f}x dgraph live (goal >= 0.5x)")
