@@ -34,15 +34,15 @@ LEFTOVER_PATTERNS = (
 
 
 def forget_graph(repo_id: str) -> None:
-    """Every Dgraph node the repository owns (``repo`` = id, edges out of them included) and its
-    timeline state node."""
+    """Every Dgraph node the repository owns (``repo`` = id, edges out of them included), its
+    timeline state node and its per-commit aggregates (summary and page nodes carry ``fp_repo``)."""
     from freshpoc_tasks.graph.records import state_xid
     from freshpoc_tasks.hooks.dgraph import DgraphHook
 
     with DgraphHook() as hook:
         hook.upsert(query="query q($r: string, $s: string) { n as var(func: eq(repo, $r)) "
-                          "s as var(func: eq(xid, $s)) }",
-                    mutations=[{"del_json": [{"uid": "uid(n)"}, {"uid": "uid(s)"}]}],
+                          "s as var(func: eq(xid, $s)) a as var(func: eq(fp_repo, $r)) }",
+                    mutations=[{"del_json": [{"uid": "uid(n)"}, {"uid": "uid(s)"}, {"uid": "uid(a)"}]}],
                     variables={"$r": repo_id, "$s": state_xid(repo_id)})
 
 

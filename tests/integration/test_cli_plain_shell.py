@@ -32,6 +32,7 @@ READ_ONLY: dict[tuple[str, ...], tuple[tuple[str, ...], set[int]]] = {
     ("lineage",): (("sql.column:default:jaffle_shop.main.customers.lifetime_value", "--graph", "{graph}",
                     "--up"), {0}),
     ("deps",): (("jaffle_shop.customers", "--graph", "{graph}"), {0}),
+    ("mcp",): (("--graph", "{graph}", "--check"), {0}),
     ("stack", "up"): (HELP, {0}),
     ("stack", "down"): (HELP, {0}),
     ("stack", "reset"): (HELP, {0}),
