@@ -455,9 +455,10 @@ def as_of_answer(store: st.GraphStore, repo: RepoId, commit: Sha, page: Paging) 
     c, at = commit_of(store, repo, commit)
     agg = ask(store, "aggregates", repo, c.sha)
     counts = agg.counts_by_type if agg is not None else ask(store, "counts_by_type", repo, at)
-    rows = ask(store, "nodes_at", repo, at, page.limit, page.offset)
+    rows = ask(store, "nodes_at", repo, at, page.limit, page.offset, page.after)
     return AsOf(commit=c, counts_by_type=counts,
-                nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page))
+                nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page,
+                              rows[-1]["xid"] if rows else None))
 
 
 def diff_answer(store: st.GraphStore, repo: RepoId, from_commit: Sha, to_commit: Sha) -> Diff:

@@ -274,10 +274,11 @@ class GraphStore:
         return dict(sorted(out.items()))
 
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
-                 offset: int = 0) -> list[dict[str, Any]]:
+                 offset: int = 0, after: str = "") -> list[dict[str, Any]]:
         from freshpoc_tasks.graph import queries as gq
 
-        rows = self.run_builder(gq.nodes_of_repo(repo_id, at_us=at_us, first=first, offset=offset))
+        rows = self.run_builder(gq.nodes_of_repo(repo_id, at_us=at_us, first=first, offset=offset,
+                                                 after=after))
         return [_ref(x) for x in rows.get("n", [])]
 
     def changes(self, repo_id: str, from_us: int,

@@ -362,8 +362,9 @@ class LocalStore:
         return {str(k): c for k, c in sorted(counted.items()) if k is not None}
 
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
-                 offset: int = 0) -> list[dict[str, Any]]:
-        rows = sorted(self._owned(repo_id, _t(at_us)), key=lambda r: r["xid"])
+                 offset: int = 0, after: str = "") -> list[dict[str, Any]]:
+        rows = sorted((r for r in self._owned(repo_id, _t(at_us)) if r["xid"] > after),
+                      key=lambda r: r["xid"])
         return [_ref(r) for r in rows[offset: offset + first]]
 
     def changes(self, repo_id: str, from_us: int,

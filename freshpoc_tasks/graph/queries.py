@@ -122,15 +122,16 @@ def counts_by_type(repo_id: str | None = None, at_us: int | None = None) -> Quer
 
 
 def nodes_of_repo(repo_id: str, node_type: str | None = None, at_us: int | None = None,
-                  first: int = 1000, offset: int = 0) -> Query:
+                  first: int = 1000, offset: int = 0, after: str = "") -> Query:
+    """The repository's nodes valid at ``at_us`` by xid, after the xid ``after`` (a cursor)."""
     variables: dict[str, Any] = {"$r": repo_id, "$t": _t(at_us), "$first": int(first),
-                                 "$offset": int(offset)}
+                                 "$offset": int(offset), "$after": after}
     type_decl = type_filter = ""
     if node_type:
         type_decl, type_filter, variables["$ty"] = ", $ty: string", " AND eq(ntype, $ty)", node_type
-    dql = (f"query q($r: string, $t: int, $first: int, $offset: int{type_decl}) {{ "
+    dql = (f"query q($r: string, $t: int, $first: int, $offset: int, $after: string{type_decl}) {{ "
            f"n(func: eq(repo, $r), orderasc: xid, first: $first, offset: $offset) "
-           f"@filter({_valid()}{type_filter}) {{ {NODE_FIELDS} }} }}")
+           f"@filter({_valid()} AND gt(xid, $after){type_filter}) {{ {NODE_FIELDS} }} }}")
     return dql, variables
 
 
@@ -317,8 +318,9 @@ class GraphQuestions(Protocol):
         ...
 
     def nodes_at(self, repo_id: str, at_us: int | None = None, first: int = 1000,
-                 offset: int = 0) -> list[dict[str, Any]]:
-        """The repository's nodes valid at ``at_us``, by xid (the as-of listing)."""
+                 offset: int = 0, after: str = "") -> list[dict[str, Any]]:
+        """The repository's nodes valid at ``at_us``, by xid, after the xid ``after`` (the as-of
+        listing; ``after`` is a cursor: the last xid of the previous page)."""
         ...
 
     def changes(self, repo_id: str, from_us: int,

@@ -108,6 +108,10 @@ def test_same_answers(stores, example):
         assert dgraph.counts_by_type(repo, at) == local.counts_by_type(repo, at), at
         assert dgraph.nodes_at(repo, at, first=1000) == local.nodes_at(repo, at, first=1000), at
         assert dgraph.nodes_at(repo, at, first=7, offset=5) == local.nodes_at(repo, at, first=7, offset=5)
+        listing = local.nodes_at(repo, at, first=1000)
+        cursor = listing[len(listing) // 2]["xid"] if listing else ""
+        window = {"first": 7, "after": cursor}
+        assert dgraph.nodes_at(repo, at, **window) == local.nodes_at(repo, at, **window), cursor
     for (a, _), (b, _) in zip([(-1, ""), *timeline], timeline, strict=False):
         assert dgraph.changes(repo, a, b) == local.changes(repo, a, b), (a, b)
         assert impact(dgraph, repo, a, b) == impact(local, repo, a, b), (a, b)
