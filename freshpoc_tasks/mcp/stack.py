@@ -81,12 +81,10 @@ class StackBackend:
         return head, [x.model_dump() for x in answer.files.items], answer.files.total
 
     def file_owner(self, repo: str, path: str) -> str | None:
-        try:
-            answer = self._call("/owners", store=self.store, repo=repo, path=path, xid=None,
-                                page=PageParams(limit=1, offset=0))
-        except ToolProblem:
-            return None
-        return answer.owner.main_author if answer.owner else None
+        """The saved query the owners route reads a path's owner with (one lookup per file: the
+        impact tool asks it for every file behind every affected node)."""
+        rows = self.store.run("path_owner", repo=repo, path=path).get("self", [])
+        return rows[0].get("main_author") if rows else None
 
     def saved_queries(self) -> list[dict[str, Any]]:
         return [q.model_dump() for q in self._call("/queries", store=self.store)]
