@@ -204,7 +204,13 @@ class GraphTools:
         if not 1 <= limit <= 50:
             raise ToolProblem("limit must be between 1 and 50")
         hits = self.backend.search(query, repo, node_type, limit)
-        return page_window(hits, 0, len(hits), lambda xs: {"query": query, "items": xs})
+        answer = page_window(hits, 0, len(hits), lambda xs: {"query": query, "items": xs})
+        # Search has no cursor (a new question is cheaper than a page of an old one): what did
+        # not fit is counted, not promised.
+        answer["omitted"] = len(hits) - len(answer["items"])
+        answer.pop("more")
+        answer.pop("offset")
+        return answer
 
     def hotspots(self, repo: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """The newest commit's ranked hotspot list, stored with the commit by the writer (both

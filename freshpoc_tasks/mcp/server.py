@@ -38,7 +38,7 @@ Node ids (xid) look like `<type>:<scope>:<key>`, e.g.
 Start with `search` (or the `freshpoc://repositories` resource) to find ids, then ask `node`,
 `dependencies`, `lineage`, `impact`, `owners`, `hotspots`, `graph_diff` or `run_saved_query`.
 Every list answer is a page: when `more` is not null, call the same tool with the same arguments
-and `cursor` set to `more` for the next page.
+and `cursor` set to `more` for the next page (search answers at most `limit` hits, no cursor).
 """
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
@@ -93,7 +93,8 @@ def build_server(backend: Backend | Callable[[], Backend], *, name: str = "fresh
         On the stack this is hybrid search (keywords + meaning) over code and docs, each hit
         answered as a graph node with its repository, path, a snippet and one-hop neighbours. On a
         local graph (`freshpoc mcp --graph`) it matches node ids, keys, names and paths exactly.
-        Use the returned `xid` with the other tools."""
+        Use the returned `xid` with the other tools. No cursor: when `omitted` is above 0 the hits
+        did not fit one answer; ask with a smaller limit or a narrower query."""
         return _answer(lambda: tools().search(query, repo, node_type, limit))
 
     @server.tool(annotations=READ_ONLY)

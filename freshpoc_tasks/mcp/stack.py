@@ -62,10 +62,10 @@ class StackBackend:
     def search(self, query: str, repo: str | None, node_type: str | None, limit: int) -> list[dict[str, Any]]:
         answer = self._call("/search", request=_request("/search"), q=query, repo=repo, language=None,
                             node_type=node_type, limit=limit, mode="hybrid")
-        return [{"xid": h["xid"], "type": h["node_type"], "name": h["name"], "repo": h["repo_id"],
-                 "kind": h["kind"], "path": h["path"], "score": h["score"],
-                 "snippet": (h["snippet"] or "")[:600],
-                 "neighbours": h["neighbours"]} for h in answer["items"]]
+        return [{"xid": h["xid"], "type": h.get("node_type"), "name": h.get("name"), "repo": h.get("repo_id"),
+                 "kind": h.get("kind"), "path": h.get("path"), "score": h.get("score"),
+                 "snippet": (h.get("snippet") or "")[:600],
+                 "neighbours": h.get("neighbours", [])} for h in answer["items"]]
 
     def hotspots(self, repo: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         page = self._call("/hotspots", store=self.store, repo=repo,
