@@ -46,10 +46,10 @@ class StackBackend:
     def store(self) -> GraphStore:  # type: ignore[override]
         return self._store_of()
 
-    def _call(self, path: str, **kwargs: Any) -> Any:
-        endpoint = self._routes.get(path)
+    def _call(self, route: str, /, **kwargs: Any) -> Any:
+        endpoint = self._routes.get(route)
         if endpoint is None:
-            raise ToolProblem(f"the query API has no route {path}")
+            raise ToolProblem(f"the query API has no route {route}")
         try:
             return endpoint(**kwargs)
         except ProblemError as exc:
