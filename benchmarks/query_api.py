@@ -184,8 +184,9 @@ def pct(times: list[float], q: float) -> float:
 
 
 @contextmanager
-def dgraph(target: str) -> Iterator[str]:
-    """A Dgraph connection id: a private server, or the stack's ``freshpoc_dgraph``."""
+def dgraph(target: str, keep: Path | None = None) -> Iterator[str]:
+    """A Dgraph connection id: a private server (in ``keep`` when given, so a rerun reuses the
+    written graph), or the stack's ``freshpoc_dgraph``."""
     if target == "stack":
         from freshpoc_tasks.stack.client import use_local_stack
 
@@ -194,7 +195,8 @@ def dgraph(target: str) -> Iterator[str]:
         return
     from tests.integration.api.graphdata import private_dgraph
 
-    with tempfile.TemporaryDirectory(prefix="freshpoc-bench-api-") as tmp, private_dgraph(Path(tmp)) as ports:
+    with tempfile.TemporaryDirectory(prefix="freshpoc-bench-api-") as tmp, \
+            private_dgraph(keep or Path(tmp)) as ports:
         conn = "freshpoc_bench_api_dgraph"
         os.environ[f"AIRFLOW_CONN_{conn.upper()}"] = json.dumps(
             {"conn_type": "dgraph", "host": "127.0.0.1", "port": ports["dgraph_grpc"],
@@ -238,20 +240,26 @@ def main() -> int:
                     help="stack: write into the stack's Dgraph, measure through its api-server too")
     ap.add_argument("--load", type=float, default=60.0, help="seconds of the load run (0: none)")
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--keep", type=Path, help="private Dgraph state folder to keep (reruns skip the writes)")
     args = ap.parse_args()
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request otherwise
     from fastapi.testclient import TestClient
 
     from freshpoc_tasks.api.app import create_app
+    from freshpoc_tasks.api.store import GraphStore
     from freshpoc_tasks.graph.writer import GraphWriter
     from freshpoc_tasks.hooks.dgraph import DgraphHook
 
     onto = load_graph_ontology()
     results: dict[str, dict[str, tuple[float, float]]] = {}
-    with dgraph(args.target) as conn, DgraphHook(conn) as hook:
+    with dgraph(args.target, args.keep) as conn, DgraphHook(conn) as hook:
         writer = GraphWriter(hook, onto)
         writer.ensure_schema()
         try:
-            for variant, when in enumerate(TIMES):
+            written = len(GraphStore(hook).timeline(REPO)) if args.keep else 0
+            for variant, when in list(enumerate(TIMES))[written:]:
                 delta = generate(args.scale, random.Random(8), variant)
                 t0 = time.perf_counter()
                 result = writer.apply(delta, committed_at=when)

@@ -299,19 +299,23 @@ def files_answer(store: st.GraphStore, repo: RepoId, page: Paging, path_prefix: 
 def current_files(store: st.GraphStore, repo: str, prefix: str, page: PageParams,
                   language: str | None = None) -> tuple[list[dict[str, Any]], int]:
     """One page of the files present now whose path starts with ``prefix``, by path, and how
-    many there are: a range of the path index, cut by Dgraph (``first``, cursor, offset).
-    ``language`` matches regardless of case: it is mapped to the spelling the commit's
-    aggregates list (one lookup) before it becomes a variable."""
-    lo, hi = st.prefix_range(prefix)
-    window = {"after": page.after, "first": page.limit, "offset": page.offset}
+    many there are, cut by Dgraph (``first``, cursor, offset; see ``graph.queries.files_page``):
+    a prefix is a range of the path index; the whole list's count comes from the newest
+    commit's aggregates (one lookup), which also map ``language`` to its stored spelling, so
+    it matches regardless of case."""
+    from freshpoc_tasks.graph import queries as gq
+
+    agg = ask(store, "aggregates", repo) if language or not prefix else None
+    stored = language
     if language:
-        agg = ask(store, "aggregates", repo)
         stored = next((lang for lang in (agg.files_by_language if agg else {})
                        if lang.lower() == language.lower()), language)
-        d = run(store, "files_in_language", repo=repo, language=stored, path_lo=lo, path_hi=hi, **window)
-    else:
-        d = run(store, "files", repo=repo, path_lo=lo, path_hi=hi, **window)
-    return d.get("items", []), _count(d.get("total"))
+    lo, hi = st.prefix_range(prefix) if prefix or agg is None else ("", "")
+    d = ask(store, "run_builder", gq.files_page(repo, lo, hi, page.after, page.limit, page.offset, stored))
+    if lo or hi:
+        return d.get("items", []), _count(d.get("total"))
+    total = agg.files_by_language.get(stored, 0) if stored else agg.files
+    return d.get("items", []), total
 
 
 def symbols_answer(store: st.GraphStore, repo: RepoId, name: Text, page: Paging) -> Page[Symbol]:

@@ -84,9 +84,10 @@ def latest_aggregates(repo_id: str) -> Query:
 
 
 def aggregate_pages(repo_id: str, commit: str, name: str, indexes: Iterable[int]) -> Query:
-    """Stored pages of a ranked list (``hotspots``, ``coupling``) by index, one block per page."""
-    if name not in ag.LISTS:
-        raise ValueError(f"no ranked list {name!r}")
+    """Stored pages of a commit's list (ranked: ``hotspots``, ``coupling``; the report's
+    ``module_edges``, ``lineage_edges``) by index, one block per page."""
+    if name not in ag.LISTS and name not in ag.EDGE_LISTS:
+        raise ValueError(f"no stored list {name!r}")
     idx = [int(i) for i in indexes]
     if not idx:
         raise ValueError("no page asked for")
@@ -94,6 +95,37 @@ def aggregate_pages(repo_id: str, commit: str, name: str, indexes: Iterable[int]
     blocks = " ".join(f"p{i}(func: eq(xid, $p{i})) {{ fp_items }}" for i in range(len(idx)))
     return (f"query q({decl}) {{ {blocks} }}",
             {f"$p{i}": ag.page_xid(repo_id, commit, name, n) for i, n in enumerate(idx)})
+
+
+FILE_FIELDS = ("xid path language size revisions churn authors main_author main_author_share bus_factor "
+               "hotspot_score hotspot_rank")
+
+
+def files_page(repo_id: str, path_lo: str = "", path_hi: str = "", after: str = "", first: int = 50,
+               offset: int = 0, language: str | None = None) -> Query:
+    """A page of the repository's current files by path, after the path ``after`` (a cursor).
+
+    With a path range (a prefix), the range of the path index is the root and ``total`` counts
+    it: the cost follows the range. Without one, the root is the repository and Dgraph sorts by
+    walking the path index until the page is full; no ``total`` (the commit's aggregates have
+    the count), so the first pages cost their own size."""
+    variables: dict[str, Any] = {"$r": repo_id, "$after": after, "$first": int(first), "$offset": int(offset)}
+    lang_decl = lang_filter = ""
+    if language is not None:
+        # As the aggregates count languages: binary files are not in one.
+        lang_decl, lang_filter = ", $lang: string", " AND eq(language, $lang) AND NOT eq(is_binary, true)"
+        variables["$lang"] = language
+    live = f'eq(ntype, "file") AND eq(vt, {OPEN}){lang_filter}'
+    if path_lo or path_hi:
+        variables.update({"$lo": path_lo, "$hi": path_hi})
+        return (f"query q($r: string, $lo: string, $hi: string, $after: string, $first: int, $offset: int"
+                f"{lang_decl}) {{ sel as var(func: between(path, $lo, $hi)) @filter(eq(repo, $r) AND {live}) "
+                f"total(func: uid(sel)) {{ count(uid) }} "
+                f"items(func: uid(sel), orderasc: path, first: $first, offset: $offset) "
+                f"@filter(gt(path, $after)) {{ {FILE_FIELDS} }} }}", variables)
+    return (f"query q($r: string, $after: string, $first: int, $offset: int{lang_decl}) {{ "
+            f"items(func: eq(repo, $r), orderasc: path, first: $first, offset: $offset) "
+            f"@filter({live} AND gt(path, $after)) {{ {FILE_FIELDS} }} }}", variables)
 
 
 def point_at(timeline: list[tuple[int, str]], at_us: int | None) -> tuple[int, str] | None:

@@ -38,3 +38,15 @@ def test_nodes_changed_between_compares_two_points():
             "AND NOT (le(vf, $a) AND gt(vt, $a)))") in dql
     assert ("removed(func: eq(repo, $r), orderasc: xid) @filter(le(vf, $a) AND gt(vt, $a) "
             "AND NOT (le(vf, $b) AND gt(vt, $b)))") in dql
+
+
+def test_files_page_cuts_in_dgraph_and_keeps_values_as_variables():
+    dql, variables = queries.files_page(EVIL, EVIL, EVIL + "z", after=EVIL, first=5, offset=2, language=EVIL)
+    assert EVIL not in dql and variables == {"$r": EVIL, "$lo": EVIL, "$hi": EVIL + "z", "$after": EVIL,
+                                             "$first": 5, "$offset": 2, "$lang": EVIL}
+    assert "sel as var(func: between(path, $lo, $hi))" in dql and "total(func: uid(sel))" in dql
+    assert "orderasc: path, first: $first, offset: $offset) @filter(gt(path, $after))" in dql
+    whole, variables = queries.files_page("r", first=50)
+    # No prefix: the repository is the root and Dgraph's index sort stops at the page; no total.
+    assert "items(func: eq(repo, $r), orderasc: path, first: $first" in whole and "total" not in whole
+    assert "$lang" not in whole and "$lo" not in variables
