@@ -439,6 +439,37 @@ def weaviate(cfg: StackConfig) -> Service:
 
 
 # statsd_exporter and Prometheus --------------------------------------------------------------
+def monitoring_file(cfg: StackConfig, *parts: str) -> Path:
+    """A file of ``include/monitoring`` in the checkout the stack serves (like dags/ and
+    plugins/): the statsd mapping and the Prometheus rules are read from there, not copied."""
+    return cfg.checkout.joinpath("include", "monitoring", *parts)
+
+
+def prometheus_config(cfg: StackConfig) -> str:
+    """prometheus.yml of the local stack: the rules of include/monitoring, statsd_exporter (Airflow
+    and FreshPoC metrics), Prometheus itself, and the servers that serve their own metrics."""
+    p = cfg.ports
+    jobs = [
+        ("statsd_exporter", p["statsd_http"], "/metrics"),
+        ("prometheus", p["prometheus"], "/metrics"),
+        ("dgraph-alpha", p["dgraph_http"], "/debug/prometheus_metrics"),
+        ("dgraph-zero", p["dgraph_zero_http"], "/debug/prometheus_metrics"),
+    ]
+    lines = [
+        "# Written by `freshpoc stack up` (freshpoc_tasks/stack/services.py); edits are overwritten.",
+        "global:",
+        "  scrape_interval: 15s",
+        "  evaluation_interval: 30s",
+        "rule_files:",
+        f"  - {json.dumps(str(monitoring_file(cfg, 'prometheus', 'rules.yml')))}",
+        "scrape_configs:",
+    ]
+    for job, port, path in jobs:
+        lines += [f"  - job_name: {job}", f"    metrics_path: {path}",
+                  f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]"]
+    return "\n".join(lines) + "\n"
+
+
 def statsd_exporter(cfg: StackConfig) -> Service:
     version = cfg.versions["statsd_exporter"]
     udp, http = cfg.ports["statsd_udp"], cfg.ports["statsd_http"]
@@ -451,7 +482,11 @@ def statsd_exporter(cfg: StackConfig) -> Service:
         name="statsd_exporter",
         command=[str(cfg.bin_dir / f"statsd_exporter-{version}"),
                  f"--web.listen-address=127.0.0.1:{http}", f"--statsd.listen-udp=127.0.0.1:{udp}",
-                 f"--statsd.listen-tcp=127.0.0.1:{udp}", "--log.level=warn"],
+                 f"--statsd.listen-tcp=127.0.0.1:{udp}",
+                 f"--statsd.mapping-config={monitoring_file(cfg, 'statsd_mapping.yml')}",
+                 # Per-file samples of a large write arrive in bursts: a larger socket buffer
+                 # (capped by net.core.rmem_max) loses fewer of them.
+                 "--statsd.read-buffer=8388608", "--log.level=warn"],
     )
     return Service("statsd_exporter", version, http, [http, udp], [program],
                    http_ok(f"http://127.0.0.1:{http}/metrics"), prepare)
@@ -465,14 +500,7 @@ def prometheus(cfg: StackConfig) -> Service:
     def prepare() -> None:
         build.prometheus_bin(cfg)
         home.mkdir(parents=True, exist_ok=True)
-        conf.write_text(
-            "global:\n  scrape_interval: 15s\n"
-            "scrape_configs:\n"
-            "  - job_name: airflow-statsd\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{cfg.ports['statsd_http']}']}}]\n"
-            "  - job_name: prometheus\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        )
+        conf.write_text(prometheus_config(cfg))
 
     version = cfg.versions["prometheus"]
     if version == "debian" and Path("/usr/bin/prometheus").exists():
@@ -526,6 +554,12 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
         "AIRFLOW__METRICS__STATSD_PORT": str(cfg.ports["statsd_udp"]),
         "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        # Tags (dag_id, task_id, state, and FreshPoC's repo, stage, analyzer, language) travel
+        # InfluxDB-style and become labels in statsd_exporter; the legacy names, which splice
+        # the same values into the metric name, are off so that nothing is counted twice
+        # (include/monitoring/statsd_mapping.yml).
+        "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
+        "AIRFLOW__METRICS__LEGACY_NAMES_ON": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",

@@ -1,0 +1,52 @@
+"""The local stack runs statsd_exporter and Prometheus on the files of include/monitoring, and
+Airflow with the metric settings the mapping expects."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from freshpoc_tasks.stack.config import StackConfig
+from freshpoc_tasks.stack.services import (
+    airflow_env,
+    monitoring_file,
+    prometheus,
+    prometheus_config,
+    statsd_exporter,
+)
+
+
+def test_statsd_exporter_uses_the_committed_mapping(tmp_path: Path) -> None:
+    cfg = StackConfig.from_env()
+    command = statsd_exporter(cfg).programs[0].command
+    mapping = [a.split("=", 1)[1] for a in command if a.startswith("--statsd.mapping-config=")]
+    assert mapping == [str(monitoring_file(cfg, "statsd_mapping.yml"))]
+    assert Path(mapping[0]).is_file()
+
+
+def test_airflow_sends_tags_and_not_the_legacy_names() -> None:
+    env = airflow_env(StackConfig.from_env())
+    assert env["AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED"] == "True"
+    assert env["AIRFLOW__METRICS__LEGACY_NAMES_ON"] == "False"
+
+
+def test_prometheus_loads_the_rules_and_scrapes_the_servers(tmp_path: Path) -> None:
+    cfg = StackConfig.from_env()
+    conf = yaml.safe_load(prometheus_config(cfg))
+    assert conf["rule_files"] == [str(monitoring_file(cfg, "prometheus", "rules.yml"))]
+    assert Path(conf["rule_files"][0]).is_file()
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in conf["scrape_configs"]}
+    assert jobs["statsd_exporter"] == [f"127.0.0.1:{cfg.ports['statsd_http']}"]
+    assert jobs["dgraph-alpha"] == [f"127.0.0.1:{cfg.ports['dgraph_http']}"]
+    assert all(t.startswith("127.0.0.1:") for targets in jobs.values() for t in targets)
+    config_flag = "--config.file=" + str(cfg.data("prometheus") / "prometheus.yml")
+    assert config_flag in prometheus(cfg).programs[0].command
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if Path(promtool).exists():  # the whole file, rules included, as Prometheus will read it
+        path = tmp_path / "prometheus.yml"
+        path.write_text(prometheus_config(cfg))
+        out = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
