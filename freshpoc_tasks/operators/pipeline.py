@@ -452,13 +452,17 @@ class ReportOperator(_StageOperator):
     """Repository report and per-commit impact report, Markdown + Mermaid and HTML, into
     ``reports/{repo_id}/{commit}/report.{md,html}`` and ``impact.{md,html}``.
 
-    As the last stage it records the commit as processed in the repo registry, so a later run
-    skips it only when every stage finished.
+    The figures are the commit's stored aggregates (what the graph writer computed), so the
+    report says what the query API says. Its XCom carries the trend ``figures`` that
+    :class:`RecordOperator` stores. With ``record_processed`` (the default, for DAGs that end
+    with the report) it also records the commit as processed itself; a DAG whose embed task runs
+    beside the report sets it False and ends with a ``RecordOperator`` after both.
 
     :param mine: the mine task's XCom; :param analyse: the analyse task's XCom.
     :param graph: the write_graph task's XCom (its diff drives the impact report).
-    :param dgraph_conn_id: Dgraph connection, for what depends on the changed nodes.
+    :param dgraph_conn_id: Dgraph connection, for the aggregates and what depends on the changed nodes.
     :param postgres_conn_id: repo registry connection (default ``freshpoc_postgres``).
+    :param record_processed: record the commit as processed at the end (default True).
     """
 
     template_fields: Sequence[str] = ("ingest", "mine", "analyse", "graph")
@@ -467,13 +471,15 @@ class ReportOperator(_StageOperator):
 
     def __init__(self, *, mine: Any, analyse: Any, graph: Any = None,
                  dgraph_conn_id: str = CONN_DEFAULTS["dgraph_conn_id"],
-                 postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"], **kwargs: Any) -> None:
+                 postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"],
+                 record_processed: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mine = mine
         self.analyse = analyse
         self.graph = graph
         self.dgraph_conn_id = dgraph_conn_id
         self.postgres_conn_id = postgres_conn_id
+        self.record_processed = record_processed
 
     def execute(self, context: Any) -> dict[str, Any]:
         from freshpoc_tasks.contracts.base import read_jsonl
@@ -501,7 +507,8 @@ class ReportOperator(_StageOperator):
                                   since=before[-1]["committed_at"] if before else None)
             here = {"commit": ingest["commit"], "committed_at": committed_at, "counts": mined.figures}
             trends = trend_points(sorted([*history, here], key=lambda h: h["committed_at"]))
-            report = repository_report(mined.records, delta, trends=trends)
+            report = repository_report(mined.records, delta, trends=trends,
+                                       aggregates=self._aggregates(ingest))
             figures, owners = mined.figures, mined.owners
             impact = self._impact(staging, Path(tmp), owners) if self.graph else None
         # The HTML loads Mermaid from the query API's own route, never from a CDN.
@@ -510,7 +517,7 @@ class ReportOperator(_StageOperator):
         markdown, html = render_repository_report(report, mermaid_src=mermaid)
         md_uri = staging.put_text(markdown, report_key(repo_id, commit, "md"))
         html_uri = staging.put_text(html, report_key(repo_id, commit, "html"))
-        out = {"uri": md_uri, "html_uri": html_uri,
+        out = {"uri": md_uri, "html_uri": html_uri, "figures": dict(figures),
                "counts": {"hotspots": len(report.hotspots), "parse_failures": len(report.parse_failures)}}
         if impact is not None:
             impact_md, impact_html = render_impact_report(impact, mermaid_src=mermaid)
@@ -519,12 +526,18 @@ class ReportOperator(_StageOperator):
             out["counts"]["affected"] = len(impact.affected)
         build_seconds = build.seconds
         self.artifact_uri = md_uri
-        registry.record(
-            repo_id, commit, ingest["fingerprint"], committed_at=committed_at,
-            run_id=_run_id(context), snapshot_uri=ingest.get("snapshot_uri"),
-            counts={**self.mine.get("counts", {}), **self.analyse.get("counts", {}), **figures})
+        if self.record_processed:
+            record_processed(registry, ingest, _run_id(context), self.mine, self.analyse, figures)
         metrics.emit_report(repo_id, timer.seconds, build_seconds)
         return out
+
+    def _aggregates(self, ingest: dict[str, Any]) -> Any:
+        """The commit's stored aggregates, or None (a graph written before ontology 0.4.0)."""
+        from freshpoc_tasks.api.store import GraphStore
+        from freshpoc_tasks.hooks.dgraph import DgraphHook
+
+        with DgraphHook(self.dgraph_conn_id) as hook:
+            return GraphStore(hook).aggregates(ingest["repo_id"], ingest["commit"])
 
     def _impact(self, staging: Any, tmp: Path, owners: dict[str, str]) -> Any:
         from freshpoc_tasks.contracts.base import read_jsonl
@@ -549,6 +562,49 @@ class ReportOperator(_StageOperator):
                             found += [v for v in value if isinstance(v, dict) and v.get("xid")]
                 dependents[xid] = found
         return impact_report(diff, dependents, owners)
+
+
+def record_processed(registry: Any, ingest: dict[str, Any], run_id: str, mine: dict[str, Any],
+                     analyse: dict[str, Any], figures: dict[str, Any]) -> None:
+    """Mark the commit processed with these versions: what makes the next unchanged run skip it."""
+    registry.record(
+        ingest["repo_id"], ingest["commit"], ingest["fingerprint"],
+        committed_at=datetime.fromisoformat(ingest["committed_at"]), run_id=run_id,
+        snapshot_uri=ingest.get("snapshot_uri"),
+        counts={**mine.get("counts", {}), **analyse.get("counts", {}), **figures})
+
+
+class RecordOperator(_StageOperator):
+    """The last task of a repository: records its commit as processed in the repo registry.
+
+    Placed after every stage that must have finished (embed and report), so a commit whose
+    vectors or report failed is processed again by the next run instead of being skipped.
+
+    :param ingest: the ingest task's XCom; :param mine: the mine task's XCom;
+    :param analyse: the analyse task's XCom; :param report: the report task's XCom (its
+        ``figures`` are the commit's trend point).
+    :param postgres_conn_id: repo registry connection (default ``freshpoc_postgres``).
+    """
+
+    template_fields: Sequence[str] = ("ingest", "mine", "analyse", "report")
+    ui_color = "#d9d2e9"
+
+    def __init__(self, *, mine: Any, analyse: Any, report: Any,
+                 postgres_conn_id: str = CONN_DEFAULTS["postgres_conn_id"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mine = mine
+        self.analyse = analyse
+        self.report = report
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from freshpoc_tasks.hooks.registry import RepoRegistry
+
+        ingest = self._ingest()
+        report = self.report if isinstance(self.report, dict) else json.loads(self.report)
+        record_processed(RepoRegistry(self.postgres_conn_id), ingest, _run_id(context),
+                         self.mine, self.analyse, report.get("figures", {}))
+        return {"repo_id": ingest["repo_id"], "commit": ingest["commit"]}
 
 
 def dead_letter(stage: str, run_id: str | None, kafka_conn_id: str = CONN_DEFAULTS["kafka_conn_id"]):
