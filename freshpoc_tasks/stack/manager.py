@@ -30,6 +30,7 @@ class Row:
     state: str
     detail: str
     log: str
+    health: str = ""  # the server's own health endpoint (or command), as an operator asks it
 
 
 class Stack:
@@ -171,7 +172,7 @@ class Stack:
                 state = "/".join(sorted(set(progs))).lower()
                 detail = ""
             rows.append(Row(svc.name, svc.version, svc.port, state, detail,
-                            str(svc.log_path(self.cfg))))
+                            str(svc.log_path(self.cfg)), svc.health_endpoint))
         return rows
 
     def logs(self, name: str | None, lines: int, follow: bool) -> int:
@@ -198,9 +199,9 @@ def _port_owner(port: int) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    head = ("SERVICE", "VERSION", "PORT", "STATE", "LOG")
+    head = ("SERVICE", "VERSION", "PORT", "STATE", "HEALTH", "LOG")
     data = [(r.service, r.version, str(r.port), r.state + (f" ({r.detail})" if r.detail and
-             r.state != "healthy" else ""), r.log) for r in rows]
+             r.state != "healthy" else ""), r.health or "-", r.log) for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *data, strict=False)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
              for row in (head, *data)]

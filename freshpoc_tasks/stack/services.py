@@ -66,6 +66,9 @@ class Service:
     health_timeout: float = 120.0
     # The program whose log ``status`` shows; programs start in list order.
     main_program: str = ""
+    # What ``health`` asks, as an operator would ask it by hand: the server's own health URL, or
+    # the command when the server speaks no HTTP. Shown by ``freshpoc stack status``.
+    health_endpoint: str = ""
 
     def log_path(self, cfg: StackConfig) -> Path:
         return cfg.log_dir / f"{self.main_program or self.programs[0].name}.log"
@@ -208,7 +211,8 @@ def postgres(cfg: StackConfig) -> Service:
         stopwaitsecs=60,
     )
     return Service("postgres", cfg.versions["postgres"], port, [port], [program], health,
-                   prepare, bootstrap)
+                   prepare, bootstrap,
+                   health_endpoint=f"pg_isready -h 127.0.0.1 -p {port}")
 
 
 # Kafka --------------------------------------------------------------------------------------
@@ -304,7 +308,8 @@ def kafka(cfg: StackConfig) -> Service:
         stopwaitsecs=60,
     )
     return Service("kafka", cfg.versions["kafka"], port, [port, cport], [program], health,
-                   prepare, bootstrap)
+                   prepare, bootstrap,
+                   health_endpoint=f"kafka metadata 127.0.0.1:{port}")
 
 
 # Dgraph -------------------------------------------------------------------------------------
@@ -321,8 +326,10 @@ def dgraph(cfg: StackConfig) -> Service:
         for sub in ("zw", "p", "w", "t"):
             (home / sub).mkdir(parents=True, exist_ok=True)
 
+    health_url = f"http://127.0.0.1:{p['dgraph_http']}/health"
+
     def health() -> tuple[bool, str]:
-        status, body = http_get(f"http://127.0.0.1:{p['dgraph_http']}/health")
+        status, body = http_get(health_url)
         if status != 200:
             return False, f"alpha HTTP {status}"
         try:
@@ -352,7 +359,8 @@ def dgraph(cfg: StackConfig) -> Service:
     return Service("dgraph", version, p["dgraph_http"],
                    [p["dgraph_http"], p["dgraph_grpc"], p["dgraph_internal"], p["dgraph_zero_grpc"],
                     p["dgraph_zero_http"]],
-                   [zero, alpha], health, prepare, main_program="dgraph-alpha")
+                   [zero, alpha], health, prepare, main_program="dgraph-alpha",
+                   health_endpoint=health_url)
 
 
 # MinIO --------------------------------------------------------------------------------------
@@ -388,8 +396,9 @@ def minio(cfg: StackConfig) -> Service:
         environment={"MINIO_ROOT_USER": MINIO_USER, "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
                      "MINIO_UPDATE": "off", "MINIO_BROWSER_REDIRECT": "off"},
     )
-    return Service("minio", version, port, [port, console], [program],
-                   http_ok(f"http://127.0.0.1:{port}/minio/health/live"), prepare, bootstrap)
+    health_url = f"http://127.0.0.1:{port}/minio/health/live"
+    return Service("minio", version, port, [port, console], [program], http_ok(health_url),
+                   prepare, bootstrap, health_endpoint=health_url)
 
 
 # Weaviate -----------------------------------------------------------------------------------
@@ -435,7 +444,8 @@ def weaviate(cfg: StackConfig) -> Service:
                    [p["weaviate"], p["weaviate_grpc"], p["weaviate_gossip"], p["weaviate_data"],
                     p["weaviate_raft"], p["weaviate_raft_rpc"]],
                    [program], http_ok(f"http://127.0.0.1:{p['weaviate']}/v1/.well-known/ready"),
-                   prepare, health_timeout=180)
+                   prepare, health_timeout=180,
+                   health_endpoint=f"http://127.0.0.1:{p['weaviate']}/v1/.well-known/ready")
 
 
 # statsd_exporter and Prometheus --------------------------------------------------------------
@@ -489,7 +499,8 @@ def statsd_exporter(cfg: StackConfig) -> Service:
                  "--statsd.read-buffer=8388608", "--log.level=warn"],
     )
     return Service("statsd_exporter", version, http, [http, udp], [program],
-                   http_ok(f"http://127.0.0.1:{http}/metrics"), prepare)
+                   http_ok(f"http://127.0.0.1:{http}/metrics"), prepare,
+                   health_endpoint=f"http://127.0.0.1:{http}/metrics")
 
 
 def prometheus(cfg: StackConfig) -> Service:
@@ -515,7 +526,8 @@ def prometheus(cfg: StackConfig) -> Service:
                  "--log.level=warn"],
     )
     return Service("prometheus", version, port, [port], [program],
-                   http_ok(f"http://127.0.0.1:{port}/-/ready"), prepare)
+                   http_ok(f"http://127.0.0.1:{port}/-/ready"), prepare,
+                   health_endpoint=f"http://127.0.0.1:{port}/-/ready")
 
 
 # Airflow ------------------------------------------------------------------------------------
@@ -623,7 +635,8 @@ def airflow(cfg: StackConfig) -> Service:
         prog("triggerer", "triggerer", "--skip-serve-logs"),
     ]
     return Service("airflow", cfg.versions["airflow"], port, [port], programs, health, prepare,
-                   before_start=bootstrap_db, health_timeout=240)
+                   before_start=bootstrap_db, health_timeout=240,
+                   health_endpoint=f"{cfg.airflow_url}/api/v2/monitor/health")
 
 
 def all_services(cfg: StackConfig) -> list[Service]:

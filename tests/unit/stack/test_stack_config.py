@@ -92,8 +92,21 @@ def test_airflow_is_configured_for_the_stack(cfg):
 
 
 def test_status_table_is_aligned():
-    rows = [Row("postgres", "15", 5432, "healthy", "", "/l/p.log"),
+    rows = [Row("postgres", "15", 5432, "healthy", "", "/l/p.log", "pg_isready -h 127.0.0.1 -p 5432"),
             Row("kafka", "4.4.0", 9092, "stopped", "", "/l/k.log")]
     lines = format_table(rows).splitlines()
-    assert lines[0].split() == ["SERVICE", "VERSION", "PORT", "STATE", "LOG"]
+    assert lines[0].split() == ["SERVICE", "VERSION", "PORT", "STATE", "HEALTH", "LOG"]
     assert lines[1].index("15") == lines[2].index("4.4.0") == lines[0].index("VERSION")
+    assert lines[1].index("/l/p.log") == lines[2].index("/l/k.log") == lines[0].index("LOG")
+    assert lines[2].split()[4] == "-"  # no endpoint known
+
+
+def test_every_service_names_its_own_health_endpoint():
+    from freshpoc_tasks.stack.services import all_services
+
+    cfg = StackConfig.from_env()
+    endpoints = {s.name: s.health_endpoint for s in all_services(cfg)}
+    assert endpoints["dgraph"] == f"http://127.0.0.1:{cfg.ports['dgraph_http']}/health"
+    assert endpoints["minio"] == f"http://127.0.0.1:{cfg.ports['minio']}/minio/health/live"
+    assert endpoints["airflow"] == f"{cfg.airflow_url}/api/v2/monitor/health"
+    assert all(endpoints.values()), endpoints
