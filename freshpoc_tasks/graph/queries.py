@@ -253,14 +253,22 @@ def traverse(onto: GraphOntology, xid: str, forward: Iterable[str] = (), backwar
 
 def nodes_changed_between(repo_id: str, from_us: int, to_us: int) -> Query:
     """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
-    (``removed``), from the validity envelope (exact unless a node left and came back between)."""
-    valid_a, valid_b = _valid("$a"), _valid("$b")
-    dql = (f"query q($r: string, $a: int, $b: int) {{ "
-           f"added(func: eq(repo, $r), orderasc: xid) @filter({valid_b} AND NOT ({valid_a})) "
+    (``removed``), from the validity envelope (exact unless a node left and came back between).
+
+    With ``lo``/``hi`` the earlier/later time, "present at hi, not at lo" is a node whose envelope
+    starts in ``(lo, hi]`` and is still open after ``hi``; "present at lo, not at hi" one whose
+    envelope ends in ``(lo, hi]`` after starting by ``lo``. So each block's root is a range of the
+    ``vf``/``vt`` int index over just that window: the cost follows what changed, not the
+    repository."""
+    lo, hi = sorted((int(from_us), int(to_us)))
+    appeared = "added" if int(from_us) <= int(to_us) else "removed"
+    ended = "removed" if appeared == "added" else "added"
+    dql = (f"query q($r: string, $l: int, $l1: int, $h: int) {{ "
+           f"{appeared}(func: between(vf, $l1, $h), orderasc: xid) @filter(eq(repo, $r) AND gt(vt, $h)) "
            f"{{ {REF_FIELDS} }} "
-           f"removed(func: eq(repo, $r), orderasc: xid) @filter({valid_a} AND NOT ({valid_b})) "
+           f"{ended}(func: between(vt, $l1, $h), orderasc: xid) @filter(eq(repo, $r) AND le(vf, $l)) "
            f"{{ {REF_FIELDS} }} }}")
-    return dql, {"$r": repo_id, "$a": int(from_us), "$b": int(to_us)}
+    return dql, {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
 
 
 def node_detail(xid: str, at_us: int | None = None) -> Query:

@@ -31,15 +31,32 @@ def test_traverse_refuses_unknown_edges_and_deep_walks(kwargs, message):
         queries.traverse(ONTO, "x", **kwargs)
 
 
-def test_nodes_changed_between_compares_two_points():
+def test_nodes_changed_between_reads_only_the_window():
     dql, variables = queries.nodes_changed_between(EVIL, 10, 20)
-    assert EVIL not in dql and variables == {"$r": EVIL, "$a": 10, "$b": 20}
-    assert ("added(func: eq(repo, $r), orderasc: xid) @filter(le(vf, $b) AND gt(vt, $b) "
-            "AND NOT (le(vf, $a) AND gt(vt, $a)))") in dql
-    assert ("removed(func: eq(repo, $r), orderasc: xid) @filter(le(vf, $a) AND gt(vt, $a) "
-            "AND NOT (le(vf, $b) AND gt(vt, $b)))") in dql
+    assert EVIL not in dql and variables == {"$r": EVIL, "$l": 10, "$l1": 11, "$h": 20}
+    assert ("added(func: between(vf, $l1, $h), orderasc: xid) @filter(eq(repo, $r) AND gt(vt, $h))"
+            in dql)
+    assert ("removed(func: between(vt, $l1, $h), orderasc: xid) @filter(eq(repo, $r) AND le(vf, $l))"
+            in dql)
+    back, variables = queries.nodes_changed_between("r", 20, 10)  # going back swaps the meanings
+    assert variables["$l1"] == 11
+    assert "removed(func: between(vf," in back and "added(func: between(vt," in back
 
 
+@pytest.mark.parametrize("envelope", [(5, 15), (5, 25), (12, 25), (12, 18), (25, 30), (0, 10), (10, 20)])
+def test_the_window_roots_mean_present_at_one_time_and_not_the_other(envelope):
+    """The index-range form equals the definition (valid at b and not at a), both directions."""
+    vf, vt = envelope
+
+    def valid(t):
+        return vf <= t < vt
+
+    for a, b in ((10, 20), (20, 10), (10, 10), (-1, 20)):
+        lo, hi = sorted((a, b))
+        appeared = lo < vf <= hi and vt > hi
+        ended = lo < vt <= hi and vf <= lo
+        added, removed = (appeared, ended) if a <= b else (ended, appeared)
+        assert added == (valid(b) and not valid(a)) and removed == (valid(a) and not valid(b)), (a, b)
 def test_files_page_cuts_in_dgraph_and_keeps_values_as_variables():
     dql, variables = queries.files_page(EVIL, EVIL, EVIL + "z", after=EVIL, first=5, offset=2, language=EVIL)
     assert EVIL not in dql and variables == {"$r": EVIL, "$lo": EVIL, "$hi": EVIL + "z", "$after": EVIL,
