@@ -92,3 +92,46 @@ def test_compose_config_validates(tmp_path):
     res = subprocess.run([str(compose), "-f", str(ROOT / "docker-compose.yaml"), "config", "-q"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def _mounts(service: str) -> dict[str, Path]:
+    """container path -> host path of a service's bind mounts (relative to the checkout)."""
+    out = {}
+    for spec in SERVICES[service].get("volumes") or []:
+        host, container = str(spec).split(":")[:2]
+        if host.startswith("./"):
+            out[container] = ROOT / host
+    return out
+
+
+def test_compose_runs_the_monitoring_files_of_the_local_stack():
+    """statsd_exporter, Prometheus and Grafana read include/monitoring, as the local stack does."""
+    statsd = SERVICES["statsd-exporter"]
+    mapping = _mounts("statsd-exporter")["/etc/statsd_exporter/statsd_mapping.yml"]
+    assert mapping == ROOT / "include" / "monitoring" / "statsd_mapping.yml" and mapping.is_file()
+    assert "--statsd.mapping-config=/etc/statsd_exporter/statsd_mapping.yml" in statsd["command"]
+    from freshpoc_tasks.stack.config import DEFAULT_VERSIONS
+
+    assert statsd["image"].endswith(":" + DEFAULT_VERSIONS["statsd_exporter"])
+
+    prom = _mounts("prometheus")
+    assert prom["/etc/prometheus/freshpoc"] == ROOT / "include" / "monitoring" / "prometheus"
+    conf = yaml.safe_load(prom["/etc/prometheus/prometheus.yml"].read_text())
+    assert conf["rule_files"] == ["/etc/prometheus/freshpoc/rules.yml"]
+    from freshpoc_tasks.stack.config import StackConfig
+    from freshpoc_tasks.stack.services import prometheus_config
+
+    local = yaml.safe_load(prometheus_config(StackConfig.from_env()))
+    jobs = {(j["job_name"], j["metrics_path"]) for j in conf["scrape_configs"]}
+    assert jobs == {(j["job_name"], j["metrics_path"]) for j in local["scrape_configs"]}
+
+    grafana = _mounts("grafana")
+    boards = grafana["/var/lib/grafana/dashboards/freshpoc"]
+    assert sorted(p.name for p in boards.glob("*.json")) == [
+        "analyzers.json", "graph.json", "pipeline.json", "servers.json"]
+    provider = yaml.safe_load(grafana["/etc/grafana/provisioning/dashboards/freshpoc.yaml"].read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/freshpoc"
+
+    env = SERVICES["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED"] == "True"
+    assert env["AIRFLOW__METRICS__LEGACY_NAMES_ON"] == "False"
