@@ -109,23 +109,29 @@ def files_page(repo_id: str, path_lo: str = "", path_hi: str = "", after: str = 
     it: the cost follows the range. Without one, the root is the repository and Dgraph sorts by
     walking the path index until the page is full; no ``total`` (the commit's aggregates have
     the count), so the first pages cost their own size."""
-    variables: dict[str, Any] = {"$r": repo_id, "$after": after, "$first": int(first), "$offset": int(offset)}
+    variables: dict[str, Any] = {"$r": repo_id, "$first": int(first), "$offset": int(offset)}
     lang_decl = lang_filter = ""
     if language is not None:
         # As the aggregates count languages: binary files are not in one.
         lang_decl, lang_filter = ", $lang: string", " AND eq(language, $lang) AND NOT eq(is_binary, true)"
         variables["$lang"] = language
     live = f'eq(ntype, "file") AND eq(vt, {OPEN}){lang_filter}'
+    # The cursor filter only when there is a cursor: gt(path, "") would walk the whole index.
+    cursor = " AND gt(path, $after)" if after else ""
+    after_filter = " @filter(gt(path, $after))" if after else ""
+    after_decl = ", $after: string" if after else ""
+    if after:
+        variables["$after"] = after
     if path_lo or path_hi:
         variables.update({"$lo": path_lo, "$hi": path_hi})
-        return (f"query q($r: string, $lo: string, $hi: string, $after: string, $first: int, $offset: int"
+        return (f"query q($r: string, $lo: string, $hi: string{after_decl}, $first: int, $offset: int"
                 f"{lang_decl}) {{ sel as var(func: between(path, $lo, $hi)) @filter(eq(repo, $r) AND {live}) "
                 f"total(func: uid(sel)) {{ count(uid) }} "
-                f"items(func: uid(sel), orderasc: path, first: $first, offset: $offset) "
-                f"@filter(gt(path, $after)) {{ {FILE_FIELDS} }} }}", variables)
-    return (f"query q($r: string, $after: string, $first: int, $offset: int{lang_decl}) {{ "
+                f"items(func: uid(sel), orderasc: path, first: $first, offset: $offset){after_filter} "
+                f"{{ {FILE_FIELDS} }} }}", variables)
+    return (f"query q($r: string{after_decl}, $first: int, $offset: int{lang_decl}) {{ "
             f"items(func: eq(repo, $r), orderasc: path, first: $first, offset: $offset) "
-            f"@filter({live} AND gt(path, $after)) {{ {FILE_FIELDS} }} }}", variables)
+            f"@filter({live}{cursor}) {{ {FILE_FIELDS} }} }}", variables)
 
 
 def point_at(timeline: list[tuple[int, str]], at_us: int | None) -> tuple[int, str] | None:
@@ -157,13 +163,17 @@ def nodes_of_repo(repo_id: str, node_type: str | None = None, at_us: int | None 
                   first: int = 1000, offset: int = 0, after: str = "") -> Query:
     """The repository's nodes valid at ``at_us`` by xid, after the xid ``after`` (a cursor)."""
     variables: dict[str, Any] = {"$r": repo_id, "$t": _t(at_us), "$first": int(first),
-                                 "$offset": int(offset), "$after": after}
+                                 "$offset": int(offset)}
     type_decl = type_filter = ""
+    if after:  # only with a cursor: gt(xid, "") would walk the whole xid index
+        type_decl, type_filter, variables["$after"] = ", $after: string", " AND gt(xid, $after)", after
     if node_type:
-        type_decl, type_filter, variables["$ty"] = ", $ty: string", " AND eq(ntype, $ty)", node_type
-    dql = (f"query q($r: string, $t: int, $first: int, $offset: int, $after: string{type_decl}) {{ "
+        type_decl += ", $ty: string"
+        type_filter += " AND eq(ntype, $ty)"
+        variables["$ty"] = node_type
+    dql = (f"query q($r: string, $t: int, $first: int, $offset: int{type_decl}) {{ "
            f"n(func: eq(repo, $r), orderasc: xid, first: $first, offset: $offset) "
-           f"@filter({_valid()} AND gt(xid, $after){type_filter}) {{ {NODE_FIELDS} }} }}")
+           f"@filter({_valid()}{type_filter}) {{ {NODE_FIELDS} }} }}")
     return dql, variables
 
 

@@ -66,4 +66,4 @@ def test_files_page_cuts_in_dgraph_and_keeps_values_as_variables():
     whole, variables = queries.files_page("r", first=50)
     # No prefix: the repository is the root and Dgraph's index sort stops at the page; no total.
     assert "items(func: eq(repo, $r), orderasc: path, first: $first" in whole and "total" not in whole
-    assert "$lang" not in whole and "$lo" not in variables
+    assert "$lang" not in whole and "$lo" not in variables and "$after" not in whole
