@@ -174,6 +174,25 @@ def fetch_kafka(cfg: StackConfig) -> Path:
     return libs
 
 
+def fetch_maven_jar(cfg: StackConfig, group: str, artifact: str, version: str) -> Path:
+    """One jar from Maven Central (no dependencies), cached by version in ``$FRESHPOC_HOME/jars``."""
+    target = cfg.cache_dir / "jars" / f"{artifact}-{version}.jar"
+    if target.exists():
+        return target
+    _require("mvn", "install Maven (Debian: maven) and a Java 17+ runtime")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        run_logged(
+            f"fetching {artifact} {version} from Maven Central",
+            # The goal's full name: it runs outside any project, with no pom to name the plugin.
+            ["mvn", "-B", "-q", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+             f"-Dartifact={group}:{artifact}:{version}", f"-DoutputDirectory={tmp}"],
+            cfg.build_logs / f"{artifact}-{version}.log", cwd=Path(tmp),
+        )
+        Path(tmp, f"{artifact}-{version}.jar").replace(target)  # complete or absent
+    return target
+
+
 def apt_install(cfg: StackConfig, packages: list[str], why: str) -> None:
     """Install Debian packages; needs root (or passwordless sudo)."""
     if shutil.which("apt-get") is None:

@@ -22,6 +22,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "statsd_exporter": "v0.31.0",
     "prometheus": "debian",
     "airflow": "3.3.2",
+    # Prometheus JMX exporter java agent (Maven Central), attached to Kafka for its metrics.
+    "jmx_exporter": "1.0.1",
 }
 
 # Loopback ports (see shared ARCHITECTURE); each can be overridden with FRESHPOC_PORT_<NAME>.
@@ -46,6 +48,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "statsd_udp": 9125,
     "statsd_http": 9102,
     "prometheus": 9090,
+    "kafka_metrics": 9404,  # the JMX exporter agent inside the Kafka broker
 }
 
 # Credentials of the local stack only: it listens on 127.0.0.1 and holds throwaway data.

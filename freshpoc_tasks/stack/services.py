@@ -233,15 +233,20 @@ logger.server.level = info
 
 
 def kafka(cfg: StackConfig) -> Service:
-    port, cport = cfg.ports["kafka"], cfg.ports["kafka_controller"]
+    port, cport, mport = cfg.ports["kafka"], cfg.ports["kafka_controller"], cfg.ports["kafka_metrics"]
     home = cfg.data("kafka")
     props = home / "server.properties"
     log4j = home / "log4j2.properties"
     libs = cfg.cache_dir / f"kafka-{cfg.versions['kafka']}" / "libs"
     java = shutil.which("java") or "java"
+    # Kafka's metrics for Prometheus: the JMX exporter's java agent, on loopback only.
+    agent = cfg.cache_dir / "jars" / f"jmx_prometheus_javaagent-{cfg.versions['jmx_exporter']}.jar"
+    agent_conf = monitoring_file(cfg, "kafka_jmx.yml")
 
     def prepare() -> None:
         build.fetch_kafka(cfg)
+        build.fetch_maven_jar(cfg, "io.prometheus.jmx", "jmx_prometheus_javaagent",
+                              cfg.versions["jmx_exporter"])
         home.mkdir(parents=True, exist_ok=True)
         props.write_text("\n".join([
             "process.roles=broker,controller",
@@ -303,11 +308,12 @@ def kafka(cfg: StackConfig) -> Service:
     program = Program(
         name="kafka",
         command=[java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                 f"-javaagent:{agent}=127.0.0.1:{mport}:{agent_conf}",
                  f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*", "kafka.Kafka",
                  str(props)],
         stopwaitsecs=60,
     )
-    return Service("kafka", cfg.versions["kafka"], port, [port, cport], [program], health,
+    return Service("kafka", cfg.versions["kafka"], port, [port, cport, mport], [program], health,
                    prepare, bootstrap,
                    health_endpoint=f"kafka metadata 127.0.0.1:{port}")
 
@@ -394,7 +400,10 @@ def minio(cfg: StackConfig) -> Service:
                  "--address", f"127.0.0.1:{port}", "--console-address", f"127.0.0.1:{console}",
                  "--quiet"],
         environment={"MINIO_ROOT_USER": MINIO_USER, "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
-                     "MINIO_UPDATE": "off", "MINIO_BROWSER_REDIRECT": "off"},
+                     "MINIO_UPDATE": "off", "MINIO_BROWSER_REDIRECT": "off",
+                     # Prometheus scrapes /minio/v2/metrics/cluster without a token; the port
+                     # is loopback-only, as is everything of the local stack.
+                     "MINIO_PROMETHEUS_AUTH_TYPE": "public"},
     )
     health_url = f"http://127.0.0.1:{port}/minio/health/live"
     return Service("minio", version, port, [port, console], [program], http_ok(health_url),
@@ -464,6 +473,8 @@ def prometheus_config(cfg: StackConfig) -> str:
         ("prometheus", p["prometheus"], "/metrics"),
         ("dgraph-alpha", p["dgraph_http"], "/debug/prometheus_metrics"),
         ("dgraph-zero", p["dgraph_zero_http"], "/debug/prometheus_metrics"),
+        ("minio", p["minio"], "/minio/v2/metrics/cluster"),
+        ("kafka", p["kafka_metrics"], "/metrics"),
     ]
     lines = [
         "# Written by `freshpoc stack up` (freshpoc_tasks/stack/services.py); edits are overwritten.",

@@ -50,3 +50,22 @@ def test_prometheus_loads_the_rules_and_scrapes_the_servers(tmp_path: Path) -> N
         path.write_text(prometheus_config(cfg))
         out = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_kafka_runs_the_jmx_exporter_agent_on_loopback() -> None:
+    cfg = StackConfig.from_env()
+    from freshpoc_tasks.stack.services import kafka, minio
+
+    svc = kafka(cfg)
+    agents = [a for a in svc.programs[0].command if a.startswith("-javaagent:")]
+    assert len(agents) == 1
+    jar, _, rest = agents[0].removeprefix("-javaagent:").partition("=")
+    host_port, _, conf = rest.rpartition(":")
+    assert jar.endswith(f"jmx_prometheus_javaagent-{cfg.versions['jmx_exporter']}.jar")
+    assert host_port == f"127.0.0.1:{cfg.ports['kafka_metrics']}"
+    assert Path(conf) == monitoring_file(cfg, "kafka_jmx.yml") and Path(conf).is_file()
+    assert cfg.ports["kafka_metrics"] in svc.ports  # the loopback check covers it
+    assert minio(cfg).programs[0].environment["MINIO_PROMETHEUS_AUTH_TYPE"] == "public"
+    jobs = {j["job_name"]: j for j in yaml.safe_load(prometheus_config(cfg))["scrape_configs"]}
+    assert jobs["kafka"]["static_configs"][0]["targets"] == [f"127.0.0.1:{cfg.ports['kafka_metrics']}"]
+    assert jobs["minio"]["metrics_path"] == "/minio/v2/metrics/cluster"

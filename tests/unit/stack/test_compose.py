@@ -18,7 +18,7 @@ from freshpoc_tasks.stack.settings import load_settings
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-ONE_SHOT = {"airflow-init", "minio-init", "kafka-init"}  # run to completion, not long-lived
+ONE_SHOT = {"airflow-init", "minio-init", "kafka-init", "kafka-jmx-agent"}  # run to completion
 EXPECTED = {
     "postgres", "kafka", "dgraph-zero", "dgraph-alpha", "minio", "weaviate", "statsd-exporter",
     "prometheus", "grafana", "loki", "alloy", "airflow-init", "airflow-api-server",
