@@ -7,8 +7,10 @@ still land near it; the body is what BM25 matches exact names in. Without source
 analysis artifact) chunks fall back to header-only text, so search degrades instead of failing.
 
 Every chunk carries ``xid`` (the node's ``Node.id``, the join key back to Dgraph) and a content
-hash over everything stored with it; the Weaviate object id is uuid5 of both, so an unchanged
-chunk keeps its id (no re-embedding, no duplicate) and a changed one gets a new id.
+hash over everything stored with it; the Weaviate object id is uuid5 of both and of the vector
+space (embedding model and text length, :meth:`Chunk.object_id`), so an unchanged chunk keeps its
+id (no re-embedding, no duplicate), a changed one gets a new id, and switching the model
+re-embeds everything once instead of mixing vectors of two models.
 """
 
 from __future__ import annotations
@@ -94,9 +96,14 @@ class Chunk:
     def uuid(self) -> uuid.UUID:
         return chunk_uuid(self.xid, self.content_hash)
 
+    def object_id(self, vector_space: str = "") -> uuid.UUID:
+        """The stored object's id for vectors of ``vector_space`` (an ``Embedder.name``)."""
+        return chunk_uuid(self.xid, self.content_hash, vector_space)
 
-def chunk_uuid(xid: str, content_hash: str) -> uuid.UUID:
-    return uuid.uuid5(CHUNK_NAMESPACE, f"{xid}\n{content_hash}")
+
+def chunk_uuid(xid: str, content_hash: str, vector_space: str = "") -> uuid.UUID:
+    key = f"{xid}\n{content_hash}" + (f"\n{vector_space}" if vector_space else "")
+    return uuid.uuid5(CHUNK_NAMESPACE, key)
 
 
 def _hash(props: Mapping[str, Any]) -> str:

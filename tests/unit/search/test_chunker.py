@@ -110,6 +110,15 @@ def test_ids_change_only_for_the_chunks_whose_content_changed():
     assert not set(other.values()) & set(before.values())
 
 
+def test_another_embedding_model_gives_other_object_ids():
+    chunks = _chunks({"pkg/core.py": CORE})
+    int8 = {c.object_id("all-minilm-l6-v2-q@1.19.0-beta29") for c in chunks}
+    float_ = {c.object_id("all-minilm-l6-v2@1.19.0-beta29") for c in chunks}
+    assert len(int8) == len(float_) == len(chunks) and not int8 & float_
+    assert int8 == {c.object_id("all-minilm-l6-v2-q@1.19.0-beta29") for c in _chunks({"pkg/core.py": CORE})}
+    assert {c.object_id("") for c in chunks} == {c.uuid for c in chunks}
+
+
 def test_without_sources_chunks_keep_their_header(examples):
     delta, _ = examples
     chunks = chunk_delta(delta)

