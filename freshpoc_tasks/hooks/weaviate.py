@@ -1,9 +1,14 @@
 """The ``CodeChunk`` collection in Weaviate, on top of the provider's ``WeaviateHook``.
 
-Object ids are uuid5 of a chunk's graph ``xid`` and content hash, so syncing a repository is a
-set difference: ids already stored are left alone (not even re-embedded), new ids are embedded
-and batch-inserted, and ids of this repository that the new commit no longer produces (deleted
-nodes, changed text) are deleted. Rerunning the same commit therefore writes nothing.
+Object ids are uuid5 of a chunk's graph ``xid``, content hash and vector space (the embedder's
+name: model and text length), so syncing a repository is a set difference: ids already stored
+are left alone (not even re-embedded), new ids are embedded and batch-inserted, and ids of this
+repository that the new commit no longer produces (deleted nodes, changed text, another model)
+are deleted. Rerunning the same commit therefore writes nothing.
+
+New chunks are embedded and written in bounded steps of :data:`EMBED_STEP` chunks, shortest texts
+first: each step is stored before the next starts, so a task that fails (or is killed) after
+an hour keeps that hour's vectors and its retry embeds only what is missing.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 from freshpoc_tasks.search.chunker import Chunk
 from freshpoc_tasks.search.embedder import Embedder
 from freshpoc_tasks.search.hits import SearchHit, best_per_node, check_mode
+from freshpoc_tasks.search.progress import Progress, weight_of
+from freshpoc_tasks.search.ranking import TEST_PENALTY, prefer_definitions
 
 DEFAULT_COLLECTION = "CodeChunk"
 BATCH = 200
+# Chunks embedded and stored per step: a few seconds of work on two cores, so a retry loses little.
+EMBED_STEP = 512
 # Weaviate caps ids per filter-driven page; stay well under its QUERY_MAXIMUM_RESULTS (10 000).
 ID_PAGE = 500
 RETURNED = ["xid", "repo_id", "node_type", "language", "name", "path", "part", "snippet"]
@@ -164,14 +173,19 @@ class CodeChunkHook(WeaviateHook):
             found.update(uuid.UUID(str(o.uuid)) for o in res.objects)
         return found
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> int:
-        """Batch-write chunks with their vectors under their uuid5 ids; raises on any refusal."""
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
+               ids: Sequence[uuid.UUID] | None = None) -> int:
+        """Batch-write chunks with their vectors under ``ids`` (default: each chunk's id in the
+        default embedder's vector space); raises on any refusal."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if ids is None:
+            ids = [c.object_id(self.embedder.name) for c in chunks]
         written = 0
         for start in range(0, len(chunks), BATCH):
-            objs = [DataObject(properties=c.properties(), uuid=c.uuid, vector=list(v))
-                    for c, v in zip(chunks[start:start + BATCH], vectors[start:start + BATCH], strict=True)]
+            objs = [DataObject(properties=c.properties(), uuid=u, vector=list(v))
+                    for c, v, u in zip(chunks[start:start + BATCH], vectors[start:start + BATCH],
+                                       ids[start:start + BATCH], strict=True)]
             res = self.collection.data.insert_many(objs)
             if res.has_errors:
                 first = list(res.errors.values())[:3]
@@ -198,42 +212,64 @@ class CodeChunkHook(WeaviateHook):
         res = self.collection.aggregate.over_all(total_count=True, filters=build_filters(repo_id))
         return int(res.total_count or 0)
 
-    def sync(self, repo_id: str, chunks: Sequence[Chunk], embedder: Embedder | None = None) -> SyncResult:
-        """Make the stored chunks of ``repo_id`` equal to ``chunks``, embedding only new ones."""
+    def sync(self, repo_id: str, chunks: Sequence[Chunk], embedder: Embedder | None = None,
+             progress: Progress | None = None, step: int = EMBED_STEP) -> SyncResult:
+        """Make the stored chunks of ``repo_id`` equal to ``chunks``, embedding only new ones.
+
+        New chunks go shortest first in steps of ``step``: embedded, written, counted on
+        ``progress``. A step that fails leaves the earlier ones stored, and the retry's set
+        difference skips them.
+        """
         for c in chunks:
             if c.repo_id != repo_id:
                 raise ValueError(f"chunk {c.xid} belongs to {c.repo_id}, not {repo_id}")
+        embedder = embedder or self.embedder
+        progress = progress or Progress()
+        progress.set_phase(f"checking which of {len(chunks)} chunks are stored")
         self.ensure_collection()
-        by_id = {c.uuid: c for c in chunks}
+        by_id = {c.object_id(embedder.name): c for c in chunks}
         stored = self.stored_ids(by_id)
-        new = [c for u, c in by_id.items() if u not in stored]
-        vectors = (embedder or self.embedder).embed([c.text for c in new])
-        inserted = self.upsert(new, vectors)
+        new = sorted(((u, c) for u, c in by_id.items() if u not in stored), key=lambda uc: len(uc[1].text))
+        progress.start(len(new), sum(weight_of(c.text) for _, c in new), skipped=len(by_id) - len(new))
+        embedded = inserted = 0
+        for start in range(0, len(new), step):
+            part = new[start:start + step]
+            vectors = embedder.embed([c.text for _, c in part])
+            embedded += len(vectors)
+            inserted += self.upsert([c for _, c in part], vectors, ids=[u for u, _ in part])
+            progress.advance(len(part), sum(weight_of(c.text) for _, c in part))
+        progress.set_phase(f"deleting chunks of {repo_id} this commit no longer has")
         deleted = self.delete_stale(repo_id, by_id)
-        return SyncResult(chunks=len(by_id), unchanged=len(by_id) - len(new), embedded=len(vectors),
+        progress.set_phase(f"done: {embedded} embedded, {len(by_id) - len(new)} unchanged, {deleted} deleted")
+        return SyncResult(chunks=len(by_id), unchanged=len(by_id) - len(new), embedded=embedded,
                           inserted=inserted, deleted=deleted)
 
     # -- reads ----------------------------------------------------------------------------------
     def search(self, query: str, *, repo_id: str | None = None, language: str | Sequence[str] | None = None,
                node_type: str | Sequence[str] | None = None, limit: int = 10, mode: str = "hybrid",
-               alpha: float = HYBRID_ALPHA, fusion: str = "relative") -> list[SearchHit]:
+               alpha: float = HYBRID_ALPHA, fusion: str = "relative", penalty: float = TEST_PENALTY,
+               vector: Sequence[float] | None = None) -> list[SearchHit]:
         """Best graph nodes for a natural-language ``query``, one hit per node, best first.
 
         ``mode`` is ``hybrid`` (BM25 and vector scores fused; ``alpha`` 1.0 = vector only;
         ``fusion`` ``relative`` (score-based, measured better here) or ``ranked``), ``bm25`` or
-        ``vector``. Filters are exact matches on repository, language and node type.
+        ``vector``. Filters are exact matches on repository, language and node type. Tests and
+        generated files are demoted by ``penalty`` unless the query asks for tests (1.0 keeps
+        the server's order); ``vector`` is the query's embedding when the caller has it.
         """
         check_mode(mode)
         if limit <= 0 or not query.strip():
             return []
         filters = build_filters(repo_id, language, node_type)
-        fetch = limit + 10  # a node with several chunks takes several places before dedup
+        # A node with several chunks takes several places before dedup, and demoted tests make
+        # room for definitions from further down: fetch a deeper page than asked.
+        fetch = max(limit * 3, limit + 10)
         q = self.collection.query
         if mode == "bm25":
             res = q.bm25(query=query, query_properties=BM25_PROPERTIES, filters=filters, limit=fetch,
                          return_properties=RETURNED, return_metadata=MetadataQuery(score=True))
         else:
-            vector = self.embedder.embed([query])[0]
+            vector = list(vector) if vector is not None else self.embedder.embed([query])[0]
             if mode == "vector":
                 res = q.near_vector(near_vector=vector, filters=filters, limit=fetch,
                                     return_properties=RETURNED, return_metadata=MetadataQuery(distance=True))
@@ -254,7 +290,9 @@ class CodeChunkHook(WeaviateHook):
                                   name=str(p.get("name") or ""), node_type=str(p["node_type"]),
                                   language=str(p.get("language") or ""), repo_id=str(p["repo_id"]),
                                   path=str(p.get("path") or ""), part=int(p.get("part") or 0)))
-        return best_per_node(hits, limit)
+        if penalty == 1.0:
+            return best_per_node(hits, limit)
+        return prefer_definitions(hits, query, limit, penalty)
 
 
 def search(query: str, *, repo_id: str | None = None, language: str | Sequence[str] | None = None,

@@ -7,14 +7,14 @@ import uuid
 import pytest
 
 from freshpoc_tasks.search.embedder import OnnxEmbedder
-from freshpoc_tasks.search.model import ModelFiles, ensure_model
+from freshpoc_tasks.search.model import installed_model
 
 
 class CountingEmbedder:
     """The real model, counting the texts it is asked to embed (to prove reuse of vectors)."""
 
     def __init__(self) -> None:
-        self.inner = OnnxEmbedder(ModelFiles(ensure_model()))
+        self.inner = OnnxEmbedder(installed_model())  # installed by `freshpoc stack up`, never here
         self.name = self.inner.name
         self.dimensions = self.inner.dimensions
         self.texts = 0

@@ -74,7 +74,8 @@ def test_embed_rerun_and_next_commit(staged, collection):
     repo_id, (first, second) = staged
     counts = _op(repo_id, first, collection).execute({})
     assert counts == {"repo_id": repo_id, "commit": first, "chunks": 5, "unchanged": 0, "embedded": 5,
-                      "inserted": 5, "deleted": 0, "source_files": 2}
+                      "inserted": 5, "deleted": 0, "source_files": 2,
+                      "model": "all-minilm-l6-v2-q@1.19.0-beta29"}
     again = _op(repo_id, first, collection).execute({})
     assert (again["inserted"], again["embedded"], again["deleted"], again["unchanged"]) == (0, 0, 0, 5)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from freshpoc_tasks.analysis.engine import analyse_repository
 from freshpoc_tasks.analysis.model import SourceFile
 from freshpoc_tasks.hooks.weaviate import CodeChunkHook, SyncResult, search
 from freshpoc_tasks.search.chunker import chunk_delta
+from freshpoc_tasks.search.progress import Progress
 
 CORE = '''"""Decide what to reorder."""
 
@@ -54,6 +57,37 @@ def test_rerun_adds_nothing_and_a_deleted_function_loses_its_chunk(collection, e
         stored = hook.collection.query.fetch_objects(limit=10, return_properties=["xid"]).objects
         assert sorted(o.properties["xid"] for o in stored) == [
             "py.function:local/shop:pkg.core.restock_plan", "py.module:local/shop:pkg.core"]
+
+
+class FailingAfter:
+    """The real model, failing on its n-th call: a task killed in the middle of a big repository."""
+
+    def __init__(self, inner, calls: int) -> None:
+        self.inner, self.calls = inner, calls
+        self.name, self.dimensions = inner.name, inner.dimensions
+
+    def embed(self, texts):
+        self.calls -= 1
+        if self.calls < 0:
+            raise RuntimeError("worker lost")
+        return self.inner.embed(texts)
+
+
+def test_a_retry_keeps_finished_steps_and_embeds_only_the_rest(collection, embedder):
+    texts = {f"pkg/m{n}.py": f'def f{n}(x):\n    """Step {n} of a long run."""\n    return x + {n}\n'
+             for n in range(7)}
+    chunks = _chunks(texts, "local/big")  # 7 functions + 7 modules
+    with CodeChunkHook(collection=collection, embedder=embedder) as hook:
+        with pytest.raises(RuntimeError, match="worker lost"):
+            hook.sync("local/big", chunks, embedder=FailingAfter(embedder, calls=2), step=4)
+        assert hook.count("local/big") == 8  # two steps of 4 were stored before the failure
+        before = embedder.texts
+        progress = Progress()
+        retry = hook.sync("local/big", chunks, step=4, progress=progress)
+        assert retry == SyncResult(chunks=14, unchanged=8, embedded=6, inserted=6, deleted=0)
+        assert embedder.texts - before == 6
+        assert progress.line().startswith("done: 6 embedded, 8 unchanged, 0 deleted")
+        assert hook.sync("local/big", chunks).embedded == 0  # the same commit again changes nothing
 
 
 def test_search_modes_and_filters(collection, embedder):
