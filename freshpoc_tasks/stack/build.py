@@ -233,6 +233,15 @@ def prometheus_bin(cfg: StackConfig) -> Path:
 COMPOSE_VERSION = "v2.40.3"
 
 
+def postgres_exporter_bin(cfg: StackConfig) -> Path:
+    """Debian's prometheus-postgres-exporter. The Go module proxy answers "not available" for
+    github.com/prometheus-community/postgres_exporter, so it cannot be built from source here."""
+    path = Path("/usr/bin/prometheus-postgres-exporter")
+    if not path.exists():
+        apt_install(cfg, ["prometheus-postgres-exporter"], "PostgreSQL's metrics exporter")
+    return path
+
+
 def build_compose(cfg: StackConfig, version: str = COMPOSE_VERSION) -> Path:
     """Docker Compose v2 as a validator of docker-compose.yaml (``config -q`` needs no engine).
 

@@ -24,6 +24,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "airflow": "3.3.2",
     # Prometheus JMX exporter java agent (Maven Central), attached to Kafka for its metrics.
     "jmx_exporter": "1.0.1",
+    # Debian's prometheus-postgres-exporter (the Go module proxy does not serve postgres_exporter).
+    "postgres_exporter": "debian",
 }
 
 # Loopback ports (see shared ARCHITECTURE); each can be overridden with FRESHPOC_PORT_<NAME>.
@@ -49,6 +51,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "statsd_http": 9102,
     "prometheus": 9090,
     "kafka_metrics": 9404,  # the JMX exporter agent inside the Kafka broker
+    "postgres_exporter": 9187,
 }
 
 # Credentials of the local stack only: it listens on 127.0.0.1 and holds throwaway data.

@@ -81,7 +81,7 @@ class Stack:
             self.sup.update()
         # Groups start together; each waits for the groups before it to be healthy.
         groups = [["postgres"], ["kafka", "dgraph", "minio", "weaviate", "statsd_exporter",
-                                 "prometheus"], ["airflow"]]
+                                 "postgres_exporter", "prometheus"], ["airflow"]]
         for group in groups:
             svcs = [self.service(n) for n in group if self.service(n) in self.selected]
             for svc in svcs:

@@ -464,6 +464,33 @@ def monitoring_file(cfg: StackConfig, *parts: str) -> Path:
     return cfg.checkout.joinpath("include", "monitoring", *parts)
 
 
+def postgres_exporter(cfg: StackConfig) -> Service:
+    """PostgreSQL's metrics for Prometheus, read as the ``postgres`` superuser over the server's
+    Unix socket (trust, as ``initdb --auth-local=trust`` set it): no password to keep."""
+    port, pg = cfg.ports["postgres_exporter"], cfg.ports["postgres"]
+    binary = Path("/usr/bin/prometheus-postgres-exporter")
+    socket_dir = cfg.data("postgres") / "run"
+
+    def prepare() -> None:
+        build.postgres_exporter_bin(cfg)
+
+    version = cfg.versions["postgres_exporter"]
+    if version == "debian" and binary.exists():
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
+                             check=False)
+        words = (out.stdout + out.stderr).split()
+        version = words[2] if len(words) > 2 and words[1] == "version" else version
+    program = Program(
+        name="postgres_exporter",
+        command=[str(binary), f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        environment={"DATA_SOURCE_NAME": f"postgresql://postgres@:{pg}/postgres?host={socket_dir}"
+                                         "&sslmode=disable"},
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    return Service("postgres_exporter", version, port, [port], [program], http_ok(url), prepare,
+                   health_endpoint=url)
+
+
 def prometheus_config(cfg: StackConfig) -> str:
     """prometheus.yml of the local stack: the rules of include/monitoring, statsd_exporter (Airflow
     and FreshPoC metrics), Prometheus itself, and the servers that serve their own metrics."""
@@ -475,6 +502,7 @@ def prometheus_config(cfg: StackConfig) -> str:
         ("dgraph-zero", p["dgraph_zero_http"], "/debug/prometheus_metrics"),
         ("minio", p["minio"], "/minio/v2/metrics/cluster"),
         ("kafka", p["kafka_metrics"], "/metrics"),
+        ("postgres", p["postgres_exporter"], "/metrics"),
     ]
     lines = [
         "# Written by `freshpoc stack up` (freshpoc_tasks/stack/services.py); edits are overwritten.",
@@ -654,5 +682,5 @@ def all_services(cfg: StackConfig) -> list[Service]:
     """In start order: Airflow last, since it needs PostgreSQL and statsd_exporter."""
     return [
         postgres(cfg), kafka(cfg), dgraph(cfg), minio(cfg), weaviate(cfg), statsd_exporter(cfg),
-        prometheus(cfg), airflow(cfg),
+        postgres_exporter(cfg), prometheus(cfg), airflow(cfg),
     ]

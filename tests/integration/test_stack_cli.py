@@ -34,13 +34,13 @@ def test_status_table_lists_every_service_healthy(stack):
     assert lines[0].split() == ["SERVICE", "VERSION", "PORT", "STATE", "HEALTH", "LOG"]
     services = {line.split()[0]: line.split()[3] for line in lines[1:]}
     assert services == {name: "healthy" for name in (
-        "postgres", "kafka", "dgraph", "minio", "weaviate", "statsd_exporter", "prometheus",
-        "airflow")}
+        "postgres", "kafka", "dgraph", "minio", "weaviate", "statsd_exporter", "postgres_exporter",
+        "prometheus", "airflow")}
     # Each HTTP health endpoint the table names answers 200 when asked by hand.
     start, end = lines[0].index("HEALTH"), lines[0].index("LOG")
     urls = [line[start:end].strip() for line in lines[1:]]
     http = [u for u in urls if u.startswith("http://")]
-    assert len(http) == 6, urls
+    assert len(http) == 7, urls
     for url in http:
         with urllib.request.urlopen(url, timeout=10) as resp:
             assert resp.status == 200, url

@@ -88,7 +88,8 @@ def test_prometheus_runs_the_committed_rules(stack) -> None:
 def test_prometheus_scrapes_every_configured_server(stack) -> None:
     targets = prom(stack, "targets")["activeTargets"]
     health = {t["labels"]["job"]: t["health"] for t in targets}
-    assert {"statsd_exporter", "prometheus", "dgraph-alpha", "dgraph-zero", "minio", "kafka"} <= set(health)
+    assert {"statsd_exporter", "prometheus", "dgraph-alpha", "dgraph-zero", "minio", "kafka",
+            "postgres"} <= set(health)
     assert all(h == "up" for h in health.values()), health
 
 

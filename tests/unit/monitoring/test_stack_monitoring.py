@@ -69,3 +69,20 @@ def test_kafka_runs_the_jmx_exporter_agent_on_loopback() -> None:
     jobs = {j["job_name"]: j for j in yaml.safe_load(prometheus_config(cfg))["scrape_configs"]}
     assert jobs["kafka"]["static_configs"][0]["targets"] == [f"127.0.0.1:{cfg.ports['kafka_metrics']}"]
     assert jobs["minio"]["metrics_path"] == "/minio/v2/metrics/cluster"
+
+
+def test_postgres_exporter_reads_the_stack_postgres_over_its_socket() -> None:
+    from freshpoc_tasks.stack.services import all_services, postgres_exporter
+
+    cfg = StackConfig.from_env()
+    svc = postgres_exporter(cfg)
+    prog = svc.programs[0]
+    assert f"--web.listen-address=127.0.0.1:{cfg.ports['postgres_exporter']}" in prog.command
+    dsn = prog.environment["DATA_SOURCE_NAME"]
+    assert f"host={cfg.data('postgres') / 'run'}" in dsn and ":" + str(cfg.ports["postgres"]) in dsn
+    assert "password" not in dsn.lower()
+    names = [s.name for s in all_services(cfg)]
+    assert names.index("postgres") < names.index("postgres_exporter") < names.index("prometheus")
+    jobs = {j["job_name"]: j for j in yaml.safe_load(prometheus_config(cfg))["scrape_configs"]}
+    assert jobs["postgres"]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{cfg.ports['postgres_exporter']}"]
