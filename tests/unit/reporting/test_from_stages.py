@@ -92,3 +92,29 @@ def test_languages_count_files_as_the_report_says():
                f("d.png", "png", 0, True), f("e", None, 2)]
     report = repository_report(records, GraphDelta(repo_id=R, commit="1" * 40, ontology_version="0.2.0"))
     assert report.languages == {"python": 2, "sql": 1}
+
+
+def test_a_report_with_the_commits_aggregates_says_what_they_say():
+    """The pipeline passes the commit's stored aggregates: counts, languages, hotspots, coupling
+    and owners are theirs (the API's overview and as-of numbers), edges still the delta's."""
+    from freshpoc_tasks.contracts.graph import GraphDelta
+    from freshpoc_tasks.graph import aggregates as ag
+    from freshpoc_tasks.reporting.from_stages import repository_report
+    from freshpoc_tasks.reporting.metrics import CouplingPair
+    from freshpoc_tasks.reporting.reports import Hotspot
+
+    files = [ag.PresentNode(f"file:{R}:{p}", "file", {"path": p, "language": "Python", "revisions": r,
+                                                      "lines_code": loc})
+             for p, r, loc in (("a.py", 2, 10), ("b.py", 5, 1), ("c.bin", 0, 0))]
+    folder = ag.PresentNode(f"folder:{R}:src", "folder", {"path": "src", "main_author": "ann@example.com",
+                                                         "main_author_share": 0.7, "bus_factor": 1,
+                                                         "authors": 2, "revisions": 4})
+    agg = ag.compute(R, "c" * 40, 1, [*files, folder],
+                     [ag.PresentEdge("coupled_with", f"file:{R}:a.py", f"file:{R}:b.py",
+                                     {"shared_revisions": 2, "degree": 57.1})])
+    delta = GraphDelta(repo_id=R, commit="c" * 40, ontology_version="0.4.0")
+    report = repository_report([], delta, aggregates=agg)
+    assert report.counts == {"file": 3, "folder": 1} and report.languages == {"Python": 3}
+    assert report.hotspots == [Hotspot("a.py", 2, 10), Hotspot("b.py", 5, 1)]  # 20 > 5
+    assert report.coupling == [CouplingPair("a.py", "b.py", 2, 57.1)]
+    assert [(o.path, o.owner, o.bus_factor) for o in report.owners] == [("src", "ann@example.com", 1)]
