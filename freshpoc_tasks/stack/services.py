@@ -312,6 +312,7 @@ def kafka(cfg: StackConfig) -> Service:
                  f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*", "kafka.Kafka",
                  str(props)],
         stopwaitsecs=60,
+        environment=config_fingerprint(agent_conf),
     )
     return Service("kafka", cfg.versions["kafka"], port, [port, cport, mport], [program], health,
                    prepare, bootstrap,
@@ -458,6 +459,21 @@ def weaviate(cfg: StackConfig) -> Service:
 
 
 # statsd_exporter and Prometheus --------------------------------------------------------------
+def config_fingerprint(*parts: str | Path) -> dict[str, str]:
+    """An environment entry that changes with a program's configuration files (or texts).
+
+    supervisord restarts a program on ``stack up`` only when its own definition changed; a
+    server reading a file (Prometheus its rules, statsd_exporter its mapping) would keep the old
+    one. With the files' digest in the environment, a changed file is a changed definition."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.read_bytes() if isinstance(part, Path) and part.exists() else str(part).encode()
+        digest.update(data + b"\0")
+    return {"FRESHPOC_CONFIG_SHA256": digest.hexdigest()[:16]}
+
+
 def monitoring_file(cfg: StackConfig, *parts: str) -> Path:
     """A file of ``include/monitoring`` in the checkout the stack serves (like dags/ and
     plugins/): the statsd mapping and the Prometheus rules are read from there, not copied."""
@@ -536,6 +552,7 @@ def statsd_exporter(cfg: StackConfig) -> Service:
                  # Per-file samples of a large write arrive in bursts: a larger socket buffer
                  # (capped by net.core.rmem_max) loses fewer of them.
                  "--statsd.read-buffer=8388608", "--log.level=warn"],
+        environment=config_fingerprint(monitoring_file(cfg, "statsd_mapping.yml")),
     )
     return Service("statsd_exporter", version, http, [http, udp], [program],
                    http_ok(f"http://127.0.0.1:{http}/metrics"), prepare,
@@ -563,6 +580,8 @@ def prometheus(cfg: StackConfig) -> Service:
         command=["/usr/bin/prometheus", f"--config.file={conf}",
                  f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
                  "--log.level=warn"],
+        environment=config_fingerprint(prometheus_config(cfg),
+                                       monitoring_file(cfg, "prometheus", "rules.yml")),
     )
     return Service("prometheus", version, port, [port], [program],
                    http_ok(f"http://127.0.0.1:{port}/-/ready"), prepare,

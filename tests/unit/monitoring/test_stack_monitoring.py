@@ -86,3 +86,20 @@ def test_postgres_exporter_reads_the_stack_postgres_over_its_socket() -> None:
     jobs = {j["job_name"]: j for j in yaml.safe_load(prometheus_config(cfg))["scrape_configs"]}
     assert jobs["postgres"]["static_configs"][0]["targets"] == [
         f"127.0.0.1:{cfg.ports['postgres_exporter']}"]
+
+
+def test_a_changed_rules_or_mapping_file_changes_the_program_definition(tmp_path: Path) -> None:
+    """So `freshpoc stack up` restarts Prometheus / statsd_exporter after an edit of the file."""
+    from freshpoc_tasks.stack.services import config_fingerprint
+
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n")
+    before = config_fingerprint("global: {}", rules)
+    assert config_fingerprint("global: {}", rules) == before
+    rules.write_text("groups: [{name: x, rules: []}]\n")
+    assert config_fingerprint("global: {}", rules) != before
+    other = config_fingerprint("global: {scrape_interval: 5s}", rules)
+    assert other != config_fingerprint("global: {}", rules)
+    cfg = StackConfig.from_env()
+    assert "FRESHPOC_CONFIG_SHA256" in prometheus(cfg).programs[0].environment
+    assert "FRESHPOC_CONFIG_SHA256" in statsd_exporter(cfg).programs[0].environment
