@@ -1,4 +1,4 @@
-"""freshpoc_pipeline: ingest → mine → analyse → write graph → embed → report, per repository.
+"""freshpoc_pipeline: ingest → mine → analyse → write graph → report, embed beside them, per repository.
 
 Wiring only: operators live in freshpoc_tasks.operators and import their heavy dependencies
 inside ``execute``, so parsing this file is cheap.
@@ -16,8 +16,12 @@ DOC = """
 ### FreshPoC pipeline
 Turns git repositories into the code knowledge graph: **ingest** (resolve the commit, stage a
 snapshot, skip when nothing changed) → **mine** (inventory + history) → **analyse** (Python,
-SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) → **embed**
-(Weaviate) → **report** (Markdown + HTML in MinIO). One mapped group runs per repository.
+SQL, dbt, Pulumi, Airflow) → **write_graph** (Dgraph, versioned by commit) → **report**
+(Markdown + HTML in MinIO). **embed** (Weaviate) starts right after analyse and runs beside
+write_graph and report: nothing else needs vectors, and on a big repository embedding is most
+of the run (its log says chunks done/total, rate and ETA every 15 s). **record** marks the
+commit processed once embed and report have both succeeded. One mapped group runs per
+repository.
 
 * **Trigger** with `repo` (URL or absolute path) or `repos` (a list), optionally `ref` and
   `force`; without them the `freshpoc_repositories` Variable is used. `renames`

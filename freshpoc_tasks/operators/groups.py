@@ -14,6 +14,7 @@ from freshpoc_tasks.operators.pipeline import (
     AnalyseOperator,
     IngestOperator,
     MineOperator,
+    RecordOperator,
     ReportOperator,
     WriteGraphOperator,
     stage_failed,
@@ -38,7 +39,14 @@ def _pull(group: str, task: str, key: str) -> str:
 
 
 def repository_stages(spec: Any, group_id: str = "process") -> None:
-    """ingest → (mine, analyse) → write_graph → embed → report, for one repository spec."""
+    """ingest → (mine, analyse) → write_graph → report, with embed beside them → record.
+
+    Nothing waits for vectors: embed needs only the snapshot and the analysis, so it starts as
+    soon as analyse ends and runs beside write_graph and report (on a big repository embedding
+    is most of the run: sqlalchemy's 31k chunks). ``record`` marks the commit processed only
+    after both embed and report, so a commit whose vectors failed is processed again by the
+    next run instead of being skipped.
+    """
     ingest = IngestOperator(task_id="ingest", repo=spec, pool="freshpoc_git",
                             map_index_template=_BY_LOCATION, **_STAGE_ARGS)
     staged = {"ingest": ingest.output, "map_index_template": _BY_REPO_ID, **_STAGE_ARGS}
@@ -52,5 +60,9 @@ def repository_stages(spec: Any, group_id: str = "process") -> None:
                           snapshot_uri=_pull(group_id, "ingest", "source_uri"),
                           map_index_template="{{ task.repo_id }}", **_STAGE_ARGS)
     report = ReportOperator(task_id="report", mine=mine.output, analyse=analyse.output,
-                            graph=write.output, **staged)
-    write >> embed >> report
+                            graph=write.output, record_processed=False, **staged)
+    record = RecordOperator(task_id="record", mine=mine.output, analyse=analyse.output,
+                            report=report.output, **staged)
+    # embed's inputs are templated pulls of ingest and analyse: the dependency is stated here.
+    analyse >> embed
+    [embed, report] >> record
