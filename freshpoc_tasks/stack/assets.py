@@ -101,10 +101,17 @@ def ensure_mermaid(cache_dir: str | Path | None = None, *, npm: str = "npm", tim
 def install_assets(cfg: StackConfig) -> dict[str, Path]:
     """The stack-up asset step: every file the tasks and the served pages read at run time,
     installed into ``cfg.cache_dir`` (idempotent; a warm cache starts no process). Returns what
-    is where, by name."""
-    from freshpoc_tasks.search.model import ensure_model
+    is where, by name.
 
-    return {"embedding model": ensure_model(cfg.cache_dir), "mermaid": ensure_mermaid(cfg.cache_dir)}
+    The embedding model is the configured one (``FRESHPOC_EMBEDDING_MODEL``, default the int8
+    all-MiniLM-L6-v2): each model has its own folder, so a fresh machine installs only that
+    one, and a cache holding another model (the float export used before) is neither needed nor
+    touched."""
+    from freshpoc_tasks.search.model import ensure_model, model_spec
+
+    spec = model_spec()
+    return {f"embedding model {spec.label}": ensure_model(cfg.cache_dir, spec.name),
+            "mermaid": ensure_mermaid(cfg.cache_dir)}
 
 
 def ensure_chromium(cfg: StackConfig) -> str:
