@@ -394,6 +394,12 @@ def minio(cfg: StackConfig) -> Service:
         names = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         if BUCKET not in names:
             s3.create_bucket(Bucket=BUCKET)
+        # Versioning: an overwritten or deleted artifact or report can be recovered (what
+        # `freshpoc backup` leaves to the object store instead of copying it).
+        try:
+            s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        except Exception as exc:  # a store without versioning still serves the pipeline
+            print(f"    warning: versioning of bucket {BUCKET} not enabled: {exc}", flush=True)
 
     program = Program(
         name="minio",

@@ -1,0 +1,327 @@
+"""``freshpoc backup [--to DIR|s3://BUCKET/PREFIX]`` and ``freshpoc restore FROM``.
+
+What a lost disk costs, and what this keeps:
+
+* the graph: Dgraph's own export (RDF + schema, through its ``/admin`` endpoint), loaded back with
+  ``dgraph live`` after the target graph is dropped, so uids are new but every ``xid``, edge,
+  facet and validity run is the same (the canonical export compares equal);
+* the registry and the ledgers: ``pg_dump`` of the ``freshpoc`` database (custom format), and of
+  Airflow's metadata database (restored only with ``--airflow-metadata``: Airflow must be stopped
+  for that, its schedulers hold the tables);
+* the search index: every ``CodeChunk`` object with its uuid, properties and vector, as JSON
+  Lines, inserted back as is (no re-embedding, so search answers are the same). Weaviate's
+  ``backup-filesystem`` module would need the module enabled and Weaviate restarted; the objects
+  are what a restore needs, and they travel to any Weaviate;
+* a ``manifest.json`` with the versions of FreshPoC and of each server and the sha256 of every
+  file; ``restore`` refuses a backup whose files do not match it.
+
+MinIO's staged artifacts and reports are not copied: the ``freshpoc`` bucket has versioning on
+(the stack's bootstrap turns it on), and an S3 store has its own replication. Backup and restore
+print how long each part took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from freshpoc_tasks.stack.client import one_line_errors, use_local_stack
+from freshpoc_tasks.stack.config import StackConfig
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+COLLECTION = "CodeChunk"
+DATABASES = ("freshpoc", "airflow")
+WEAVIATE_BATCH = 200
+
+
+class BackupError(RuntimeError):
+    """A backup or restore step failed; the message says which and why."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    b = subparsers.add_parser(
+        "backup", help="back up the graph, the registry and the search index",
+        description="Dgraph export (RDF + schema), pg_dump of the freshpoc database and of "
+                    "Airflow's metadata, the CodeChunk objects with their vectors, and a manifest "
+                    "with versions and checksums, into a new folder (or an S3 prefix).")
+    b.add_argument("--to", default="freshpoc-backup",
+                   help="folder to create (default ./freshpoc-backup/<UTC time>) or "
+                        "s3://bucket/prefix (written through the freshpoc_s3 connection)")
+    b.set_defaults(func=_backup_command)
+    r = subparsers.add_parser(
+        "restore", help="restore a backup into the stack (replaces its graph and search index)",
+        description="Check the backup against its manifest, then replace the graph, the "
+                    "freshpoc database and the CodeChunk collection with the backup's. Meant for "
+                    "a stack just reset and brought up again (freshpoc stack reset; stack up).")
+    r.add_argument("source", metavar="FROM", help="backup folder or s3://bucket/prefix")
+    r.add_argument("--yes", action="store_true",
+                   help="do not ask before replacing the stack's graph, registry and search index")
+    r.add_argument("--airflow-metadata", action="store_true",
+                   help="also restore Airflow's metadata database (stop Airflow's programs first)")
+    r.set_defaults(func=_restore_command)
+
+
+# Helpers ------------------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(root: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Checksums of every file under ``root`` (but the manifest), with ``meta``."""
+    files = {str(p.relative_to(root)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+             for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    manifest = {"format": FORMAT, **meta, "files": files}
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def verify_manifest(root: Path) -> dict[str, Any]:
+    """The manifest, after checking every file it lists (and nothing missing or altered)."""
+    path = root / MANIFEST
+    if not path.exists():
+        raise BackupError(f"{root} holds no {MANIFEST}: not a FreshPoC backup")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"backup format {manifest.get('format')!r}, this FreshPoC reads {FORMAT}")
+    bad = [name for name, info in manifest["files"].items()
+           if not (root / name).is_file() or sha256_file(root / name) != info["sha256"]]
+    if bad:
+        raise BackupError(f"files missing or altered since the backup: {', '.join(sorted(bad))}")
+    return manifest
+
+
+def _pg(cfg: StackConfig, tool: str) -> list[str]:
+    """A PostgreSQL client of the stack's version, as its superuser over the Unix socket."""
+    binary = Path(f"/usr/lib/postgresql/{cfg.versions['postgres']}/bin") / tool
+    return [str(binary), "-h", str(cfg.data("postgres") / "run"), "-p", str(cfg.ports["postgres"]),
+            "-U", "postgres"]
+
+
+def _run(what: str, cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise BackupError(f"{what} failed: {' / '.join(tail)}")
+
+
+def _dgraph_http(cfg: StackConfig, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(f"http://127.0.0.1:{cfg.ports['dgraph_http']}{path}",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        answer = json.loads(resp.read())
+    if answer.get("errors"):
+        raise BackupError(f"Dgraph {path}: {answer['errors']}")
+    return answer
+
+
+# Parts --------------------------------------------------------------------------------------
+def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
+    """Dgraph's export (RDF, schema) written by the alpha into ``out/dgraph``."""
+    target = out / "dgraph"
+    target.mkdir(parents=True)
+    mutation = ('mutation { export(input: {format: "rdf", destination: ' + json.dumps(str(target))
+                + "}) { response { code message } exportedFiles } }")
+    answer = _dgraph_http(cfg, "/admin", {"query": mutation})
+    found = {p.name: p for p in target.rglob("*.gz")}
+    for name in ("g01.rdf.gz", "g01.schema.gz"):
+        if name not in found:
+            raise BackupError(f"Dgraph's export wrote no {name}: {answer}")
+    for name, path in found.items():
+        path.replace(target / name)
+    for leftover in [p for p in target.iterdir() if p.is_dir()]:
+        shutil.rmtree(leftover)
+    with gzip.open(target / "g01.rdf.gz", "rt") as fh:
+        quads = sum(1 for _ in fh)
+    return {"dgraph_rdf_quads": quads}
+
+
+def backup_postgres(cfg: StackConfig, out: Path) -> dict[str, Any]:
+    target = out / "postgres"
+    target.mkdir(parents=True)
+    for db in DATABASES:
+        _run(f"pg_dump of {db}", [*_pg(cfg, "pg_dump"), "-Fc", "-d", db, "-f", str(target / f"{db}.dump")])
+    return {}
+
+
+def _objects(collection: Any) -> Iterator[dict[str, Any]]:
+    for obj in collection.iterator(include_vector=True):
+        vector = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
+        yield {"uuid": str(obj.uuid), "properties": obj.properties, "vector": vector}
+
+
+def backup_weaviate(out: Path, conn_id: str = "freshpoc_weaviate",
+                    collection: str = COLLECTION) -> dict[str, Any]:
+    from freshpoc_tasks.hooks.weaviate import CodeChunkHook
+
+    target = out / "weaviate"
+    target.mkdir(parents=True)
+    count = 0
+    with CodeChunkHook(conn_id=conn_id, collection=collection) as hook, \
+            gzip.open(target / f"{collection}.jsonl.gz", "wt") as fh:
+        if hook.conn.collections.exists(collection):
+            for record in _objects(hook.collection):
+                fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+                count += 1
+    return {"weaviate_objects": count}
+
+
+def restore_dgraph(cfg: StackConfig, root: Path) -> None:
+    """Drop the target graph, then load the export with its schema (new uids, same xids)."""
+    from freshpoc_tasks.stack.build import build_dgraph
+
+    _dgraph_http(cfg, "/alter", {"drop_all": True})
+    binary = build_dgraph(cfg)
+    with tempfile.TemporaryDirectory(prefix="freshpoc-restore-") as tmp:
+        _run("dgraph live", [str(binary), "live", "--files", str(root / "dgraph" / "g01.rdf.gz"),
+                             "--schema", str(root / "dgraph" / "g01.schema.gz"),
+                             "--alpha", f"127.0.0.1:{cfg.ports['dgraph_grpc']}",
+                             "--zero", f"127.0.0.1:{cfg.ports['dgraph_zero_grpc']}",
+                             "--new_uids", "--xidmap", str(Path(tmp) / "xidmap")])
+
+
+def restore_postgres(cfg: StackConfig, root: Path, db: str, into: str | None = None) -> None:
+    """``pg_restore --clean`` of one database's dump (into another database when ``into``)."""
+    dump = root / "postgres" / f"{db}.dump"
+    _run(f"pg_restore of {db}", [*_pg(cfg, "pg_restore"), "-d", into or db, "--clean", "--if-exists",
+                                 "--single-transaction", str(dump)])
+
+
+def restore_weaviate(root: Path, conn_id: str = "freshpoc_weaviate", collection: str = COLLECTION,
+                     source: str = COLLECTION) -> int:
+    """Recreate ``collection`` empty and insert the backup's objects (uuid, properties, vector)."""
+    from weaviate.classes.data import DataObject
+
+    from freshpoc_tasks.hooks.weaviate import CodeChunkHook, WeaviateSyncError
+
+    written = 0
+    with CodeChunkHook(conn_id=conn_id, collection=collection) as hook:
+        if hook.conn.collections.exists(collection):
+            hook.drop_collection()
+        hook.ensure_collection()
+        batch: list[Any] = []
+
+        def flush() -> int:
+            res = hook.collection.data.insert_many(batch)
+            if res.has_errors:
+                raise WeaviateSyncError(f"{len(res.errors)} objects refused: {list(res.errors.values())[:3]}")
+            n = len(batch)
+            batch.clear()
+            return n
+
+        with gzip.open(root / "weaviate" / f"{source}.jsonl.gz", "rt") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                batch.append(DataObject(properties=rec["properties"], uuid=rec["uuid"], vector=rec["vector"]))
+                if len(batch) >= WEAVIATE_BATCH:
+                    written += flush()
+        if batch:
+            written += flush()
+    return written
+
+
+# Commands -----------------------------------------------------------------------------------
+def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    start = time.monotonic()
+    try:
+        return fn()
+    finally:
+        timings[name] = round(time.monotonic() - start, 2)
+        print(f"    {name}: {timings[name]:.1f} s", flush=True)
+
+
+def make_backup(cfg: StackConfig, out: Path) -> dict[str, Any]:
+    """Everything into a new folder ``out``; returns the manifest."""
+    from freshpoc_tasks import __version__
+
+    out.mkdir(parents=True, exist_ok=False)
+    timings: dict[str, float] = {}
+    counts: dict[str, Any] = {}
+    counts |= _timed(timings, "dgraph", lambda: backup_dgraph(cfg, out))
+    counts |= _timed(timings, "postgres", lambda: backup_postgres(cfg, out))
+    counts |= _timed(timings, "weaviate", lambda: backup_weaviate(out))
+    return write_manifest(out, {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "freshpoc": __version__,
+        "versions": {k: cfg.versions[k] for k in ("dgraph", "postgres", "weaviate", "airflow")},
+        "counts": counts, "seconds": timings})
+
+
+def restore_backup(cfg: StackConfig, root: Path, airflow_metadata: bool = False) -> dict[str, float]:
+    verify_manifest(root)
+    timings: dict[str, float] = {}
+    _timed(timings, "dgraph", lambda: restore_dgraph(cfg, root))
+    _timed(timings, "postgres", lambda: restore_postgres(cfg, root, "freshpoc"))
+    if airflow_metadata:
+        _timed(timings, "airflow metadata", lambda: restore_postgres(cfg, root, "airflow"))
+    _timed(timings, "weaviate", lambda: restore_weaviate(root))
+    return timings
+
+
+def _s3(uri: str) -> tuple[Any, str, str]:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return S3Hook(aws_conn_id="freshpoc_s3").get_conn(), bucket, prefix.strip("/")
+
+
+@one_line_errors
+def _backup_command(args: argparse.Namespace) -> int:
+    cfg = StackConfig.from_env()
+    use_local_stack(cfg)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    remote = args.to.startswith("s3://")
+    with tempfile.TemporaryDirectory(prefix="freshpoc-backup-") as tmp:
+        out = Path(tmp) / stamp if remote else Path(args.to) / stamp
+        print(f"==> backing up to {args.to.rstrip('/')}/{stamp}", flush=True)
+        start = time.monotonic()
+        manifest = make_backup(cfg, out)
+        if remote:
+            client, bucket, prefix = _s3(args.to)
+            for name in [*manifest["files"], MANIFEST]:
+                client.upload_file(str(out / name), bucket, "/".join(p for p in (prefix, stamp, name) if p))
+        print(f"backup done in {time.monotonic() - start:.1f} s: {json.dumps(manifest['counts'])}")
+    return 0
+
+
+@one_line_errors
+def _restore_command(args: argparse.Namespace) -> int:
+    cfg = StackConfig.from_env()
+    use_local_stack(cfg)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise BackupError("restore replaces the stack's graph, registry and search index; pass --yes")
+        if input(f"Replace the stack's data with {args.source}? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print("nothing restored")
+            return 1
+    with tempfile.TemporaryDirectory(prefix="freshpoc-restore-") as tmp:
+        root = Path(args.source)
+        if args.source.startswith("s3://"):
+            client, bucket, prefix = _s3(args.source)
+            root = Path(tmp)
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+                for obj in page.get("Contents", []):
+                    dest = root / obj["Key"][len(prefix) + 1:]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    client.download_file(bucket, obj["Key"], str(dest))
+        print(f"==> restoring {args.source}", flush=True)
+        start = time.monotonic()
+        restore_backup(cfg, root, airflow_metadata=args.airflow_metadata)
+        print(f"restore done in {time.monotonic() - start:.1f} s")
+    return 0
