@@ -3,13 +3,14 @@
 Airflow does not authenticate plugin apps, so every route — the API, the report pages and the
 Mermaid bundle — depends on Airflow's own user resolution (bearer token or UI cookie) and auth
 manager (see :mod:`freshpoc_tasks.api.security`): the API has exactly Airflow's users and roles.
-Only the OpenAPI document and its docs page are open, as Airflow's own are. The ontology
+Only the OpenAPI document, its docs page and ``/live`` (a data-free liveness probe,
+:mod:`freshpoc_tasks.api.health`) are open, as Airflow's own are. The ontology
 proposals (:mod:`freshpoc_tasks.api.proposals`) have their own rule: every user reviews, admins
 decide.
 
 The MCP server (:mod:`freshpoc_tasks.mcp`) is served at ``/mcp`` behind the same access rule: the
 route depends on the graph reader before handing the request to the SDK's streamable-HTTP
-handler, and its tools call these routers' own functions.
+handler, and its tools call the routes' own functions (:mod:`freshpoc_tasks.api.routes`).
 """
 
 import contextlib
@@ -25,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from freshpoc_tasks import __version__
 from freshpoc_tasks.api import problems
+from freshpoc_tasks.api.health import build_liveness_router
 from freshpoc_tasks.api.proposals import (
     Ledger,
     build_proposals_router,
@@ -71,6 +73,7 @@ def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GR
                                "application/problem+json."),
                   responses=problems.PROBLEM_RESPONSES)
     problems.install(app)
+    app.include_router(build_liveness_router())  # /live: no authentication, no data (api/health.py)
     access = auth_dependency or graph_reader(conn_id)
     make_runner = runner_factory or default_runner_factory
     lock = threading.Lock()
@@ -96,7 +99,7 @@ def create_app(runner_factory: RunnerFactory | None = None, *, conn_id: str = GR
         lambda: neighbours_from(store_of().runner.query))
     guarded.include_router(graph_router)
     guarded.include_router(search_router)
-    _mount_mcp(app, guarded, store_of, graph_router, search_router)
+    _mount_mcp(app, guarded, store_of, search_router)
     app.include_router(guarded)
     if auth_dependency is not None:
         app.include_router(build_proposals_router(ledger_factory, auth_dependency, auth_dependency,
@@ -119,8 +122,8 @@ class _Handoff(Response):
 
 
 def _mount_mcp(app: FastAPI, guarded: APIRouter, store_of: Callable[[], GraphStore],
-               graph_router: APIRouter, search_router: APIRouter) -> None:
-    """``/mcp``: the MCP server (streamable HTTP, stateless) over these routers. Its session
+               search_router: APIRouter) -> None:
+    """``/mcp``: the MCP server (streamable HTTP, stateless) over the routes' functions. Its session
     manager runs in the app's lifespan, which Airflow enters for every plugin app it mounts; a
     checkout whose environment lacks the ``mcp`` package serves everything else and answers 503
     here, naming the package."""
@@ -131,7 +134,7 @@ def _mount_mcp(app: FastAPI, guarded: APIRouter, store_of: Callable[[], GraphSto
         log.warning("MCP endpoint disabled: %s", exc)
         server = None
     else:
-        server = build_server(lambda: StackBackend(store_of, graph_router, search_router))
+        server = build_server(lambda: StackBackend(store_of, search_router))
     running: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager

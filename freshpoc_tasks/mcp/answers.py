@@ -54,6 +54,11 @@ class Backend(Protocol):
         """Main author of one of the repository's files (its mined history)."""
         ...
 
+    def diff(self, repo: str, from_commit: str,
+             to_commit: str) -> tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]:
+        """(full from sha, full to sha, added refs, removed refs), commit nodes left out."""
+        ...
+
     def saved_queries(self) -> list[dict[str, Any]]: ...
 
     def run_saved_query(self, name: str, params: dict[str, str]) -> dict[str, Any]: ...
@@ -67,6 +72,21 @@ def _check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
         raise ToolProblem("direction must be 'up' or 'down'")
     return direction
+
+
+def commit_on(store: GraphQuestions, repo: str, sha: str) -> tuple[int, int, str]:
+    """(position on the timeline from 0, commit time in µs, full sha) of a processed commit given
+    by its sha or a unique prefix."""
+    points = store.timeline(repo)
+    if not points:
+        raise ToolProblem(f"no repository {repo!r} in the graph; the repositories resource lists them")
+    found = [(i, us, s) for i, (us, s) in enumerate(points) if s.startswith(sha.lower())]
+    if not found:
+        raise ToolProblem(f"no processed commit {sha} in {repo}; processed: "
+                          + ", ".join(s[:12] for _, s in points[-10:]))
+    if len(found) > 1:
+        raise ToolProblem(f"commit prefix {sha} names {len(found)} commits in {repo}; give more digits")
+    return found[0]
 
 
 class GraphTools:
@@ -105,30 +125,16 @@ class GraphTools:
 
     # Commits -------------------------------------------------------------------------------------
     def commit(self, repo: str, sha: str) -> tuple[int, int, str]:
-        """(position on the timeline from 0, commit time in µs, full sha) of a processed commit."""
-        points = self.store.timeline(repo)
-        if not points:
-            raise ToolProblem(f"no repository {repo!r} in the graph; the repositories resource lists them")
-        found = [(i, us, s) for i, (us, s) in enumerate(points) if s.startswith(sha.lower())]
-        if not found:
-            raise ToolProblem(f"no processed commit {sha} in {repo}; processed: "
-                              + ", ".join(s[:12] for _, s in points[-10:]))
-        if len(found) > 1:
-            raise ToolProblem(f"commit prefix {sha} names {len(found)} commits in {repo}; give more digits")
-        return found[0]
+        return commit_on(self.store, repo, sha)
 
     def graph_diff(self, repo: str, from_commit: str, to_commit: str, limit: int,
                    cursor: str | None) -> dict[str, Any]:
-        """Nodes added and removed between two processed commits (commit nodes left out: they are
-        history, each commit would "add" itself), as one paged list of ``{change, xid, type, name}``."""
-        (ia, ua, sa), (ib, ub, sb) = self.commit(repo, from_commit), self.commit(repo, to_commit)
-        if ia > ib:
-            raise ToolProblem("from_commit must not be newer than to_commit")
-        added, removed = self.store.changes(repo, ua, ub)
-        rows = ([{"change": "added", **x} for x in added if x.get("type") != "commit"]
-                + [{"change": "removed", **x} for x in removed if x.get("type") != "commit"])
-        counts = {"added": sum(r["change"] == "added" for r in rows),
-                  "removed": sum(r["change"] == "removed" for r in rows)}
+        """Nodes added and removed between two processed commits, as one paged list of
+        ``{change, xid, type, name}`` (the API's diff on the stack, the same question locally)."""
+        check_limit(limit)
+        sa, sb, added, removed = self.backend.diff(repo, from_commit, to_commit)
+        rows = [{"change": "added", **x} for x in added] + [{"change": "removed", **x} for x in removed]
+        counts = {"added": len(added), "removed": len(removed)}
         return _renamed(page(rows, cursor, limit, lambda xs: {
             "repo": repo, "from_commit": sa, "to_commit": sb, "counts": counts, "changes": xs}), "changes")
 
@@ -213,15 +219,12 @@ class GraphTools:
         return answer
 
     def hotspots(self, repo: str, limit: int, cursor: str | None) -> dict[str, Any]:
-        """The newest commit's ranked hotspot list, stored with the commit by the writer (both
-        stores: ``GraphQuestions.ranked``); a graph written before those figures existed asks the
-        backend (the API's route recomputes them; a local graph has to be reported again)."""
+        """The newest commit's ranked hotspot list the writer stored with it (the API's route on
+        the stack, ``GraphQuestions.ranked`` locally: the same list)."""
         offset = decode_cursor(cursor)
         if not self.store.timeline(repo):
             raise ToolProblem(f"no repository {repo!r} in the graph; the repositories resource lists them")
-        ranked = getattr(self.store, "ranked", None)
-        found = ranked(repo, "hotspots", None, offset, check_limit(limit)) if ranked else None
-        rows, total = found if found is not None else self.backend.hotspots(repo, offset, limit)
+        rows, total = self.backend.hotspots(repo, offset, check_limit(limit))
         return page_window(list(rows), offset, total, lambda xs: {"repo": repo, "items": xs})
 
     def owners(self, repo: str, path: str, xid: str | None, limit: int, cursor: str | None) -> dict[str, Any]:

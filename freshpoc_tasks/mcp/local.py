@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from freshpoc_tasks.graph.local_store import STATE_FILE, LocalStore
-from freshpoc_tasks.mcp.answers import ToolProblem, Unavailable
+from freshpoc_tasks.mcp.answers import ToolProblem, Unavailable, commit_on
 
 NEEDS_STACK = "on the stack's MCP endpoint (/freshpoc/mcp); a local graph from 'freshpoc report' has no {}"
 
@@ -50,8 +50,25 @@ class LocalBackend:
         return hits[:limit]
 
     def hotspots(self, repo: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        raise Unavailable(f"{self.folder} was reported before hotspots were stored with each commit: "
-                          "run 'freshpoc report' on the repository again")
+        found = self.store.ranked(repo, "hotspots", None, offset, limit)
+        if found is None:
+            raise Unavailable(f"{self.folder} was reported before hotspots were stored with each commit: "
+                              "run 'freshpoc report' on the repository again")
+        return found
+
+    def diff(self, repo: str, from_commit: str,
+             to_commit: str) -> tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]:
+        """The API's diff question over the local store: both commits resolved on the timeline,
+        commit nodes left out (history: each processed commit would "add" itself)."""
+        (ia, ua, sa), (ib, ub, sb) = self.commit(repo, from_commit), self.commit(repo, to_commit)
+        if ia > ib:
+            raise ToolProblem("from_commit must not be newer than to_commit")
+        added, removed = self.store.changes(repo, ua, ub)
+        return (sa, sb, [x for x in added if x.get("type") != "commit"],
+                [x for x in removed if x.get("type") != "commit"])
+
+    def commit(self, repo: str, sha: str) -> tuple[int, int, str]:
+        return commit_on(self.store, repo, sha)
 
     def owners(self, repo: str, path: str, xid: str | None, offset: int,
                limit: int) -> tuple[dict[str, Any], list[dict[str, Any]], int]:

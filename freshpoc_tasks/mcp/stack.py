@@ -1,11 +1,11 @@
 """The MCP backend on the stack: the query API's own route functions over Dgraph.
 
-Inside the plugin the MCP server answers with exactly the functions the API's routes run — the
-routers :func:`freshpoc_tasks.api.app.create_app` builds are handed over and their endpoints
-called directly (no HTTP round trip, no second copy of a query): hotspot order, owners, saved
-queries with their parameter checks, search answered as graph nodes, the reports. A route's
-problem (404, 400, 503) becomes a :class:`~freshpoc_tasks.mcp.answers.ToolProblem` with the
-route's own sentence.
+Inside the plugin the MCP server answers with exactly the functions the API's routes run
+(:mod:`freshpoc_tasks.api.routes`, store first: ``hotspots_answer``, ``owners_answer``,
+``diff_answer``, ``run_saved_query``, the report answers): no HTTP round trip and no second copy of
+a query. Search is the search router's own endpoint (:mod:`freshpoc_tasks.api.search` keeps its
+logic inside the router), found by path. A route's problem (404, 400, 503) becomes a
+:class:`~freshpoc_tasks.mcp.answers.ToolProblem` with the route's own sentence.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from starlette.requests import Request
 
+from freshpoc_tasks.api import routes
 from freshpoc_tasks.api.pagination import PageParams
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.store import GraphStore
@@ -29,53 +30,50 @@ def _request(path: str, params: dict[str, str] | None = None, root_path: str = "
                     "query_string": urlencode(params or {}).encode()})
 
 
+def _answer(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ProblemError as exc:
+        raise ToolProblem(exc.detail) from None
+
+
 class StackBackend:
-    """:class:`~freshpoc_tasks.mcp.answers.Backend` over the API's routers."""
+    """:class:`~freshpoc_tasks.mcp.answers.Backend` over the API's route functions."""
 
     kind = "stack"
 
-    def __init__(self, store_of: Callable[[], GraphStore], graph_router: APIRouter,
-                 search_router: APIRouter | None = None) -> None:
+    def __init__(self, store_of: Callable[[], GraphStore], search_router: APIRouter | None = None) -> None:
         self._store_of = store_of
-        self._routes: dict[str, Callable[..., Any]] = {}
-        for router in (graph_router, search_router):
-            for route in (router.routes if router is not None else []):
-                self._routes.setdefault(getattr(route, "path", ""), getattr(route, "endpoint", None))
+        found = search_router.routes if search_router is not None else []
+        self._search = next((getattr(r, "endpoint", None) for r in found
+                             if getattr(r, "path", "") == "/search"), None)
 
     @property
     def store(self) -> GraphStore:  # type: ignore[override]
         return self._store_of()
 
-    def _call(self, route: str, /, **kwargs: Any) -> Any:
-        endpoint = self._routes.get(route)
-        if endpoint is None:
-            raise ToolProblem(f"the query API has no route {route}")
-        try:
-            return endpoint(**kwargs)
-        except ProblemError as exc:
-            raise ToolProblem(exc.detail) from None
-
     def repositories(self) -> list[str]:
-        page = self._call("/repositories", store=self.store, page=PageParams(limit=500, offset=0))
+        page = _answer(routes.repositories_answer, self.store, PageParams(limit=500, offset=0))
         return [r.repo_id for r in page.items]
 
     def search(self, query: str, repo: str | None, node_type: str | None, limit: int) -> list[dict[str, Any]]:
-        answer = self._call("/search", request=_request("/search"), q=query, repo=repo, language=None,
-                            node_type=node_type, limit=limit, mode="hybrid")
+        if self._search is None:
+            raise ToolProblem("search is not served by this API")
+        answer = _answer(self._search, request=_request("/search"), q=query, repo=repo, language=None,
+                         node_type=node_type, limit=limit, mode="hybrid")
         return [{"xid": h["xid"], "type": h.get("node_type"), "name": h.get("name"), "repo": h.get("repo_id"),
                  "kind": h.get("kind"), "path": h.get("path"), "score": h.get("score"),
                  "snippet": (h.get("snippet") or "")[:600],
                  "neighbours": h.get("neighbours", [])} for h in answer["items"]]
 
     def hotspots(self, repo: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        page = self._call("/hotspots", store=self.store, repo=repo,
-                          page=PageParams(limit=limit, offset=offset))
+        page = _answer(routes.hotspots_answer, self.store, repo, PageParams(limit=limit, offset=offset))
         return [x.model_dump() for x in page.items], page.total
 
     def owners(self, repo: str, path: str, xid: str | None, offset: int,
                limit: int) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-        answer = self._call("/owners", store=self.store, repo=repo, path=path, xid=xid,
-                            page=PageParams(limit=limit, offset=offset))
+        answer = _answer(routes.owners_answer, self.store, repo, PageParams(limit=limit, offset=offset),
+                         path=path, xid=xid)
         head = {"repo": repo, "subject": answer.subject,
                 "owner": answer.owner.model_dump() if answer.owner else None}
         return head, [x.model_dump() for x in answer.files.items], answer.files.total
@@ -83,22 +81,27 @@ class StackBackend:
     def file_owner(self, repo: str, path: str) -> str | None:
         """The saved query the owners route reads a path's owner with (one lookup per file: the
         impact tool asks it for every file behind every affected node)."""
-        rows = self.store.run("path_owner", repo=repo, path=path).get("self", [])
+        rows = _answer(routes.run, self.store, "path_owner", repo=repo, path=path).get("self", [])
         return rows[0].get("main_author") if rows else None
 
+    def diff(self, repo: str, from_commit: str,
+             to_commit: str) -> tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]:
+        d = _answer(routes.diff_answer, self.store, repo, from_commit, to_commit)
+        return (d.from_commit.sha, d.to_commit.sha, [x.model_dump() for x in d.added],
+                [x.model_dump() for x in d.removed])
+
     def saved_queries(self) -> list[dict[str, Any]]:
-        return [q.model_dump() for q in self._call("/queries", store=self.store)]
+        return [q.model_dump() for q in _answer(routes.saved_queries_answer, self.store)]
 
     def run_saved_query(self, name: str, params: dict[str, str]) -> dict[str, Any]:
-        return self._call("/queries/{name}", store=self.store, name=name,
-                          request=_request(f"/queries/{name}", params))
+        return _answer(routes.run_saved_query, self.store, name, params)
 
     def repository_report(self, repo: str) -> str:
-        response = self._call("/reports/repository", store=self.store, repo=repo, format="markdown",
-                              request=_request("/reports/repository"))
+        response = _answer(routes.repository_report_answer, self.store, _request("/reports/repository"),
+                           repo, "markdown")
         return bytes(response.body).decode("utf-8")
 
     def impact_report(self, repo: str, commit: str) -> str:
-        response = self._call("/reports/impact", store=self.store, repo=repo, commit=commit,
-                              format="markdown", request=_request("/reports/impact"))
+        response = _answer(routes.impact_report_answer, self.store, _request("/reports/impact"), repo,
+                           commit, "markdown")
         return bytes(response.body).decode("utf-8")

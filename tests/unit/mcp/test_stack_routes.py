@@ -1,6 +1,7 @@
-"""The stack backend calls the query API's route functions by path with keyword arguments: a route
-renamed, or a parameter renamed in routes.py or search.py, must fail here rather than in an agent's
-tool call. Each backend method's route call is bound against the real endpoint's signature."""
+"""The stack backend calls the query API's route functions (and the search route's endpoint) with
+the right arguments: every method is run over a graph store whose query runner stops at the first
+query, so a renamed function or parameter in routes.py or search.py fails here rather than in an
+agent's tool call, and a method that reached the graph did so through the route's own code."""
 
 from __future__ import annotations
 
@@ -9,50 +10,61 @@ from typing import Any
 
 import pytest
 
-from freshpoc_tasks.api.routes import build_router
 from freshpoc_tasks.api.search import build_search_router
-from freshpoc_tasks.api.store import GraphStore
+from freshpoc_tasks.api.store import GraphStore, load_saved_queries
 from freshpoc_tasks.mcp.stack import StackBackend
 
 
-class Bound(Exception):
-    """Raised by a stand-in endpoint once the call's arguments bound to the real signature."""
+class Reached(Exception):
+    """The call got as far as a graph query (or, for search, bound to the endpoint)."""
+
+
+class StopAtFirstQuery:
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def query(self, dql: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.queries.append(dql)
+        raise Reached(dql[:60])
 
 
 @pytest.fixture()
-def backend() -> tuple[StackBackend, list[str]]:
-    store = GraphStore(runner=None)  # type: ignore[arg-type]  # never asked: the calls stop at binding
-    graph = build_router(lambda: store, lambda: None)
+def backend() -> tuple[StackBackend, StopAtFirstQuery]:
+    runner = StopAtFirstQuery()
+    store = GraphStore(runner)
     search = build_search_router(lambda: None, lambda: None)  # type: ignore[arg-type,return-value]
-    b = StackBackend(lambda: store, graph, search)
-    called: list[str] = []
+    b = StackBackend(lambda: store, search)
+    endpoint = b._search
+    assert endpoint is not None, "the search router has no /search route"
+    signature = inspect.signature(endpoint)
 
-    def binder(path: str, endpoint: Any) -> Any:
-        signature = inspect.signature(endpoint)
-
-        def check(**kwargs: Any) -> Any:
-            signature.bind(**kwargs)  # TypeError on an unknown or missing parameter
-            called.append(path)
-            raise Bound(path)
-        return check
-
-    b._routes = {p: binder(p, e) for p, e in b._routes.items() if e is not None}
-    return b, called
+    def bound(**kwargs: Any) -> Any:
+        signature.bind(**kwargs)  # TypeError on an unknown or missing parameter
+        raise Reached("search")
+    b._search = bound
+    return b, runner
 
 
-@pytest.mark.parametrize(("method", "args", "path"), [
-    ("repositories", (), "/repositories"),
-    ("search", ("churn", None, None, 5), "/search"),
-    ("hotspots", ("r", 0, 10), "/hotspots"),
-    ("owners", ("r", "src", None, 0, 10), "/owners"),
-    ("owners", ("r", "", "x:r:y", 0, 10), "/owners"),
-    ("saved_queries", (), "/queries"),
-    ("run_saved_query", ("files", {"repo": "r"}), "/queries/{name}"),
-    ("repository_report", ("r",), "/reports/repository"),
-    ("impact_report", ("r", "abcd"), "/reports/impact"),
+@pytest.mark.parametrize(("method", "args"), [
+    ("repositories", ()),
+    ("search", ("churn", None, None, 5)),
+    ("hotspots", ("r", 0, 10)),
+    ("owners", ("r", "src", None, 0, 10)),
+    ("owners", ("r", "", "x:r:y", 0, 10)),
+    ("file_owner", ("r", "src/app.py")),
+    ("diff", ("r", "abcd", "abce")),
+    ("run_saved_query", ("path_owner", {"repo": "r", "path": "src"})),
+    ("repository_report", ("r",)),
+    ("impact_report", ("r", "abcd")),
 ])
-def test_each_route_call_binds_to_the_endpoint(backend, method, args, path):
-    b, called = backend
-    with pytest.raises(Bound):
+def test_each_method_reaches_the_graph_through_the_route_code(backend, method, args):
+    b, runner = backend
+    with pytest.raises(Reached):
         getattr(b, method)(*args)
-    assert called == [path]
+    assert len(runner.queries) <= 1
+
+
+def test_the_saved_query_catalogue_needs_no_graph(backend):
+    b, runner = backend
+    assert sorted(q["name"] for q in b.saved_queries()) == sorted(load_saved_queries())
+    assert runner.queries == []
