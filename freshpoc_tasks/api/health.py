@@ -17,11 +17,19 @@ def build_liveness_router() -> APIRouter:
     """A router with the one unauthenticated route; include it outside the guarded routers."""
     router = APIRouter()
 
-    @router.api_route(LIVENESS_PATH, methods=["GET", "HEAD"],
-                      summary="Liveness of the query API (no authentication, no data)",
-                      response_model=dict[str, str])
-    def live() -> JSONResponse:
+    def answer() -> JSONResponse:
         # Never cached: a stale "ok" from a proxy would hide a dead API server.
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    # Two routes, not one api_route with both methods: each gets its own OpenAPI operation id.
+    @router.get(LIVENESS_PATH, summary="Liveness of the query API (no authentication, no data)",
+                response_model=dict[str, str])
+    def live() -> JSONResponse:
+        return answer()
+
+    @router.head(LIVENESS_PATH, summary="Liveness of the query API, headers only",
+                 include_in_schema=False)
+    def live_head() -> JSONResponse:
+        return answer()
 
     return router

@@ -39,3 +39,12 @@ def test_liveness_ignores_what_the_caller_sends() -> None:
     resp = client.get(LIVENESS_PATH, params={"repo": "x"}, headers={"Authorization": "Bearer nonsense"})
     assert resp.json() == {"status": "ok"}
     assert client.post(LIVENESS_PATH).status_code == 405
+
+
+def test_liveness_has_one_operation_id_per_method() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FastAPI warns on a duplicate operation id
+        schema = app_like_the_plugin().openapi()
+    assert list(schema["paths"][LIVENESS_PATH]) == ["get"]
