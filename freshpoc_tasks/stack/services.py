@@ -643,6 +643,9 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "FRESHPOC_HOME": str(cfg.cache_dir),
         "FRESHPOC_STATE_DIR": str(cfg.state_dir),
         "no_proxy": "*",
+        # The embedding model chosen in the shell that ran `stack up` is the one tasks use.
+        **({"FRESHPOC_EMBEDDING_MODEL": os.environ["FRESHPOC_EMBEDDING_MODEL"]}
+           if os.environ.get("FRESHPOC_EMBEDDING_MODEL") else {}),
     }
 
 
