@@ -130,8 +130,10 @@ def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
                       nodes=list(nodes.values()), edges=list(uniq.values()))
 
 
-def routes(rng: random.Random, scale: float) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
+def routes(rng: random.Random, scale: float,
+           commits: int = 3) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
     """Route name -> a call with varied parameters (path, query parameters)."""
+    shas = COMMITS[:commits]
     n_mod, n_tab = int(20000 * scale), int(5000 * scale)
 
     def mod() -> str:
@@ -160,8 +162,8 @@ def routes(rng: random.Random, scale: float) -> dict[str, Callable[[], tuple[str
         "node": lambda: ("/nodes", {"xid": mod()}),
         "dependencies": lambda: ("/dependencies", {"xid": mod(), "depth": 3}),
         "lineage": lambda: ("/lineage", {"xid": col(), "direction": "up", "depth": 5}),
-        "as-of": lambda: ("/graph/as-of", {**r, "commit": rng.choice(COMMITS), "limit": 50}),
-        "diff": lambda: ("/graph/diff", {**r, "from_commit": COMMITS[0], "to_commit": COMMITS[1]}),
+        "as-of": lambda: ("/graph/as-of", {**r, "commit": rng.choice(shas), "limit": 50}),
+        "diff": lambda: ("/graph/diff", {**r, "from_commit": shas[0], "to_commit": shas[-1]}),
         "report": lambda: ("/reports/repository", r),
     }
 
@@ -240,6 +242,8 @@ def main() -> int:
                     help="stack: write into the stack's Dgraph, measure through its api-server too")
     ap.add_argument("--load", type=float, default=60.0, help="seconds of the load run (0: none)")
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--commits", type=int, default=3, choices=[1, 2, 3],
+                    help="commits written (as-of and diff have history to compare from 2)")
     ap.add_argument("--keep", type=Path, help="private Dgraph state folder to keep (reruns skip the writes)")
     args = ap.parse_args()
     import logging
@@ -259,7 +263,7 @@ def main() -> int:
         writer.ensure_schema()
         try:
             written = len(GraphStore(hook).timeline(REPO)) if args.keep else 0
-            for variant, when in list(enumerate(TIMES))[written:]:
+            for variant, when in list(enumerate(TIMES))[written:args.commits]:
                 delta = generate(args.scale, random.Random(8), variant)
                 t0 = time.perf_counter()
                 result = writer.apply(delta, committed_at=when)
@@ -271,7 +275,7 @@ def main() -> int:
                              mermaid_bundle=lambda: None)
             http = http_client() if args.target == "stack" else None
             rng = random.Random(8)
-            table = routes(rng, args.scale)
+            table = routes(rng, args.scale, min(args.commits, max(written, args.commits)))
             with TestClient(app, raise_server_exceptions=True) as client:
                 for name, make in table.items():
                     times: dict[str, list[float]] = {"raw": [], "app": [], "http": []}
