@@ -36,6 +36,9 @@ HARDENING: tuple[str, ...] = (
     "-c", "uploadpack.allowFilter=false",
     "-c", "gc.auto=0",
     "-c", "maintenance.auto=false",
+    # git 2.42+ can read attributes from a tree in a bare repository (attr.tree); the empty
+    # tree means none: a repository's .gitattributes never reaches git's backtracking matcher.
+    "-c", "attr.tree=4b825dc642cb6eb9a060e54bf8d69288fbee4904",
 )  # fmt: skip
 
 
@@ -122,6 +125,13 @@ def git_command(args: Sequence[str], git_dir: Path | None = None, config: Sequen
         cmd += ["-c", item]
     if git_dir is not None:
         cmd.append(f"--git-dir={git_dir}")
+    args = list(args)
+    if args[:1] == ["archive"] and "--worktree-attributes" not in args:
+        # By default git archive reads the archived tree's .gitattributes (export-ignore,
+        # export-subst), and git's own wildmatch backtracks for minutes on a pattern like
+        # ``*a*a*a*a*a*a*a*a*a*a*a*a*b`` (issue 15). A mirror is bare, so this flag means no
+        # repository attributes at all: the snapshot holds every file, byte for byte.
+        args.insert(1, "--worktree-attributes")
     cmd.extend(args)
     return cmd
 

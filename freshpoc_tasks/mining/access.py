@@ -12,6 +12,8 @@ word, so the mirror labelled with one repository could hold another's history (a
 mirror in the cache, say).  git has no switch that refuses these (``--no-local`` only stops
 hard-linking; ``safe.directory``, which we keep, only checks ownership), so :func:`local_source`
 checks the git directory itself and git is handed that directory, never the working copy.
+A partial clone (``extensions.partialClone``, a ``promisor`` remote) is refused too: its
+missing objects would come from the remote its config names.
 """
 
 from __future__ import annotations
@@ -158,6 +160,16 @@ def _check_git_dir(git_dir: Path, shown: str) -> None:
             raise _refuse_local(shown, f"{name!r} in its git directory is a symlink")
     if not (git_dir / "objects").is_dir():
         raise _refuse_local(shown, "its git directory has no objects folder")
+    if (git_dir / "config").is_file():
+        # A partial clone fetches missing objects from its promisor remote, which its own
+        # config names (another repository, over file://). git 2.39+ keeps upload-pack from
+        # lazy-fetching, with an error about corruption; refuse it up front, with the reason.
+        # ``--includes``: the repository's config may pull the setting in from another file.
+        found = run_git(["config", "--file", str(git_dir / "config"), "--includes", "--get-regexp",
+                         r"^(extensions\.partialclone|remote\..*\.promisor)$"], check=False)
+        if found.strip():
+            raise _refuse_local(shown, "it is a partial clone whose missing objects git would fetch "
+                                       "from its promisor remote (another repository)")
     for sub in ("objects", "refs"):
         for root, dirs, files in os.walk(git_dir / sub):  # os.walk never follows symlinked dirs
             for entry in (*dirs, *files):

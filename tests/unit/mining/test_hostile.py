@@ -183,6 +183,13 @@ def _indirections(tmp_path: Path, secret: Path) -> dict[str, Path]:
     nested = _work_tree(tmp_path / "nested", {"ok.py": "x = 1\n"})
     (nested / ".git" / ".git").write_text(f"gitdir: {secret / '.git'}\n")
     cases[".git inside .git"] = nested
+
+    # a partial clone: a missing blob would be fetched from the promisor remote its config names
+    promisor = _work_tree(tmp_path / "promisor", {"ok.py": "x = 1\n"})
+    (tmp_path / "promisor.inc").write_text(f"[remote \"p\"]\n\tpromisor = true\n\turl = file://{secret}\n")
+    subprocess.run(["git", "-C", str(promisor), "config", "include.path", str(tmp_path / "promisor.inc")],
+                   check=True, env=git_env())
+    cases["promisor remote (through an include)"] = promisor
     return cases
 
 
@@ -422,3 +429,24 @@ def test_log_lines_quoting_repository_content_are_escaped() -> None:
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "cannot parse m\\x1b[2J.sql: bad\\u202etoken\nplain 1\n"
+
+
+def test_archive_never_reads_the_repositorys_gitattributes(tmp_path: Path) -> None:
+    """git archive (the pipeline's snapshot) would match every path against the tree's
+    .gitattributes with git's own backtracking wildmatch: minutes for one line (issue 15)."""
+    from freshpoc_tasks.mining._git import run_git
+    from tests.hostile.corpus import work_tree
+
+    attrs = b"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b export-ignore\nkeep.txt export-subst\n"
+    src = work_tree(tmp_path / "src", {"a" * 200 + ".txt": b"x\n", "keep.txt": b"$Format:%H$\n"},
+                    attributes=attrs)
+    repo = open_repository(str(src), tmp_path / "cache")
+    started = time.monotonic()
+    out = run_git(["archive", "--format=tar", "HEAD"], repo.git_dir)
+    assert time.monotonic() - started < 10
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+        names = {m.name: m for m in tar.getmembers()}
+        assert set(names) == {".gitattributes", "a" * 200 + ".txt", "keep.txt"}
+        assert tar.extractfile(names["keep.txt"]).read() == b"$Format:%H$\n"  # not substituted
