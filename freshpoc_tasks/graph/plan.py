@@ -19,9 +19,10 @@ from typing import Any
 from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node
 from freshpoc_tasks.graph import validity as v
 from freshpoc_tasks.graph.diff import EdgeChange, GraphDiff, NodeChange
-from freshpoc_tasks.graph.ontology import GraphOntology, dgraph_type_name
+from freshpoc_tasks.graph.ontology import GraphOntology
 from freshpoc_tasks.graph.records import (
     MAX_XID_BYTES,
+    dgraph_type_name,
     edge_facets,
     edge_hash,
     node_fields,
@@ -143,6 +144,10 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
 
     ``state`` must hold every node owned by the repository (with its out-edges) and every other
     node the delta names, so anything absent from it is new.
+
+    One pass over the ids and one over the edge keys, each deciding the write, the counts and the
+    diff of its item: a first write plans every node and edge of a repository (a quarter of a
+    million on 10,000 files), so each step of an item is paid that many times.
     """
     repo = delta.repo_id
     nodes, edges, skipped, proposed = _validate(delta, onto)
@@ -154,33 +159,51 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     diff = GraphDiff(repo_id=repo, commit=point[1], committed_at_us=point[0],
                      previous_commit=prev[1] if prev else None)
     changed_before: dict[str, str] = {}
+    assign, value_at, envelope, encode = v.assign, v.value_at, v.envelope, v.encode
+    stored_nodes, stored_edges = state.nodes, state.edges
+    lifecycle = onto.lifecycle
 
-    endpoints = {x for k in edges for x in k[1:]}
-    xids = sorted(set(nodes) | endpoints | {x for x, s in state.nodes.items() if s.repo == repo})
+    # Sorting the ids is a large part of planning (they share long prefixes), and the delta's
+    # nodes and edges arrive sorted: keep that order and let the sort merge the few others in
+    # (a sort of sorted runs is a linear merge).
+    others = {x for k in edges for x in k[1:] if x not in nodes}
+    others.update(x for x, s in stored_nodes.items() if s.repo == repo and x not in nodes)
+    xids = sorted([*nodes, *others])
     node_writes: list[NodeWrite] = []
     paths: dict[str, str | None] = {}
-    new_runs: dict[str, list[v.Run]] = {}
-    owned_of: dict[str, bool] = {}  # decided once per id: the three passes below all ask
+    owned_nodes: set[str] = set()  # decided once per id: the edge pass asks again
     for xid in xids:
         node = nodes.get(xid)
-        stored = state.nodes.get(xid)
-        owned = owned_of[xid] = _owned(xid, repo, node, stored)
+        stored = stored_nodes.get(xid)
+        owned = _owned(xid, repo, node, stored)
+        if owned:
+            owned_nodes.add(xid)
         ntype = node.type if node else (stored.ntype if stored and stored.ntype else node_type_of(xid))
-        life = onto.lifecycle(ntype)
         old = stored.runs if stored else []
         h = node_hash(node) if node else None
         if not owned:
             new = [(v.TIMELESS, None, h)] if h else old
         elif h is not None:
-            new = v.assign(old, point, nxt, h)
-        elif life == "history" or stored is None:
+            new = assign(old, point, nxt, h)
+        elif stored is None or lifecycle(ntype) == "history":
             new = old
         else:
-            new = v.assign(old, point, nxt, None)
-        write_props = h is not None and v.last_value(new) == h and (stored is None or stored.h != h)
+            new = assign(old, point, nxt, None)
+        write_props = h is not None and bool(new) and new[-1][2] == h and (stored is None or stored.h != h)
         path = node.path if node else (stored.path if stored else None)
         paths[xid] = path
-        new_runs[xid] = new
+        now = value_at(new, point)
+        if owned:  # the diff: value at the previous processed point vs at this one
+            before = value_at(old, prev) if prev else None
+            if before is None:
+                if now is not None:
+                    diff.nodes_added.append(NodeChange(id=xid, type=ntype, path=path))
+            elif now is None:
+                diff.nodes_removed.append(NodeChange(id=xid, type=ntype, path=path))
+            elif before != now:
+                diff.nodes_changed.append(NodeChange(id=xid, type=ntype, path=path))
+                if stored is not None and stored.h == before:
+                    changed_before[xid] = stored.uid
         if stored is not None and new == old and not write_props:
             continue
         rec: dict[str, Any]
@@ -193,85 +216,65 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
             rec = {}
         if owned:
             rec["repo"] = repo
-        vf, vt = v.envelope(new)
-        rec.update(vf=vf, vt=vt, vs=v.encode(new))
+        vf, vt = envelope(new)
+        rec["vf"], rec["vt"], rec["vs"] = vf, vt, encode(new)
         delete = []
         if write_props and stored is not None and node is not None:
             delete = [f for f in node_fields(ntype, onto) if f not in rec]
         node_writes.append(NodeWrite(xid=xid, uid=stored.uid if stored else None, owned=owned,
                                      set=rec, delete=delete, path=path))
-        was, now = v.value_at(old, point), v.value_at(new, point)
         if stored is None:
             key = "nodes_created"
-        elif was is not None and now is None:
+        elif now is None and value_at(old, point) is not None:
             key = "nodes_closed"
         else:
             key = "nodes_updated"
         counts[key] += 1
         by_file[path or ""][key] += 1
 
-    # Diff of owned nodes: value at the previous processed point vs at this one.
-    for xid in xids:
-        if not owned_of[xid]:
-            continue
-        node = nodes.get(xid)
-        stored = state.nodes.get(xid)
-        old = stored.runs if stored else []
-        before = v.value_at(old, prev) if prev else None
-        after = v.value_at(new_runs[xid], point)
-        ntype = node.type if node else (stored.ntype if stored and stored.ntype else node_type_of(xid))
-        if before is None and after is not None:
-            diff.nodes_added.append(NodeChange(id=xid, type=ntype, path=paths.get(xid)))
-        elif before is not None and after is None:
-            diff.nodes_removed.append(NodeChange(id=xid, type=ntype, path=paths.get(xid)))
-        elif before is not None and before != after:
-            diff.nodes_changed.append(NodeChange(id=xid, type=ntype, path=paths.get(xid)))
-            if stored is not None and stored.h == before:
-                changed_before[xid] = stored.uid
-
     edge_writes: list[EdgeWrite] = []
-    owned_nodes = {x for x in xids if owned_of[x]}
-    keys = sorted(set(edges) | {k for k in state.edges if k[1] in owned_nodes})
+    keys = sorted([*edges, *(k for k in stored_edges if k[1] in owned_nodes and k not in edges)])
     for key in keys:
         edge = edges.get(key)
-        stored_e = state.edges.get(key)
+        stored_e = stored_edges.get(key)
         owned = key[1] in owned_nodes
         old = stored_e.runs if stored_e else []
         h = edge_hash(edge) if edge else None
         if not owned:
             new = [(v.TIMELESS, None, h)] if h else old
         elif h is not None:
-            new = v.assign(old, point, nxt, h)
-        elif onto.lifecycle(key[0]) == "history":
+            new = assign(old, point, nxt, h)
+        elif lifecycle(key[0]) == "history":
             new = old
         else:
-            new = v.assign(old, point, nxt, None)
-        write_props = h is not None and v.last_value(new) == h and (stored_e is None or stored_e.h != h)
+            new = assign(old, point, nxt, None)
+        write_props = (h is not None and bool(new) and new[-1][2] == h
+                       and (stored_e is None or stored_e.h != h))
+        now = value_at(new, point)
         if owned:
-            before = v.value_at(old, prev) if prev else None
-            after = v.value_at(new, point)
-            change = EdgeChange(type=key[0], src=key[1], dst=key[2])
-            if before is None and after is not None:
-                diff.edges_added.append(change)
-            elif before is not None and after is None:
-                diff.edges_removed.append(change)
-            elif before is not None and before != after:
-                diff.edges_changed.append(change)
+            before = value_at(old, prev) if prev else None
+            if before is None:
+                if now is not None:
+                    diff.edges_added.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+            elif now is None:
+                diff.edges_removed.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+            elif before != now:
+                diff.edges_changed.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
         if stored_e is not None and new == old and not write_props:
             continue
         if write_props and edge is not None:
-            facets = {**edge_facets(edge, onto), "h": h}
+            facets = edge_facets(edge, onto)
+            facets["h"] = h
         else:
             facets = {**(stored_e.facets if stored_e else {}), "h": stored_e.h if stored_e else None}
             if facets["h"] is None:
                 del facets["h"]
-        vf, vt = v.envelope(new)
-        facets.update(vf=vf, vt=vt, vs=v.encode(new))
+        vf, vt = envelope(new)
+        facets["vf"], facets["vt"], facets["vs"] = vf, vt, encode(new)
         edge_writes.append(EdgeWrite(type=key[0], src=key[1], dst=key[2], facets=facets))
-        was, now = v.value_at(old, point), v.value_at(new, point)
         if stored_e is None:
             ckey = "edges_created"
-        elif was is not None and now is None:
+        elif now is None and value_at(old, point) is not None:
             ckey = "edges_closed"
         else:
             ckey = "edges_updated"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from freshpoc_tasks.contracts.graph import Edge, Node
-from freshpoc_tasks.graph.ontology import GraphOntology, dgraph_type_name
+from freshpoc_tasks.graph.ontology import GraphOntology
+from freshpoc_tasks.graph.ontology import dgraph_type_name as _dgraph_type_name
 
 # Dgraph refuses exact-index tokens over ~64 KB; ids above this are skipped with a reason.
 MAX_XID_BYTES = 32 * 1024
@@ -35,6 +37,13 @@ def _canon(obj: Any) -> str:
     return _CANON(obj)
 
 
+@lru_cache(maxsize=1024)
+def dgraph_type_name(node_type: str) -> str:
+    """:func:`~freshpoc_tasks.graph.ontology.dgraph_type_name`, once per type (a regex split per
+    node was a tenth of turning a large delta into predicates)."""
+    return _dgraph_type_name(node_type)
+
+
 def node_view(node: Node) -> dict[str, Any]:
     """What a node *is* for change detection and diffs: everything but its id parts."""
     return {"name": node.name, "path": node.path,
@@ -43,11 +52,16 @@ def node_view(node: Node) -> dict[str, Any]:
 
 def node_hash(node: Node) -> str:
     ident = [node.type, node.scope, node.key, node_view(node)]
-    return hashlib.sha256(_canon(ident).encode()).hexdigest()[:24]
+    return hashlib.sha256(_CANON(ident).encode()).hexdigest()[:24]
 
 
 def edge_hash(edge: Edge) -> str:
-    return hashlib.sha256(_canon([edge.confidence, edge.props]).encode()).hexdigest()[:24]
+    if not edge.props and edge.confidence == 1.0 and type(edge.confidence) is float:
+        return _PLAIN_EDGE_HASH  # most edges: certain, no properties
+    return hashlib.sha256(_CANON([edge.confidence, edge.props]).encode()).hexdigest()[:24]
+
+
+_PLAIN_EDGE_HASH = hashlib.sha256(_CANON([1.0, {}]).encode()).hexdigest()[:24]
 
 
 def node_type_of(xid: str) -> str:
@@ -59,12 +73,14 @@ def _encode_props(kinds: dict[str, str], props: dict[str, Any]) -> tuple[dict[st
     typed: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for k, v in props.items():
-        kind = kinds.get(k)
         if v is None:
             continue
-        if kind in ("list[string]", "json"):
-            typed[k] = _canon(v)
-        elif kind in _PY_TYPES and isinstance(v, _PY_TYPES[kind]) and not (
+        kind = kinds.get(k)
+        if kind is None:
+            extra[k] = v
+        elif kind == "list[string]" or kind == "json":
+            typed[k] = _CANON(v)
+        elif (py := _PY_TYPES.get(kind)) is not None and isinstance(v, py) and not (
                 kind != "bool" and isinstance(v, bool)):
             typed[k] = float(v) if kind == "float" else v
         else:

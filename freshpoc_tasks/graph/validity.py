@@ -24,6 +24,8 @@ import bisect
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii as _escape  # what _COMPACT uses
 
 Point = tuple[int, str]
 Run = tuple[Point, Point | None, str]
@@ -72,6 +74,8 @@ def _before(a: Point | None, b: Point | None) -> bool:
 
 def assign(runs: Sequence[Run], start: Point, end: Point | None, value: str | None) -> list[Run]:
     """Set ``[start, end)`` to ``value`` (None: absent) and return canonical runs."""
+    if not runs:  # a new entity (every one of a first write): nothing to cut or merge
+        return [(start, end, value)] if value is not None else []
     out: list[Run] = []
     for s, e, v in runs:
         if _before(s, start):  # the part before the range survives
@@ -107,8 +111,31 @@ def last_value(runs: Sequence[Run]) -> str | None:
 _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
 
 
+@lru_cache(maxsize=4096)
+def _encode_point(point: Point) -> str:
+    return _COMPACT(list(point))
+
+
 def encode(runs: Sequence[Run]) -> str:
-    return _COMPACT([[list(s), list(e) if e else None, v] for s, e, v in runs])
+    """Runs as compact JSON (``[[[us,"sha"],null,"hash"]]``), byte-equal to ``_COMPACT``'s.
+
+    Built from pieces: a write encodes the runs of every node and edge (hundreds of thousands)
+    and they share a handful of points, each encoded once; strings go through the JSON module's
+    own C escaper. Anything but the ``(int, str)`` points and ``str`` values runs make goes to
+    the general encoder.
+    """
+    parts = []
+    for s, e, v in runs:
+        if type(v) is not str or type(s) is not tuple or (e is not None and type(e) is not tuple):
+            return _COMPACT([[list(s), list(e) if e else None, v] for s, e, v in runs])
+        parts.append(f"[{_point_text(s)},{_point_text(e) if e else 'null'},{_escape(v)}]")
+    return f"[{','.join(parts)}]"
+
+
+def _point_text(point: Point) -> str:
+    if type(point[0]) is int and type(point[1]) is str and len(point) == 2:
+        return _encode_point(point)
+    return _COMPACT(list(point))
 
 
 def decode(text: str | None) -> list[Run]:

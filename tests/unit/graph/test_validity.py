@@ -59,3 +59,26 @@ def test_microseconds():
     when = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert v.to_us(when) == 1704164645000006
     assert v.from_us(v.to_us(when)) == when
+
+
+def test_encode_is_byte_equal_to_the_json_encoder():
+    """``encode`` builds the text from pieces (it runs for every node and edge of a write); the
+    stored runs must stay exactly what the JSON encoder gave, odd strings and types included."""
+    import json
+
+    plain = json.JSONEncoder(separators=(",", ":")).encode
+
+    def reference(runs):
+        return plain([[list(s), list(e) if e else None, x] for s, e, x in runs])
+
+    odd = ["", "a\"b\\c", "line\nbreak\x00", "é日本", "\ud800", "x" * 100]
+    cases = [[], [(P1, None, "h")], [(P1, P2, "h"), (P3, None, "k")], [(v.TIMELESS, None, "h")]]
+    cases += [[((-5, s), (7, s), s)] for s in odd]
+    cases += [[((True, "a"), None, "h")], [([1, "a"], None, "h")], [(P1, None, 3)], [(P1, (2.5, "b"), "h")]]
+    for runs in cases:
+        assert v.encode(runs) == reference(runs), runs
+
+
+def test_assign_to_nothing_is_one_run_or_none():
+    assert v.assign([], P1, P2, "h") == [(P1, P2, "h")]
+    assert v.assign([], P1, None, None) == []
