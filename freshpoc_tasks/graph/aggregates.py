@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from freshpoc_tasks.graph import validity as v
@@ -73,6 +73,10 @@ class PresentEdge:
 EDGE_TYPES = frozenset({"coupled_with", "imports", "depends_on"})
 
 
+_PROPS_READ = frozenset({"file", "folder", *LINEAGE_TYPES})
+_NO_PROPS: Mapping[str, Any] = {}
+
+
 def page_size(name: str) -> int:
     return EDGE_PAGE if name in EDGE_LISTS else PAGE
 
@@ -98,9 +102,8 @@ class Aggregates:
 
     def summary_json(self) -> str:
         """What the summary record stores (the full lists are not in it)."""
-        data = asdict(self)
-        data.pop("full")
-        return _CANON(data)
+        # Not dataclasses.asdict: it deep-copies the full lists (most of the cost) only to drop them.
+        return _CANON({f.name: getattr(self, f.name) for f in fields(self) if f.name != "full"})
 
     @classmethod
     def from_json(cls, text: str) -> Aggregates:
@@ -255,7 +258,9 @@ def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, edges: Iterable[An
     present: list[PresentNode] = []
     for xid, node in plan.after_views.items():
         if node.scope == repo_id:
-            present.append(PresentNode(xid, node.type, node_view(node), node.key))
+            # Only files, folders and dbt nodes' properties are read: the rest are counted.
+            props = node_view(node) if node.type in _PROPS_READ else _NO_PROPS
+            present.append(PresentNode(xid, node.type, props, node.key))
     for xid, stored in state.nodes.items():
         if stored.repo != repo_id or xid in plan.after_views:
             continue
