@@ -36,6 +36,8 @@ class DgraphHook(BaseHook):
         super().__init__()
         self.dgraph_conn_id = dgraph_conn_id
         self.max_retries = max_retries
+        # Aborted-and-retried transactions since the hook was made (the write stage's metric).
+        self.retries = 0
         self._client: Any = None
         self._stubs: list[Any] = []
 
@@ -118,6 +120,7 @@ class DgraphHook(BaseHook):
                 if attempt == self.max_retries:
                     raise
                 self.log.info("Dgraph transaction aborted (attempt %d), retrying", attempt)
+                self.retries += 1
                 time.sleep(delay + random.uniform(0, delay))
                 delay = min(delay * 2, 2.0)
             finally:
