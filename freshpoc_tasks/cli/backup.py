@@ -138,7 +138,7 @@ def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
     target = out / "dgraph"
     target.mkdir(parents=True)
     mutation = ('mutation { export(input: {format: "rdf", destination: ' + json.dumps(str(target))
-                + "}) { response { code message } exportedFiles } }")
+                + "}) { response { code message } } }")
     answer = _dgraph_http(cfg, "/admin", {"query": mutation})
     found = {p.name: p for p in target.rglob("*.gz")}
     for name in ("g01.rdf.gz", "g01.schema.gz"):
