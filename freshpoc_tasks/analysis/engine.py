@@ -20,6 +20,8 @@ import hashlib
 import json
 import logging
 import os
+import struct
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +162,16 @@ class RunStats:
     by_analyzer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # files (or link steps) stopped by a hard limit, by reason: time_budget, memory_budget...
     limited: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # per analyzer: results with an error diagnostic, and seconds of analysis measured in the
+    # workers (a cached result costs 0 s; a pair killed at a limit is not measured)
+    failed_by_analyzer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    seconds_by_analyzer: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def analyzer_figures(self) -> dict[str, dict[str, float]]:
+        """``{analyzer: {"files": n, "failed": n, "seconds": s}}`` for the stage's metrics."""
+        return {name: {"files": n, "failed": self.failed_by_analyzer.get(name, 0),
+                       "seconds": round(self.seconds_by_analyzer.get(name, 0.0), 6)}
+                for name, n in sorted(self.by_analyzer.items())}
 
 
 ProgressFn = Callable[[int, int, str], None]
@@ -168,6 +180,7 @@ ProgressFn = Callable[[int, int, str], None]
 # key), or replaced by a budget diagnostic in the worker (never cached: a budget is not the
 # file's fault, and may be raised).
 _SKIP, _CACHED, _ANALYSED, _LIMITED = b"N", b"C", b"A", b"F"
+_SECONDS = struct.Struct("<d")  # after the tag: the analysis time measured in the worker
 _KEY_LEN = 64
 LINK_ITEMS_PER_INPUT = 1_000
 LINK_BYTES_PER_INPUT = 256 * 1024
@@ -346,12 +359,14 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             hit = (cache.get_json(analyzer, key, cfg.max_output_bytes, validate=False)
                    if key and unit not in fresh else None)
             if hit is not None:
-                return _CACHED + key.encode() + hit
+                return _CACHED + _SECONDS.pack(0.0) + key.encode() + hit
+        started = time.perf_counter()
         result = analyzer.analyze_file(file, ctx)
         capped = _cap(result, cfg.max_output_items, "analysis of this file")
         data, ok = _to_json(capped)
         own = ok and capped is result  # the analyzer's own result, not a budget's stand-in
-        return (_ANALYSED if own else _LIMITED) + key.encode().ljust(_KEY_LEN) + data
+        return ((_ANALYSED if own else _LIMITED) + _SECONDS.pack(time.perf_counter() - started)
+                + key.encode().ljust(_KEY_LEN) + data)
 
     slots: dict[tuple[int, int], FileResult] = {}
     left = [0] * len(paths)
@@ -379,7 +394,10 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             stats.limited[out.reason or TASK_ERROR] += 1
         elif out.payload != _SKIP:
             payload = out.payload or b""
-            tag, key, body = payload[:1], payload[1:1 + _KEY_LEN].decode().strip(), payload[1 + _KEY_LEN:]
+            head = 1 + _SECONDS.size
+            tag, body = payload[:1], payload[head + _KEY_LEN:]
+            key = payload[head:head + _KEY_LEN].decode().strip()
+            stats.seconds_by_analyzer[analyzer.name] += _SECONDS.unpack_from(payload, 1)[0]
             parsed: FileResult | None = None
             if tag == _CACHED:
                 try:
@@ -407,6 +425,7 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
         if result is not None:
             if any(d.severity == "error" for d in result.diagnostics):
                 stats.failed += 1
+                stats.failed_by_analyzer[analyzer.name] += 1
             stats.by_analyzer[analyzer.name] += 1
             slots[(p, a)] = result
         left[p] -= 1
@@ -687,4 +706,6 @@ def build_delta(repo_id: str, commit: str | None, ontology: Ontology, analyzers:
 
 
 def stats_json(stats: RunStats) -> str:
-    return json.dumps({**stats.__dict__, "by_analyzer": dict(stats.by_analyzer)}, sort_keys=True)
+    """The counts (not the measured seconds, which differ run to run) as JSON."""
+    counts = {k: val for k, val in stats.__dict__.items() if k != "seconds_by_analyzer"}
+    return json.dumps({**counts, "by_analyzer": dict(stats.by_analyzer)}, sort_keys=True)

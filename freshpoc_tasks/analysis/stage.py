@@ -17,6 +17,7 @@ from freshpoc_tasks.analysis.gitsource import iter_source_files
 from freshpoc_tasks.analysis.model import AnalysisConfig
 from freshpoc_tasks.analysis.ontology import load_ontology
 from freshpoc_tasks.contracts.base import write_jsonl
+from freshpoc_tasks.contracts.graph import GraphDelta
 
 if TYPE_CHECKING:
     from freshpoc_tasks.mining.access import Repository
@@ -31,6 +32,9 @@ class AnalyseResult:
     commit: str
     artifact: Path
     counts: dict[str, int] = field(default_factory=dict)
+    # {analyzer: {"files": n, "failed": n, "seconds": s}}: the stage's per-analyzer metrics
+    # (seconds measured in the workers; cached results count 0 s). Not part of the delta.
+    by_analyzer: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def versions() -> dict[str, str]:
@@ -49,18 +53,40 @@ def analyse_commit(repo: Repository, commit: str, out_dir: str | Path, *,
 
     ``repo_id`` overrides the repository's own id, for a mirror restored from a snapshot.
     """
-    repo_id = repo_id or repo.repo_id
     stats = RunStats()
+    delta, counts = analyse_delta(repo, commit, result_cache=result_cache, config=config, repo_id=repo_id,
+                                  progress=progress, stats=stats)
+    return AnalyseResult(repo_id=delta.repo_id, commit=commit, artifact=write_stage(delta, out_dir),
+                         counts=counts, by_analyzer=stats.analyzer_figures())
+
+
+def analyse_delta(repo: Repository, commit: str, *, result_cache: str | Path | None = None,
+                  config: AnalysisConfig | None = None, repo_id: str | None = None,
+                  progress: Callable[[int, int, str], None] | None = None,
+                  stats: RunStats | None = None) -> tuple[GraphDelta, dict[str, int]]:
+    """The analysis of :func:`analyse_commit` without writing it: (delta, counts); ``stats``
+    (when given) receives the engine's run statistics.
+
+    For a caller that uses the delta right away and writes the stage file off its critical path
+    (``freshpoc report`` hands the delta over first and writes the file after).
+    """
+    repo_id = repo_id or repo.repo_id
+    stats = stats if stats is not None else RunStats()
     files = list(iter_source_files(repo, commit))
     delta = analyse_repository(files, repo_id, commit=commit, config=config,
                                cache=ResultCache(result_cache) if result_cache else None,
                                progress=progress, stats=stats)
-    out = Path(out_dir) / STAGE_FILE
-    tmp = out.with_name(out.name + ".partial.gz")
-    write_jsonl(tmp, delta.iter_records())
-    tmp.replace(out)
     # "limited": (file, analyzer) pairs and link steps stopped by a hard limit (time, memory,
     # output); each also sits in the delta as a diagnostic naming the limit.
     counts = {**delta.counts(), "files": stats.files, "analysed": stats.analysed,
               "cached": stats.cached, "failed": stats.failed, "limited": sum(stats.limited.values())}
-    return AnalyseResult(repo_id=repo_id, commit=commit, artifact=out, counts=counts)
+    return delta, counts
+
+
+def write_stage(delta: GraphDelta, out_dir: str | Path) -> Path:
+    """``out_dir/analysis.jsonl.gz``, written under a temporary name and renamed into place."""
+    out = Path(out_dir) / STAGE_FILE
+    tmp = out.with_name(out.name + ".partial.gz")
+    write_jsonl(tmp, delta.iter_records())
+    tmp.replace(out)
+    return out

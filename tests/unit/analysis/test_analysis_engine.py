@@ -127,3 +127,17 @@ def test_stats_and_limits_survive_the_round_trip_through_workers():
     assert a == b
     assert (inline.files, inline.analysed, inline.failed) == (pooled.files, pooled.analysed, pooled.failed)
     assert dict(pooled.limited) == {}
+
+
+def test_per_analyzer_figures_count_files_failures_and_worker_seconds(tmp_path):
+    """The analyse stage's metrics: files and failures per analyzer, and the analysis seconds the
+    workers measured (a cached result costs none)."""
+    files = [*load_example("py_inventory"), SourceFile.from_text("src/broken.py", "def (:\n")]
+    cache = ResultCache(tmp_path)
+    cold, warm = RunStats(), RunStats()
+    analyse_repository(files, "local/p", analyzers=[PythonAnalyzer()], cache=cache, stats=cold)
+    analyse_repository(files, "local/p", analyzers=[PythonAnalyzer()], cache=cache, stats=warm)
+    figures = cold.analyzer_figures()["python"]
+    assert (figures["files"], figures["failed"]) == (5, cold.failed) and cold.failed >= 1
+    assert figures["seconds"] > 0
+    assert warm.analyzer_figures()["python"] == {"files": 5, "failed": cold.failed, "seconds": 0.0}
