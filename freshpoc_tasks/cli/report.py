@@ -118,16 +118,88 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _analyse(location: str, mirrors: Path, commit: str, stages: Path, cache: Path | None,
-             dialect: str | None, quiet: bool) -> tuple[str, dict[str, int]]:
-    """The analysis stage, runnable in a forked child: (artifact path, counts)."""
+             dialect: str | None, quiet: bool) -> tuple[Any, dict[str, int]]:
+    """The analysis stage's core (``analysis.stage.analyse_delta``): (delta, counts)."""
     from freshpoc_tasks.analysis.model import AnalysisConfig
-    from freshpoc_tasks.analysis.stage import analyse_commit
+    from freshpoc_tasks.analysis.stage import analyse_delta
     from freshpoc_tasks.mining.access import open_repository
 
     repo = open_repository(location, mirrors, fetch=False)
-    result = analyse_commit(repo, commit, stages, result_cache=cache,
-                            config=AnalysisConfig(sql_dialect=dialect), progress=Progress(quiet).files)
-    return str(result.artifact), result.counts
+    return analyse_delta(repo, commit, result_cache=cache, config=AnalysisConfig(sql_dialect=dialect),
+                         progress=Progress(quiet).files)
+
+
+class _Analysis:
+    """The analysis stage in a forked child while this process mines, or right here where
+    processes cannot fork.
+
+    The child hands the delta over first, as one JSON document that this side validates in one
+    call (pydantic's own parser), and only then writes ``analysis.jsonl.gz``: the stage file is
+    an output, not the way across, so its encoding and compression run while this process
+    already plans the graph. Reading the stage file back instead (a JSON parse and a model
+    validation per record) was the largest cost after the analysis on a large repository.
+    """
+
+    def __init__(self, job: tuple[Any, ...]) -> None:
+        self._job = job
+        self._stages: Path = job[3]
+        self._proc = None
+        self._value: tuple[Any, dict[str, int]] | None = None
+        ctx = _fork_context()
+        if ctx is None:
+            return
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_analysis_child, args=(send, job), daemon=True)
+        self._proc.start()
+        send.close()
+
+    def delta(self) -> tuple[Any, dict[str, int]]:
+        """(the analysis delta, counts), once the child has sent them."""
+        from freshpoc_tasks.contracts.graph import GraphDelta
+
+        if self._proc is None:
+            self._value = _analyse(*self._job)
+            return self._value
+        data, counts = self._message("analysis")
+        return GraphDelta.model_validate_json(data), counts
+
+    def finish(self) -> Path:
+        """The stage file's path, once written (by the child, or here after :meth:`delta`)."""
+        from freshpoc_tasks.analysis.stage import write_stage
+
+        if self._proc is None:
+            assert self._value is not None, "delta() first"
+            return write_stage(self._value[0], self._stages)
+        path = Path(self._message("the analysis stage file"))
+        self._proc.join()
+        return path
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+
+    def _message(self, what: str) -> Any:
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            ok, value = False, "the child process died"
+        if not ok:
+            raise RuntimeError(f"{what} failed: {value}")
+        return value
+
+
+def _analysis_child(send: Any, job: tuple[Any, ...]) -> None:
+    from freshpoc_tasks.analysis.stage import write_stage
+
+    try:
+        delta, counts = _analyse(*job)
+        send.send((True, (delta.model_dump_json().encode(), counts)))
+        send.send((True, str(write_stage(delta, job[3]))))
+    except BaseException as exc:  # reported to the parent, which raises
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
 
 
 class _Background:
@@ -175,17 +247,16 @@ def _fork_context() -> Any:
 
 
 def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: Path, progress: Progress,
-                      previous: Path | None) -> tuple[list[Any], Any, Any, dict[str, int]]:
-    """Mine and analyse one commit into ``stages``; returns (records, snapshot, delta, counts).
+                      previous: Path | None) -> tuple[list[Any], Any, Any, _Analysis, dict[str, int]]:
+    """Mine and analyse one commit into ``stages``: (records, snapshot, delta, analysis, counts).
+
+    ``analysis.finish()`` waits for the analysis stage file (written after the delta was handed
+    over); ``analysis.stop()`` ends the child when the caller fails first.
 
     The two stages are independent (both read the mirror), so where processes can fork the
     analysis runs in a child while this process mines: mining is one git stream parsed by one
     Python thread, which leaves the second core idle for most of a long history.
     """
-    from concurrent.futures import ProcessPoolExecutor
-
-    from freshpoc_tasks.contracts.base import read_jsonl
-    from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, GraphDelta
     from freshpoc_tasks.contracts.mining import RepoSnapshot
     from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
     from freshpoc_tasks.graph.local_store import ontology as graph_ontology
@@ -194,13 +265,12 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
     stages.mkdir(parents=True, exist_ok=True)
     job = (args.repo, args.mirrors, commit, stages, None if args.no_cache else args.cache, args.dialect,
            progress.quiet)
-    ctx = _fork_context()
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx) if ctx is not None else None
+    analysis = _Analysis(job)
+    forked = analysis._proc is not None
     try:
-        future = pool.submit(_analyse, *job) if pool is not None else None
         records: list[Any] = []  # the mined records as written: not read back from the file
         mined = mine_repository(args.repo, stages, cache_dir=args.mirrors, ref=commit, previous=previous,
-                                progress=progress.commits if pool is None else None, fetch=False,
+                                progress=progress.commits if not forked else None, fetch=False,
                                 keep=records)
         c = mined.counts
         how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
@@ -209,32 +279,25 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
         # Built while the analysis may still run in the child. The graph ontology's base is the
         # analysis ontology: one YAML parse in this process, not two.
         history = mining_delta(records, mined.repo_id, commit, ontology_version=graph_ontology().base.version)
-        artifact, a = future.result() if future is not None else _analyse(*job)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        code, a = analysis.delta()
+    except BaseException:
+        analysis.stop()
+        raise
     progress.stage("analyse", f"{a['files']} files: {a['analysed']} analysed, {a['cached']} from cache, "
                               f"{a['failed']} with errors; {a['nodes']} nodes, {a['edges']} edges"
-                              + (" (alongside mining)" if pool is not None else ""))
+                              + (" (alongside mining)" if forked else ""))
     snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
-    code = GraphDelta.from_records(read_jsonl(Path(artifact), GRAPH_RECORDS))
     delta = merge_deltas(history, code)
-    return records, snapshot, delta, {**{f"mine.{k}": v for k, v in c.items()},
-                                      **{f"analyse.{k}": v for k, v in a.items()}}
+    return records, snapshot, delta, analysis, {**{f"mine.{k}": v for k, v in c.items()},
+                                                **{f"analyse.{k}": v for k, v in a.items()}}
 
 
 def _report(args: argparse.Namespace, formats: list[str]) -> int:
-    from freshpoc_tasks.graph.local_export import GRAPHML_FILE, write_graphml
-    from freshpoc_tasks.graph.local_store import LocalGraph, LocalStore
-    from freshpoc_tasks.graph.validity import to_us
     from freshpoc_tasks.mining.access import open_repository
-    from freshpoc_tasks.reporting.from_stages import report_inputs, repository_report
-    from freshpoc_tasks.reporting.offline import ship_bundle
-    from freshpoc_tasks.reporting.reports import render_repository_report
 
     progress = Progress(args.quiet)
     out: Path = args.out
-    stages, graph_dir = out / "stages", out / "graph"
+    stages = out / "stages"
     out.mkdir(parents=True, exist_ok=True)
     repo = open_repository(args.repo, args.mirrors, fetch=not args.no_fetch)
     head = repo.resolve(args.ref)
@@ -242,8 +305,28 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
     progress.stage("resolve", f"{repo.repo_id} @ {head[:12]}" + (f", since {since[:12]}" if since else ""))
 
     previous = stages / "mine.jsonl.gz"
-    records, snapshot, delta, counts = _mine_and_analyse(
+    records, snapshot, delta, analysis, counts = _mine_and_analyse(
         args, repo, head, stages, progress, previous if previous.is_file() else None)
+    try:
+        return _report_on(args, formats, progress, repo, head, since, records, snapshot, delta, analysis,
+                          counts)
+    finally:
+        analysis.stop()  # only when something failed before finish(): the child has ended otherwise
+
+
+def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress, repo: Any, head: str,
+               since: str | None, records: list[Any], snapshot: Any, delta: Any, analysis: _Analysis,
+               counts: dict[str, int]) -> int:
+    """Graph files and reports for a mined and analysed commit (the rest of :func:`_report`)."""
+    from freshpoc_tasks.graph.local_export import GRAPHML_FILE, write_graphml
+    from freshpoc_tasks.graph.local_store import LocalGraph, LocalStore
+    from freshpoc_tasks.graph.validity import to_us
+    from freshpoc_tasks.reporting.from_stages import report_inputs, repository_report
+    from freshpoc_tasks.reporting.offline import ship_bundle
+    from freshpoc_tasks.reporting.reports import render_repository_report
+
+    out: Path = args.out
+    graph_dir = out / "graph"
 
     # The same delta already written for this commit (a rerun): the graph files stand as they are.
     meta = LocalGraph.read_meta(graph_dir)
@@ -271,7 +354,11 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
         shape = graphml.result()
         progress.stage("graph", f"{saved}; GraphML now: {shape['nodes']} nodes, {shape['edges']} edges")
     mined = report_inputs(records, delta)
-    report = repository_report(mined.records, delta)
+    # The commit's figures as the local store computed them when it wrote the delta, so the
+    # report says what ``freshpoc`` questions on the graph (and the API on Dgraph) say.
+    figures = (graph.aggregates.get(repo.repo_id, {}).get(head) if graph is not None
+               else _saved_aggregates(graph_dir, repo.repo_id, head))
+    report = repository_report(mined.records, delta, aggregates=figures)
     src, note = ship_bundle(out) if "html" in formats else ("", "")
     md, page = render_repository_report(report, mermaid_src=src, mermaid_note=note)
     written = _write(out, "report", formats, md, page, report)
@@ -282,6 +369,7 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
 
         imd, ipage = render_impact_report(impact, mermaid_src=src, mermaid_note=note)
         written += _write(out, "impact", formats, imd, ipage, impact)
+    analysis.finish()
     progress.stage("report", ", ".join(str(p) for p in written) + (" (no Mermaid bundle: diagrams as text)"
                                                                      if note and "html" in formats else ""))
     total = time.monotonic() - progress.started
@@ -298,6 +386,28 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
     return 0
 
 
+def _saved_aggregates(graph_dir: Path, repo_id: str, commit: str) -> Any:
+    """The figures ``LocalGraph.apply`` saved for (repository, commit), read from the aggregates
+    file alone (a rerun of an unchanged commit does not load the graph); None when absent."""
+    import json
+
+    from freshpoc_tasks.graph import aggregates as ag
+    from freshpoc_tasks.graph.local_store import AGGREGATES_FILE
+
+    path = graph_dir / AGGREGATES_FILE
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            summary = rec["summary"]
+            if summary.get("repo_id") == repo_id and summary.get("commit") == commit:
+                agg = ag.Aggregates.from_json(json.dumps(summary))
+                agg.full = rec["lists"]
+                return agg
+    return None
+
+
 def _ensure_processed(args: argparse.Namespace, repo: Any, commit: str, graph: Any, out: Path,
                       progress: Progress) -> int:
     """Put ``commit`` on the local timeline (mine + analyse it when it is not); its time in µs."""
@@ -306,9 +416,13 @@ def _ensure_processed(args: argparse.Namespace, repo: Any, commit: str, graph: A
     for us, sha in graph.timelines.get(repo.repo_id, []):
         if sha == commit:
             return us
-    _, snapshot, delta, _ = _mine_and_analyse(args, repo, commit, out / "stages" / f"since-{commit[:12]}",
-                                              progress, None)
-    graph.apply(delta, snapshot.committed_at)
+    _, snapshot, delta, analysis, _ = _mine_and_analyse(
+        args, repo, commit, out / "stages" / f"since-{commit[:12]}", progress, None)
+    try:
+        graph.apply(delta, snapshot.committed_at)
+        analysis.finish()
+    finally:
+        analysis.stop()
     return to_us(snapshot.committed_at)
 
 
