@@ -29,7 +29,7 @@ class PageParams(BaseModel):
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip (after the cursor)")] = 0,
-    after: Annotated[str, Query(max_length=MAX_CURSOR, description=(
+    after: Annotated[str, Query(max_length=MAX_CURSOR, pattern=r"^[^\x00]*$", description=(
         "cursor: the previous page's next_after; empty for the first page"))] = "",
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset, after=after)

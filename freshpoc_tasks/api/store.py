@@ -172,7 +172,10 @@ class GraphStore:
 
     def run_builder(self, query: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         dql, variables = query
-        return self.runner.query(dql, {k: str(v) for k, v in variables.items()})
+        values = {k: str(v) for k, v in variables.items()}
+        if any("\x00" in v for v in values.values()):  # Dgraph rejects NUL: a 400, not a 503
+            raise ParamError("parameters must not contain NUL characters")
+        return self.runner.query(dql, values)
 
     def ontology(self) -> Any:
         from freshpoc_tasks.graph.ontology import load_graph_ontology

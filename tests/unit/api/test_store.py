@@ -250,3 +250,10 @@ def test_dgraph_store_asks_through_the_builders_and_decodes_alike():
     assert store.timeline("r") == [(1, "x"), (2, "y")]
     with pytest.raises(ValueError, match="unknown question"):
         store.walk("ancestry", "a", "down", 1)
+
+
+def test_nul_in_a_cursor_or_prefix_is_a_bad_request():
+    client, rec = _client({"items": []})
+    assert client.get("/files", params={"repo": "r", "path_prefix": "a\x00"}).status_code == 400
+    assert client.get("/files", params={"repo": "r", "after": "a\x00"}).status_code == 400
+    assert not rec.calls or all("\x00" not in str(v) for _, vs in rec.calls for v in (vs or {}).values())
