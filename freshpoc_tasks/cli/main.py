@@ -18,7 +18,7 @@ from freshpoc_tasks import __version__
 
 # Subcommand modules, in the order ``--help`` shows them.
 COMMANDS: tuple[str, ...] = ("report", "query", "mcp", "stack", "settings", "demo", "mine", "analyse",
-                            "graph", "dlq")
+                            "graph", "dlq", "backup")
 
 
 def build_parser() -> argparse.ArgumentParser:
