@@ -1289,7 +1289,7 @@ class DbtAnalyzer(Analyzer):
     """dbt projects as ``dbt parse`` sees them; ``profiles_dir`` is ``dbt --profiles-dir``."""
 
     name = "dbt"
-    version = "2.2.1"
+    version = "2.2.2"
 
     def __init__(self, profiles_dir: str | None = None) -> None:
         self.profiles_dir = profiles_dir
@@ -1341,6 +1341,10 @@ class DbtAnalyzer(Analyzer):
             self._seed(file, text, project, ctx, result)
         elif file.name in ("packages.yml", "dependencies.yml") and posixpath.dirname(file.path) == root:
             self._packages(file, text, project, ws, result)
+        elif file.name == "profiles.yml" and posixpath.dirname(file.path) == root:
+            # Read for context only (find_profile), where a refused file reads as absent; the
+            # reason (an alias bomb, a date Python cannot hold) belongs on the file itself.
+            _load_or_refuse(text)
         return result
 
     def _project_file(self, file: SourceFile, project: ProjectInfo, ctx: RepoContext,

@@ -112,10 +112,17 @@ def measure(text: str | bytes, limits: YamlLimits | None = None) -> int:
                 raise YamlRefused("yaml_too_large", f"more than {limits.max_nodes} nodes once expanded")
 
     loader = _EventLoader(text)
+    documents = 0
     try:
         while loader.check_event():
             event = loader.get_event()
-            if isinstance(event, yaml.AliasEvent):
+            if isinstance(event, yaml.DocumentStartEvent):
+                # The loader takes one document and fails at the second: so does this pass,
+                # instead of reading 100,000 more first (same first line as PyYAML's error).
+                documents += 1
+                if documents > 1:
+                    raise YamlRefused("yaml_error", "expected a single document in the stream")
+            elif isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > limits.max_aliases:
                     raise YamlRefused("yaml_alias_budget", f"more than {limits.max_aliases} aliases")
