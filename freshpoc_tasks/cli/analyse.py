@@ -42,8 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from freshpoc_tasks.analysis.model import AnalysisConfig
-    from freshpoc_tasks.analysis.stage import analyse_commit
     from freshpoc_tasks.mining import RefNotFoundError, UnsafeLocationError
     from freshpoc_tasks.mining._git import GitError, escape_terminal_logs, one_line, printable
     from freshpoc_tasks.mining.access import open_repository
@@ -69,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         repo = open_repository(args.repo, args.mirrors, fetch=not args.no_fetch)
         commit = repo.resolve(args.ref)
+        # The analysis stack (sqlglot, Jinja, every analyzer) is imported only for a repository
+        # that opened: a refused or unreachable location fails in the time mining takes.
+        from freshpoc_tasks.analysis.model import AnalysisConfig
+        from freshpoc_tasks.analysis.stage import analyse_commit
+
         config = AnalysisConfig(warehouse=args.warehouse, sql_dialect=args.dialect,
                                 time_budget_s=args.time_budget)
         result = analyse_commit(repo, commit, args.out, config=config, progress=progress,
