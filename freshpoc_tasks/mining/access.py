@@ -459,13 +459,22 @@ def open_repository(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "objects").is_dir():
             tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=cache))
+            # A checked local git directory is copied (--local: 20x less CPU than packing and
+            # re-hashing every object through upload-pack), never hard-linked, so the mirror
+            # owns its files. git 2.38.1+ refuses symlinks under objects/ on such a copy
+            # (CVE-2022-39253); what else could borrow another repository is checked again on
+            # the copy below, which also catches a source changed between the check and now.
+            local = source.startswith("/") and not _is_bundle(Path(source))
+            how = ["--local", "--no-hardlinks"] if local else ["--no-local"]
             try:
                 log.info("cloning %s into %s", redact(loc), target)
                 _with_location(loc, "clone", run_git,
-                    ["clone", "--bare", "--no-local", "--template=", "--no-recurse-submodules",
+                    ["clone", "--bare", *how, "--template=", "--no-recurse-submodules",
                      "--", source, str(tmp / "repo.git")],
                     config=config, env=env,
                 )  # fmt: skip
+                if local:
+                    _check_git_dir(tmp / "repo.git", loc)
                 os.replace(tmp / "repo.git", target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

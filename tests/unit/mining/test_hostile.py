@@ -450,3 +450,18 @@ def test_archive_never_reads_the_repositorys_gitattributes(tmp_path: Path) -> No
         names = {m.name: m for m in tar.getmembers()}
         assert set(names) == {".gitattributes", "a" * 200 + ".txt", "keep.txt"}
         assert tar.extractfile(names["keep.txt"]).read() == b"$Format:%H$\n"  # not substituted
+
+
+def test_a_local_copy_that_borrows_is_refused_after_the_clone(
+    tmp_path: Path, secret: Path, monkeypatch
+) -> None:
+    """The checks run again on the mirror a local clone copied: alternates added to the source
+    between the first check and the copy (simulated by skipping the first) never make a mirror."""
+    import freshpoc_tasks.mining.access as access
+
+    alt = _work_tree(tmp_path / "late-alternates", {"ok.py": "x = 1\n"})
+    (alt / ".git" / "objects" / "info" / "alternates").write_text(str(secret / ".git" / "objects") + "\n")
+    monkeypatch.setattr(access, "local_source", lambda path: str(Path(path) / ".git"))
+    with pytest.raises(UnsafeLocationError, match="alternates"):
+        open_repository(str(alt), tmp_path / "cache")
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]  # nothing kept, not even tmp
