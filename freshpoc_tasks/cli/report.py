@@ -184,7 +184,11 @@ class _Analysis:
             ok, value = self._recv.recv()
         except EOFError:
             ok, value = False, "the child process died"
+        except Exception as exc:  # an error object that does not unpickle here
+            ok, value = False, f"its answer could not be read: {type(exc).__name__}: {exc}"
         if not ok:
+            if isinstance(value, BaseException):  # the child's own error, as if raised here
+                raise value
             raise RuntimeError(f"{what} failed: {value}")
         return value
 
@@ -196,8 +200,11 @@ def _analysis_child(send: Any, job: tuple[Any, ...]) -> None:
         delta, counts = _analyse(*job)
         send.send((True, (delta.model_dump_json().encode(), counts)))
         send.send((True, str(write_stage(delta, job[3]))))
-    except BaseException as exc:  # reported to the parent, which raises
-        send.send((False, f"{type(exc).__name__}: {exc}"))
+    except BaseException as exc:  # reported to the parent, which raises it (or says what it was)
+        try:
+            send.send((False, exc))
+        except Exception:  # an exception that does not pickle
+            send.send((False, f"{type(exc).__name__}: {exc}"))
     finally:
         send.close()
 
@@ -343,7 +350,9 @@ def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress,
         if since is not None:
             since_at = _ensure_processed(args, repo, since, graph, out, progress)
         # GraphML is written by a forked child while this process saves the JSON Lines and
-        # renders the reports: the graph is shared copy-on-write, nothing is pickled.
+        # renders the reports: the graph is shared copy-on-write, nothing is pickled. The folder
+        # is made first: the child (or, without fork, this call) must not race ``save`` for it.
+        graph_dir.mkdir(parents=True, exist_ok=True)
         graphml = _Background(write_graphml, graph, graph_dir / GRAPHML_FILE)
         graph.save(graph_dir)
         saved = (f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
