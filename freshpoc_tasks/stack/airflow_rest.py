@@ -64,13 +64,31 @@ class AirflowRest:
         return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 2) -> str:
+        """Poll the run until it finishes or ``timeout`` seconds pass.
+
+        One slow or refused poll is not the run's answer: an api-server busy starting workers on a
+        loaded machine can take longer than the client's timeout to answer a single GET (a fresh
+        machine's first ``make demo`` gave up this way while its run went on), so timeouts,
+        refused connections and 5xx answers are retried until the deadline; a 4xx (no such run,
+        bad token) is an answer and is raised at once.
+        """
         deadline = time.monotonic() + timeout
+        state, last_error = "unknown", ""
         while True:
-            state = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            try:
+                state = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+                last_error = ""
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code < 500:
+                    raise
+                last_error = f"HTTP {exc.response.status_code}"
             if state in FINISHED:
                 return state
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s")
+                why = f" (last poll: {last_error})" if last_error else ""
+                raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s{why}")
             time.sleep(poll)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
