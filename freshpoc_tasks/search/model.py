@@ -8,9 +8,10 @@ everything else reads the unpacked files, so embedding never downloads at run ti
 Models are named in :data:`MODELS` and chosen by configuration: ``FRESHPOC_EMBEDDING_MODEL``
 (read by ``freshpoc stack up``, which installs that model, and by the tasks, which embed with
 it), else :data:`DEFAULT_MODEL`. The default is the int8-quantised export: on this project's
-2-core machines it embeds code chunks about twice as fast as the float one with vectors whose
-cosine to the float model's is 0.99 on average, and recall@5 on the labelled questions the same
-(``benchmarks/embed_speed.py`` and ``benchmarks/search_quality.py`` measure both). Each model
+2-core machines it embeds code chunks 1.5-2.1x as fast as the float one (issue 16 measured 2.0x
+on an idle machine) with vectors whose cosine to the float model's is 0.992 on average, 0.987 at
+worst, on sqlalchemy's code chunks (``benchmarks/embed_speed.py`` prints both next to vector
+recall; ``benchmarks/search_quality.py`` the server's recall). Each model
 has its own versioned folder, so switching never mixes files and a fresh machine installs the
 chosen model without any other one in the cache.
 """
