@@ -57,7 +57,7 @@ def examples(tmp_path_factory) -> Iterator[list[dict]]:
 
 @pytest.fixture(scope="module")
 def run(stack, airflow_api, examples) -> dict:
-    run_id = airflow_api.trigger(DAG, {"repos": [{"repo": e["path"]} for e in examples]})
+    run_id = airflow_api.trigger(DAG, {"repos": [e["path"] for e in examples]})
     state = airflow_api.wait(DAG, run_id, timeout=1200)
     assert state == "success", airflow_api.task_states(DAG, run_id)
     # The run's last samples reach Prometheus on the next scrapes.
