@@ -146,7 +146,9 @@ def _call(name: str, /, **args: Any) -> Any:
 
 def test_the_api_server_lists_the_tools_and_answers_each_exactly(shop, tokens, url):
     ex, admin = shop, tokens["admin"]
-    ask = lambda name, **args: over_http(url, admin, _call(name, **args))  # noqa: E731
+    def ask(tool: str, /, **args: Any) -> Any:
+        return over_http(url, admin, _call(tool, **args))
+
     assert [t.name for t in over_http(url, admin, lambda c: c.list_tools()).tools] == TOOLS
 
     col = ex.x("sql.column", f"{ex.db}.main.customers.lifetime_value")
