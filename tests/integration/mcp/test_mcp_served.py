@@ -66,10 +66,18 @@ def forget_written(hook: Any, ex: Example) -> None:
                 variables={"$r": ex.repo, "$s": state_xid(ex.repo)})
     with open(ex.out / "graph" / "nodes.jsonl", encoding="utf-8") as fh:
         shared = [x for line in fh if f":default:{ex.db}." in (x := json.loads(line)["xid"])]
-    for start in range(0, len(shared), 200):
-        hook.upsert(query="query q($x: string) { w as var(func: eq(xid, $x)) }",
-                    mutations=[{"del_json": [{"uid": "uid(w)"}]}],
-                    variables={"$x": json.dumps(shared[start:start + 200])})
+    forget_xids(hook, shared)
+
+
+def forget_xids(hook: Any, xids: list[str]) -> None:
+    """Delete nodes by xid, 50 per upsert (one variable each: DQL variables are scalars)."""
+    for start in range(0, len(xids), 50):
+        chunk = xids[start:start + 50]
+        decl = ", ".join(f"$x{i}: string" for i in range(len(chunk)))
+        blocks = " ".join(f"w{i} as var(func: eq(xid, $x{i}))" for i in range(len(chunk)))
+        hook.upsert(query=f"query q({decl}) {{ {blocks} }}",
+                    mutations=[{"del_json": [{"uid": f"uid(w{i})"} for i in range(len(chunk))]}],
+                    variables={f"$x{i}": x for i, x in enumerate(chunk)})
 
 
 @pytest.fixture(scope="module")
