@@ -97,7 +97,7 @@ def test_every_hostile_file_is_recorded_in_the_staged_artifacts(hostile_run):
                 checked += 1
         for path in item.good:
             assert path in nodes and not codes.get(path), (item.name, path, codes.get(path))
-    assert checked >= 50
+    assert checked >= 40
 
 
 def test_canary_reaches_no_store_and_nothing_ran(hostile_run, tmp_path):
