@@ -201,8 +201,8 @@ def _dbt_yaml_descriptions(delta: GraphDelta, sources: Mapping[str, str]) -> dic
                 continue
             try:
                 doc = yaml.safe_load(text)
-            except yaml.YAMLError:
-                continue
+            except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
+                continue  # e.g. a year-0 date: PyYAML's timestamp constructor raises ValueError
             if not isinstance(doc, dict):
                 continue
             for section, kind in YAML_SECTIONS:
