@@ -41,7 +41,7 @@ def test_uncloneable_repository_fails_the_run_and_the_good_one_is_processed(airf
                               params={"limit": 100})["task_instances"]
         by_label = {(t["task_id"], t.get("rendered_map_index") or str(t["map_index"])): t for t in tis}
         # The good repository went through every stage.
-        stages = ("ingest", "mine", "analyse", "write_graph", "embed", "report")
+        stages = ("ingest", "mine", "analyse", "write_graph", "embed", "report", "record")
         good_ingest = by_label[("process.ingest", good_path)]
         good = {t["task_id"]: t["state"] for t in tis if t["map_index"] == good_ingest["map_index"]}
         assert good == {f"process.{s}": "success" for s in stages}

@@ -33,7 +33,7 @@ from tests.integration.cleanup import scratch_name, scratch_repo
 from tests.integration.pipeline.test_store_drills import _chunks, _graph
 
 DAG = "freshpoc_pipeline"
-STAGES = ("ingest", "mine", "analyse", "write_graph", "embed", "report")
+STAGES = ("ingest", "mine", "analyse", "write_graph", "embed", "report", "record")
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from freshpoc_tasks.stack.examples import materialise_example
 from tests.integration.cleanup import forget_repository, scratch_name, scratch_repo
 
 DAG = "freshpoc_pipeline"
-STAGES = ("ingest", "mine", "analyse", "write_graph", "embed", "report")
+STAGES = ("ingest", "mine", "analyse", "write_graph", "embed", "report", "record")
 
 
 # What the stores hold for one repository ------------------------------------------------------
