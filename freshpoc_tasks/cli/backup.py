@@ -140,7 +140,7 @@ def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
     mutation = ('mutation { export(input: {format: "rdf", destination: ' + json.dumps(str(target))
                 + "}) { response { code message } } }")
     answer = _dgraph_http(cfg, "/admin", {"query": mutation})
-    found = {p.name: p for p in target.rglob("*.gz")}
+    found = _settled(target)
     for name in ("g01.rdf.gz", "g01.schema.gz"):
         if name not in found:
             raise BackupError(f"Dgraph's export wrote no {name}: {answer}")
@@ -151,6 +151,29 @@ def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
     with gzip.open(target / "g01.rdf.gz", "rt") as fh:
         quads = sum(1 for _ in fh)
     return {"dgraph_rdf_quads": quads}
+
+
+def _settled(target: Path, timeout: float = 300) -> dict[str, Path]:
+    """The export's files once Dgraph has finished writing them: the export call can answer
+    before the RDF file is complete (seen on the stack: 0 lines read, 81,619 a moment later), so
+    wait until every file's size holds still for two seconds and each gzip reads to its end."""
+    deadline = time.monotonic() + timeout
+    last: dict[Path, int] = {}
+    while True:
+        sizes = {p: p.stat().st_size for p in target.rglob("*.gz")}
+        if sizes and sizes == last:
+            try:
+                for p in sizes:
+                    with gzip.open(p, "rb") as fh:
+                        while fh.read(1 << 20):
+                            pass
+                return {p.name: p for p in sizes}
+            except (EOFError, OSError):
+                pass
+        if time.monotonic() > deadline:
+            raise BackupError(f"Dgraph's export in {target} did not finish within {timeout:.0f} s")
+        last = sizes
+        time.sleep(2)
 
 
 def backup_postgres(cfg: StackConfig, out: Path) -> dict[str, Any]:
