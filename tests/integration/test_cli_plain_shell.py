@@ -37,6 +37,7 @@ READ_ONLY: dict[tuple[str, ...], tuple[tuple[str, ...], set[int]]] = {
     ("stack", "down"): (HELP, {0}),
     ("stack", "reset"): (HELP, {0}),
     ("stack", "status"): ((), {0}),
+    ("stack", "panels"): ((), {0}),
     ("stack", "logs"): (("airflow", "-n", "2"), {0}),
     ("settings", "apply"): (HELP, {0}),
     ("demo",): (("--no-run",), {0}),
@@ -48,6 +49,8 @@ READ_ONLY: dict[tuple[str, ...], tuple[tuple[str, ...], set[int]]] = {
     ("graph", "export"): (("--out", "{tmp}/export.jsonl"), {0}),
     ("graph", "proposals"): (("list",), {0}),
     ("dlq", "list"): ((), {0}),
+    ("backup",): (HELP, {0}),
+    ("restore",): (HELP, {0}),
     ("dlq", "replay"): (("--dry-run", "--since", "1m"), {0}),
 }
 
