@@ -27,11 +27,9 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,28 +103,15 @@ async def measure(client: Any, table: dict[str, tuple[str, Case]], repeat: int) 
 
 def serve_app(conn: str) -> tuple[str, Callable[[], None]]:
     """The query API app (MCP at /mcp) on a loopback port over Dgraph ``conn``, access allowed."""
-    import uvicorn
-
     from freshpoc_tasks.api.app import create_app
     from freshpoc_tasks.hooks.dgraph import DgraphHook
+    from freshpoc_tasks.testing.serve import ServedApp
 
     async def anyone() -> str:
         return "benchmark"
 
-    app = create_app(runner_factory=lambda: DgraphHook(conn), auth_dependency=anyone)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-    return f"http://127.0.0.1:{port}/mcp", stop
+    served = ServedApp(create_app(runner_factory=lambda: DgraphHook(conn), auth_dependency=anyone))
+    return f"{served.url}/mcp", served.stop
 
 
 def stack_url_and_token() -> tuple[str, str]:

@@ -8,11 +8,8 @@ on an empty cache of its own and serving the report from it.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import pytest
 
 from freshpoc_tasks.stack.assets import ensure_chromium, mermaid_path
 from freshpoc_tasks.stack.manager import Stack
+from freshpoc_tasks.testing.serve import ServedApp
 from tests.integration.api.conftest import TEST_CONN
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -89,8 +87,6 @@ def served(graph, fresh_assets) -> Iterator[str]:
     """The API over HTTP (uvicorn on a free loopback port), reading the bundle from the fresh
     cache and the graph from the private Dgraph. Access control is Airflow's and is tested
     above; a browser cannot send bearer tokens, so this server lets every request in."""
-    import uvicorn
-
     from freshpoc_tasks.api.app import create_app
     from freshpoc_tasks.hooks.dgraph import DgraphHook
 
@@ -99,21 +95,8 @@ def served(graph, fresh_assets) -> Iterator[str]:
 
     app = create_app(runner_factory=lambda: DgraphHook(TEST_CONN), auth_dependency=anyone,
                      mermaid_bundle=lambda: mermaid_path(fresh_assets))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ServedApp(app) as served:
+        yield served.url
 
 
 def test_stack_up_assets_on_an_empty_cache_render_the_served_report_in_headless_chromium(

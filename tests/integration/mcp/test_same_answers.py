@@ -13,42 +13,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import threading
-import time
 from typing import Any
 
+from freshpoc_tasks.testing.serve import ServedApp
 from tests.integration.mcp.test_mcp_served import TOOLS, over_stdio, write_like_report
 from tests.unit.mcp.graphs import ask_all, questions, report
 
 CONN = "freshpoc_mcp_same_answers"
 
 
-def serve(conn: str) -> tuple[str, Any]:
-    import uvicorn
-
+def serve(conn: str) -> ServedApp:
     from freshpoc_tasks.api.app import create_app
     from freshpoc_tasks.hooks.dgraph import DgraphHook
 
     async def anyone() -> str:
         return "test"
 
-    app = create_app(runner_factory=lambda: DgraphHook(conn), auth_dependency=anyone)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-    return f"http://127.0.0.1:{port}/mcp", stop
+    return ServedApp(create_app(runner_factory=lambda: DgraphHook(conn), auth_dependency=anyone))
 
 
 def test_http_app_over_dgraph_and_stdio_over_the_report_answer_alike(tmp_path):
@@ -77,11 +58,8 @@ def test_http_app_over_dgraph_and_stdio_over_the_report_answer_alike(tmp_path):
                 writer = GraphWriter(hook)
                 writer.ensure_schema()
                 write_like_report(writer, ex, tmp_path / "work")
-            url, stop = serve(CONN)
-            try:
-                tools, served = asyncio.run(over_http(url))
-            finally:
-                stop()
+            with serve(CONN) as app:
+                tools, served = asyncio.run(over_http(f"{app.url}/mcp"))
         finally:
             os.environ.pop(f"AIRFLOW_CONN_{CONN.upper()}", None)
     local = over_stdio(ex, lambda c: ask_all(c, asked))

@@ -9,19 +9,16 @@ query catalogue is read from the query files, not from Dgraph.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import HTTPException, Request
 
 from freshpoc_tasks.api.app import create_app
 from freshpoc_tasks.api.store import load_saved_queries
+from freshpoc_tasks.testing.serve import ServedApp
 
 
 async def header_access(request: Request) -> str:
@@ -33,21 +30,8 @@ async def header_access(request: Request) -> str:
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
     app = create_app(runner_factory=lambda: None, auth_dependency=header_access)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ServedApp(app) as served:
+        yield served.url
 
 
 def _client_session(url: str, token: str | None, fn: Any, statuses: list[int] | None = None) -> Any:
