@@ -506,6 +506,8 @@ def run_saved_query(store: st.GraphStore, name: str, values: dict[str, Any]) -> 
     for base in ("path", "lang", "sha"):  # prefix parameters expand to their ranges
         if f"{base}_lo" in saved.params:
             values[f"{base}_lo"], values[f"{base}_hi"] = st.prefix_range(values.pop(f"{base}_prefix", ""))
+    if "after" in saved.params:  # a cursor: empty asks for the first page
+        values.setdefault("after", "")
     if "first" in saved.params:
         values.setdefault("first", "50")
         values.setdefault("offset", "0")

@@ -33,12 +33,19 @@ def route_samples(graph) -> list[str]:
 # Ontology proposals have their own access rule (every user reads, admins decide): they are
 # tested in test_proposals.py.
 PROPOSAL_ROUTES = {"/proposals", "/proposals/page", "/proposals/{proposal_id}"}
+# The liveness probe answers without a login and holds no data (tested below).
+PUBLIC_ROUTES = {"/live"}
 
 
 def test_samples_cover_every_route(api, graph):
     documented = set(api.app.openapi()["paths"])
     sampled = {u.split("?")[0].replace("/queries/files", "/queries/{name}") for u in route_samples(graph)}
-    assert sampled | PROPOSAL_ROUTES == documented
+    assert sampled | PROPOSAL_ROUTES | PUBLIC_ROUTES == documented
+
+
+def test_liveness_answers_without_a_login_and_says_nothing_else(api):
+    resp = api.get("/live", headers={"Authorization": ""})
+    assert (resp.status_code, resp.json()) == (200, {"status": "ok"})
 
 
 def test_every_route_answers_401_403_200(api, graph, tokens):

@@ -27,15 +27,19 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Routes every Airflow user may read (tests/integration/api/test_proposals.py covers them).
 PROPOSAL_ROUTES = {"/proposals", "/proposals/page", "/proposals/{proposal_id}"}
+# The liveness probe: no login, no data.
+PUBLIC_ROUTES = {"/live"}
 
 
 def test_every_plugin_route_in_the_api_server_needs_an_authorised_user(stack, tokens):
     base = f"{stack.cfg.airflow_url}/freshpoc"
     spec = httpx.get(f"{base}/openapi.json").json()
-    paths = sorted(set(spec["paths"]) - PROPOSAL_ROUTES)
-    assert set(spec["paths"]) >= PROPOSAL_ROUTES
+    paths = sorted(set(spec["paths"]) - PROPOSAL_ROUTES - PUBLIC_ROUTES)
+    assert set(spec["paths"]) >= PROPOSAL_ROUTES | PUBLIC_ROUTES
     assert len(paths) == 21
     with httpx.Client(timeout=30) as client:
+        live = client.get(f"{base}/live")
+        assert (live.status_code, live.json()) == (200, {"status": "ok"})
         for path in paths:
             url = base + path.replace("{name}", "repositories")
             assert client.get(url).status_code == 401, path
