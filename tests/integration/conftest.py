@@ -32,3 +32,17 @@ def airflow_api(stack: Stack):
 
     with AirflowRest(stack.cfg.airflow_url) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def tokens(stack: Stack) -> dict[str, str]:
+    """Airflow bearer tokens of the stack's admin and viewer users (the query API's and the MCP
+    server's tests both check who may read)."""
+    import httpx
+
+    out = {}
+    for user in ("admin", "viewer"):
+        resp = httpx.post(f"{stack.cfg.airflow_url}/auth/token", json={"username": user, "password": user})
+        resp.raise_for_status()
+        out[user] = resp.json()["access_token"]
+    return out

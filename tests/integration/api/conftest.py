@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 
-import httpx
 import pytest
 
 from freshpoc_tasks.testing import RepoBuilder
@@ -65,16 +64,6 @@ def graph(stack, tmp_path_factory):
             yield {"jaffle": jrepo, "jaffle_shas": jshas, "inventory": prepo, "ports": ports}
         finally:
             os.environ.pop(f"AIRFLOW_CONN_{TEST_CONN.upper()}", None)
-
-
-@pytest.fixture(scope="session")
-def tokens(stack):
-    out = {}
-    for user in ("admin", "viewer"):
-        resp = httpx.post(f"{stack.cfg.airflow_url}/auth/token", json={"username": user, "password": user})
-        resp.raise_for_status()
-        out[user] = resp.json()["access_token"]
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -97,16 +97,6 @@ def shop(stack, tmp_path_factory) -> Any:
             forget_written(hook, ex)
 
 
-@pytest.fixture(scope="module")
-def tokens(stack) -> dict[str, str]:
-    out = {}
-    for user in ("admin", "viewer"):
-        resp = httpx.post(f"{stack.cfg.airflow_url}/auth/token", json={"username": user, "password": user})
-        resp.raise_for_status()
-        out[user] = resp.json()["access_token"]
-    return out
-
-
 def over_http(url: str, token: str | None, fn: Any, statuses: list[int] | None = None) -> Any:
     """``fn(client)`` with the SDK's client over streamable HTTP; ``statuses`` collects every HTTP
     status (the SDK reports a refused request only as a generic error)."""
