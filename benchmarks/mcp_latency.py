@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.query_api import COMMITS, REPO, TIMES, WH, dgraph, forget, generate, pct  # noqa: E402
+from benchmarks.query_api import COMMITS, REPO, TIMES, Picks, dgraph, forget, generate, pct  # noqa: E402
 from freshpoc_tasks.graph.ontology import load_graph_ontology  # noqa: E402
 from freshpoc_tasks.mcp.paging import encode_cursor  # noqa: E402
 
@@ -47,17 +47,8 @@ Case = Callable[[], dict[str, Any]]
 
 def cases(rng: random.Random, scale: float, local: bool) -> dict[str, tuple[str, Case]]:
     """Label -> (tool, arguments maker). Owners and saved queries are Dgraph's: not asked locally."""
-    n_mod, n_tab = int(20000 * scale), int(5000 * scale)
-
-    def mod() -> str:  # a module present at every commit (the 2nd drops every 20th)
-        i = rng.randrange(1, n_mod // 20) * 20 + rng.randrange(1, 20)
-        return f"py.module:{REPO}:pkg{i // 100}.mod{i}"
-
-    def col() -> str:
-        return f"sql.column:{WH}:db.s.t{rng.randrange(n_tab)}.c{rng.randrange(4)}"
-
-    def pkg() -> str:
-        return f"pkg{rng.randrange(n_mod // 100)}"
+    pick = Picks(rng, scale)
+    n_mod, mod, pkg, col = pick.n_mod, pick.mod, pick.pkg, pick.col
 
     r = {"repo": REPO}
     diff = {**r, "from_commit": COMMITS[0], "to_commit": COMMITS[1]}

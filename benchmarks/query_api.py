@@ -130,21 +130,30 @@ def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
                       nodes=list(nodes.values()), edges=list(uniq.values()))
 
 
+class Picks:
+    """Random ids that exist in the synthetic graph at every commit, in the shapes ``generate``
+    gives them (one place for both benchmarks that sample it: this one and mcp_latency.py)."""
+
+    def __init__(self, rng: random.Random, scale: float) -> None:
+        self.rng, self.n_mod, self.n_tab = rng, int(20000 * scale), int(5000 * scale)
+
+    def mod(self) -> str:  # a module present at every commit (the 2nd drops every 20th)
+        i = self.rng.randrange(1, self.n_mod // 20) * 20 + self.rng.randrange(1, 20)
+        return f"py.module:{REPO}:pkg{i // 100}.mod{i}"
+
+    def pkg(self) -> str:
+        return f"pkg{self.rng.randrange(self.n_mod // 100)}"
+
+    def col(self) -> str:
+        return f"sql.column:{WH}:db.s.t{self.rng.randrange(self.n_tab)}.c{self.rng.randrange(4)}"
+
+
 def routes(rng: random.Random, scale: float,
            commits: int = 3) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
     """Route name -> a call with varied parameters (path, query parameters)."""
     shas = COMMITS[:commits]
-    n_mod, n_tab = int(20000 * scale), int(5000 * scale)
-
-    def mod() -> str:
-        i = rng.randrange(1, n_mod // 20) * 20 + rng.randrange(1, 20)
-        return f"py.module:{REPO}:pkg{i // 100}.mod{i}"
-
-    def pkg() -> str:
-        return f"pkg{rng.randrange(n_mod // 100)}"
-
-    def col() -> str:
-        return f"sql.column:{WH}:db.s.t{rng.randrange(n_tab)}.c{rng.randrange(4)}"
+    pick = Picks(rng, scale)
+    n_mod, mod, pkg, col = pick.n_mod, pick.mod, pick.pkg, pick.col
 
     r = {"repo": REPO}
     return {
