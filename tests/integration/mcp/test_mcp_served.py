@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.unit.mcp.graphs import ROOT, Example, ask_all, questions, report
+from tests.unit.mcp.graphs import ROOT, Example, ask_all, over_http, questions, report
 
 TOOLS = ["search", "node", "dependencies", "lineage", "impact", "hotspots", "owners", "graph_diff",
          "run_saved_query"]
@@ -95,26 +95,6 @@ def shop(stack, tmp_path_factory) -> Any:
             yield ex
         finally:
             forget_written(hook, ex)
-
-
-def over_http(url: str, token: str | None, fn: Any, statuses: list[int] | None = None) -> Any:
-    """``fn(client)`` with the SDK's client over streamable HTTP; ``statuses`` collects every HTTP
-    status (the SDK reports a refused request only as a generic error)."""
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    async def record(response: Any) -> None:
-        if statuses is not None:
-            statuses.append(response.status_code)
-
-    async def go() -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        hooks = {"response": [record]}
-        async with httpx2.AsyncClient(headers=headers, timeout=120, event_hooks=hooks) as http, \
-                Client(streamable_http_client(url, http_client=http)) as client:
-            return await fn(client)
-    return asyncio.run(go())
 
 
 def over_stdio(ex: Example, fn: Any) -> Any:

@@ -121,3 +121,25 @@ async def ask_all(client: Any, asked: list[tuple[str, dict[str, Any]]]) -> list[
                 break
         out.append(pages)
     return out
+
+
+def over_http(url: str, token: str | None, fn: Any, statuses: list[int] | None = None) -> Any:
+    """``fn(client)`` with the SDK's client over streamable HTTP; ``statuses`` collects every HTTP
+    status (the SDK reports a refused request only as a generic error)."""
+    import asyncio
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def record(response: Any) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    async def go() -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        hooks = {"response": [record]}
+        async with httpx2.AsyncClient(headers=headers, timeout=120, event_hooks=hooks) as http, \
+                Client(streamable_http_client(url, http_client=http)) as client:
+            return await fn(client)
+    return asyncio.run(go())

@@ -8,7 +8,6 @@ query catalogue is read from the query files, not from Dgraph.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi import HTTPException, Request
 from freshpoc_tasks.api.app import create_app
 from freshpoc_tasks.api.store import load_saved_queries
 from freshpoc_tasks.testing.serve import ServedApp
+from tests.unit.mcp.graphs import over_http
 
 
 async def header_access(request: Request) -> str:
@@ -34,32 +34,12 @@ def base() -> Iterator[str]:
         yield served.url
 
 
-def _client_session(url: str, token: str | None, fn: Any, statuses: list[int] | None = None) -> Any:
-    """Run ``fn(client)`` with the SDK's client over streamable HTTP; ``statuses`` collects the
-    HTTP status of every response (the SDK reports a refused request only as a generic error)."""
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    async def record(response: Any) -> None:
-        if statuses is not None:
-            statuses.append(response.status_code)
-
-    async def go() -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        hooks = {"response": [record]}
-        async with httpx2.AsyncClient(headers=headers, timeout=30, event_hooks=hooks) as http, \
-                Client(streamable_http_client(url, http_client=http)) as client:
-            return await fn(client)
-    return asyncio.run(go())
-
-
 def test_mcp_is_served_behind_the_access_dependency(base):
     async def ask(client: Any) -> Any:
         tools = [t.name for t in (await client.list_tools()).tools]
         catalogue = await client.call_tool("run_saved_query", {})
         return tools, catalogue.structured_content
-    tools, catalogue = _client_session(f"{base}/mcp", "let-me-in", ask)
+    tools, catalogue = over_http(f"{base}/mcp", "let-me-in", ask)
     assert tools == ["search", "node", "dependencies", "lineage", "impact", "hotspots", "owners",
                      "graph_diff", "run_saved_query"]
     assert sorted(q["name"] for q in catalogue["queries"]) == sorted(load_saved_queries())
@@ -71,7 +51,7 @@ def test_without_access_the_endpoint_answers_the_apis_problem(base):
     assert (r.status_code, r.headers["content-type"]) == (401, "application/problem+json")
     statuses: list[int] = []
     with pytest.raises(Exception, match="unhandled errors"):
-        _client_session(f"{base}/mcp", "wrong", lambda c: c.list_tools(), statuses)
+        over_http(f"{base}/mcp", "wrong", lambda c: c.list_tools(), statuses)
     assert statuses and set(statuses) == {401}
 
 
