@@ -15,9 +15,17 @@ What a lost disk costs, and what this keeps:
 * a ``manifest.json`` with the versions of FreshPoC and of each server and the sha256 of every
   file; ``restore`` refuses a backup whose files do not match it.
 
-MinIO's staged artifacts and reports are not copied: the ``freshpoc`` bucket has versioning on
-(the stack's bootstrap turns it on), and an S3 store has its own replication. Backup and restore
-print how long each part took.
+MinIO's snapshots, staged artifacts and reports are copied only with ``--objects``: the
+``freshpoc`` bucket has versioning on (the stack's bootstrap turns it on) and an S3 store has its
+own replication, but the local stack keeps MinIO's data on the same disk as everything else, and
+``freshpoc stack reset`` deletes it with the rest. Without them a restored registry names
+snapshots (``snapshot_uri``) and reports that are gone. Only each object's current version is
+copied, with its content type. ``restore`` puts the objects back when the backup has them.
+
+What a backup does not hold: Kafka's topics (events already consumed), Prometheus's series,
+task logs, and Airflow's Fernet key. ``--airflow-metadata`` restores the metadata database, but
+connections and variables in it stay encrypted with the key of the stack that was backed up.
+Backup and restore print how long each part took.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from freshpoc_tasks.contracts.locations import BUCKET
 from freshpoc_tasks.stack.client import one_line_errors, use_local_stack
 from freshpoc_tasks.stack.config import StackConfig
 
@@ -45,6 +54,8 @@ FORMAT = 1
 COLLECTION = "CodeChunk"
 DATABASES = ("freshpoc", "airflow")
 WEAVIATE_BATCH = 200
+OBJECTS = "objects"  # folder of the bucket's objects, one file per key
+OBJECT_INDEX = "objects.json"  # key -> content type and size, beside the folder
 
 
 class BackupError(RuntimeError):
@@ -60,12 +71,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     b.add_argument("--to", default="freshpoc-backup",
                    help="folder to create (default ./freshpoc-backup/<UTC time>) or "
                         "s3://bucket/prefix (written through the freshpoc_s3 connection)")
+    b.add_argument("--objects", action="store_true",
+                   help="also copy the freshpoc bucket's current objects (snapshots, staged "
+                        "artifacts, reports): on the local stack they are on the same disk")
     b.set_defaults(func=_backup_command)
     r = subparsers.add_parser(
         "restore", help="restore a backup into the stack (replaces its graph and search index)",
         description="Check the backup against its manifest, then replace the graph, the "
-                    "freshpoc database and the CodeChunk collection with the backup's. Meant for "
-                    "a stack just reset and brought up again (freshpoc stack reset; stack up).")
+                    "freshpoc database and the CodeChunk collection with the backup's, and put "
+                    "back the bucket's objects when the backup has them. Meant for a stack just "
+                    "reset and brought up again (freshpoc stack reset; stack up).")
     r.add_argument("source", metavar="FROM", help="backup folder or s3://bucket/prefix")
     r.add_argument("--yes", action="store_true",
                    help="do not ask before replacing the stack's graph, registry and search index")
@@ -206,6 +221,52 @@ def backup_weaviate(out: Path, conn_id: str = "freshpoc_weaviate",
     return {"weaviate_objects": count}
 
 
+def object_path(root: Path, key: str) -> Path:
+    """Where the copy of the object ``key`` lives in a backup; refuses a key that would name a
+    file outside the backup's folder (``..``, an absolute path, empty segments)."""
+    parts = key.split("/")
+    if not key or any(part in {"", ".", ".."} for part in parts):
+        raise BackupError(f"object key {key!r} cannot be kept as a file in a backup")
+    return root / OBJECTS / Path(*parts)
+
+
+def backup_objects(out: Path, conn_id: str = "freshpoc_s3", bucket: str = BUCKET,
+                   skip_prefix: str | None = None) -> dict[str, Any]:
+    """The bucket's current objects into ``out/objects``, their content types in
+    ``out/objects.json`` (a report served from MinIO keeps ``text/html``). ``skip_prefix``: keys
+    left out (a backup written into the same bucket must not copy earlier backups)."""
+    from freshpoc_tasks.hooks.staging import StagingHook
+
+    client = StagingHook(conn_id, bucket).get_conn()
+    index: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            key = entry["Key"]
+            if skip_prefix and key.startswith(skip_prefix):
+                continue
+            dest = object_path(out, key)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            answer = client.get_object(Bucket=bucket, Key=key)
+            with dest.open("wb") as fh:
+                shutil.copyfileobj(answer["Body"], fh, 1 << 20)
+            index[key] = {"content_type": answer.get("ContentType"), "bytes": dest.stat().st_size}
+    (out / OBJECT_INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return {"objects": len(index), "object_bytes": sum(i["bytes"] for i in index.values())}
+
+
+def restore_objects(root: Path, conn_id: str = "freshpoc_s3", bucket: str = BUCKET) -> int:
+    """Upload every object of the backup under its key, with its content type; objects the
+    bucket holds and the backup does not are left alone (the bucket keeps versions)."""
+    from freshpoc_tasks.hooks.staging import StagingHook
+
+    client = StagingHook(conn_id, bucket).get_conn()
+    index = json.loads((root / OBJECT_INDEX).read_text())
+    for key, info in sorted(index.items()):
+        extra = {"ContentType": info["content_type"]} if info.get("content_type") else None
+        client.upload_file(str(object_path(root, key)), bucket, key, ExtraArgs=extra)
+    return len(index)
+
+
 def restore_dgraph(cfg: StackConfig, root: Path) -> None:
     """Drop the target graph, then load the export with its schema (new uids, same xids)."""
     from freshpoc_tasks.stack.build import build_dgraph
@@ -270,8 +331,10 @@ def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
         print(f"    {name}: {timings[name]:.1f} s", flush=True)
 
 
-def make_backup(cfg: StackConfig, out: Path) -> dict[str, Any]:
-    """Everything into a new folder ``out``; returns the manifest."""
+def make_backup(cfg: StackConfig, out: Path, objects: bool = False,
+                skip_prefix: str | None = None) -> dict[str, Any]:
+    """Everything into a new folder ``out`` (the bucket's objects too when ``objects``); returns
+    the manifest."""
     from freshpoc_tasks import __version__
 
     out.mkdir(parents=True, exist_ok=False)
@@ -280,6 +343,8 @@ def make_backup(cfg: StackConfig, out: Path) -> dict[str, Any]:
     counts |= _timed(timings, "dgraph", lambda: backup_dgraph(cfg, out))
     counts |= _timed(timings, "postgres", lambda: backup_postgres(cfg, out))
     counts |= _timed(timings, "weaviate", lambda: backup_weaviate(out))
+    if objects:
+        counts |= _timed(timings, "objects", lambda: backup_objects(out, skip_prefix=skip_prefix))
     return write_manifest(out, {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "freshpoc": __version__,
         "versions": {k: cfg.versions[k] for k in ("dgraph", "postgres", "weaviate", "airflow")},
@@ -294,6 +359,8 @@ def restore_backup(cfg: StackConfig, root: Path, airflow_metadata: bool = False)
     if airflow_metadata:
         _timed(timings, "airflow metadata", lambda: restore_postgres(cfg, root, "airflow"))
     _timed(timings, "weaviate", lambda: restore_weaviate(root))
+    if (root / OBJECT_INDEX).exists():
+        _timed(timings, "objects", lambda: restore_objects(root))
     return timings
 
 
@@ -314,7 +381,11 @@ def _backup_command(args: argparse.Namespace) -> int:
         out = Path(tmp) / stamp if remote else Path(args.to) / stamp
         print(f"==> backing up to {args.to.rstrip('/')}/{stamp}", flush=True)
         start = time.monotonic()
-        manifest = make_backup(cfg, out)
+        skip = None
+        if remote and args.objects:
+            bucket, _, prefix = args.to.removeprefix("s3://").partition("/")
+            skip = prefix.strip("/") + "/" if bucket == BUCKET else None
+        manifest = make_backup(cfg, out, objects=args.objects, skip_prefix=skip)
         if remote:
             client, bucket, prefix = _s3(args.to)
             for name in [*manifest["files"], MANIFEST]:
