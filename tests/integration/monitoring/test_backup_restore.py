@@ -1,117 +1,213 @@
-"""freshpoc backup of the running stack, restored into servers of the test's own (a private
-Dgraph, a scratch database, a scratch Weaviate collection), so the shared stack is never reset:
-the restored graph's canonical export, the registry rows and the search answers must equal the
-stack's at backup time. Backup and restore times are printed (pytest -s).
+"""Backup, ``freshpoc stack reset``, ``freshpoc stack up``, restore, on the shared stack itself,
+with the commands a user types: afterwards the canonical graph export is byte-equal, the search
+index holds as many objects and the query API's search gives the same answer, the ``freshpoc``
+database holds the same rows and the bucket the same objects as before the reset.
 
-Other tests may write to the stack meanwhile; each comparison is made only against a stack that
-did not change while the backup ran (read before and after it, up to three tries).
+The reset wipes every server's data, so the test runs last in the session (``resets_stack``,
+tests/integration/monitoring/conftest.py) and leaves the stack up and healthy with its data
+back. What a reset loses for good: Airflow's run history and task logs (a fresh metadata
+database; connections, pools and variables re-applied by ``stack up``; the DAGs unpaused before
+are unpaused again), Kafka's events, Prometheus's series. The example repositories the demo
+made under the state folder are made again (the same content).
+
+Each phase's time is printed in the terminal summary; the backup and restore lines are the ones
+the closing note quotes. If a step fails after the reset, the backup is restored before the test
+ends, and its folder is named in the output.
 """
 
 from __future__ import annotations
 
+import filecmp
+import os
+import re
 import subprocess
 import time
-import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from freshpoc_tasks.cli import backup as bk
-
-TRIES = 3
-
-
-def canonical(conn_id: str | None = None) -> list[str]:
-    from freshpoc_tasks.graph.export import canonical_export
-    from freshpoc_tasks.graph.ontology import load_graph_ontology
-    from freshpoc_tasks.hooks.dgraph import DgraphHook
-
-    with DgraphHook(conn_id) if conn_id else DgraphHook() as hook:
-        return list(canonical_export(hook, load_graph_ontology()))
+from freshpoc_tasks.cli.demo import QUESTION
 
 
-def registry_rows(cfg, db: str) -> str:
-    sql = ("SELECT repo_id, commit, fingerprint, counts::text FROM freshpoc.processed_commits "
-           "ORDER BY 1, 2, 3; SELECT repo_id, location, last_commit FROM freshpoc.repositories ORDER BY 1")
-    out = subprocess.run([*bk._pg(cfg, "psql"), "-d", db, "-At", "-c", sql],
-                         capture_output=True, text=True, check=True)
-    return out.stdout
+def freshpoc(cfg: Any, *args: str, timeout: float) -> str:
+    """Run ``freshpoc ARGS`` the way a plain shell does (no Airflow settings or connections of
+    this test process in its environment), echo its output, fail the test on a non-zero exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["FRESHPOC_CHECKOUT"] = str(cfg.checkout)
+    # The checkout under test, whatever checkout the environment's editable install names.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cfg.checkout), env.get("PYTHONPATH")) if p)
+    res = subprocess.run([str(cfg.venv_bin("freshpoc")), *args], capture_output=True, text=True,
+                         env=env, cwd=cfg.checkout, timeout=timeout, check=False)
+    print("".join(f"    | {line}\n" for line in (res.stdout + res.stderr).splitlines()[-25:]), end="")
+    assert res.returncode == 0, f"freshpoc {' '.join(args)}: exit {res.returncode}\n{res.stdout}{res.stderr}"
+    return res.stdout
 
 
-def chunk_state(collection: str) -> tuple[int, list[str]]:
-    """Object count, and the ids of the 10 nearest objects to a fixed stored vector."""
+def registry_rows(cfg: Any) -> dict[str, list[str]]:
+    """Every row of every table of the ``freshpoc`` database, as text, sorted per table."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=str(cfg.data("postgres") / "run"), port=cfg.ports["postgres"],
+                         user="postgres", dbname="freshpoc") as conn:
+        tables = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN "
+                              "('pg_catalog', 'information_schema') ORDER BY 1, 2").fetchall()
+        return {f"{s}.{t}": [r[0] for r in conn.execute(
+                    sql.SQL("SELECT x::text FROM {}.{} AS x ORDER BY 1").format(
+                        sql.Identifier(s), sql.Identifier(t))).fetchall()]
+                for s, t in tables}
+
+
+def chunk_count() -> int:
     from freshpoc_tasks.hooks.weaviate import CodeChunkHook
 
-    with CodeChunkHook(collection=collection) as hook:
-        count = hook.collection.aggregate.over_all(total_count=True).total_count
-        first = next(iter(hook.collection.iterator(include_vector=True)), None)
-        if first is None:
-            return count, []
-        vector = first.vector.get("default") if isinstance(first.vector, dict) else first.vector
-        found = hook.collection.query.near_vector(near_vector=vector, limit=10)
-        return count, [str(o.uuid) for o in found.objects]
+    with CodeChunkHook() as hook:
+        if not hook.conn.collections.exists(hook.collection_name):
+            return 0
+        return hook.collection.aggregate.over_all(total_count=True).total_count
 
 
-@pytest.fixture(scope="module")
-def backup(stack, tmp_path_factory) -> dict:
-    """A backup taken while the stack stood still, with what the stack held then."""
-    for _ in range(TRIES):
-        before = (canonical(), registry_rows(stack.cfg, "freshpoc"), chunk_state(bk.COLLECTION))
-        root = tmp_path_factory.mktemp("backup") / "b"
-        start = time.monotonic()
-        manifest = bk.make_backup(stack.cfg, root)
-        seconds = time.monotonic() - start
-        after = (canonical(), registry_rows(stack.cfg, "freshpoc"), chunk_state(bk.COLLECTION))
-        if before == after:
-            print(f"\nbackup: {seconds:.1f} s, {manifest['counts']}, parts {manifest['seconds']}")
-            return {"root": root, "graph": before[0], "registry": before[1], "chunks": before[2],
-                    "manifest": manifest}
-    pytest.fail(f"the stack changed during each of {TRIES} backups: other tests were writing")
+def search_answer(cfg: Any) -> dict[str, Any]:
+    """The query API's answer to the demo's question, through Airflow's api-server (a token of
+    the new stack: the reset renews the JWT secret)."""
+    with httpx.Client(base_url=cfg.airflow_url, timeout=120) as client:
+        token = client.post("/auth/token", json={"username": "admin", "password": "admin"})
+        token.raise_for_status()
+        resp = client.get("/freshpoc/search", params={"q": QUESTION, "limit": 10},
+                          headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        resp.raise_for_status()
+        return resp.json()
 
 
-def test_backup_checks_out_against_its_manifest(backup) -> None:
-    manifest = bk.verify_manifest(backup["root"])
+def bucket_objects() -> dict[str, int]:
+    from freshpoc_tasks.hooks.staging import StagingHook
+
+    hook = StagingHook()
+    pages = hook.get_conn().get_paginator("list_objects_v2").paginate(Bucket=hook.bucket)
+    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+
+
+def snapshot(cfg: Any, export: Path) -> dict[str, Any]:
+    """What the stack holds; the graph as ``freshpoc graph export`` writes it, into ``export``."""
+    freshpoc(cfg, "graph", "export", "--out", str(export), timeout=900)
+    return {"registry": registry_rows(cfg), "chunks": chunk_count(), "search": search_answer(cfg),
+            "objects": bucket_objects()}
+
+
+def paused(cfg: Any) -> dict[str, bool]:
+    from freshpoc_tasks.stack.airflow_rest import AirflowRest
+
+    with AirflowRest(cfg.airflow_url) as api:
+        dags = api.api("GET", "/dags", params={"limit": 100})["dags"]
+    return {d["dag_id"]: d["is_paused"] for d in dags}
+
+
+def pause_as(cfg: Any, before: dict[str, bool]) -> None:
+    """Unpause what was unpaused before the reset (a fresh metadata database pauses every DAG),
+    once the dag-processor has parsed it."""
+    from freshpoc_tasks.stack.airflow_rest import AirflowRest
+
+    with AirflowRest(cfg.airflow_url) as api:
+        for dag_id, was in sorted(before.items()):
+            if not was:
+                api.wait_for_dag(dag_id)
+                api.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+
+def examples_processed(cfg: Any) -> bool:
+    from freshpoc_tasks.hooks.registry import RepoRegistry
+
+    wanted = {str(cfg.state_dir / "examples" / d.name)
+              for d in (cfg.checkout / "include" / "examples").iterdir() if d.is_dir()}
+    done = {r["location"] for r in RepoRegistry().repositories() if r.get("last_commit")}
+    return wanted <= done
+
+
+@pytest.mark.resets_stack
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_backup_reset_restore_gives_back_the_same_stack(stack, tmp_path, timing_lines) -> None:
+    from freshpoc_tasks.stack.examples import materialise_examples
+    from freshpoc_tasks.stack.manager import Stack, format_table
+
+    cfg = stack.cfg
+    times: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        times[name] = time.monotonic() - clock
+        print(f"--- {name}: {times[name]:.1f} s", flush=True)
+        clock = time.monotonic()
+
+    print()
+    if not examples_processed(cfg):  # the round trip is about a stack after a pipeline run
+        freshpoc(cfg, "demo", "--no-self", timeout=1800)
+        phase("demo (the examples were not processed yet)")
+    had_examples = (cfg.state_dir / "examples").is_dir()
+    dags_paused = paused(cfg)
+    before = snapshot(cfg, tmp_path / "before.jsonl")
+    assert before["search"]["items"], "the search answers nothing: the comparison would be empty"
+    assert (tmp_path / "before.jsonl").stat().st_size > 0 and before["chunks"] > 0
+    phase("state before")
+
+    out = freshpoc(cfg, "backup", "--to", str(tmp_path / "backup"), "--objects", timeout=1800)
+    assert "backup done in" in out
+    (root,) = (tmp_path / "backup").iterdir()
+    manifest = bk.verify_manifest(root)
     assert {"dgraph/g01.rdf.gz", "dgraph/g01.schema.gz", "postgres/freshpoc.dump",
-            "postgres/airflow.dump", "weaviate/CodeChunk.jsonl.gz"} <= set(manifest["files"])
-    assert manifest["counts"]["weaviate_objects"] == backup["chunks"][0]
+            "postgres/airflow.dump", "weaviate/CodeChunk.jsonl.gz", bk.OBJECT_INDEX} <= set(manifest["files"])
+    assert manifest["counts"]["weaviate_objects"] == before["chunks"]
+    assert manifest["counts"]["objects"] == len(before["objects"])
+    phase("backup")
+    print(f"    backup folder (freshpoc restore {root} --yes): {manifest['counts']}")
 
-
-def test_graph_restores_to_the_same_canonical_export(backup, tmp_path) -> None:
-    from freshpoc_tasks.testing.private import PrivateDgraph
-
-    assert backup["graph"], "the stack's graph is empty: nothing would be compared"
-    with PrivateDgraph(tmp_path / "dgraph") as private:
-        start = time.monotonic()
-        bk.restore_dgraph(private.cfg, backup["root"])
-        print(f"\nrestore of the graph: {time.monotonic() - start:.1f} s")
-        assert canonical(private.conn_id) == backup["graph"]
-
-
-def test_registry_restores_to_the_same_rows(stack, backup) -> None:
-    scratch = f"freshpoc_restore_{uuid.uuid4().hex[:8]}"
-    psql = [*bk._pg(stack.cfg, "psql"), "-d", "postgres", "-c"]
-    subprocess.run([*psql, f'CREATE DATABASE "{scratch}" OWNER freshpoc'], check=True, capture_output=True)
+    reset, restored = False, False
     try:
-        bk.restore_postgres(stack.cfg, backup["root"], "freshpoc", into=scratch)
-        assert registry_rows(stack.cfg, scratch) == backup["registry"]
+        reset = True  # from here on a failure restores the backup (harmless if nothing was reset)
+        freshpoc(cfg, "stack", "reset", "--yes", timeout=600)
+        assert not (cfg.data("dgraph")).exists() and not (cfg.data("postgres")).exists()
+        phase("stack reset")
+        freshpoc(cfg, "stack", "up", timeout=1800)
+        phase("stack up")
+        assert chunk_count() == 0 and not registry_rows(cfg).get("freshpoc.processed_commits")
+        out = freshpoc(cfg, "restore", str(root), "--yes", timeout=1800)
+        assert "restore done in" in out
+        restored = True
+        phase("restore")
+        restore_parts = dict(re.findall(r"^ {4}(\w[\w ]*): ([\d.]+) s$", out, re.MULTILINE))
+        if had_examples:
+            materialise_examples(cfg.checkout, cfg.state_dir / "examples")
+        after = snapshot(cfg, tmp_path / "after.jsonl")
+        phase("state after")
+        pause_as(cfg, dags_paused)  # after the comparison: an unpaused DAG may start a run
     finally:
-        subprocess.run([*psql, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'], check=True,
-                       capture_output=True)
+        if reset and not restored:  # give the data back before reporting the failure
+            print(f"    the round trip failed after the reset: restoring {root}")
+            try:
+                if not all(r.state == "healthy" for r in Stack(cfg).status()):
+                    freshpoc(cfg, "stack", "up", timeout=1800)
+                freshpoc(cfg, "restore", str(root), "--yes", timeout=1800)
+            except (AssertionError, subprocess.SubprocessError) as exc:
+                print(f"    could not restore it ({exc}): run 'freshpoc stack up' and "
+                      f"'freshpoc restore {root} --yes' by hand")
 
-
-def test_search_index_restores_with_the_same_answers(backup) -> None:
-    from freshpoc_tasks.hooks.weaviate import CodeChunkHook
-
-    scratch = f"CodeChunkRestore{uuid.uuid4().hex[:8]}"
-    try:
-        start = time.monotonic()
-        written = bk.restore_weaviate(backup["root"], collection=scratch)
-        print(f"\nrestore of the search index: {time.monotonic() - start:.1f} s ({written} objects)")
-        assert chunk_state(scratch) == backup["chunks"]
-    finally:
-        with CodeChunkHook(collection=scratch) as hook:
-            if hook.conn.collections.exists(scratch):
-                hook.drop_collection()
+    timing_lines.append(", ".join(f"{k} {v:.1f} s" for k, v in times.items())
+                        + f"; total {sum(times.values()):.1f} s")
+    timing_lines.append(f"backed up: {manifest['counts']}; backup parts (s) {manifest['seconds']}; "
+                        f"restore parts (s) {restore_parts}")
+    print("    " + "\n    ".join(timing_lines))
+    assert filecmp.cmp(tmp_path / "before.jsonl", tmp_path / "after.jsonl", shallow=False), \
+        "the canonical graph export differs after the restore"
+    assert after["chunks"] == before["chunks"]
+    assert after["search"] == before["search"]
+    assert after["registry"] == before["registry"]
+    assert after["objects"] == before["objects"]
+    rows = Stack(cfg).status()
+    assert all(r.state == "healthy" for r in rows), format_table(rows)
 
 
 def test_minio_bucket_has_versioning_on(stack) -> None:
@@ -119,14 +215,3 @@ def test_minio_bucket_has_versioning_on(stack) -> None:
 
     client = StagingHook().get_conn()
     assert client.get_bucket_versioning(Bucket="freshpoc").get("Status") == "Enabled"
-
-
-def test_the_commands_round_trip_a_folder(stack, tmp_path) -> None:
-    """`freshpoc backup --to DIR` from a shell writes a verifiable backup and says how long."""
-    freshpoc = Path(stack.cfg.venv_bin("freshpoc"))
-    res = subprocess.run([str(freshpoc), "backup", "--to", str(tmp_path)], capture_output=True,
-                         text=True, timeout=900)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "backup done in" in res.stdout
-    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    bk.verify_manifest(folder)
