@@ -243,14 +243,17 @@ def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
     return agg
 
 
-def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, edges: Iterable[Any]) -> Aggregates:
+def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, edges: Iterable[Any],
+              history: Iterable[str] | None = None) -> Aggregates:
     """The figures of the commit a plan (``graph.plan.plan_write``) was made for.
 
     Present = the delta's valid nodes owned by the repository (``plan.after_views``: each one is
     assigned to the commit) plus the stored *history* nodes (commits) it does not repeat whose
     runs hold at the commit; an owned stored node of any other lifecycle that the delta lacks is
     closed at the commit by the same plan. ``edges`` are the delta's edges (those of
-    :data:`EDGE_TYPES` are used; their ends must be present).
+    :data:`EDGE_TYPES` are used; their ends must be present). ``history``: when the writer read
+    only what changed, the xids of the stored history nodes present at the commit (from its
+    manifest) instead of ``state``'s.
     """
     from freshpoc_tasks.graph.records import node_type_of, node_view
 
@@ -261,7 +264,10 @@ def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, edges: Iterable[An
             # Only files, folders and dbt nodes' properties are read: the rest are counted.
             props = node_view(node) if node.type in _PROPS_READ else _NO_PROPS
             present.append(PresentNode(xid, node.type, props, node.key))
-    for xid, stored in state.nodes.items():
+    if history is not None:
+        for xid in sorted(set(history) - set(plan.after_views)):
+            present.append(PresentNode(xid, node_type_of(xid), {}, xid.split(":", 2)[-1]))
+    for xid, stored in state.nodes.items() if history is None else ():
         if stored.repo != repo_id or xid in plan.after_views:
             continue
         ntype = stored.ntype or node_type_of(xid)
@@ -271,9 +277,10 @@ def from_plan(plan: Any, state: Any, repo_id: str, onto: Any, edges: Iterable[An
                    (PresentEdge(e.type, e.src, e.dst, e.props) for e in edges if e.type in EDGE_TYPES))
 
 
-def from_delta(delta: Any, plan: Any, state: Any, onto: Any) -> Aggregates:
+def from_delta(delta: Any, plan: Any, state: Any, onto: Any,
+               history: Iterable[str] | None = None) -> Aggregates:
     """:func:`from_plan` for a whole delta (what both stores call after planning it)."""
-    return from_plan(plan, state, delta.repo_id, onto, delta.edges)
+    return from_plan(plan, state, delta.repo_id, onto, delta.edges, history)
 
 
 def from_records(repo_id: str, point: v.Point, records: Iterable[Mapping[str, Any]],

@@ -12,7 +12,11 @@ and never closed by one repository; what a repository says about them at a commi
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zlib
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,7 @@ from freshpoc_tasks.graph.records import (
 COUNT_KEYS = ("nodes_created", "nodes_updated", "nodes_closed",
               "edges_created", "edges_updated", "edges_closed")
 EdgeKey = tuple[str, str, str]  # (type, src xid, dst xid)
+Key = str | EdgeKey  # a node's xid or an edge's key
 
 
 @dataclass
@@ -99,6 +104,21 @@ class Plan:
     skipped: list[str]
     proposed: list[str]
     after_views: dict[str, Node]
+    # Owned items this plan looked at: their hash at ``point`` (None: absent), and for those in
+    # the diff their hash at the previous point -- what the writer's manifest keeps.
+    values: dict[Key, str | None] = field(default_factory=dict)
+    befores: dict[Key, str | None] = field(default_factory=dict)
+    paths: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class Unchanged:
+    """Owned items of a delta known (from the writer's manifest) to hold, at the repository's
+    newest processed point, the very hash the delta gives them: when the delta's point comes
+    right after that point, the plan neither reads nor writes them and they are not in the diff."""
+
+    nodes: set[str] = field(default_factory=set)
+    edges: set[EdgeKey] = field(default_factory=set)
 
 
 def _too_long(xid: str) -> bool:
@@ -139,7 +159,8 @@ def _owned(xid: str, repo_id: str, node: Node | None, stored: StoredNode | None)
     return xid.startswith(f"{node_type_of(xid)}:{repo_id}:")
 
 
-def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphOntology) -> Plan:
+def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphOntology,
+               unchanged: Unchanged | None = None) -> Plan:
     """Decide every write for ``delta`` processed at ``point`` against the stored ``state``.
 
     ``state`` must hold every node owned by the repository (with its out-edges) and every other
@@ -148,6 +169,9 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     One pass over the ids and one over the edge keys, each deciding the write, the counts and the
     diff of its item: a first write plans every node and edge of a repository (a quarter of a
     million on 10,000 files), so each step of an item is paid that many times.
+
+    With ``unchanged`` (only valid when ``point`` follows the newest stored point), those items
+    are left out: ``state`` then needs only the others, and the plan costs what changed.
     """
     repo = delta.repo_id
     nodes, edges, skipped, proposed = _validate(delta, onto)
@@ -166,12 +190,18 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     # Sorting the ids is a large part of planning (they share long prefixes), and the delta's
     # nodes and edges arrive sorted: keep that order and let the sort merge the few others in
     # (a sort of sorted runs is a linear merge).
-    others = {x for k in edges for x in k[1:] if x not in nodes}
+    skip_nodes = unchanged.nodes if unchanged else set()
+    skip_edges = unchanged.edges if unchanged else set()
+    live_edges = [k for k in edges if k not in skip_edges] if skip_edges else list(edges)
+    others = {x for k in live_edges for x in k[1:] if x not in nodes}
     others.update(x for x, s in stored_nodes.items() if s.repo == repo and x not in nodes)
-    xids = sorted([*nodes, *others])
+    mine = [x for x in nodes if x not in skip_nodes] if skip_nodes else list(nodes)
+    xids = sorted([*mine, *others])
     node_writes: list[NodeWrite] = []
     paths: dict[str, str | None] = {}
-    owned_nodes: set[str] = set()  # decided once per id: the edge pass asks again
+    owned_nodes: set[str] = set(skip_nodes)  # decided once per id: the edge pass asks again
+    values: dict[Key, str | None] = {}
+    befores: dict[Key, str | None] = {}
     for xid in xids:
         node = nodes.get(xid)
         stored = stored_nodes.get(xid)
@@ -194,14 +224,18 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         paths[xid] = path
         now = value_at(new, point)
         if owned:  # the diff: value at the previous processed point vs at this one
+            values[xid] = now
             before = value_at(old, prev) if prev else None
             if before is None:
                 if now is not None:
                     diff.nodes_added.append(NodeChange(id=xid, type=ntype, path=path))
+                    befores[xid] = None
             elif now is None:
                 diff.nodes_removed.append(NodeChange(id=xid, type=ntype, path=path))
+                befores[xid] = before
             elif before != now:
                 diff.nodes_changed.append(NodeChange(id=xid, type=ntype, path=path))
+                befores[xid] = before
                 if stored is not None and stored.h == before:
                     changed_before[xid] = stored.uid
         if stored is not None and new == old and not write_props:
@@ -233,7 +267,7 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         by_file[path or ""][key] += 1
 
     edge_writes: list[EdgeWrite] = []
-    keys = sorted([*edges, *(k for k in stored_edges if k[1] in owned_nodes and k not in edges)])
+    keys = sorted([*live_edges, *(k for k in stored_edges if k[1] in owned_nodes and k not in edges)])
     for key in keys:
         edge = edges.get(key)
         stored_e = stored_edges.get(key)
@@ -252,14 +286,18 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
                        and (stored_e is None or stored_e.h != h))
         now = value_at(new, point)
         if owned:
+            values[key] = now
             before = value_at(old, prev) if prev else None
             if before is None:
                 if now is not None:
                     diff.edges_added.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+                    befores[key] = None
             elif now is None:
                 diff.edges_removed.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+                befores[key] = before
             elif before != now:
                 diff.edges_changed.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+                befores[key] = before
         if stored_e is not None and new == old and not write_props:
             continue
         if write_props and edge is not None:
@@ -279,8 +317,100 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         else:
             ckey = "edges_updated"
         counts[ckey] += 1
-        by_file[paths.get(key[1]) or ""][ckey] += 1
+        src_path = paths[key[1]] if key[1] in paths else (nodes[key[1]].path if key[1] in nodes else None)
+        by_file[src_path or ""][ckey] += 1
 
     return Plan(point=point, previous=prev, nodes=node_writes, edges=edge_writes, counts=counts,
                 counts_by_file=dict(by_file), diff=diff, changed_before=changed_before,
-                timeline=timeline, skipped=skipped, proposed=proposed, after_views=nodes)
+                timeline=timeline, skipped=skipped, proposed=proposed, after_views=nodes,
+                values=values, befores=befores, paths=paths)
+
+
+# The writer's manifest ---------------------------------------------------------------------------
+# What lets the next commit cost its change: the hash every owned node and edge holds at the
+# repository's newest processed point, kept beside the graph in buckets whose digests are
+# compared with the same buckets computed from the next delta; only the buckets that differ are
+# read, and only the items that differ in them are looked up and planned. A node and its
+# out-edges go to the bucket of the node's file path, so a commit that changes a few files
+# touches a few buckets. ``history`` items (commits) stay present when a later delta omits them,
+# so they cannot be compared by digest: they live in a few buckets of their own, read whole.
+MANIFEST_BUCKETS = 512
+HISTORY_BUCKETS = 8
+
+
+def manifest_bucket(key: Key, paths: Mapping[str, str | None], history: Callable[[str], bool]) -> str:
+    """``s<i>`` (state items, by the file path of the node or edge source) or ``h<i>``."""
+    if isinstance(key, tuple):
+        ntype_or_edge, anchor = key[0], key[1]
+    else:
+        ntype_or_edge, anchor = node_type_of(key), key
+    if history(ntype_or_edge):
+        return f"h{zlib.crc32(anchor.encode()) % HISTORY_BUCKETS}"
+    group = paths.get(anchor) or anchor
+    return f"s{zlib.crc32(group.encode()) % MANIFEST_BUCKETS}"
+
+
+_MCANON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def manifest_texts(values: Iterable[tuple[Key, str]], paths: Mapping[str, str | None],
+                   history: Callable[[str], bool]) -> dict[str, str]:
+    """bucket -> canonical text (``[[[xid, h], ...], [[type, src, dst, h], ...]]``, sorted)."""
+    nodes: dict[str, list[list[str]]] = defaultdict(list)
+    edges: dict[str, list[list[str]]] = defaultdict(list)
+    for key, h in values:
+        b = manifest_bucket(key, paths, history)
+        if isinstance(key, tuple):
+            edges[b].append([*key, h])
+        else:
+            nodes[b].append([key, h])
+    return {b: _MCANON([sorted(nodes.get(b, [])), sorted(edges.get(b, []))])
+            for b in sorted(set(nodes) | set(edges))}
+
+
+def manifest_digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def manifest_items(text: str) -> dict[Key, str]:
+    """The entries of a stored bucket text."""
+    found_nodes, found_edges = json.loads(text)
+    out: dict[Key, str] = {x: h for x, h in found_nodes}
+    out.update({(t, s, d): h for t, s, d, h in found_edges})
+    return out
+
+
+@dataclass
+class DeltaItems:
+    """A delta's valid nodes, the owned items it gives the repository at its point with their
+    hashes, and the file path of each node -- what :func:`plan_write` would leave as the
+    manifest's present items (history items the delta omits aside)."""
+
+    nodes: dict[str, Node]
+    values: dict[Key, str]
+    paths: dict[str, str | None]
+    skipped: list[str]
+    proposed: list[str]
+
+
+def delta_items(delta: GraphDelta, onto: GraphOntology) -> DeltaItems:
+    nodes, edges, skipped, proposed = _validate(delta, onto)
+    repo = delta.repo_id
+    mine = f":{repo}:"
+    values: dict[Key, str] = {}
+    paths: dict[str, str | None] = {}
+    owned: set[str] = set()
+    for xid, n in nodes.items():
+        paths[xid] = n.path
+        if n.scope == repo:
+            owned.add(xid)
+            values[xid] = node_hash(n)
+    for key, e in edges.items():
+        src = key[1]
+        if src in nodes:
+            if src not in owned:
+                continue
+        elif not src.startswith(f"{node_type_of(src)}{mine}"):  # _owned's rule for an unknown id
+            continue
+        values[key] = edge_hash(e)
+    return DeltaItems(nodes=nodes, values=values, paths=paths, skipped=skipped, proposed=proposed)

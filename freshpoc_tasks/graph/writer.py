@@ -33,8 +33,9 @@ from typing import Any
 
 from freshpoc_tasks.contracts.graph import GraphDelta
 from freshpoc_tasks.graph import aggregates as ag
+from freshpoc_tasks.graph import plan as pl
 from freshpoc_tasks.graph import validity as v
-from freshpoc_tasks.graph.diff import GraphDiff
+from freshpoc_tasks.graph.diff import EdgeChange, GraphDiff, NodeChange
 from freshpoc_tasks.graph.ontology import (
     CORE_EDGE_FACETS,
     ONTOLOGY_TYPE,
@@ -51,6 +52,7 @@ from freshpoc_tasks.graph.plan import (
     RepoState,
     StoredEdge,
     StoredNode,
+    Unchanged,
     plan_write,
 )
 from freshpoc_tasks.graph.records import (
@@ -69,6 +71,19 @@ DEFAULT_BATCH = 1000
 DEFAULT_WORKERS = 2  # the dev machine has 2 cores; 2 in flight hides client-side encoding
 READ_PAGE = 5000
 LOOKUP_BATCH = 250
+# The manifest (graph.plan): records without an xid, so they are no part of the graph or its
+# canonical export; found by ``fp_repo`` (which the test clean-up deletes by) and this type.
+MANIFEST_TYPE = "FreshpocManifest"
+MANIFEST_HEAD = "head"
+MANIFEST_VERSION = 1
+_EMPTY_BUCKET = "[[],[]]"
+
+
+@dataclass
+class StoredManifest:
+    head_uid: str
+    head: dict[str, Any]
+    buckets: dict[str, tuple[str, str | None]]  # name -> (uid, digest)
 
 
 @dataclass
@@ -83,6 +98,9 @@ class WriteResult:
     timings: dict[str, float] = field(default_factory=dict)
     transactions: int = 0
     aggregates: ag.Aggregates | None = None
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -242,29 +260,235 @@ class GraphWriter:
 
     # Apply -----------------------------------------------------------------------------------
     def apply(self, delta: GraphDelta, committed_at: datetime) -> WriteResult:
+        """Write ``delta`` (the whole state of its repository at its commit).
+
+        When the repository's manifest is clean and the commit comes after (or is) the newest
+        processed one, only what differs from the newest commit is read, planned and written
+        (:meth:`_incremental`); otherwise the repository's whole stored state is read."""
         if not delta.commit:
             raise ValueError("a delta needs its commit to be written on the repository's timeline")
         t0 = time.monotonic()
-        # Owned nodes all carry ``repo`` (placeholders too), so the owned scan finds every one
-        # that exists; only other repositories' and shared nodes need a lookup by xid.
-        named = {n.id for n in delta.nodes if n.scope != delta.repo_id}
-        named |= {x for e in delta.edges for x in (e.src, e.dst)
-                  if not x.startswith(f"{node_type_of(x)}:{delta.repo_id}:")}
-        state = self.read_state(delta.repo_id, named)
-        t1 = time.monotonic()
         point = (v.to_us(committed_at), delta.commit)
-        plan = plan_write(delta, point, state, self.onto)
+        man = self._read_manifest(delta.repo_id)
+        quick = self._incremental(delta, point, man)
+        if isinstance(quick, WriteResult):
+            quick.timings["read_s"] = time.monotonic() - t0
+            return quick
+        if quick is not None:
+            state, unchanged, items, extra_uids, history = quick
+        else:
+            # Owned nodes all carry ``repo`` (placeholders too), so the owned scan finds every one
+            # that exists; only other repositories' and shared nodes need a lookup by xid.
+            named = {n.id for n in delta.nodes if n.scope != delta.repo_id}
+            named |= {x for e in delta.edges for x in (e.src, e.dst)
+                      if not x.startswith(f"{node_type_of(x)}:{delta.repo_id}:")}
+            state = self.read_state(delta.repo_id, named)
+            unchanged, items, extra_uids, history = None, None, {}, None
+        t1 = time.monotonic()
+        plan = plan_write(delta, point, state, self.onto, unchanged)
         self._fill_before(plan)
         t2 = time.monotonic()
-        agg = ag.from_delta(delta, plan, state, self.onto)
+        agg = ag.from_delta(delta, plan, state, self.onto, history)
         t3 = time.monotonic()
-        txns = self._write(plan, state, agg)
+        txns = self._write(plan, state, agg, extra_uids, man)
+        txns += self._write_manifest(delta, plan, man, items)
         t4 = time.monotonic()
         return WriteResult(repo_id=delta.repo_id, commit=delta.commit, counts=plan.counts,
                            counts_by_file=plan.counts_by_file, diff=plan.diff, skipped=plan.skipped,
                            proposed=plan.proposed, transactions=txns, aggregates=agg,
                            timings={"read_s": t1 - t0, "plan_s": t2 - t1, "aggregates_s": t3 - t2,
-                                    "write_s": t4 - t3})
+                                    "write_s": t4 - t3, "incremental": float(quick is not None)})
+
+    # Manifest --------------------------------------------------------------------------------
+    def _history(self, type_name: str) -> bool:
+        return self.onto.lifecycle(type_name) == "history"
+
+    def _read_manifest(self, repo_id: str) -> StoredManifest | None:
+        rows = self.hook.query("query q($r: string) { m(func: eq(fp_repo, $r)) "
+                               f"@filter(type({MANIFEST_TYPE})) {{ uid fp_commit fp_digest }} }}",
+                               {"$r": repo_id}).get("m", [])
+        buckets = {r["fp_commit"]: (r["uid"], r.get("fp_digest")) for r in rows if r.get("fp_commit")}
+        head = buckets.pop(MANIFEST_HEAD, None)
+        if head is None:
+            return None
+        text = self._read_texts([head[0]]).get(head[0])
+        return StoredManifest(head_uid=head[0], head=json.loads(text) if text else {"dirty": True},
+                              buckets=buckets)
+
+    def _read_texts(self, uids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(sorted(uids), LOOKUP_BATCH):
+            rows = self.hook.query("query q($u: string) { n(func: uid($u)) { uid fp_items } }",
+                                   {"$u": "[" + ", ".join(chunk) + "]"}).get("n", [])
+            out.update({r["uid"]: r["fp_items"] for r in rows if "fp_items" in r})
+        return out
+
+    def _incremental(self, delta: GraphDelta, point: v.Point, man: StoredManifest | None) -> Any:
+        """None (read everything), a finished :class:`WriteResult` (a rerun of the newest commit
+        that changes nothing), or what :meth:`apply` plans with: (state of the changed items only,
+        the unchanged items, the delta's items, uids of unchanged edge ends, history xids)."""
+        if (man is None or man.head.get("dirty", True) or man.head.get("v") != MANIFEST_VERSION
+                or man.head.get("aggregates") != ag.AGGREGATES_VERSION):
+            return None
+        found = self.hook.query("query q($x: string) { s(func: eq(xid, $x)) { uid fp_timeline } }",
+                                {"$x": state_xid(delta.repo_id)}).get("s", [])
+        timeline = v.decode_timeline(found[0].get("fp_timeline")) if found else []
+        last = tuple(man.head.get("point") or ())
+        if not timeline or timeline[-1] != last or point < last:
+            return None
+        items = pl.delta_items(delta, self.onto)
+        hist = self._history
+        state_values = [(k, h) for k, h in items.values.items()
+                        if not hist(k[0] if isinstance(k, tuple) else node_type_of(k))]
+        texts = pl.manifest_texts(state_values, items.paths, hist)
+        names = {b for b in man.buckets if b.startswith("s")} | set(texts)
+        differ = sorted(b for b in names if pl.manifest_digest(texts.get(b, _EMPTY_BUCKET))
+                        != man.buckets.get(b, ("", None))[1])
+        hist_names = [b for b in man.buckets if b.startswith("h")]
+        stored = self._read_texts([man.buckets[b][0] for b in [*differ, *hist_names] if b in man.buckets])
+        old: dict[pl.Key, str] = {}
+        for b in differ:
+            if b in man.buckets and man.buckets[b][0] in stored:
+                old.update(pl.manifest_items(stored[man.buckets[b][0]]))
+        hist_old: dict[pl.Key, str] = {}
+        for b in hist_names:
+            hist_old.update(pl.manifest_items(stored.get(man.buckets[b][0], _EMPTY_BUCKET)))
+        differing = set(differ)
+        changed: set[pl.Key] = set()
+        unchanged = Unchanged()
+        for key, h in items.values.items():
+            is_hist = hist(key[0] if isinstance(key, tuple) else node_type_of(key))
+            if is_hist:
+                same = hist_old.get(key) == h
+            else:
+                same = (pl.manifest_bucket(key, items.paths, hist) not in differing) or old.get(key) == h
+            if not same:
+                changed.add(key)
+            elif isinstance(key, tuple):
+                unchanged.edges.add(key)
+            else:
+                unchanged.nodes.add(key)
+        removed = {k for k in old if k not in items.values}
+        if point == last:
+            if changed or removed:
+                return None  # the newest commit again with other content: plan it whole
+            return self._rerun(delta, point, man, items, hist_old)
+        # Read: changed and removed nodes, sources of changed and removed edges, shared nodes.
+        repo = delta.repo_id
+        full = {k for k in changed | removed if isinstance(k, str)}
+        full |= {k[1] for k in changed | removed if isinstance(k, tuple)}
+        full |= {n.id for n in delta.nodes if n.scope != repo}
+        full |= {x for k in changed for x in (k[1], k[2]) if isinstance(k, tuple)
+                 and not x.startswith(f"{node_type_of(x)}:{repo}:")}
+        full |= {e.src for e in delta.edges if not e.src.startswith(f"{node_type_of(e.src)}:{repo}:")}
+        state = RepoState(repo_id=repo, timeline=timeline, state_uid=found[0]["uid"])
+        sel = self._selection()
+        for rec in self._lookup(sorted(full), sel):
+            self._absorb(state, rec)
+        keep = {k for k in changed | removed if isinstance(k, tuple)}
+        owned_srcs = set(unchanged.nodes) | {x for x, n in state.nodes.items() if n.repo == repo}
+        state.edges = {k: e for k, e in state.edges.items() if k in keep or k[1] not in owned_srcs}
+        ends = {x for k in changed if isinstance(k, tuple) for x in (k[1], k[2])} - set(state.nodes)
+        extra_uids = {rec["xid"]: rec["uid"] for rec in self._lookup(sorted(ends), "uid xid")}
+        history = {k for k, h in hist_old.items() if isinstance(k, str)}
+        return state, unchanged, (items, texts, hist_old), extra_uids, history
+
+    def _rerun(self, delta: GraphDelta, point: v.Point, man: StoredManifest, items: pl.DeltaItems,
+               hist_old: dict[pl.Key, str]) -> WriteResult:
+        """The newest commit again, unchanged: nothing to write; the diff against its previous
+        commit is rebuilt from the manifest (what a full read would find)."""
+        prev = tuple(man.head["prev"]) if man.head.get("prev") else None
+        diff = GraphDiff(repo_id=delta.repo_id, commit=point[1], committed_at_us=point[0],
+                         previous_commit=prev[1] if prev else None)
+        present: dict[pl.Key, str] = {**items.values, **hist_old}
+        if prev is None:  # the first commit: everything present was added
+            for key in sorted(k for k in present if isinstance(k, str)):
+                node = items.nodes.get(key)
+                diff.nodes_added.append(NodeChange(id=key, type=node.type if node else node_type_of(key),
+                                                   path=node.path if node else None))
+            diff.edges_added.extend(EdgeChange(type=t, src=s, dst=d)
+                                    for t, s, d in sorted(k for k in present if isinstance(k, tuple)))
+        else:
+            for xid, before, ntype, path in man.head.get("nodes", []):
+                now = present.get(xid)
+                target = (diff.nodes_added if before is None else diff.nodes_removed if now is None
+                          else diff.nodes_changed)
+                target.append(NodeChange(id=xid, type=ntype, path=path))
+            for t, s, d, before in man.head.get("edges", []):
+                now = present.get((t, s, d))
+                target = (diff.edges_added if before is None else diff.edges_removed if now is None
+                          else diff.edges_changed)
+                target.append(EdgeChange(type=t, src=s, dst=d))
+        return WriteResult(repo_id=delta.repo_id, commit=delta.commit,
+                           counts=dict.fromkeys(pl.COUNT_KEYS, 0), counts_by_file={}, diff=diff,
+                           skipped=items.skipped, proposed=items.proposed, transactions=0,
+                           timings={"plan_s": 0.0, "aggregates_s": 0.0, "write_s": 0.0, "incremental": 1.0})
+
+    def _mark_dirty(self, man: StoredManifest | None) -> None:
+        """Before anything is written: a run cut short leaves the manifest marked, and the next
+        run reads the whole state (and writes a fresh manifest)."""
+        if man is not None and not man.head.get("dirty"):
+            man.head = {**man.head, "dirty": True}
+            self.hook.mutate(set_json=[{"uid": man.head_uid, "fp_items": _COMPACT(man.head)}])
+
+    def _write_manifest(self, delta: GraphDelta, plan: Plan, man: StoredManifest | None,
+                        items: Any) -> int:
+        """After the timeline: the buckets that differ, then the head, marked clean. Only when
+        the commit is the newest processed one (a backfill leaves the manifest marked)."""
+        if plan.timeline[-1] != plan.point:
+            return 0
+        hist = self._history
+
+        def is_hist(k: pl.Key) -> bool:
+            return hist(k[0] if isinstance(k, tuple) else node_type_of(k))
+
+        if items is not None:  # incremental: the delta's state buckets, history updated
+            _, texts, hist_old = items
+            history = dict(hist_old)
+            for k, h in plan.values.items():
+                if is_hist(k):
+                    if h is None:
+                        history.pop(k, None)
+                    else:
+                        history[k] = h
+            paths = items[0].paths
+        else:
+            paths = {n.id: n.path for n in delta.nodes}
+            texts = pl.manifest_texts(((k, h) for k, h in plan.values.items() if h is not None
+                                       and not is_hist(k)), paths, hist)
+            history = {k: h for k, h in plan.values.items() if h is not None and is_hist(k)}
+        texts = {**texts, **pl.manifest_texts(history.items(), paths, hist)}
+        stored = man.buckets if man is not None else {}
+        for b in stored:
+            texts.setdefault(b, _EMPTY_BUCKET)
+        records = []
+        for b, text in sorted(texts.items()):
+            digest = pl.manifest_digest(text)
+            uid, old = stored.get(b, (None, None))
+            if digest != old:
+                records.append({"uid": uid or f"_:{b}", "dgraph.type": MANIFEST_TYPE,
+                                "fp_repo": delta.repo_id, "fp_commit": b, "fp_digest": digest,
+                                "fp_items": text})
+        prev = plan.previous
+        head: dict[str, Any] = {"v": MANIFEST_VERSION, "aggregates": ag.AGGREGATES_VERSION,
+                                "dirty": False, "point": list(plan.point),
+                                "prev": list(prev) if prev else None}
+        if prev is not None:
+            d = plan.diff
+            head["nodes"] = [[c.id, plan.befores.get(c.id), c.type, c.path]
+                             for c in sorted([*d.nodes_added, *d.nodes_removed, *d.nodes_changed],
+                                             key=lambda c: c.id)]
+            head["edges"] = [[c.type, c.src, c.dst, plan.befores.get((c.type, c.src, c.dst))]
+                             for c in sorted([*d.edges_added, *d.edges_removed, *d.edges_changed],
+                                             key=lambda c: (c.type, c.src, c.dst))]
+        txns = 0
+        for batch in _chunks(records, 100):
+            self.hook.mutate(set_json=batch)
+            txns += 1
+        self.hook.mutate(set_json=[{"uid": man.head_uid if man is not None else "_:head",
+                                    "dgraph.type": MANIFEST_TYPE, "fp_repo": delta.repo_id,
+                                    "fp_commit": MANIFEST_HEAD, "fp_items": _COMPACT(head)}])
+        return txns + 1
 
     def _fill_before(self, plan: Plan) -> None:
         """Field-level before/after for changed nodes whose stored properties are the before."""
@@ -322,10 +546,14 @@ class GraphWriter:
                              for i, r in enumerate(records)]}],
                          variables={f"$x{i}": r["xid"] for i, r in enumerate(records)})
 
-    def _write(self, plan: Plan, state: RepoState, agg: ag.Aggregates | None = None) -> int:
-        uids = {e.dst: e.dst_uid for e in state.edges.values()}
+    def _write(self, plan: Plan, state: RepoState, agg: ag.Aggregates | None = None,
+               extra_uids: dict[str, str] | None = None, man: StoredManifest | None = None) -> int:
+        uids = dict(extra_uids or {})
+        uids.update({e.dst: e.dst_uid for e in state.edges.values()})
         uids.update({x: n.uid for x, n in state.nodes.items()})
         txns = 0
+        if plan.nodes or plan.edges or plan.timeline != state.timeline:
+            self._mark_dirty(man)  # (the aggregates are per commit: not what the manifest tells)
         creates = [w for w in plan.nodes if w.uid is None and w.owned]
         shared_creates = [w for w in plan.nodes if w.uid is None and not w.owned]
         updates = [w for w in plan.nodes if w.uid is not None]

@@ -76,3 +76,33 @@ def test_kill_9_mid_write_then_rerun_equals_a_clean_run(private_dgraph, onto):
         assert list(canonical_export(hook, onto)) == clean
         again = GraphWriter(hook, onto).apply(delta, committed_at=WHEN)
         assert sum(again.counts.values()) == 0
+
+
+def test_kill_9_mid_incremental_write_then_rerun_equals_a_clean_run(private_dgraph, onto):
+    """The next commit is written from the manifest (only what changed); killed in the middle, the
+    manifest stays marked, and the rerun reads the whole state and converges all the same."""
+    first = synthetic_delta("drill/next", "e" * 40, files=300, functions_per_file=10)
+    second = synthetic_delta("drill/next", "f" * 40, files=300, functions_per_file=10, variant=1)
+    later = datetime(2024, 5, 2, tzinfo=UTC)
+    with DgraphHook(private_dgraph.conn_id) as hook:
+        hook.drop_all()
+        writer = GraphWriter(hook, onto, batch_size=50)
+        writer.ensure_schema()
+        writer.apply(first, committed_at=WHEN)
+        assert writer.apply(second, committed_at=later).timings["incremental"] == 1.0
+        clean = list(canonical_export(hook, onto))
+        hook.drop_all()
+        writer.ensure_schema()
+        writer.apply(first, committed_at=WHEN)
+        pid = private_dgraph.alpha_pid()
+        crashing = GraphWriter(KillDuringMutation(hook, pid, at=5), onto, batch_size=50)
+        with pytest.raises(Exception):  # noqa: B017 - whatever gRPC raises when the server dies
+            crashing.apply(second, committed_at=later)
+    _restart(private_dgraph)
+    assert private_dgraph.alpha_pid() != pid
+    with DgraphHook(private_dgraph.conn_id) as hook:
+        rerun = GraphWriter(hook, onto, batch_size=50).apply(second, committed_at=later)
+        assert rerun.timings["incremental"] == 0.0  # the marked manifest sent it to a whole read
+        assert list(canonical_export(hook, onto)) == clean
+        again = GraphWriter(hook, onto).apply(second, committed_at=later)
+        assert sum(again.counts.values()) == 0 and again.timings["incremental"] == 1.0

@@ -74,3 +74,66 @@ def test_shared_nodes_are_timeless_and_not_in_the_diff():
     w = p.nodes[0]
     assert (w.owned, w.set["vf"], w.set["vt"]) == (False, 0, v.OPEN) and "repo" not in w.set
     assert p.diff.nodes_added == []
+
+
+def _next_commit(delta: GraphDelta) -> GraphDelta:
+    """Three functions changed, one removed with its edges, one added (file of the first)."""
+    fns = [n for n in delta.nodes if n.type == "py.function"]
+    changed = {fns[3].id, fns[40].id, fns[77].id}
+    gone = fns[12].id
+    nodes = [n.model_copy(update={"props": {**n.props, "docstring": "new"}}) if n.id in changed else n
+             for n in delta.nodes if n.id != gone]
+    extra = fns[0].model_copy(update={"id": fns[0].id + "_new", "key": fns[0].key + "_new"})
+    edges = [e for e in delta.edges if gone not in (e.src, e.dst)]
+    edges.append(Edge(type="calls", src=extra.id, dst=fns[1].id))
+    return delta.model_copy(update={"commit": "c2", "nodes": [*nodes, extra], "edges": edges})
+
+
+def _writes(plan) -> tuple:
+    return (sorted((w.xid, sorted(w.set.items()), w.delete) for w in plan.nodes),
+            sorted((e.type, e.src, e.dst, sorted(e.facets.items())) for e in plan.edges))
+
+
+def test_a_plan_of_only_what_changed_writes_what_the_whole_plan_writes():
+    """The writer's incremental path: items whose hash at the newest point equals the delta's are
+    left out of the plan and of its state; the writes, counts and diff stay the same."""
+    from freshpoc_tasks.graph.plan import Unchanged, delta_items
+    from freshpoc_tasks.graph.synthetic import synthetic_delta
+
+    d1 = synthetic_delta(R, "c1", files=12, functions_per_file=8)
+    state = _store(RepoState(R), plan_write(d1, (10, "c1"), RepoState(R), ONTO))
+    d2 = _next_commit(d1)
+    whole = plan_write(d2, (20, "c2"), state, ONTO)
+    items = delta_items(d2, ONTO)
+    last = {**{x: v.value_at(n.runs, (10, "c1")) for x, n in state.nodes.items() if n.repo == R},
+            **{k: v.value_at(e.runs, (10, "c1")) for k, e in state.edges.items()}}
+    unchanged = Unchanged()
+    for key, h in items.values.items():
+        if last.get(key) == h:
+            (unchanged.edges if isinstance(key, tuple) else unchanged.nodes).add(key)
+    touched = {k for k in [*items.values, *(k for k, h in last.items() if h)]
+               if k not in unchanged.nodes and k not in unchanged.edges}
+    assert 0 < len(touched) < 20
+    part = RepoState(R, timeline=state.timeline)
+    part.nodes = {x: n for x, n in state.nodes.items() if x in touched or n.repo != R}
+    part.edges = {k: e for k, e in state.edges.items() if k in touched}
+    quick = plan_write(d2, (20, "c2"), part, ONTO, unchanged)
+    assert _writes(quick) == _writes(whole)
+    assert quick.counts == whole.counts and quick.counts_by_file == whole.counts_by_file
+    assert quick.diff == whole.diff and quick.befores == whole.befores
+    assert {k: h for k, h in quick.values.items()} == {k: h for k, h in whole.values.items() if k in touched}
+
+
+def test_manifest_buckets_group_a_file_and_read_back():
+    from freshpoc_tasks.graph.plan import delta_items, manifest_bucket, manifest_items, manifest_texts
+    from freshpoc_tasks.graph.synthetic import synthetic_delta
+
+    items = delta_items(synthetic_delta(R, "c1", files=5, functions_per_file=3), ONTO)
+    hist = ONTO.lifecycle
+    texts = manifest_texts(items.values.items(), items.paths, lambda t: hist(t) == "history")
+    back = {k: h for text in texts.values() for k, h in manifest_items(text).items()}
+    assert back == items.values
+    fn = f"py.function:{R}:pkg1.mod1.f0"
+    file_id = f"file:{R}:pkg1/mod1.py"
+    assert manifest_bucket(fn, items.paths, lambda t: False) == manifest_bucket(file_id, items.paths,
+                                                                                lambda t: False)
