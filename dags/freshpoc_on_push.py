@@ -10,7 +10,7 @@ from __future__ import annotations
 from airflow.providers.apache.kafka.triggers.await_message import AwaitMessageTrigger
 from airflow.sdk import Asset, AssetWatcher, dag, task, task_group
 
-from freshpoc_tasks.operators.groups import DEFAULT_ARGS, repository_stages
+from freshpoc_tasks.operators.groups import DEFAULT_ARGS, queue_for, repository_stages
 
 DOC = """
 ### FreshPoC on push
@@ -43,7 +43,7 @@ repos_requested = Asset(
     default_args=DEFAULT_ARGS,
 )
 def freshpoc_on_push():
-    @task(pool="freshpoc_git")
+    @task(pool="freshpoc_git", queue=queue_for("git"))
     def requested(triggering_asset_events=None, run_id=None) -> list[dict]:
         from freshpoc_tasks.operators.pipeline import dead_letter, plan_repositories
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task, task_group
 
-from freshpoc_tasks.operators.groups import DEFAULT_ARGS, repository_stages
+from freshpoc_tasks.operators.groups import DEFAULT_ARGS, queue_for, repository_stages
 
 DOC = """
 ### FreshPoC pipeline
@@ -65,7 +65,7 @@ repository.
     },
 )
 def freshpoc_pipeline():
-    @task(pool="freshpoc_git")
+    @task(pool="freshpoc_git", queue=queue_for("git"))
     def repositories(params=None, dag_run=None, logical_date=None, run_id=None) -> list[dict]:
         """Repositories that need work, each pinned to a commit; unchanged ones cost nothing.
 

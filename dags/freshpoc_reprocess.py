@@ -11,7 +11,7 @@ from datetime import datetime
 
 from airflow.sdk import dag, task, task_group
 
-from freshpoc_tasks.operators.groups import DEFAULT_ARGS, repository_stages
+from freshpoc_tasks.operators.groups import DEFAULT_ARGS, queue_for, repository_stages
 
 DOC = """
 ### FreshPoC reprocess
@@ -33,7 +33,7 @@ can be triggered by hand; a run with nothing to do finishes after its first task
     default_args=DEFAULT_ARGS,
 )
 def freshpoc_reprocess():
-    @task
+    @task(queue=queue_for("git"))
     def out_of_date() -> list[dict]:
         from freshpoc_tasks.operators.pipeline import plan_reprocessing
 
@@ -43,7 +43,8 @@ def freshpoc_reprocess():
     def process(spec):
         repository_stages(spec)
 
-    @task  # only when every repository was reprocessed; a failure keeps the marks for next time
+    # only when every repository was reprocessed; a failure keeps the marks for next time
+    @task(queue=queue_for("graph"))
     def clear_marks(specs: list[dict]) -> int:
         from freshpoc_tasks.hooks.ontology_ledger import OntologyLedgerHook
         from freshpoc_tasks.hooks.registry import RepoRegistry

@@ -7,7 +7,7 @@ operators (no I/O), so calling it at DAG parse time is cheap.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from freshpoc_tasks.operators.embed import EmbedOperator
 from freshpoc_tasks.operators.pipeline import (
@@ -23,6 +23,26 @@ from freshpoc_tasks.operators.pipeline import (
 # Retries with exponential backoff: a server restarting (Kafka, Dgraph) is waited out.
 DEFAULT_ARGS = {"retries": 3, "retry_delay": timedelta(seconds=10),
                 "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)}
+
+# Celery queues by kind of work: ``git`` (clones, mirrors, snapshots: disk and network),
+# ``analysis`` (parsing and embedding: CPU), ``graph`` (Dgraph and registry writes). The names
+# come from one place, the ``[freshpoc]`` section of Airflow's configuration (e.g.
+# ``AIRFLOW__FRESHPOC__GIT_QUEUE=git-large``, or ``config.freshpoc`` in the Helm values), read
+# when the DAG is parsed: a task's queue is fixed in the serialized DAG, so it cannot be a
+# run-time param, and an Airflow Variable would cost a metadata-database read on every parse.
+# The LocalExecutor and the KubernetesExecutor ignore queues, so the default stack is unaffected.
+Role = Literal["git", "analysis", "graph"]
+STAGE_ROLES: dict[str, Role] = {"ingest": "git", "mine": "git", "analyse": "analysis",
+                                "embed": "analysis", "report": "analysis",
+                                "write_graph": "graph", "record": "graph"}
+
+
+def queue_for(role: Role) -> str:
+    """The Celery queue of one kind of work: ``[freshpoc] <role>_queue``, else the role's name."""
+    from airflow.configuration import conf
+
+    return conf.get("freshpoc", f"{role}_queue", fallback=role)
+
 
 # Each mapped task instance is labelled with its repository in the UI and the REST API
 # (``rendered_map_index``), so a failed one names the repository, not just an index.
@@ -47,22 +67,25 @@ def repository_stages(spec: Any, group_id: str = "process") -> None:
     after both embed and report, so a commit whose vectors failed is processed again by the
     next run instead of being skipped.
     """
+    queue = {task_id: queue_for(role) for task_id, role in STAGE_ROLES.items()}
     ingest = IngestOperator(task_id="ingest", repo=spec, pool="freshpoc_git",
-                            map_index_template=_BY_LOCATION, **_STAGE_ARGS)
+                            queue=queue["ingest"], map_index_template=_BY_LOCATION, **_STAGE_ARGS)
     staged = {"ingest": ingest.output, "map_index_template": _BY_REPO_ID, **_STAGE_ARGS}
-    mine = MineOperator(task_id="mine", **staged)
-    analyse = AnalyseOperator(task_id="analyse", **staged)
+    mine = MineOperator(task_id="mine", queue=queue["mine"], **staged)
+    analyse = AnalyseOperator(task_id="analyse", queue=queue["analyse"], **staged)
     write = WriteGraphOperator(task_id="write_graph", mine=mine.output, analyse=analyse.output,
-                               pool="freshpoc_graph_writes", **staged)
+                               pool="freshpoc_graph_writes", queue=queue["write_graph"], **staged)
     embed = EmbedOperator(task_id="embed", repo_id=_pull(group_id, "ingest", "repo_id"),
                           commit=_pull(group_id, "ingest", "commit"),
                           analysis_uri=_pull(group_id, "analyse", "uri"),
                           snapshot_uri=_pull(group_id, "ingest", "source_uri"),
-                          map_index_template="{{ task.repo_id }}", **_STAGE_ARGS)
+                          queue=queue["embed"], map_index_template="{{ task.repo_id }}",
+                          **_STAGE_ARGS)
     report = ReportOperator(task_id="report", mine=mine.output, analyse=analyse.output,
-                            graph=write.output, record_processed=False, **staged)
+                            graph=write.output, record_processed=False, queue=queue["report"],
+                            **staged)
     record = RecordOperator(task_id="record", mine=mine.output, analyse=analyse.output,
-                            report=report.output, **staged)
+                            report=report.output, queue=queue["record"], **staged)
     # embed's inputs are templated pulls of ingest and analyse: the dependency is stated here.
     analyse >> embed
     [embed, report] >> record
