@@ -187,6 +187,8 @@ def test_cluster_kafka_is_three_kraft_brokers_with_replication_3_and_min_isr_2()
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
         assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+        volume = next(str(v) for v in SERVICES[name]["volumes"] if str(v).startswith(name))
+        assert volume == f"{name}:{env['KAFKA_LOG_DIRS']}", "the logs live on the node's volume"
     assert ids == {"1", "2", "3"} and len(cluster_ids) == 1
     init = " ".join(CLUSTER["cluster-kafka-init"]["command"])
     assert "--replication-factor 3" in init and "--config min.insync.replicas=2" in init
