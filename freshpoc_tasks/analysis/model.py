@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,13 +36,18 @@ class SourceFile:
         sha = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
         return cls(path=path, blob_sha=sha, content=data, language=language)
 
+    # String operations with pathlib's meaning (``PurePosixPath(path).suffix`` / ``.name`` of a
+    # repository path): every analyzer asks these of every file, and building a path object
+    # for each question was most of the cost of the engine's accept pass.
     @property
     def suffix(self) -> str:
-        return PurePosixPath(self.path).suffix.lower()
+        name = self.name
+        dot = name.rfind(".")
+        return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
     @property
     def name(self) -> str:
-        return PurePosixPath(self.path).name
+        return self.path.rstrip("/").rpartition("/")[2]
 
 
 class Ref(BaseModel):

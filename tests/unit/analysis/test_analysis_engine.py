@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+
 from conftest import load_example
 
 from freshpoc_tasks.analysis.base import Analyzer
-from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_repository, discover_analyzers
+from freshpoc_tasks.analysis.engine import (
+    ResultCache,
+    RunStats,
+    analyse_repository,
+    discover_analyzers,
+    paused_gc,
+)
 from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, SourceFile
 from freshpoc_tasks.analysis.ontology import load_ontology, parse_ontology
 from freshpoc_tasks.analysis.python import PythonAnalyzer
@@ -141,3 +149,36 @@ def test_per_analyzer_figures_count_files_failures_and_worker_seconds(tmp_path):
     assert (figures["files"], figures["failed"]) == (5, cold.failed) and cold.failed >= 1
     assert figures["seconds"] > 0
     assert warm.analyzer_figures()["python"] == {"files": 5, "failed": cold.failed, "seconds": 0.0}
+
+
+class _GcProbe(Analyzer):
+    """Says on its one node whether the cyclic collector ran where the file was analysed."""
+
+    name = "gc-probe"
+    version = "1"
+
+    def accepts(self, file, ctx):
+        return True
+
+    def _analyze(self, file, text, ctx, budget):
+        r = FileResult(path=file.path, analyzer=self.name)
+        r.nodes.append(Node(id=ctx.nid("py.module", file.path), type="py.module", scope=ctx.repo_id,
+                            key=file.path, name=file.path, props={"gc": gc.isenabled()}))
+        return r
+
+
+def test_collector_is_paused_in_the_parent_only_and_put_back_as_it_was():
+    """The engine builds its delta with the cyclic collector off (the records hold no cycles),
+    but workers analyse hostile input under a memory budget, so they collect; the caller's
+    setting is restored either way."""
+    files = [SourceFile.from_text(f"m{i}.py", "x = 1\n") for i in range(40)]
+    assert gc.isenabled()
+    delta = analyse_repository(files, "local/gc", analyzers=[_GcProbe()], config=AnalysisConfig(workers=2))
+    assert {n.props["gc"] for n in delta.nodes} == {True}
+    assert gc.isenabled()
+    with paused_gc():
+        delta = analyse_repository(files, "local/gc", analyzers=[_GcProbe()],
+                                   config=AnalysisConfig(workers=2))
+        assert not gc.isenabled()
+    assert {n.props["gc"] for n in delta.nodes} == {True}
+    assert gc.isenabled()
