@@ -231,6 +231,11 @@ class _Background:
         self._proc.start()
         send.close()
 
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+
     def result(self) -> Any:
         if self._proc is None:
             return self._value
@@ -253,6 +258,23 @@ def _send_result(send: Any, fn: Any, args: tuple[Any, ...]) -> None:
         send.close()
 
 
+class _StageFiles:
+    """The mine and analysis stage files of one commit, each written by a forked child while
+    this process builds the graph and the reports; :meth:`finish` waits for both (their paths),
+    :meth:`stop` ends the children when the caller fails first."""
+
+    def __init__(self, mine: _Background, analysis: _Analysis) -> None:
+        self.mine = mine
+        self.analysis = analysis
+
+    def finish(self) -> tuple[Path, Path]:
+        return self.mine.result(), self.analysis.finish()
+
+    def stop(self) -> None:
+        self.analysis.stop()
+        self.mine.stop()
+
+
 def _fork_context() -> Any:
     import multiprocessing
 
@@ -260,31 +282,36 @@ def _fork_context() -> Any:
 
 
 def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: Path, progress: Progress,
-                      previous: Path | None) -> tuple[list[Any], Any, Any, _Analysis, dict[str, int]]:
-    """Mine and analyse one commit into ``stages``: (records, snapshot, delta, analysis, counts).
+                      previous: Path | None) -> tuple[list[Any], Any, Any, _StageFiles, dict[str, int]]:
+    """Mine and analyse one commit into ``stages``: (records, snapshot, delta, files, counts).
 
-    ``analysis.finish()`` waits for the analysis stage file (written after the delta was handed
-    over); ``analysis.stop()`` ends the child when the caller fails first.
+    ``files.finish()`` waits for the two stage files (written after the records and the delta
+    are in this process); ``files.stop()`` ends their children when the caller fails first.
 
     The two stages are independent (both read the mirror), so where processes can fork the
     analysis runs in a child while this process mines: mining is one git stream parsed by one
-    Python thread, which leaves the second core idle for most of a long history.
+    Python thread, which leaves the second core idle for most of a long history. The mine stage
+    file is encoded and compressed by another child (sharing the records copy-on-write), a third
+    of mining flask's history that nothing here waits for.
     """
     from freshpoc_tasks.contracts.mining import RepoSnapshot
     from freshpoc_tasks.graph.from_mining import merge_deltas, mining_delta
     from freshpoc_tasks.graph.local_store import ontology as graph_ontology
     from freshpoc_tasks.mining.pipeline import mine_repository
+    from freshpoc_tasks.mining.pipeline import write_stage as write_mine_stage
 
     stages.mkdir(parents=True, exist_ok=True)
     job = (args.repo, args.mirrors, commit, stages, None if args.no_cache else args.cache, args.dialect,
            progress.quiet)
     analysis = _Analysis(job)
     forked = analysis._proc is not None
+    mine_file: _Background | None = None
     try:
-        records: list[Any] = []  # the mined records as written: not read back from the file
+        records: list[Any] = []  # the mined records, kept here: not read back from the file
         mined = mine_repository(args.repo, stages, cache_dir=args.mirrors, ref=commit, previous=previous,
                                 progress=progress.commits if not forked else None, fetch=False,
-                                keep=records)
+                                keep=records, write=False)
+        mine_file = _Background(write_mine_stage, records, stages)
         c = mined.counts
         how = f"incremental after {mined.base_commit[:12]}" if mined.base_commit else "full history"
         progress.stage("mine", f"{c['commits']} commits ({how}), {c['files']} files, "
@@ -295,14 +322,16 @@ def _mine_and_analyse(args: argparse.Namespace, repo: Any, commit: str, stages: 
         code, a = analysis.delta()
     except BaseException:
         analysis.stop()
+        if mine_file is not None:
+            mine_file.stop()
         raise
     progress.stage("analyse", f"{a['files']} files: {a['analysed']} analysed, {a['cached']} from cache, "
                               f"{a['failed']} with errors; {a['nodes']} nodes, {a['edges']} edges"
                               + (" (alongside mining)" if forked else ""))
     snapshot = next(r for r in records if isinstance(r, RepoSnapshot))
     delta = merge_deltas(history, code)
-    return records, snapshot, delta, analysis, {**{f"mine.{k}": v for k, v in c.items()},
-                                                **{f"analyse.{k}": v for k, v in a.items()}}
+    counts = {**{f"mine.{k}": v for k, v in c.items()}, **{f"analyse.{k}": v for k, v in a.items()}}
+    return records, snapshot, delta, _StageFiles(mine_file, analysis), counts
 
 
 def _report(args: argparse.Namespace, formats: list[str]) -> int:
@@ -324,11 +353,11 @@ def _report(args: argparse.Namespace, formats: list[str]) -> int:
         return _report_on(args, formats, progress, repo, head, since, records, snapshot, delta, analysis,
                           counts)
     finally:
-        analysis.stop()  # only when something failed before finish(): the child has ended otherwise
+        analysis.stop()  # only when something failed before finish(): the children have ended otherwise
 
 
 def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress, repo: Any, head: str,
-               since: str | None, records: list[Any], snapshot: Any, delta: Any, analysis: _Analysis,
+               since: str | None, records: list[Any], snapshot: Any, delta: Any, analysis: _StageFiles,
                counts: dict[str, int]) -> int:
     """Graph files and reports for a mined and analysed commit (the rest of :func:`_report`)."""
     from freshpoc_tasks.graph.local_export import GRAPHML_FILE, write_graphml

@@ -114,6 +114,7 @@ def mine_repository(
     progress_every: int = 1000,
     fetch: bool = True,
     keep: list[Contract] | None = None,
+    write: bool = True,
 ) -> MineResult:
     """Mine ``location`` at ``ref`` (or the commit current at ``as_of``) into ``out_dir``.
 
@@ -125,7 +126,14 @@ def mine_repository(
     ``keep``, when given, receives every record as it is written, for a caller that needs them
     right away (``freshpoc report``): reading the stage file back costs a JSON parse and a
     model validation per record, seconds on a long history.
+
+    ``write=False`` (only with ``keep``) leaves the stage file to the caller
+    (:func:`write_stage`, e.g. from a background process): encoding and compressing every
+    record was a third of mining flask's history, and a caller holding the records need not
+    wait for it. ``artifact`` is then where :func:`write_stage` will put it.
     """
+    if not write and keep is None:
+        raise ValueError("write=False needs keep: the records would be lost")
     options = options or MiningOptions()
     repo = open_repository(location, cache_dir, credentials, fetch=fetch)
     head = repo.resolve(ref or "HEAD") if as_of is None else repo.resolve_as_of(as_of, ref or "HEAD")
@@ -203,16 +211,28 @@ def mine_repository(
             counts["couplings"] += 1
             yield coupling
 
-    out = Path(out_dir) / STAGE_FILE
-    tmp = out.with_name(out.name + ".partial.gz")
     records: Iterable[Contract] = chain([snapshot], files(), commits(), aggregates())
     if keep is not None:
         records = _kept(records, keep)
-    write_jsonl(tmp, records)
-    tmp.replace(out)  # readers never see a half-written stage file
+    if write:
+        out = write_stage(records, out_dir)
+    else:
+        out = Path(out_dir) / STAGE_FILE
+        for _ in records:  # into ``keep``
+            pass
     if progress is not None and counts["commits"] % progress_every:
         progress(counts["commits"])  # the final count, unless just reported
     return MineResult(repo_id=repo.repo_id, commit=head, artifact=out, base_commit=base, counts=counts)
+
+
+def write_stage(records: Iterable[Contract], out_dir: str | Path) -> Path:
+    """``out_dir/mine.jsonl.gz``, written under a temporary name and renamed into place, so
+    readers never see a half-written stage file."""
+    out = Path(out_dir) / STAGE_FILE
+    tmp = out.with_name(out.name + ".partial.gz")
+    write_jsonl(tmp, records)
+    tmp.replace(out)
+    return out
 
 
 def _kept(records: Iterable[Contract], into: list[Contract]) -> Iterator[Contract]:

@@ -10,6 +10,7 @@ from freshpoc_tasks.cli.main import main
 from freshpoc_tasks.contracts.base import read_jsonl
 from freshpoc_tasks.contracts.mining import MINING_RECORDS, MiningOptions
 from freshpoc_tasks.mining import mine_repository
+from freshpoc_tasks.mining.pipeline import write_stage
 from freshpoc_tasks.testing import RepoBuilder
 
 AGGREGATE_KINDS = ("file_history", "author_contribution", "co_change", "folder_stats", "hotspot", "coupling")
@@ -66,6 +67,25 @@ def test_mine_repository_writes_one_ordered_stage_file(builder: RepoBuilder, tmp
     assert files["latin.txt"].is_vendored and files["latin.txt"].skipped_reason == "not_utf8"
     hot = [r for r in recs if r.KIND == "hotspot"]
     assert (hot[0].path, hot[0].score) == ("app.py", 3)
+
+
+def test_records_kept_without_the_file_are_written_later(builder: RepoBuilder, tmp_path: Path) -> None:
+    """``write=False`` (what ``freshpoc report`` does, to write the file from a background
+    process): nothing on disk yet, every record in ``keep``, and ``write_stage`` of them gives the
+    file a streaming run writes (snapshot aside: it carries the time of mining)."""
+    hostile_repo(builder)
+    streamed = mine_repository(str(builder.path), tmp_path / "a", cache_dir=tmp_path / "cache",
+                               max_bytes=1000)
+    kept: list = []
+    held = mine_repository(str(builder.path), tmp_path / "b", cache_dir=tmp_path / "cache", max_bytes=1000,
+                           keep=kept, write=False)
+    assert not held.artifact.exists() and held.counts == streamed.counts
+    assert write_stage(kept, tmp_path / "b") == held.artifact
+    a, b = records(streamed.artifact), records(held.artifact)
+    assert [r for r in a if r.KIND != "repo_snapshot"] == [r for r in b if r.KIND != "repo_snapshot"]
+    assert len(a) == len(b) == len(kept)
+    with pytest.raises(ValueError, match="keep"):
+        mine_repository(str(builder.path), tmp_path / "c", cache_dir=tmp_path / "cache", write=False)
 
 
 def test_incremental_stage_equals_full_stage(builder: RepoBuilder, tmp_path: Path) -> None:
