@@ -160,7 +160,7 @@ def _owned(xid: str, repo_id: str, node: Node | None, stored: StoredNode | None)
 
 
 def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphOntology,
-               unchanged: Unchanged | None = None) -> Plan:
+               unchanged: Unchanged | None = None, items: DeltaItems | None = None) -> Plan:
     """Decide every write for ``delta`` processed at ``point`` against the stored ``state``.
 
     ``state`` must hold every node owned by the repository (with its out-edges) and every other
@@ -172,9 +172,13 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
 
     With ``unchanged`` (only valid when ``point`` follows the newest stored point), those items
     are left out: ``state`` then needs only the others, and the plan costs what changed.
+    ``items``: the delta's :func:`delta_items`, when the caller has them (not validated twice).
     """
     repo = delta.repo_id
-    nodes, edges, skipped, proposed = _validate(delta, onto)
+    if items is not None:
+        nodes, edges, skipped, proposed = items.nodes, items.edges, items.skipped, items.proposed
+    else:
+        nodes, edges, skipped, proposed = _validate(delta, onto)
     timeline = sorted(set(state.timeline) | {point})
     nxt = v.next_point(timeline, point)
     prev = v.prev_point(timeline, point)
@@ -186,6 +190,9 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     assign, value_at, envelope, encode = v.assign, v.value_at, v.envelope, v.encode
     stored_nodes, stored_edges = state.nodes, state.edges
     lifecycle = onto.lifecycle
+    # The diff's items are built from values already typed (ids, types, paths): without
+    # pydantic's validation, which was a second per item of a 100k-record first write.
+    node_change, edge_change = NodeChange.model_construct, EdgeChange.model_construct
 
     # Sorting the ids is a large part of planning (they share long prefixes), and the delta's
     # nodes and edges arrive sorted: keep that order and let the sort merge the few others in
@@ -228,13 +235,13 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
             before = value_at(old, prev) if prev else None
             if before is None:
                 if now is not None:
-                    diff.nodes_added.append(NodeChange(id=xid, type=ntype, path=path))
+                    diff.nodes_added.append(node_change(id=xid, type=ntype, path=path))
                     befores[xid] = None
             elif now is None:
-                diff.nodes_removed.append(NodeChange(id=xid, type=ntype, path=path))
+                diff.nodes_removed.append(node_change(id=xid, type=ntype, path=path))
                 befores[xid] = before
             elif before != now:
-                diff.nodes_changed.append(NodeChange(id=xid, type=ntype, path=path))
+                diff.nodes_changed.append(node_change(id=xid, type=ntype, path=path))
                 befores[xid] = before
                 if stored is not None and stored.h == before:
                     changed_before[xid] = stored.uid
@@ -290,13 +297,13 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
             before = value_at(old, prev) if prev else None
             if before is None:
                 if now is not None:
-                    diff.edges_added.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+                    diff.edges_added.append(edge_change(type=key[0], src=key[1], dst=key[2]))
                     befores[key] = None
             elif now is None:
-                diff.edges_removed.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+                diff.edges_removed.append(edge_change(type=key[0], src=key[1], dst=key[2]))
                 befores[key] = before
             elif before != now:
-                diff.edges_changed.append(EdgeChange(type=key[0], src=key[1], dst=key[2]))
+                diff.edges_changed.append(edge_change(type=key[0], src=key[1], dst=key[2]))
                 befores[key] = before
         if stored_e is not None and new == old and not write_props:
             continue
@@ -353,19 +360,45 @@ def manifest_bucket(key: Key, paths: Mapping[str, str | None], history: Callable
 _MCANON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def manifest_groups(values: Iterable[tuple[Key, str]], paths: Mapping[str, str | None],
+                    history: Callable[[str], bool]) -> tuple[dict[str, str], dict[Key, str]]:
+    """(bucket -> canonical text ``[[[xid, h], ...], [[type, src, dst, h], ...]]`` sorted, the
+    bucket of each item): :func:`manifest_bucket` of every item, each type's lifecycle and each
+    group's checksum computed once (a repository has far fewer files than items)."""
+    nodes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    edges: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)
+    where: dict[Key, str] = {}
+    is_hist: dict[str, bool] = {}
+    of_group: dict[str, str] = {}
+    for key, h in values:
+        if isinstance(key, tuple):
+            kind, anchor = key[0], key[1]
+        else:
+            kind, anchor = key.split(":", 1)[0], key
+        hist = is_hist.get(kind)
+        if hist is None:
+            hist = is_hist[kind] = history(kind)
+        if hist:
+            b = f"h{zlib.crc32(anchor.encode()) % HISTORY_BUCKETS}"
+        else:
+            group = paths.get(anchor) or anchor
+            b = of_group.get(group)  # type: ignore[assignment]
+            if b is None:
+                b = of_group[group] = f"s{zlib.crc32(group.encode()) % MANIFEST_BUCKETS}"
+        where[key] = b
+        if isinstance(key, tuple):
+            edges[b].append((*key, h))
+        else:
+            nodes[b].append((key, h))
+    texts = {b: _MCANON([sorted(nodes.get(b, ())), sorted(edges.get(b, ()))])
+             for b in sorted(set(nodes) | set(edges))}
+    return texts, where
+
+
 def manifest_texts(values: Iterable[tuple[Key, str]], paths: Mapping[str, str | None],
                    history: Callable[[str], bool]) -> dict[str, str]:
-    """bucket -> canonical text (``[[[xid, h], ...], [[type, src, dst, h], ...]]``, sorted)."""
-    nodes: dict[str, list[list[str]]] = defaultdict(list)
-    edges: dict[str, list[list[str]]] = defaultdict(list)
-    for key, h in values:
-        b = manifest_bucket(key, paths, history)
-        if isinstance(key, tuple):
-            edges[b].append([*key, h])
-        else:
-            nodes[b].append([key, h])
-    return {b: _MCANON([sorted(nodes.get(b, [])), sorted(edges.get(b, []))])
-            for b in sorted(set(nodes) | set(edges))}
+    """bucket -> canonical text (see :func:`manifest_groups`)."""
+    return manifest_groups(values, paths, history)[0]
 
 
 def manifest_digest(text: str) -> str:
@@ -387,6 +420,7 @@ class DeltaItems:
     manifest's present items (history items the delta omits aside)."""
 
     nodes: dict[str, Node]
+    edges: dict[EdgeKey, Edge]
     values: dict[Key, str]
     paths: dict[str, str | None]
     skipped: list[str]
@@ -413,4 +447,5 @@ def delta_items(delta: GraphDelta, onto: GraphOntology) -> DeltaItems:
         elif not src.startswith(f"{node_type_of(src)}{mine}"):  # _owned's rule for an unknown id
             continue
         values[key] = edge_hash(e)
-    return DeltaItems(nodes=nodes, values=values, paths=paths, skipped=skipped, proposed=proposed)
+    return DeltaItems(nodes=nodes, edges=edges, values=values, paths=paths, skipped=skipped,
+                      proposed=proposed)

@@ -56,12 +56,21 @@ def node_hash(node: Node) -> str:
 
 
 def edge_hash(edge: Edge) -> str:
-    if not edge.props and edge.confidence == 1.0 and type(edge.confidence) is float:
-        return _PLAIN_EDGE_HASH  # most edges: certain, no properties
-    return hashlib.sha256(_CANON([edge.confidence, edge.props]).encode()).hexdigest()[:24]
+    if not edge.props and type(edge.confidence) is float and 0.0 < edge.confidence <= 1.0:
+        # Most edges: no properties, one of a few confidences (each hashed once per process;
+        # -0.0 and NaN, which a dict would confuse or never find, are hashed every time).
+        h = _BARE_EDGE_HASH.get(edge.confidence)
+        if h is None:
+            h = _BARE_EDGE_HASH[edge.confidence] = _edge_hash(edge.confidence, {})
+        return h
+    return _edge_hash(edge.confidence, edge.props)
 
 
-_PLAIN_EDGE_HASH = hashlib.sha256(_CANON([1.0, {}]).encode()).hexdigest()[:24]
+def _edge_hash(confidence: Any, props: dict[str, Any]) -> str:
+    return hashlib.sha256(_CANON([confidence, props]).encode()).hexdigest()[:24]
+
+
+_BARE_EDGE_HASH: dict[float, str] = {}
 
 
 def node_type_of(xid: str) -> str:

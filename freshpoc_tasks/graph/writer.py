@@ -22,11 +22,13 @@ are not supported (the pipeline runs one task per repository at a time).
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +105,21 @@ class WriteResult:
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A write allocates hundreds of thousands of small objects next to a delta of as many, and
+    each of Python's full collections walks them all for cycles that a write does not make:
+    hashing a 100k-record delta took twice as long with the collector on. Paused for one apply
+    (reference counting still frees everything), restored after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -118,6 +135,7 @@ class GraphWriter:
         self.ontology = ontology
         self.batch_size = batch_size
         self.workers = max(1, workers)
+        self._history_types: frozenset[str] | None = None
 
     def _parallel(self, fn: Any, batches: list[Any]) -> list[Any]:
         """Run independent batches concurrently: Dgraph commits one while the next is encoded
@@ -140,6 +158,7 @@ class GraphWriter:
         applied version as a node; returns the schema text."""
         if ontology is not None:
             self.ontology = ontology
+            self._history_types = None
         schema = generate_schema(self.onto)
         self.hook.alter_schema(schema)
         xid = ontology_xid(self.onto.version)
@@ -201,8 +220,10 @@ class GraphWriter:
             after = page[-1]["uid"]
 
     # State -----------------------------------------------------------------------------------
-    def _selection(self) -> str:
-        edges = " ".join(f"<{e}> @facets {{ uid xid }}" for e in sorted(self.onto.base.edge_types))
+    def _selection(self, edge_types: Iterable[str] | None = None) -> str:
+        known = self.onto.base.edge_types
+        types = known if edge_types is None else set(edge_types) & set(known)
+        edges = " ".join(f"<{e}> @facets {{ uid xid }}" for e in sorted(types))
         return f"uid xid ntype repo path vs h {edges}"
 
     def _absorb(self, state: RepoState, rec: dict[str, Any]) -> None:
@@ -267,6 +288,10 @@ class GraphWriter:
         (:meth:`_incremental`); otherwise the repository's whole stored state is read."""
         if not delta.commit:
             raise ValueError("a delta needs its commit to be written on the repository's timeline")
+        with _cyclic_gc_paused():
+            return self._apply(delta, committed_at)
+
+    def _apply(self, delta: GraphDelta, committed_at: datetime) -> WriteResult:
         t0 = time.monotonic()
         point = (v.to_us(committed_at), delta.commit)
         man = self._read_manifest(delta.repo_id)
@@ -285,23 +310,35 @@ class GraphWriter:
             state = self.read_state(delta.repo_id, named)
             unchanged, items, extra_uids, history = None, None, {}, None
         t1 = time.monotonic()
-        plan = plan_write(delta, point, state, self.onto, unchanged)
+        plan = plan_write(delta, point, state, self.onto, unchanged, items[0] if items else None)
         self._fill_before(plan)
         t2 = time.monotonic()
-        agg = ag.from_delta(delta, plan, state, self.onto, history)
+        agg = self._aggregates(delta, plan, state, history)
         t3 = time.monotonic()
         txns = self._write(plan, state, agg, extra_uids, man)
-        txns += self._write_manifest(delta, plan, man, items)
         t4 = time.monotonic()
+        txns += self._write_manifest(delta, plan, man, items)
+        t5 = time.monotonic()
         return WriteResult(repo_id=delta.repo_id, commit=delta.commit, counts=plan.counts,
                            counts_by_file=plan.counts_by_file, diff=plan.diff, skipped=plan.skipped,
                            proposed=plan.proposed, transactions=txns, aggregates=agg,
                            timings={"read_s": t1 - t0, "plan_s": t2 - t1, "aggregates_s": t3 - t2,
-                                    "write_s": t4 - t3, "incremental": float(quick is not None)})
+                                    "write_s": t4 - t3, "manifest_s": t5 - t4,
+                                    "incremental": float(quick is not None)})
+
+    def _aggregates(self, delta: GraphDelta, plan: Plan, state: RepoState,
+                    history: set[str] | None) -> ag.Aggregates | None:
+        """The commit's figures (a method so ``benchmarks/graph_write.py`` can measure the writer
+        without them, as it was before the aggregates)."""
+        return ag.from_delta(delta, plan, state, self.onto, history)
 
     # Manifest --------------------------------------------------------------------------------
     def _history(self, type_name: str) -> bool:
-        return self.onto.lifecycle(type_name) == "history"
+        """Whether a node or edge type is a ``history`` fact (asked once per manifest item)."""
+        if self._history_types is None:
+            self._history_types = frozenset(t for t, life in self.onto.lifecycles.items()
+                                            if life == "history")
+        return type_name in self._history_types
 
     def _read_manifest(self, repo_id: str) -> StoredManifest | None:
         rows = self.hook.query("query q($r: string) { m(func: eq(fp_repo, $r)) "
@@ -340,7 +377,7 @@ class GraphWriter:
         hist = self._history
         state_values = [(k, h) for k, h in items.values.items()
                         if not hist(k[0] if isinstance(k, tuple) else node_type_of(k))]
-        texts = pl.manifest_texts(state_values, items.paths, hist)
+        texts, where = pl.manifest_groups(state_values, items.paths, hist)
         names = {b for b in man.buckets if b.startswith("s")} | set(texts)
         differ = sorted(b for b in names if pl.manifest_digest(texts.get(b, _EMPTY_BUCKET))
                         != man.buckets.get(b, ("", None))[1])
@@ -357,11 +394,8 @@ class GraphWriter:
         changed: set[pl.Key] = set()
         unchanged = Unchanged()
         for key, h in items.values.items():
-            is_hist = hist(key[0] if isinstance(key, tuple) else node_type_of(key))
-            if is_hist:
-                same = hist_old.get(key) == h
-            else:
-                same = (pl.manifest_bucket(key, items.paths, hist) not in differing) or old.get(key) == h
+            b = where.get(key)  # None: a history item
+            same = hist_old.get(key) == h if b is None else (b not in differing or old.get(key) == h)
             if not same:
                 changed.add(key)
             elif isinstance(key, tuple):
@@ -382,8 +416,11 @@ class GraphWriter:
                  and not x.startswith(f"{node_type_of(x)}:{repo}:")}
         full |= {e.src for e in delta.edges if not e.src.startswith(f"{node_type_of(e.src)}:{repo}:")}
         state = RepoState(repo_id=repo, timeline=timeline, state_uid=found[0]["uid"])
-        sel = self._selection()
-        for rec in self._lookup(sorted(full), sel):
+        # Out-edges only of the types that changed (and of shared sources): a node whose
+        # properties changed needs no edge read.
+        etypes = {k[0] for k in changed | removed if isinstance(k, tuple)}
+        etypes |= {e.type for e in delta.edges if not e.src.startswith(f"{node_type_of(e.src)}:{repo}:")}
+        for rec in self._lookup(sorted(full), self._selection(etypes)):
             self._absorb(state, rec)
         keep = {k for k in changed | removed if isinstance(k, tuple)}
         owned_srcs = set(unchanged.nodes) | {x for x, n in state.nodes.items() if n.repo == repo}
@@ -401,28 +438,30 @@ class GraphWriter:
         diff = GraphDiff(repo_id=delta.repo_id, commit=point[1], committed_at_us=point[0],
                          previous_commit=prev[1] if prev else None)
         present: dict[pl.Key, str] = {**items.values, **hist_old}
+        node_change, edge_change = NodeChange.model_construct, EdgeChange.model_construct  # as the plan
         if prev is None:  # the first commit: everything present was added
             for key in sorted(k for k in present if isinstance(k, str)):
                 node = items.nodes.get(key)
-                diff.nodes_added.append(NodeChange(id=key, type=node.type if node else node_type_of(key),
-                                                   path=node.path if node else None))
-            diff.edges_added.extend(EdgeChange(type=t, src=s, dst=d)
+                diff.nodes_added.append(node_change(id=key, type=node.type if node else node_type_of(key),
+                                                    path=node.path if node else None))
+            diff.edges_added.extend(edge_change(type=t, src=s, dst=d)
                                     for t, s, d in sorted(k for k in present if isinstance(k, tuple)))
         else:
             for xid, before, ntype, path in man.head.get("nodes", []):
                 now = present.get(xid)
                 target = (diff.nodes_added if before is None else diff.nodes_removed if now is None
                           else diff.nodes_changed)
-                target.append(NodeChange(id=xid, type=ntype, path=path))
+                target.append(node_change(id=xid, type=ntype, path=path))
             for t, s, d, before in man.head.get("edges", []):
                 now = present.get((t, s, d))
                 target = (diff.edges_added if before is None else diff.edges_removed if now is None
                           else diff.edges_changed)
-                target.append(EdgeChange(type=t, src=s, dst=d))
+                target.append(edge_change(type=t, src=s, dst=d))
         return WriteResult(repo_id=delta.repo_id, commit=delta.commit,
                            counts=dict.fromkeys(pl.COUNT_KEYS, 0), counts_by_file={}, diff=diff,
                            skipped=items.skipped, proposed=items.proposed, transactions=0,
-                           timings={"plan_s": 0.0, "aggregates_s": 0.0, "write_s": 0.0, "incremental": 1.0})
+                           timings={"plan_s": 0.0, "aggregates_s": 0.0, "write_s": 0.0, "manifest_s": 0.0,
+                                    "incremental": 1.0})
 
     def _mark_dirty(self, man: StoredManifest | None) -> None:
         """Before anything is written: a run cut short leaves the manifest marked, and the next
