@@ -385,18 +385,15 @@ def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress,
         if since is not None:
             since_at = _ensure_processed(args, repo, since, graph, out, progress)
         # GraphML is written by a forked child while this process saves the JSON Lines and
-        # renders the reports: the graph is shared copy-on-write, nothing is pickled. The folder
-        # is made first: the child (or, without fork, this call) must not race ``save`` for it.
+        # renders the reports (it is waited for after them): the graph is shared copy-on-write,
+        # nothing is pickled. The folder is made first: the child (or, without fork, this call)
+        # must not race ``save`` for it.
         graph_dir.mkdir(parents=True, exist_ok=True)
         graphml = _Background(write_graphml, graph, graph_dir / GRAPHML_FILE)
         graph.save(graph_dir)
-        saved = (f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
-                 f"({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
-                 f"{pc['nodes_closed']} closed)")
-
-    if graph is not None:
-        shape = graphml.result()
-        progress.stage("graph", f"{saved}; GraphML now: {shape['nodes']} nodes, {shape['edges']} edges")
+        progress.stage("graph", f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
+                                f"({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
+                                f"{pc['nodes_closed']} closed)")
     mined = report_inputs(records, delta)
     # The commit's figures as the local store computed them when it wrote the delta, so the
     # report says what ``freshpoc`` questions on the graph (and the API on Dgraph) say.
@@ -413,9 +410,12 @@ def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress,
 
         imd, ipage = render_impact_report(impact, mermaid_src=src, mermaid_note=note)
         written += _write(out, "impact", formats, imd, ipage, impact)
-    analysis.finish()
     progress.stage("report", ", ".join(str(p) for p in written) + (" (no Mermaid bundle: diagrams as text)"
                                                                      if note and "html" in formats else ""))
+    if graph is not None:
+        shape = graphml.result()
+        progress.stage("graphml", f"the graph now: {shape['nodes']} nodes, {shape['edges']} edges")
+    analysis.finish()
     total = time.monotonic() - progress.started
     print(f"{repo.repo_id}@{head[:12]}: {counts['analyse.files']} files analysed "
           f"({counts['analyse.analysed']} analyzer runs, {counts['analyse.cached']} from cache), "
