@@ -16,7 +16,6 @@ delta.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import json
@@ -25,7 +24,7 @@ import os
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -49,6 +48,7 @@ from freshpoc_tasks.analysis.model import (
     RepoContext,
     SourceFile,
     decode_source,
+    paused_gc,
 )
 from freshpoc_tasks.analysis.ontology import Ontology, load_ontology
 from freshpoc_tasks.analysis.sqlcore import VERSION as SQLCORE_VERSION
@@ -59,32 +59,9 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "freshpoc.analyzers"
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """CPython's cyclic collector off while a large result is built, back as it was after.
-
-    The parent turns hundreds of thousands of worker results into nodes, edges and refs that
-    live until the delta is written, and none of them is part of a reference cycle. The collector
-    does not know that: every few hundred allocations it rescans the young objects, and every
-    time the heap grows by a quarter it rescans all of it, finding nothing. On the benchmark's
-    10,000-file repository that scanning was most of a coordinating process's time (one example:
-    validating a 208k-record delta from JSON took 2.5 s with the collector, 0.6 s without).
-    Memory is still freed by reference counting.
-    Workers turn it back on (:func:`_collect_in_worker`): hostile input may build cycles there,
-    under a memory budget.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _collect_in_worker() -> None:
-    """A forked worker inherits a paused collector (see :func:`paused_gc`); it runs analyzers
-    over hostile input for many files in a row, under a memory budget, so it collects cycles.
+    """A forked worker inherits a paused collector (:func:`paused_gc`); it runs analyzers over
+    hostile input for many files in a row, under a memory budget, so it collects cycles.
     Inline runs (no limits: debugging, no ``fork``) leave the caller's setting alone."""
     if active_limits() is not None and not gc.isenabled():
         gc.enable()

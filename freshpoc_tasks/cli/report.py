@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.verbose:  # one "falling back to Command" line per odd SQL statement is noise here
         logging.getLogger("sqlglot").setLevel(logging.ERROR)
-    from freshpoc_tasks.analysis.engine import paused_gc
+    from freshpoc_tasks.analysis.model import paused_gc
 
     try:
         formats = _formats(args.format)

@@ -12,9 +12,8 @@ from freshpoc_tasks.analysis.engine import (
     RunStats,
     analyse_repository,
     discover_analyzers,
-    paused_gc,
 )
-from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, SourceFile
+from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, SourceFile, paused_gc
 from freshpoc_tasks.analysis.ontology import load_ontology, parse_ontology
 from freshpoc_tasks.analysis.python import PythonAnalyzer
 from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
