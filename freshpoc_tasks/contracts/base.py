@@ -50,7 +50,9 @@ class Contract(BaseModel):
 
 def _open_text(path: Path, mode: str) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+        # Level 6, not gzip's default 9: stage files are written once per run and read soon after;
+        # 9 costs about twice the CPU for a few percent of size (0.7 s on a 10k-file analysis).
+        return gzip.open(path, mode + "t", encoding="utf-8", compresslevel=6)  # type: ignore[return-value]
     return open(path, mode, encoding="utf-8")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from freshpoc_tasks.analysis.ontology import Ontology, default_path, parse_ontology
+from freshpoc_tasks.analysis.ontology import TRUSTED_YAML_LOADER, Ontology, default_path, parse_ontology
 
 # Predicates every node carries, whatever its type. Values are Dgraph scalar types + indexes.
 # ``xid`` keeps the ``exact`` index the shared ARCHITECTURE fixes (and the smoke test re-applies):
@@ -112,7 +112,7 @@ class GraphOntology:
 
 
 def parse_graph_ontology(text: str) -> GraphOntology:
-    doc: dict[str, Any] = yaml.safe_load(text)
+    doc: dict[str, Any] = yaml.load(text, Loader=TRUSTED_YAML_LOADER)
     base = parse_ontology(doc)
     lifecycles: dict[str, str] = {}
     for section in ("node_types", "edge_types"):
