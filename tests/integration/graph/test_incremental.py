@@ -24,7 +24,8 @@ class WholeReadWriter(GraphWriter):
 
 
 def _commit(base: GraphDelta, sha: str, change: int) -> GraphDelta:
-    """``change`` functions get a new docstring, one function goes (with its edges), one comes."""
+    """``change`` functions get a new docstring, one function goes (with its edges), one comes,
+    one function calls a placeholder."""
     fns = [n for n in base.nodes if n.type == "py.function"]
     picked = {fns[(i * 37 + change) % len(fns)].id for i in range(change)}
     gone = fns[(change * 11) % len(fns)].id
@@ -33,6 +34,8 @@ def _commit(base: GraphDelta, sha: str, change: int) -> GraphDelta:
     extra = fns[0].model_copy(update={"id": f"{fns[0].id}_{sha}", "key": f"{fns[0].key}_{sha}"})
     edges = [e for e in base.edges if gone not in (e.src, e.dst)]
     edges.append(Edge(type="calls", src=extra.id, dst=fns[1].id))
+    ghost = f"py.function:{REPO}:ghost"  # a placeholder: named by an edge, not a node
+    edges.append(Edge(type="calls", src=fns[change].id, dst=ghost))
     return base.model_copy(update={"commit": sha, "nodes": [*nodes, extra], "edges": edges})
 
 
