@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
 
 from freshpoc_tasks.analysis.model import FileResult, LinkResult, Ref, RepoContext
-from freshpoc_tasks.analysis.python import STDLIB, distribution_for
+from freshpoc_tasks.analysis.python import STDLIB, distribution_for, path_parts
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, Node, node_id
 
 CONF_SUFFIX = 0.8  # a table literal matched a known table by its trailing name parts only
@@ -51,7 +50,7 @@ class _PythonIndex:
             elif self.module_dir[mid] not in package_dirs:
                 if "." not in mod:
                     self.loose_ids.add(mid)
-                parts = PurePosixPath(r.path).with_suffix("").parts
+                parts = path_parts(r.path)
                 for i in range(len(parts) - 1, -1, -1):
                     name = ".".join(parts[i:])
                     if not parts[i].isidentifier():

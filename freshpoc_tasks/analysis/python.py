@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Sequence
-from pathlib import PurePosixPath
 from typing import Any
 
 from freshpoc_tasks.analysis.base import AnalysisError, Analyzer
@@ -34,6 +33,17 @@ _DECISION = (ast.If, ast.IfExp, ast.For, ast.AsyncFor, ast.While, ast.ExceptHand
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
+def path_parts(path: str) -> tuple[str, ...]:
+    """``PurePosixPath(path).with_suffix("").parts`` of a repository path (git's form: no empty,
+    ``.`` or ``..`` parts), with string operations: asked twice per Python file (cache key and
+    analysis), the path object was a noticeable part of a small module's analysis."""
+    folder, _, name = path.rpartition("/")
+    dot = name.rfind(".")
+    if 0 < dot < len(name) - 1:  # pathlib's suffix: not a leading dot, not a trailing one
+        name = name[:dot]
+    return (*folder.split("/"), name) if folder else (name,)
+
+
 def module_name(path: str, ctx: RepoContext) -> tuple[str, str, bool]:
     """Return (key, importable qualname, is_package) for a .py path.
 
@@ -45,7 +55,7 @@ def module_name(path: str, ctx: RepoContext) -> tuple[str, str, bool]:
     in different folders get different ids. For files in ``__init__.py`` chains the key is the
     qualname, so ids of ordinary packages do not depend on this rule.
     """
-    parts = PurePosixPath(path).with_suffix("").parts
+    parts = path_parts(path)
     start = len(parts) - 1
     while start > 0 and ctx.exists("/".join(parts[:start]) + "/__init__.py"):
         start -= 1

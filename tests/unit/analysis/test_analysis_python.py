@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
+import pytest
 from conftest import analyse_texts, edge_set, node_set
+
+from freshpoc_tasks.analysis.model import SourceFile
+from freshpoc_tasks.analysis.python import path_parts
 
 P = "py.function:inventory."
 C = "py.class:inventory."
@@ -109,3 +115,12 @@ def test_syntax_error_is_recorded_and_other_files_go_on():
     delta = analyse_texts({"bad.py": "def f(:\n", "good.py": "def g():\n    pass\n"})
     assert node_set(delta) == {"py.module:good", "py.function:good.g"}
     assert [(d.path, d.code, d.line) for d in delta.diagnostics] == [("bad.py", "syntax_error", 1)]
+
+
+@pytest.mark.parametrize("path", ["a.py", "pkg/mod.py", "pkg/__init__.pyi", ".py", "pkg/.py", "pkg/b.",
+                                  "pkg/b..py", "bin/tool", "d.d/x", "a/b.c.d", "a/B.PY", ".hidden/x.py"])
+def test_path_parts_and_suffix_mean_what_pathlib_says(path):
+    """The string forms used on every file (module names, the accept pass) agree with pathlib."""
+    assert path_parts(path) == PurePosixPath(path).with_suffix("").parts
+    f = SourceFile.from_text(path, "")
+    assert (f.suffix, f.name) == (PurePosixPath(path).suffix.lower(), PurePosixPath(path).name)
