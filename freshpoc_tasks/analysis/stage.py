@@ -6,18 +6,23 @@ Shared by ``freshpoc analyse``-style callers and the Airflow operator: plain val
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
 
 from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_repository, discover_analyzers
 from freshpoc_tasks.analysis.gitsource import iter_source_files
 from freshpoc_tasks.analysis.model import AnalysisConfig
 from freshpoc_tasks.analysis.ontology import load_ontology
 from freshpoc_tasks.contracts.base import write_jsonl
-from freshpoc_tasks.contracts.graph import GraphDelta
+from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, ProposedType
 
 if TYPE_CHECKING:
     from freshpoc_tasks.mining.access import Repository
@@ -87,6 +92,51 @@ def write_stage(delta: GraphDelta, out_dir: str | Path) -> Path:
     """``out_dir/analysis.jsonl.gz``, written under a temporary name and renamed into place."""
     out = Path(out_dir) / STAGE_FILE
     tmp = out.with_name(out.name + ".partial.gz")
-    write_jsonl(tmp, delta.iter_records())
+    write_jsonl(tmp, _encoded_records(delta))
     tmp.replace(out)
     return out
+
+
+class _Encoded:
+    """A record already in its line form: all :func:`write_jsonl` asks of a record."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    def to_json_line(self) -> str:
+        return self.line
+
+
+_CHUNK = 4096
+
+
+@cache
+def _list_adapter(model: type) -> TypeAdapter[Any]:
+    """A serializer for lists of ``model``, built once per process (a schema build per stage
+    write would cost more than a small repository's lines)."""
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _encoded_records(delta: GraphDelta) -> Iterator[Any]:
+    """``delta.iter_records()`` as the lines ``Contract.to_json_line`` gives, made in bulk.
+
+    Each kind's records are dumped a chunk at a time by one serializer call, and every line is
+    encoded by one C encoder made once: a dump and a fresh encoder per record took twice as long
+    on the 208k records of a 10,000-file repository. Same bytes (sorted keys, compact, kind and
+    schema version in the object), checked against ``to_json_line`` by the tests.
+    """
+    encoder = c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ":", ",", True,
+                             False, True) if c_make_encoder is not None else None
+    yield delta.header()
+    for model, records in ((Node, delta.nodes), (Edge, delta.edges), (Diagnostic, delta.diagnostics),
+                           (ProposedType, delta.proposed)):
+        if encoder is None:  # no C accelerator: the records' own method
+            yield from records
+            continue
+        adapter = _list_adapter(model)
+        head = {"kind": model.KIND, "schema_version": model.SCHEMA_VERSION}
+        for start in range(0, len(records), _CHUNK):
+            for body in adapter.dump_python(records[start:start + _CHUNK], mode="json"):
+                yield _Encoded("".join(encoder({**head, **body}, 0)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import gzip
 
 from conftest import load_example
 
@@ -16,6 +17,7 @@ from freshpoc_tasks.analysis.engine import (
 from freshpoc_tasks.analysis.model import AnalysisConfig, FileResult, SourceFile, paused_gc
 from freshpoc_tasks.analysis.ontology import load_ontology, parse_ontology
 from freshpoc_tasks.analysis.python import PythonAnalyzer
+from freshpoc_tasks.analysis.stage import write_stage
 from freshpoc_tasks.contracts.base import read_jsonl, write_jsonl
 from freshpoc_tasks.contracts.graph import GRAPH_RECORDS, Edge, GraphDelta, Node
 
@@ -110,6 +112,19 @@ def test_delta_streams_through_jsonl(tmp_path, example):
     assert written == 1 + len(delta.nodes) + len(delta.edges)
     back = GraphDelta.from_records(read_jsonl(path, GRAPH_RECORDS))
     assert back == delta
+
+
+def test_stage_file_holds_each_records_own_line(tmp_path):
+    """write_stage encodes the records in bulk; every line is still the record's to_json_line,
+    for every kind (header, nodes, edges, diagnostics, proposals)."""
+    files = [*load_example("py_inventory"), SourceFile.from_text("src/broken.py", "def (:\n"),
+             SourceFile.from_text("notes/a.txt", "rogue")]
+    delta = analyse_repository(files, "local/p", analyzers=[PythonAnalyzer(), _Rogue()])
+    assert delta.nodes and delta.edges and delta.diagnostics and delta.proposed
+    path = write_stage(delta, tmp_path)
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        assert fh.read() == "".join(r.to_json_line() + "\n" for r in delta.iter_records())
+    assert GraphDelta.from_records(read_jsonl(path, GRAPH_RECORDS)) == delta
 
 
 def test_builtin_analyzers_are_discoverable():
