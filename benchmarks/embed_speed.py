@@ -1,7 +1,8 @@
 """Embedding set-ups side by side: chunks/s, padding, closeness to the current vectors, recall.
 
     .venv/bin/python benchmarks/embed_speed.py --sample-repo sqlalchemy=PATH \\
-        [--repo flask=PATH --repo requests=PATH] [--sample 600] [--rounds 2] [--models-dir DIR]
+        [--repo flask=PATH --repo requests=PATH] [--sample 600] [--rounds 2] \\
+        [--setups chosen|cuts|all] [--models-dir DIR]
 
 Needs no server: the models ``freshpoc stack up`` installs (or ``--models-dir`` holding
 ``<model name>/model.onnx`` and ``tokenizer.json``) and fetched checkouts, none committed.
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from freshpoc_tasks.search.chunker import Chunk, chunk_delta  # noqa: E402
-from freshpoc_tasks.search.embedder import TOKEN_BUDGET, OnnxEmbedder  # noqa: E402
+from freshpoc_tasks.search.embedder import OnnxEmbedder, embed_chunks  # noqa: E402
 from freshpoc_tasks.search.evaluation import Question, QuestionSet, load_questions, recall_at_k  # noqa: E402
 from freshpoc_tasks.search.model import (  # noqa: E402
     BASELINE_MODEL,
@@ -140,26 +141,31 @@ def model_files(name: str, models_dir: Path | None) -> ModelFiles:
     return ModelFiles(models_dir / name, MODELS[name])
 
 
-def setups(models_dir: Path | None, threads: int, full: bool) -> list[Setup]:
-    """The current set-up, the chosen one (the shipped defaults), and, with ``full``, the
-    alternatives that were measured to choose it."""
+def setups(models_dir: Path | None, threads: int, which: str) -> list[Setup]:
+    """The current set-up, the chosen one (the shipped defaults), and the alternatives that were
+    measured to choose it: ``cuts`` (how much of each chunk the model reads) or ``all`` (also
+    batching, threads and the float model)."""
     base = model_files(BASELINE_MODEL, models_dir)
     quant = model_files(DEFAULT_MODEL, models_dir)
+    chosen = OnnxEmbedder(quant, threads=threads)
     out = [Setup("current: float model, 32 per batch by characters", CurrentEmbedder(base, threads)),
-           Setup(f"chosen: int8 model, {TOKEN_BUDGET}-token batches (shipped defaults)",
-                 OnnxEmbedder(quant, threads=threads), chosen=True)]
-    if full:
+           Setup(f"chosen: int8, {chosen.cut.tokens} tokens, tests {chosen.cut.tests or chosen.cut.tokens} "
+                 "(shipped defaults)", chosen, chosen=True)]
+    if which in ("cuts", "all"):
+        out += [Setup(f"int8, {n} tokens, tests {t or n}",
+                      OnnxEmbedder(quant, threads=threads, max_tokens=n, test_tokens=t))
+                for n, t in ((256, None), (128, None), (256, 64), (192, 48), (128, 64), (128, 48),
+                             (128, 32), (96, 48), (64, None))
+                if (n, t) != (chosen.cut.tokens, chosen.cut.tests)]
+    if which == "all":
         out += [
             Setup("float model, token batches", OnnxEmbedder(base, threads=threads)),
             Setup("int8 model, current batching", CurrentEmbedder(quant, threads)),
             Setup("int8, 2048-token batches", OnnxEmbedder(quant, threads=threads, token_budget=2048)),
             Setup("int8, 8192-token batches", OnnxEmbedder(quant, threads=threads, token_budget=8192)),
             Setup("int8, no spinning threads", OnnxEmbedder(quant, threads=threads, spinning=False)),
-            Setup("int8, texts cut at 128 tokens", OnnxEmbedder(quant, threads=threads, max_tokens=128)),
             Setup("int8, 1 thread", OnnxEmbedder(quant, threads=1)),
             Setup("int8, 2 batches at once x 1 thread", OnnxEmbedder(quant, threads=threads, workers=2)),
-            Setup("int8, 128 tokens, 2 batches at once", OnnxEmbedder(quant, threads=threads, workers=2,
-                                                                      max_tokens=128)),
         ]
     return out
 
@@ -167,19 +173,20 @@ def setups(models_dir: Path | None, threads: int, full: bool) -> list[Setup]:
 Vectors = list[list[float]]
 
 
-def throughput(embedders: Sequence[Any], texts: Sequence[str],
+def throughput(embedders: Sequence[Any], chunks: Sequence[Chunk],
                rounds: int) -> tuple[list[float], list[Vectors]]:
-    """Chunks/s of each embedder over the same texts, passes interleaved; and the vectors."""
+    """Chunks/s of each embedder over the same chunks (each through its own cut), passes
+    interleaved; and the vectors."""
     for e in embedders:
-        e.embed(list(texts[:4]))  # load the session outside the clock
+        embed_chunks(e, list(chunks[:4]))  # load the session outside the clock
     spent = [0.0] * len(embedders)
     vectors: list[Vectors] = [[] for _ in embedders]
     for _ in range(rounds):
         for i, e in enumerate(embedders):
             start = time.perf_counter()
-            vectors[i] = e.embed(list(texts))
+            vectors[i] = embed_chunks(e, list(chunks))
             spent[i] += time.perf_counter() - start
-    return [rounds * len(texts) / s for s in spent], vectors
+    return [rounds * len(chunks) / s for s in spent], vectors
 
 
 def cosines(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> tuple[float, float]:
@@ -193,7 +200,7 @@ def vector_recall(embedder: Any, chunks: Sequence[Chunk], questions: Sequence[Qu
     """Recall@k of nearest-vector search in memory (cosine over normalised vectors)."""
     import numpy as np
 
-    matrix = np.asarray(embedder.embed([c.text for c in chunks]), dtype=np.float32)
+    matrix = np.asarray(embed_chunks(embedder, chunks), dtype=np.float32)
     asked = np.asarray(embedder.embed([q.text for q in questions]), dtype=np.float32)
     ranked = {}
     for q, v in zip(questions, asked, strict=True):
@@ -202,8 +209,8 @@ def vector_recall(embedder: Any, chunks: Sequence[Chunk], questions: Sequence[Qu
     return recall_at_k(questions, ranked.__getitem__, k).value
 
 
-def code_sample(chunks: Sequence[Chunk], n: int, seed: int = 0) -> list[str]:
-    code = [c.text for c in chunks if c.node_type in CODE_TYPES]
+def code_sample(chunks: Sequence[Chunk], n: int, seed: int = 0) -> list[Chunk]:
+    code = [c for c in chunks if c.node_type in CODE_TYPES]
     return random.Random(seed).sample(code, min(n, len(code)))
 
 
@@ -215,7 +222,8 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=600, help="code chunks timed")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved passes")
     ap.add_argument("--models-dir", type=Path, help="folder of unpacked models (default: installed)")
-    ap.add_argument("--only-chosen", action="store_true", help="current vs chosen only")
+    ap.add_argument("--setups", choices=("chosen", "cuts", "all"), default="cuts",
+                    help="current vs chosen only, or also the cuts, or every alternative")
     args = ap.parse_args()
 
     threads = min(2, os.cpu_count() or 1)
@@ -223,7 +231,7 @@ def main() -> int:
     t0 = time.perf_counter()
     sample = code_sample(checkout_chunks(path, f"bench/{name}"), args.sample)
     prepared = time.perf_counter() - t0
-    runs = setups(args.models_dir, threads, not args.only_chosen)
+    runs = setups(args.models_dir, threads, args.setups)
     speed, vectors = throughput([s.embedder for s in runs], sample, args.rounds)
     repos = [(n, p, question_set(n)) for n, p in args.repo]
     corpora = {n: checkout_chunks(p, qs.repo_id) for n, p, qs in repos}

@@ -230,7 +230,7 @@ def examples(args: argparse.Namespace) -> int:
     chunks = chunk_delta(analyse_repository(files, qs.repo_id), {f.path: f.content for f in files})
     chosen = OnnxEmbedder(model_files(DEFAULT_MODEL, args.models_dir))
     current = CurrentEmbedder(model_files(BASELINE_MODEL, args.models_dir), min(2, os.cpu_count() or 1))
-    (fast, slow), _ = throughput([chosen, current], [c.text for c in chunks], args.rounds)
+    (fast, slow), _ = throughput([chosen, current], chunks, args.rounds)
     collection = f"CodeChunkBench{uuid.uuid4().hex[:8]}"
     with CodeChunkHook(collection=collection, embedder=chosen) as hook:
         try:

