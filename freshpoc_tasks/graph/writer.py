@@ -390,9 +390,8 @@ class GraphWriter:
             return None
         items = pl.delta_items(delta, self.onto)
         hist = self._history
-        state_values = [(k, h) for k, h in items.values.items()
-                        if not hist(k[0] if isinstance(k, tuple) else node_type_of(k))]
-        texts, where = pl.manifest_groups(state_values, items.paths, hist)
+        texts, where = pl.manifest_groups(items.values.items(), items.paths, hist)
+        texts = {b: t for b, t in texts.items() if b[0] == "s"}  # history: compared item by item
         names = {b for b in man.buckets if b.startswith("s")} | set(texts)
         differ = sorted(b for b in names if pl.manifest_digest(texts.get(b, _EMPTY_BUCKET))
                         != man.buckets.get(b, ("", None))[1])
@@ -409,8 +408,8 @@ class GraphWriter:
         changed: set[pl.Key] = set()
         unchanged = Unchanged()
         for key, h in items.values.items():
-            b = where.get(key)  # None: a history item
-            same = hist_old.get(key) == h if b is None else (b not in differing or old.get(key) == h)
+            b = where[key]
+            same = hist_old.get(key) == h if b[0] == "h" else (b not in differing or old.get(key) == h)
             if not same:
                 changed.add(key)
             elif isinstance(key, tuple):
@@ -426,22 +425,24 @@ class GraphWriter:
         repo = delta.repo_id
         full = {k for k in changed | removed if isinstance(k, str)}
         full |= {k[1] for k in changed | removed if isinstance(k, tuple)}
-        full |= {n.id for n in delta.nodes if n.scope != repo}
+        full |= {x for x, n in items.nodes.items() if n.scope != repo}
         # Ends of changed edges that the delta does not hold: other scopes' nodes and
         # placeholders (created by the plan when absent, so they must be looked for).
         full |= {x for k in changed for x in (k[1], k[2]) if isinstance(k, tuple) and x not in items.nodes}
-        full |= {e.src for e in delta.edges if not e.src.startswith(f"{node_type_of(e.src)}:{repo}:")}
+        # Edges out of nodes the repository does not own (not in the manifest): planned each time.
+        shared = [k for k in items.edges if k not in items.values]
+        full |= {k[1] for k in shared} | {k[2] for k in shared if k[2] not in items.nodes}
         state = RepoState(repo_id=repo, timeline=timeline, state_uid=found[0]["uid"])
         # Out-edges only of the types that changed (and of shared sources): a node whose
         # properties changed needs no edge read.
-        etypes = {k[0] for k in changed | removed if isinstance(k, tuple)}
-        etypes |= {e.type for e in delta.edges if not e.src.startswith(f"{node_type_of(e.src)}:{repo}:")}
+        etypes = {k[0] for k in changed | removed if isinstance(k, tuple)} | {k[0] for k in shared}
         for rec in self._lookup(sorted(full), self._selection(etypes)):
             self._absorb(state, rec)
         keep = {k for k in changed | removed if isinstance(k, tuple)}
         owned_srcs = set(unchanged.nodes) | {x for x, n in state.nodes.items() if n.repo == repo}
         state.edges = {k: e for k, e in state.edges.items() if k in keep or k[1] not in owned_srcs}
-        ends = {x for k in changed if isinstance(k, tuple) for x in (k[1], k[2])} - set(state.nodes)
+        ends = {x for k in [*(k for k in changed if isinstance(k, tuple)), *shared] for x in (k[1], k[2])}
+        ends -= set(state.nodes)
         extra_uids = {rec["xid"]: rec["uid"] for rec in self._lookup(sorted(ends), "uid xid")}
         history = {k for k, h in hist_old.items() if isinstance(k, str)}
         return state, unchanged, (items, texts, hist_old), extra_uids, history
