@@ -3,9 +3,16 @@
 One ``apply`` is: read the repository's stored state (its owned nodes with their out-edges and
 validity runs, plus any other node the delta names), plan every write in pure Python
 (:mod:`freshpoc_tasks.graph.plan`), then send only what differs — nodes in batches, then edges,
-then the repository's timeline. Each batch is one transaction, retried by the hook when Dgraph
-aborts it on a conflict. The timeline is written last and the plan is a function of (stored
-state, delta), so a run cut short at any point (a crash, a killed alpha) is finished by running
+then the repository's timeline. A commit written after (or again at) the newest processed one
+reads instead only what differs from the newest commit: the writer's *manifest* (each owned
+item's hash at the newest commit, in buckets with digests, see ``graph.plan``) names the items
+to look up and plan, so the next commit costs its change, not the repository's size. The
+manifest is marked before anything is written and clean after the timeline; a marked one, a
+backfill or an older commit take the whole read, which leaves a fresh manifest.
+
+Each batch is one transaction, retried by the hook when Dgraph aborts it on a conflict. The
+timeline is written after the graph (only the manifest after it) and the plan is a function of
+(stored state, delta), so a run cut short at any point (a crash, a killed alpha) is finished by running
 it again, and a run that finds nothing to change sends nothing.
 
 Why edges are uid predicates with facets and not reified edge nodes: traversal queries
