@@ -15,14 +15,16 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-# A chunk's text is cut at the model's 256 tokens, about 1,200 characters of code: beyond that a
-# longer text costs no more.
+# The model reads at most 256 tokens, about 1,200 characters of code: beyond that a longer text
+# costs no more.
 WEIGHT_CAP = 1200
+CHARS_PER_TOKEN = WEIGHT_CAP / 256
 
 
-def weight_of(text: str) -> int:
-    """What embedding ``text`` costs, in characters up to what the model reads."""
-    return max(1, min(len(text), WEIGHT_CAP))
+def weight_of(text: str, tokens: int = 256) -> int:
+    """What embedding ``text`` costs, in characters up to what the model reads of it (``tokens``:
+    the embedder's cut for this chunk)."""
+    return max(1, min(len(text), WEIGHT_CAP, round(tokens * CHARS_PER_TOKEN)))
 
 
 def _duration(seconds: float) -> str:

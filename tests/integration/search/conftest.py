@@ -23,6 +23,11 @@ class CountingEmbedder:
         self.texts += len(texts)
         return self.inner.embed(texts)
 
+    def embed_chunks(self, chunks):
+        """What the hook calls: each chunk read as far as the model's cut says for its kind."""
+        self.texts += len(chunks)
+        return self.inner.embed_chunks(chunks)
+
 
 @pytest.fixture(scope="session")
 def embedder() -> CountingEmbedder:

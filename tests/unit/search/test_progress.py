@@ -34,6 +34,8 @@ def test_line_says_done_total_rate_and_eta_by_weight():
 
 def test_weight_is_capped_at_what_the_model_reads():
     assert weight_of("") == 1 and weight_of("abc") == 3 and weight_of("x" * 10_000) == WEIGHT_CAP
+    # a test read at 32 tokens costs an eighth of a definition read at 256
+    assert weight_of("x" * 10_000, tokens=32) == WEIGHT_CAP // 8 and weight_of("abc", tokens=32) == 3
 
 
 def test_ticker_logs_on_a_timer_and_once_at_the_end():
