@@ -31,14 +31,16 @@ import pytest
 from freshpoc_tasks.cli import backup as bk
 from freshpoc_tasks.cli.demo import QUESTION
 
+ROOT = Path(__file__).resolve().parents[3]
+
 
 def freshpoc(cfg: Any, *args: str, timeout: float) -> str:
     """Run ``freshpoc ARGS`` the way a plain shell does (no Airflow settings or connections of
     this test process in its environment), echo its output, fail the test on a non-zero exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["FRESHPOC_CHECKOUT"] = str(cfg.checkout)
-    # The checkout under test, whatever checkout the environment's editable install names.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cfg.checkout), env.get("PYTHONPATH")) if p)
+    env["FRESHPOC_CHECKOUT"] = str(cfg.checkout)  # the checkout the stack serves
+    # The code under test is this checkout's, whatever checkout the editable install names.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     res = subprocess.run([str(cfg.venv_bin("freshpoc")), *args], capture_output=True, text=True,
                          env=env, cwd=cfg.checkout, timeout=timeout, check=False)
     print("".join(f"    | {line}\n" for line in (res.stdout + res.stderr).splitlines()[-25:]), end="")
