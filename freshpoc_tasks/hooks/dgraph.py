@@ -19,11 +19,24 @@ from airflow.sdk.bases.hook import BaseHook
 T = TypeVar("T")
 
 
+def alpha_targets(host: str | None, port: int | None, extra: dict[str, Any]) -> list[str]:
+    """The alphas' gRPC addresses: extra ``alphas`` (``"h1:9080,h2:9080"`` or a list) when a
+    cluster lists them, else the connection's host:port. pydgraph spreads requests over one stub
+    per alpha, so a lost alpha is one stub of several, not the whole client."""
+    listed = extra.get("alphas")
+    if isinstance(listed, str):
+        listed = listed.split(",")
+    targets = [str(a).strip() for a in listed or [] if str(a).strip()]
+    return targets or [f"{host or '127.0.0.1'}:{port or 9080}"]
+
+
 class DgraphHook(BaseHook):
-    """Talk to a Dgraph alpha over gRPC.
+    """Talk to Dgraph alphas over gRPC.
 
     :param dgraph_conn_id: Airflow connection of type ``dgraph`` (host/port of the alpha's gRPC
-        endpoint; login/password when ACLs are on; extras ``tls``, ``namespace``, ``timeout``).
+        endpoint; login/password when ACLs are on; extras ``tls``, ``namespace``, ``timeout``, and
+        ``alphas``: every alpha of a cluster, ``"h1:9080,h2:9080,h3:9080"``, used instead of
+        host/port).
     :param max_retries: attempts for a transaction aborted by a conflicting writer.
     """
 
@@ -50,13 +63,12 @@ class DgraphHook(BaseHook):
 
         conn = self.get_connection(self.dgraph_conn_id)
         extra = conn.extra_dejson
-        target = f"{conn.host or '127.0.0.1'}:{conn.port or 9080}"
         credentials = grpc.ssl_channel_credentials() if extra.get("tls") else None
         options = [("grpc.max_send_message_length", 64 * 1024 * 1024),
                    ("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        stub = pydgraph.DgraphClientStub(target, credentials=credentials, options=options)
-        self._stubs = [stub]
-        client = pydgraph.DgraphClient(stub)
+        self._stubs = [pydgraph.DgraphClientStub(target, credentials=credentials, options=options)
+                       for target in alpha_targets(conn.host, conn.port, extra)]
+        client = pydgraph.DgraphClient(*self._stubs)
         if conn.login:
             client.login_into_namespace(conn.login, conn.password or "", int(extra.get("namespace", 0)))
         self._client = client
