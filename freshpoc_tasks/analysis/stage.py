@@ -6,12 +6,10 @@ Shared by ``freshpoc analyse``-style callers and the Airflow operator: plain val
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +19,7 @@ from freshpoc_tasks.analysis.engine import ResultCache, RunStats, analyse_reposi
 from freshpoc_tasks.analysis.gitsource import iter_source_files
 from freshpoc_tasks.analysis.model import AnalysisConfig
 from freshpoc_tasks.analysis.ontology import load_ontology
-from freshpoc_tasks.contracts.base import write_jsonl
+from freshpoc_tasks.contracts.base import canonical_json, write_jsonl
 from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, ProposedType
 
 if TYPE_CHECKING:
@@ -123,20 +121,16 @@ def _encoded_records(delta: GraphDelta) -> Iterator[Any]:
     """``delta.iter_records()`` as the lines ``Contract.to_json_line`` gives, made in bulk.
 
     Each kind's records are dumped a chunk at a time by one serializer call, and every line is
-    encoded by one C encoder made once: a dump and a fresh encoder per record took twice as long
-    on the 208k records of a 10,000-file repository. Same bytes (sorted keys, compact, kind and
+    encoded by the process's one canonical encoder (``contracts.base.canonical_json``): a dump
+    and a fresh encoder per record took twice as long on the 208k records of a 10,000-file
+    repository. Same bytes (sorted keys, compact, kind and
     schema version in the object), checked against ``to_json_line`` by the tests.
     """
-    encoder = c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ":", ",", True,
-                             False, True) if c_make_encoder is not None else None
     yield delta.header()
     for model, records in ((Node, delta.nodes), (Edge, delta.edges), (Diagnostic, delta.diagnostics),
                            (ProposedType, delta.proposed)):
-        if encoder is None:  # no C accelerator: the records' own method
-            yield from records
-            continue
         adapter = _list_adapter(model)
         head = {"kind": model.KIND, "schema_version": model.SCHEMA_VERSION}
         for start in range(0, len(records), _CHUNK):
             for body in adapter.dump_python(records[start:start + _CHUNK], mode="json"):
-                yield _Encoded("".join(encoder({**head, **body}, 0)))
+                yield _Encoded(canonical_json({**head, **body}))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -17,9 +18,21 @@ from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T", bound="Contract")
 
-# One encoder for the process (``json.dumps`` with options builds a new one per call; stage files
-# hold hundreds of thousands of lines): sorted keys and compact separators, so a line is canonical.
-_CANONICAL_LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+def _canonical_encoder() -> Callable[[Any], str]:
+    """One JSON encoder for the process: sorted keys, compact separators, non-ASCII kept, so a
+    line is canonical. ``json.dumps`` with options, and even ``JSONEncoder.encode``, build a new C
+    encoder on every call; stage and graph files hold hundreds of thousands of lines, so the C
+    encoder is made once here (same bytes as ``encode``), with ``encode`` itself as the fallback
+    for an interpreter without the accelerator."""
+    if c_make_encoder is None:
+        return json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+    encoder = c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ":", ",",
+                             True, False, True)
+    return lambda obj: "".join(encoder(obj, 0))
+
+
+canonical_json = _canonical_encoder()
 
 
 class Contract(BaseModel):
@@ -32,7 +45,7 @@ class Contract(BaseModel):
 
     def to_json_line(self) -> str:
         body = self.model_dump(mode="json")
-        return _CANONICAL_LINE({"kind": self.KIND, "schema_version": self.SCHEMA_VERSION, **body})
+        return canonical_json({"kind": self.KIND, "schema_version": self.SCHEMA_VERSION, **body})
 
     @classmethod
     def from_json_obj(cls: type[T], obj: dict[str, Any]) -> T:
