@@ -164,7 +164,8 @@ class GraphTools:
             found = impact(_Given(self.store, refs), repo, -1, None)  # type: ignore[arg-type]
             subject = {"changed": [r["xid"] for r in refs]}
         offset = decode_cursor(cursor)
-        window = [{**a, "owners": self.owners_of(repo, a["xid"])}
+        file_owners: dict[str, str | None] = {}  # affected nodes share files: one lookup per file
+        window = [{**a, "owners": self.owners_of(repo, a["xid"], file_owners)}
                   for a in found.affected[offset: offset + limit]]
         if commit:  # what the commit changed; with ``changed`` the caller said it
             subject.update(added=[_short(x) for x in found.added[:50]], added_total=len(found.added),
@@ -173,12 +174,16 @@ class GraphTools:
             "repo": repo, **subject, "impact_edges": [list(e) for e in found.impact_edges[:100]],
             "affected": xs}), "affected")
 
-    def owners_of(self, repo: str, xid: str) -> list[str]:
+    def owners_of(self, repo: str, xid: str, known: dict[str, str | None] | None = None) -> list[str]:
         """Main authors of the files the node is defined in, now or, for a removed node, never
         (the same on both stores: files from ``GraphQuestions.node``, authors from the mined
-        history of each file)."""
+        history of each file). ``known`` caches file -> owner across the calls of one answer."""
         info = self.store.node(xid) or {}
-        return sorted({o for f in info.get("files", []) if (o := self.backend.file_owner(repo, f))})
+        known = {} if known is None else known
+        for f in info.get("files", []):
+            if f not in known:
+                known[f] = self.backend.file_owner(repo, f)
+        return sorted({o for f in info.get("files", []) if (o := known[f])})
 
     def _changed_nodes(self, repo: str, changed: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Node refs for ids and file paths; a file is the nodes defined in it (and the file when
