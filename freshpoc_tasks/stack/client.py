@@ -51,6 +51,11 @@ def use_local_stack(cfg: StackConfig | None = None, *, quiet: bool = True) -> di
     if quiet and "AIRFLOW__LOGGING__LOGGING_LEVEL" in added:
         # Hooks log every statement at INFO (the stack's level); a command prints its own answer.
         added["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    if "AIRFLOW__METRICS__STATSD_ON" in added:
+        # A shell command is a client of the stack, not one of its processes: Airflow's
+        # import-time timers would reach the exporter as the pipeline's, and the statsd socket
+        # they open is never closed (a ResourceWarning was the last line of `make demo`).
+        added["AIRFLOW__METRICS__STATSD_ON"] = "False"
     os.environ.update(added)
     return added
 

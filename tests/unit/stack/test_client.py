@@ -30,6 +30,16 @@ def test_use_local_stack_sets_the_connections_but_never_overrides_the_user(cfg, 
     assert "AIRFLOW_CONN_FRESHPOC_POSTGRES" in added
 
 
+def test_a_shell_command_sends_no_metrics_unless_told(cfg, monkeypatch):
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.delenv("AIRFLOW__METRICS__STATSD_ON", raising=False)
+    client.use_local_stack(cfg)
+    assert os.environ["AIRFLOW__METRICS__STATSD_ON"] == "False"
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")  # the user's setting wins
+    client.use_local_stack(cfg)
+    assert os.environ["AIRFLOW__METRICS__STATSD_ON"] == "True"
+
+
 def test_without_a_checkout_the_error_says_what_to_set(cfg, tmp_path):
     elsewhere = StackConfig(cache_dir=cfg.cache_dir, state_dir=cfg.state_dir, checkout=tmp_path / "none",
                             venv=cfg.venv)
