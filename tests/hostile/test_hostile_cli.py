@@ -71,6 +71,8 @@ def test_hostile_input(hostile, name: str) -> None:
         codes = o.codes.get(path, [])
         skipped = o.files.get(path, {}).get("skipped_reason")
         assert "internal_error" not in codes, (path, o.messages.get(path))
+        if item.expect == c.BUDGETED:
+            assert set(codes) <= c.BUDGET_CODES and not skipped, (path, codes, skipped)
         if item.expect == c.FLAGGED:
             assert codes or skipped, f"{path!r} went through as if nothing were wrong"
             if item.reason:

@@ -95,6 +95,8 @@ def test_every_hostile_file_is_recorded_in_the_staged_artifacts(hostile_run):
             if item.expect == c.FLAGGED:
                 assert codes.get(path) or skipped.get(path), f"{item.name}: {path!r} recorded with no reason"
                 checked += 1
+            if item.expect == c.BUDGETED:  # clean, or stopped by the time budget and recorded so
+                assert codes.get(path, set()) <= c.BUDGET_CODES, (item.name, path, codes.get(path))
         for path in item.good:
             assert path in nodes and not codes.get(path), (item.name, path, codes.get(path))
     assert checked >= 40

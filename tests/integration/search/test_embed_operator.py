@@ -75,7 +75,7 @@ def test_embed_rerun_and_next_commit(staged, collection):
     counts = _op(repo_id, first, collection).execute({})
     assert counts == {"repo_id": repo_id, "commit": first, "chunks": 5, "unchanged": 0, "embedded": 5,
                       "inserted": 5, "deleted": 0, "source_files": 2,
-                      "model": "all-minilm-l6-v2-q@1.19.0-beta29"}
+                      "model": "all-minilm-l6-v2-q@1.19.0-beta29/128t/tests32t"}  # model + the cut
     again = _op(repo_id, first, collection).execute({})
     assert (again["inserted"], again["embedded"], again["deleted"], again["unchanged"]) == (0, 0, 0, 5)
 
