@@ -16,7 +16,6 @@ delta.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
@@ -35,7 +34,6 @@ from freshpoc_tasks.analysis.limits import (
     TASK_ERROR,
     Limits,
     Outcome,
-    active_limits,
     run_contained,
 )
 from freshpoc_tasks.analysis.linker import link_refs, unify_tables
@@ -57,14 +55,6 @@ from freshpoc_tasks.contracts.graph import Diagnostic, Edge, GraphDelta, Node, P
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "freshpoc.analyzers"
-
-
-def _collect_in_worker() -> None:
-    """A forked worker inherits a paused collector (:func:`paused_gc`); it runs analyzers over
-    hostile input for many files in a row, under a memory budget, so it collects cycles.
-    Inline runs (no limits: debugging, no ``fork``) leave the caller's setting alone."""
-    if active_limits() is not None and not gc.isenabled():
-        gc.enable()
 
 
 def builtin_analyzers() -> list[Analyzer]:
@@ -369,7 +359,6 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
     units = _accepted_units(paths, analyzers, ctx)
 
     def task(unit: tuple[int, int]) -> bytes:  # runs in a worker
-        _collect_in_worker()
         file, analyzer = ctx.files[paths[unit[0]]], analyzers[unit[1]]
         if not analyzer.accepts(file, ctx):
             return _SKIP
@@ -491,7 +480,6 @@ def _accepted_units(paths: list[str], analyzers: list[Analyzer], ctx: RepoContex
     chunks = [range(i, min(i + ACCEPT_CHUNK, len(paths))) for i in range(0, len(paths), ACCEPT_CHUNK)]
 
     def task(chunk: range) -> bytes:  # runs in a worker: one byte per pair, b"0" / b"1"
-        _collect_in_worker()
         answers = bytearray()
         for p in chunk:
             file = ctx.files[paths[p]]
@@ -557,7 +545,6 @@ def _run_links(steps: list[tuple[Analyzer, list[FileResult]]], ctx: RepoContext,
     cfg = ctx.config
 
     def task(step: tuple[Analyzer, list[FileResult]]) -> bytes:  # runs in a worker
-        _collect_in_worker()
         analyzer, own = step
         linked = analyzer.link(own, ctx)
         as_result = FileResult(path="", analyzer=analyzer.name, nodes=linked.nodes, edges=linked.edges,
@@ -666,7 +653,6 @@ def _link_refs_contained(refs: list[Ref], results: dict[str, list[FileResult]], 
     inputs = sum(len(v) for v in results.values())
 
     def task(_item: int) -> bytes:  # runs in a worker
-        _collect_in_worker()
         linked = link_refs(refs, results, nodes, ctx)
         as_result = FileResult(path="", analyzer="linker", nodes=linked.nodes, edges=linked.edges,
                                diagnostics=linked.diagnostics)

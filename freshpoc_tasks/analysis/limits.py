@@ -151,6 +151,9 @@ def _worker_main(conn: Connection, task: Callable[[T], bytes], items: Sequence[T
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _apply_limits(limits)
+    # The parent may have paused the cyclic collector while it builds results (analysis.model.
+    # paused_gc); a worker runs analyzers over hostile input under a memory budget, so it collects.
+    gc.enable()
     while True:
         try:
             batch = pickle.loads(conn.recv_bytes())
