@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshpoc_tasks.contracts.base import canonical_json
 from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node
 from freshpoc_tasks.graph import validity as v
 from freshpoc_tasks.graph.diff import EdgeChange, GraphDiff, NodeChange
@@ -372,7 +373,7 @@ def manifest_bucket(key: Key, paths: Mapping[str, str | None], history: Callable
     return f"s{zlib.crc32(group.encode()) % MANIFEST_BUCKETS}"
 
 
-_MCANON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_MCANON = canonical_json  # manifest texts are lists: the same bytes as any compact encoder
 
 
 def manifest_groups(values: Iterable[tuple[Key, str]], paths: Mapping[str, str | None],

@@ -14,6 +14,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from freshpoc_tasks.contracts.base import canonical_json
 from freshpoc_tasks.contracts.graph import Edge, Node
 from freshpoc_tasks.graph.ontology import GraphOntology
 from freshpoc_tasks.graph.ontology import dgraph_type_name as _dgraph_type_name
@@ -27,10 +28,9 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "int": (int,), "floa
                                           "bool": (bool,)}
 
 
-# One encoder for the process: ``json.dumps`` with options builds a new ``JSONEncoder`` on every
-# call, which was a fifth of the graph stage's time on a large repository (hundreds of thousands
-# of hashes and property encodings).
-_CANON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+# The process's one canonical encoder (sorted keys, compact, non-ASCII kept): hashes and
+# property encodings by the hundred thousand, and ``json.dumps`` with options builds a new one per call.
+_CANON = canonical_json
 
 
 def _canon(obj: Any) -> str:

@@ -30,18 +30,18 @@ are not supported (the pipeline runs one task per repository at a time).
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from freshpoc_tasks.analysis.model import paused_gc
+from freshpoc_tasks.contracts.base import canonical_json
 from freshpoc_tasks.contracts.graph import GraphDelta
 from freshpoc_tasks.graph import aggregates as ag
 from freshpoc_tasks.graph import plan as pl
@@ -111,7 +111,6 @@ class WriteResult:
     aggregates: ag.Aggregates | None = None
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _pack(text: str) -> str:
@@ -124,21 +123,6 @@ def _unpack(stored: str) -> str:
     if stored.startswith("z:"):
         return zlib.decompress(base64.b64decode(stored[2:])).decode()
     return stored
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """A write allocates hundreds of thousands of small objects next to a delta of as many, and
-    each of Python's full collections walks them all for cycles that a write does not make:
-    hashing a 100k-record delta took twice as long with the collector on. Paused for one apply
-    (reference counting still frees everything), restored after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -309,7 +293,9 @@ class GraphWriter:
         (:meth:`_incremental`); otherwise the repository's whole stored state is read."""
         if not delta.commit:
             raise ValueError("a delta needs its commit to be written on the repository's timeline")
-        with _cyclic_gc_paused():
+        # A write allocates hundreds of thousands of small objects next to a delta of as many,
+        # none in a cycle: hashing a 100k-record delta took twice as long with the collector on.
+        with paused_gc():
             return self._apply(delta, committed_at)
 
     def _apply(self, delta: GraphDelta, committed_at: datetime) -> WriteResult:
@@ -492,7 +478,7 @@ class GraphWriter:
         run reads the whole state (and writes a fresh manifest)."""
         if man is not None and not man.head.get("dirty"):
             man.head = {**man.head, "dirty": True}
-            self.hook.mutate(set_json=[{"uid": man.head_uid, "fp_items": _COMPACT(man.head)}])
+            self.hook.mutate(set_json=[{"uid": man.head_uid, "fp_items": canonical_json(man.head)}])
 
     def _write_manifest(self, delta: GraphDelta, plan: Plan, man: StoredManifest | None,
                         items: Any) -> int:
@@ -551,7 +537,7 @@ class GraphWriter:
             txns += 1
         self.hook.mutate(set_json=[{"uid": man.head_uid if man is not None else "_:head",
                                     "dgraph.type": MANIFEST_TYPE, "fp_repo": delta.repo_id,
-                                    "fp_commit": MANIFEST_HEAD, "fp_items": _COMPACT(head)}])
+                                    "fp_commit": MANIFEST_HEAD, "fp_items": canonical_json(head)}])
         return txns + 1
 
     def _fill_before(self, plan: Plan) -> None:
