@@ -235,7 +235,7 @@ class CodeChunkHook(WeaviateHook):
         cut = getattr(embedder, "cut", None)  # an OnnxEmbedder reads tests shorter: they cost less
 
         def weight(c: Chunk) -> int:
-            return weight_of(c.text, cut.tokens_for(c) if cut is not None else 256)
+            return weight_of(c.text, cut.tokens_for(c)) if cut is not None else weight_of(c.text)
 
         progress.start(len(new), sum(weight(c) for _, c in new), skipped=len(by_id) - len(new))
         embedded = inserted = 0
