@@ -87,11 +87,9 @@ def analyse_delta(repo: Repository, commit: str, *, result_cache: str | Path | N
 
 
 def write_stage(delta: GraphDelta, out_dir: str | Path) -> Path:
-    """``out_dir/analysis.jsonl.gz``, written under a temporary name and renamed into place."""
+    """``out_dir/analysis.jsonl.gz`` (whole or not at all: :func:`write_jsonl`)."""
     out = Path(out_dir) / STAGE_FILE
-    tmp = out.with_name(out.name + ".partial.gz")
-    write_jsonl(tmp, _encoded_records(delta))
-    tmp.replace(out)
+    write_jsonl(out, _encoded_records(delta))
     return out
 
 

@@ -70,15 +70,20 @@ def _open_text(path: Path, mode: str) -> io.TextIOBase:
 
 
 def write_jsonl(path: str | Path, records: Iterable[Contract]) -> int:
-    """Stream records to ``path`` (gzip when it ends in .gz); returns how many were written."""
+    """Stream records to ``path`` (gzip when it ends in .gz); returns how many were written.
+
+    Written under a temporary name beside it and renamed into place, so a reader (another task,
+    a rerun after a crash) never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial" + (".gz" if path.suffix == ".gz" else ""))
     count = 0
-    with _open_text(path, "w") as fh:
+    with _open_text(tmp, "w") as fh:
         for record in records:
             fh.write(record.to_json_line())
             fh.write("\n")
             count += 1
+    tmp.replace(path)
     return count
 
 

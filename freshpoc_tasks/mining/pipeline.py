@@ -226,12 +226,9 @@ def mine_repository(
 
 
 def write_stage(records: Iterable[Contract], out_dir: str | Path) -> Path:
-    """``out_dir/mine.jsonl.gz``, written under a temporary name and renamed into place, so
-    readers never see a half-written stage file."""
+    """``out_dir/mine.jsonl.gz`` (whole or not at all: :func:`write_jsonl`)."""
     out = Path(out_dir) / STAGE_FILE
-    tmp = out.with_name(out.name + ".partial.gz")
-    write_jsonl(tmp, records)
-    tmp.replace(out)
+    write_jsonl(out, records)
     return out
 
 
