@@ -23,8 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
+    # Every verb takes the profile: ``freshpoc stack up --profile cluster``.
+    profile = argparse.ArgumentParser(add_help=False)
+    profile.add_argument("--profile", choices=["default", "cluster"], default="default",
+                         help="default: one instance of each server; cluster: CeleryExecutor "
+                         "with two workers, three Dgraph alphas, three Kafka brokers, with its "
+                         "own ports and state ($FRESHPOC_CLUSTER_STATE_DIR)")
 
     up = verbs.add_parser("up", help="build what is missing, start everything, wait until healthy",
+                          parents=[profile],
                           description="Build or install missing servers and the assets the "
                           "served pages read (embedding model, Mermaid bundle), start every "
                           "service, wait for each health check, apply airflow_settings.yaml and "
@@ -35,21 +42,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="do not apply airflow_settings.yaml after Airflow is healthy")
     up.set_defaults(func=_up)
 
-    down = verbs.add_parser("down", help="stop every server (data is kept)")
+    down = verbs.add_parser("down", help="stop every server (data is kept)", parents=[profile])
     down.set_defaults(func=_down)
 
     status = verbs.add_parser("status", help="print service, version, port, state, health endpoint "
-                              "and log path")
+                              "and log path", parents=[profile])
     status.set_defaults(func=_status)
 
-    logs = verbs.add_parser("logs", help="show the logs of one service, or of all")
+    logs = verbs.add_parser("logs", help="show the logs of one service, or of all",
+                            parents=[profile])
     logs.add_argument("service", nargs="?", help="service or program name, e.g. kafka, "
                       "dgraph, airflow-scheduler (default: all)")
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines per file (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep following")
     logs.set_defaults(func=_logs)
 
-    reset = verbs.add_parser("reset", help="stop the stack and delete its data (asks first)")
+    reset = verbs.add_parser("reset", help="stop the stack and delete its data (asks first)",
+                             parents=[profile])
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(func=_reset)
 
@@ -62,10 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     panels.set_defaults(func=_panels)
 
 
-def _stack(only: list[str] | None = None):  # imported lazily: keeps 'freshpoc --help' fast
-    from freshpoc_tasks.stack.manager import Stack
+def _stack(args: argparse.Namespace, only: list[str] | None = None):
+    from freshpoc_tasks.stack.manager import Stack  # lazily: keeps 'freshpoc --help' fast
 
-    return Stack(only=only)
+    return Stack(only=only, profile=getattr(args, "profile", "default"))
 
 
 def _guard(fn):
@@ -86,13 +95,14 @@ def _guard(fn):
 def _up(args: argparse.Namespace) -> int:
     from freshpoc_tasks.stack.manager import format_table
 
-    stack = _stack(args.services or None)
+    stack = _stack(args, args.services or None)
     rows = stack.up()
     if not args.no_settings and stack.service("airflow") in stack.selected:
         from freshpoc_tasks.stack.settings import apply_settings
 
-        summary = apply_settings(stack.cfg.checkout / "airflow_settings.yaml", stack.cfg.airflow_url)
-        print(f"==> airflow_settings.yaml applied: {summary}")
+        summary = apply_settings(stack.settings_file, stack.cfg.airflow_url)
+        shown = stack.settings_file if stack.profile == "cluster" else stack.settings_file.name
+        print(f"==> {shown} applied: {summary}")
     if {"dgraph", "postgres"} <= {s.name for s in stack.selected}:
         _migrate_graph(stack)
     print(format_table(rows))
@@ -108,7 +118,12 @@ def _migrate_graph(stack) -> None:
     from freshpoc_tasks.stack.client import describe, use_local_stack
     from freshpoc_tasks.stack.manager import StackError
 
-    use_local_stack(stack.cfg)
+    if stack.profile == "cluster":
+        from freshpoc_tasks.stack.cluster import use_cluster
+
+        use_cluster(stack.cfg)
+    else:
+        use_local_stack(stack.cfg)
     try:
         print(f"==> graph schema: {migrate()}", flush=True)
     except Exception as exc:
@@ -117,7 +132,7 @@ def _migrate_graph(stack) -> None:
 
 @_guard
 def _down(args: argparse.Namespace) -> int:
-    _stack().down()
+    _stack(args).down()
     return 0
 
 
@@ -125,19 +140,19 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from freshpoc_tasks.stack.manager import format_table
 
-    rows = _stack().status()
+    rows = _stack(args).status()
     print(format_table(rows))
     return 0 if all(r.state == "healthy" for r in rows) else 3
 
 
 @_guard
 def _logs(args: argparse.Namespace) -> int:
-    return _stack().logs(args.service, args.lines, args.follow)
+    return _stack(args).logs(args.service, args.lines, args.follow)
 
 
 @_guard
 def _reset(args: argparse.Namespace) -> int:
-    _stack().reset(args.yes)
+    _stack(args).reset(args.yes)
     return 0
 
 

@@ -230,6 +230,14 @@ def prometheus_bin(cfg: StackConfig) -> Path:
     return path
 
 
+def redis_bin(cfg: StackConfig) -> Path:
+    """Debian's redis-server: the Celery broker of the cluster profile (stack/cluster.py)."""
+    path = Path("/usr/bin/redis-server")
+    if not path.exists():
+        apt_install(cfg, ["redis-server"], "Redis (the cluster profile's Celery broker)")
+    return path
+
+
 COMPOSE_VERSION = "v2.40.3"
 
 

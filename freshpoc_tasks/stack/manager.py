@@ -33,10 +33,31 @@ class Row:
     health: str = ""  # the server's own health endpoint (or command), as an operator asks it
 
 
+# Start order of the default profile: each group waits for the groups before it to be healthy.
+START_GROUPS = [["postgres"], ["kafka", "dgraph", "minio", "weaviate", "statsd_exporter",
+                               "postgres_exporter", "prometheus"], ["airflow"]]
+
+
 class Stack:
-    def __init__(self, cfg: StackConfig | None = None, only: list[str] | None = None) -> None:
-        self.cfg = cfg or StackConfig.from_env()
-        self.services = all_services(self.cfg)
+    def __init__(self, cfg: StackConfig | None = None, only: list[str] | None = None,
+                 profile: str = "default") -> None:
+        """``profile`` 'cluster' is the scaled-out topology of stack/cluster.py, with its own
+        state folder, ports and supervisord; ``cfg``, when given, is that profile's own."""
+        self.profile = profile
+        if profile == "cluster":
+            from freshpoc_tasks.stack import cluster
+
+            self.cfg = cfg or cluster.cluster_config()
+            self.services = cluster.cluster_services(self.cfg)
+            self.groups = cluster.START_GROUPS
+            self.settings_file = cluster.settings_file(self.cfg)
+        elif profile == "default":
+            self.cfg = cfg or StackConfig.from_env()
+            self.services = all_services(self.cfg)
+            self.groups = START_GROUPS
+            self.settings_file = self.cfg.checkout / "airflow_settings.yaml"
+        else:
+            raise StackError(f"unknown profile {profile!r}; profiles are: default, cluster")
         self.sup = Supervisor(self.cfg)
         # ``up`` may start a subset; the supervisord configuration always names every program
         # so that starting a subset never unloads the others.
@@ -80,9 +101,7 @@ class Stack:
         elif changed:
             self.sup.update()
         # Groups start together; each waits for the groups before it to be healthy.
-        groups = [["postgres"], ["kafka", "dgraph", "minio", "weaviate", "statsd_exporter",
-                                 "postgres_exporter", "prometheus"], ["airflow"]]
-        for group in groups:
+        for group in self.groups:
             svcs = [self.service(n) for n in group if self.service(n) in self.selected]
             for svc in svcs:
                 svc.before_start()
