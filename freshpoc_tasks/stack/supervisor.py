@@ -72,7 +72,7 @@ class Supervisor:
             section["user"] = prog.user
         if prog.environment:
             section["environment"] = ",".join(
-                f'{k}="{_escape_env(v)}"' for k, v in sorted(prog.environment.items())
+                f"{k}={_escape_env(v)}" for k, v in sorted(prog.environment.items())
             )
         return section
 
@@ -161,7 +161,16 @@ def _quote(arg: str) -> str:
 
 
 def _escape_env(value: str) -> str:
-    return value.replace("%", "%%").replace('"', '\\"')
+    """One quoted environment value. supervisord reads them with a non-POSIX shlex, which knows
+    no backslash escapes: a value holding double quotes (an ``AIRFLOW_CONN_*`` JSON) is put in
+    single quotes instead. It strips quote characters from both ends of a value, so a value may
+    not end in one (JSON objects end in a brace)."""
+    value = value.replace("%", "%%")
+    if '"' in value:
+        if "'" in value or value.endswith('"'):
+            raise ValueError(f"cannot pass {value[:40]!r}... to supervisord: mixed quotes")
+        return f"'{value}'"
+    return f'"{value}"'
 
 
 def log_files(cfg: StackConfig, service: Service) -> list[Path]:

@@ -132,3 +132,21 @@ def test_supervisord_configuration_names_every_program_once(cfg):
     assert str(cfg.state_dir) in cp["supervisord"]["logfile"]
     redis = shlex.split(cp["program:redis"]["command"])
     assert redis[redis.index("--bind") + 1] == "127.0.0.1"
+
+
+def test_program_environments_reach_supervisord_intact(cfg):
+    """The cluster's Airflow programs carry JSON connections: supervisord's own parser must read
+    back every value exactly (it knows no backslash escapes)."""
+    from supervisor.datatypes import dict_of_key_value_pairs
+
+    stack = Stack(cfg, profile="cluster")
+    cp = configparser.RawConfigParser()
+    cp.read_string(Supervisor(cfg).render(stack.services))
+    checked = 0
+    for svc in stack.services:
+        for prog in svc.programs:
+            if prog.environment:
+                text = cp[f"program:{prog.name}"]["environment"].replace("%%", "%")
+                assert dict_of_key_value_pairs(text) == prog.environment
+                checked += 1
+    assert checked >= 6  # the Airflow programs and both workers at least
