@@ -418,6 +418,14 @@ def minio(cfg: StackConfig) -> Service:
 
 
 # Weaviate -----------------------------------------------------------------------------------
+def weaviate_backups(cfg: StackConfig) -> Path:
+    """Where Weaviate's ``backup-filesystem`` module writes and reads backups: beside its data,
+    in the state folder, so ``freshpoc stack reset`` clears it with the rest. ``freshpoc backup``
+    moves each backup out of it into the backup's own folder; ``restore`` puts it back there
+    for the time of the restore."""
+    return cfg.data("weaviate_backups")
+
+
 def weaviate(cfg: StackConfig) -> Service:
     version = cfg.versions["weaviate"]
     p = cfg.ports
@@ -427,6 +435,7 @@ def weaviate(cfg: StackConfig) -> Service:
         build.go_install(cfg, "weaviate", "github.com/weaviate/weaviate/cmd/weaviate-server",
                          version, "weaviate-server")
         home.mkdir(parents=True, exist_ok=True)
+        weaviate_backups(cfg).mkdir(parents=True, exist_ok=True)
 
     program = Program(
         name="weaviate",
@@ -436,8 +445,12 @@ def weaviate(cfg: StackConfig) -> Service:
             "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
             "PERSISTENCE_DATA_PATH": str(home),
             "DEFAULT_VECTORIZER_MODULE": "none",
-            "ENABLE_MODULES": "",
+            # Backups of the search index are Weaviate's own (shard files as stored, so a
+            # restored index answers hybrid queries with the same BM25 statistics).
+            "ENABLE_MODULES": "backup-filesystem",
+            "BACKUP_FILESYSTEM_PATH": str(weaviate_backups(cfg)),
             "DISABLE_TELEMETRY": "true",
+            # A backup names the node it was made on; restore expects the same name.
             "CLUSTER_HOSTNAME": "freshpoc",
             # Without an explicit address it advertises the host's IPv6 address and dies.
             "CLUSTER_ADVERTISE_ADDR": "127.0.0.1",
