@@ -33,7 +33,7 @@ from typing import Any
 from freshpoc_tasks.graph import validity as v
 from freshpoc_tasks.graph.ontology import AGGREGATES_TYPE
 
-AGGREGATES_VERSION = 1
+AGGREGATES_VERSION = 2  # 2: module_edges stored as the sub-list the report draws from
 AGGREGATES_PREFIX = "freshpoc.aggregates:"
 PAGE = 100  # items per stored page of a ranked list
 HEAD = 20  # items of each list kept in the summary itself (overview and report need no page read)
@@ -42,6 +42,9 @@ EDGE_LISTS = ("module_edges", "lineage_edges")  # what the report draws, read wh
 EDGE_PAGE = 5000  # edges per stored page: a report reads its edges in one or a few lookups
 PACKAGE_DEPTH = 2  # module imports are drawn between packages of this many dotted parts
 LINEAGE_TYPES = ("dbt.model", "dbt.source", "dbt.seed", "dbt.snapshot")
+# The module graph's node budget in the repository report (``reports.repository_document``'s
+# ``max_nodes``): the stored module edges are the few that draw the same picture under it.
+DRAW_NODES = 40
 
 HOTSPOT_FIELDS = ("revisions", "size", "lines_code", "churn", "authors", "main_author")
 FOLDER_FIELDS = ("files", "revisions", "authors", "main_author", "main_author_share", "bus_factor")
@@ -175,6 +178,58 @@ def _package(key: str) -> str:
     return ".".join(key.split(".")[:PACKAGE_DEPTH])
 
 
+def drawn_module_edges(edges: list[tuple[str, str]], max_nodes: int = DRAW_NODES) -> list[tuple[str, str]]:
+    """A sub-list of ``edges`` (in their order) from which the report's module flowchart
+    (``reporting.mermaid.flowchart(..., sep=".")`` under ``max_nodes``) draws exactly what it
+    draws from all of them: picture, collapsed levels and nodes left out.
+
+    Why: the report read every import between packages of the commit (60k edges, 2.4 MB, at
+    111k nodes) only to collapse them to a few dozen package nodes. When the flowchart collapses
+    ``k`` levels, what it draws depends on the level-``k`` edges (first-seen order) and on each
+    level before ``k`` having more than ``max_nodes`` nodes. So: the first edge of each drawn
+    level-``k`` edge, plus, in the list's order, edges that bring new nodes until every earlier
+    level is still over budget; checked against the whole list's picture (the whole list is
+    kept when they differ, or when nothing collapses)."""
+    from freshpoc_tasks.reporting.mermaid import collapse, flowchart, package_of
+
+    whole = flowchart(edges, max_nodes=max_nodes, sep=".")
+    if not whole.collapsed_levels:
+        return list(edges)
+
+    def up(name: str) -> str:
+        for _ in range(whole.collapsed_levels):
+            name = package_of(name, ".")
+        return name
+
+    keep: dict[int, None] = {}
+    seen: set[tuple[str, str]] = set()
+    for i, (a, b) in enumerate(edges):
+        top = (up(a), up(b))
+        if top[0] != top[1] and top not in seen:
+            seen.add(top)
+            keep[i] = None
+    chosen = sorted(keep)
+    for level in range(whole.collapsed_levels):
+        level_edges = [edges[i] for i in chosen]
+        for _ in range(level):
+            level_edges = collapse(level_edges, lambda n: package_of(n, "."))
+        names = {n for e in level_edges for n in e}
+        for i, (a, b) in enumerate(edges):
+            if len(names) > max_nodes:
+                break
+            if i in keep:
+                continue
+            ends = (a, b)
+            for _ in range(level):
+                ends = (package_of(ends[0], "."), package_of(ends[1], "."))
+            if ends[0] != ends[1] and (ends[0] not in names or ends[1] not in names):
+                names.update(ends)
+                keep[i] = None
+        chosen = sorted(keep)
+    drawn = [edges[i] for i in chosen]
+    return drawn if flowchart(drawn, max_nodes=max_nodes, sep=".") == whole else list(edges)
+
+
 def _hotspot_key(item: dict[str, Any]) -> tuple[int, int, str]:
     return (-item["score"], -item["revisions"], item["path"])
 
@@ -229,7 +284,7 @@ def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
             lineage_edges.add((lineage[e.dst], lineage[e.src]))  # upstream -> downstream
     coupling.sort(key=lambda c: (-c["degree"], -c["shared_revisions"], c["a"], c["b"]))
     full: dict[str, list[Any]] = {"hotspots": hotspots, "coupling": coupling,
-                                  "module_edges": [list(x) for x in sorted(module_edges)],
+                                  "module_edges": [list(x) for x in drawn_module_edges(sorted(module_edges))],
                                   "lineage_edges": [list(x) for x in sorted(lineage_edges)]}
     agg = Aggregates(
         repo_id=repo_id, commit=commit, at_us=int(at_us),

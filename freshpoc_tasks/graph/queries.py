@@ -74,15 +74,6 @@ def aggregates_of(repo_id: str, commit: str) -> Query:
             {"$x": ag.aggregates_xid(repo_id, commit)})
 
 
-def latest_aggregates(repo_id: str) -> Query:
-    """The timeline and the figures of the newest processed commits, in one request (the caller
-    keeps the one of the timeline's last point: commit times may tie)."""
-    dql = ("query q($s: string, $r: string) { s(func: eq(xid, $s)) { fp_timeline } "
-           "a(func: eq(fp_repo, $r), orderdesc: fp_at, first: 4) @filter(has(fp_aggregates)) "
-           "{ fp_aggregates } }")
-    return dql, {"$s": state_xid(repo_id), "$r": repo_id}
-
-
 def aggregate_pages(repo_id: str, commit: str, name: str, indexes: Iterable[int]) -> Query:
     """Stored pages of a commit's list (ranked: ``hotspots``, ``coupling``; the report's
     ``module_edges``, ``lineage_edges``) by index, one block per page."""

@@ -245,7 +245,8 @@ def test_dgraph_store_asks_through_the_builders_and_decodes_alike():
     agg.counts_by_type = {"file": 7}
     rec.answer = {"s": [{"fp_timeline": '[[1, "x"]]'}], "a": [{"fp_aggregates": agg.summary_json()}]}
     assert store.counts_by_type("r") == {"file": 7}  # the commit's aggregates, one lookup
-    assert store.aggregates("r") == agg and rec.calls[-1][0] == gq.latest_aggregates("r")[0]
+    assert store.aggregates("r") == agg and [c[0] for c in rec.calls[-2:]] == [
+        gq.commit_time("r")[0], gq.aggregates_of("r", "x")[0]]  # newest point, then its figures
     rec.answer = {"s": [{"fp_timeline": '[[1, "x"], [2, "y"]]'}]}
     assert store.timeline("r") == [(1, "x"), (2, "y")]
     with pytest.raises(ValueError, match="unknown question"):

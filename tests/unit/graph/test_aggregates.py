@@ -3,6 +3,7 @@ writer's plan, equal to counting the graph as of the commit, and paged without r
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -151,8 +152,8 @@ def test_aggregate_builders_keep_values_as_variables():
     evil = '") { x as uid } #'
     dql, variables = gq.aggregate_pages(evil, evil, "hotspots", [0, 3])
     assert evil not in dql and variables["$p1"] == ag.page_xid(evil, evil, "hotspots", 3)
-    dql, variables = gq.latest_aggregates(evil)
-    assert evil not in dql and variables["$r"] == evil
+    dql, variables = gq.aggregates_of(evil, evil)
+    assert evil not in dql and variables["$x"] == ag.aggregates_xid(evil, evil)
     with pytest.raises(ValueError):
         gq.aggregate_pages("r", "c", "files", [0])
 
@@ -189,3 +190,23 @@ def test_report_edges_are_packages_and_dbt_lineage_between_present_nodes():
     assert agg.full["lineage_edges"] == [["stg", "orders"]]  # upstream -> downstream
     assert ag.all_items(agg, "lineage_edges", lambda n, idx: {i: agg.pages()[n][i] for i in idx}) == [
         ["stg", "orders"]]
+
+
+def test_stored_module_edges_draw_what_all_of_them_draw():
+    from freshpoc_tasks.reporting.mermaid import flowchart
+
+    rng = random.Random(3)
+    modules = [f"p{i % 60}.m{i}" for i in range(3000)]
+    edges = sorted({(a, b) for a, b in ((rng.choice(modules), rng.choice(modules)) for _ in range(20000))
+                    if a != b})
+    drawn = ag.drawn_module_edges(edges)
+    whole = flowchart(edges, max_nodes=ag.DRAW_NODES, sep=".")
+    assert whole.collapsed_levels == 1 and whole.omitted_nodes == 20  # 60 packages, 40 drawn
+    assert flowchart(drawn, max_nodes=ag.DRAW_NODES, sep=".") == whole
+    assert len(drawn) < len(edges) / 4 and drawn == [e for e in edges if e in set(drawn)]
+    few = [("a.x", "b.y"), ("b.y", "c.z")]  # nothing to collapse: kept whole
+    assert ag.drawn_module_edges(few) == few
+    nodes = [ag.PresentNode(f"py.module:r:{m}", "py.module", {}, m) for m in modules]
+    imports = [ag.PresentEdge("imports", f"py.module:r:{a}", f"py.module:r:{b}", {}) for a, b in edges]
+    agg = ag.compute("r", "c", 1, nodes, imports)
+    assert flowchart([tuple(e) for e in agg.full["module_edges"]], max_nodes=ag.DRAW_NODES, sep=".") == whole
