@@ -46,7 +46,6 @@ from freshpoc_tasks.graph.queries import (
     node_answer,
     walk_edges,
 )
-from freshpoc_tasks.graph.records import node_type_of
 
 NODES_FILE = "nodes.jsonl"
 EDGES_FILE = "edges.jsonl"
@@ -142,12 +141,20 @@ class LocalGraph:
         when there are new ones. Equal digests, and no history in the delta, mean writing it again
         would change nothing (see :meth:`adds_nothing`)."""
         onto = onto or ontology()
-        own = f":{delta.repo_id}:"
+        repo = delta.repo_id
+        mine = f"{repo}:"  # an owned source is ``type:repo:key``
+        state_types: dict[str, bool] = {}  # each type's lifecycle asked once, not once per item
+
+        def is_state(kind: str) -> bool:
+            found = state_types.get(kind)
+            if found is None:
+                found = state_types[kind] = onto.lifecycle(kind) != "history"
+            return found
+
         state = delta.model_copy(update={
-            "nodes": [n for n in delta.nodes
-                      if n.scope == delta.repo_id and onto.lifecycle(n.type) != "history"],
-            "edges": [e for e in delta.edges if own in e.src and onto.lifecycle(e.type) != "history"
-                      and e.src.startswith(f"{node_type_of(e.src)}{own}")],
+            "nodes": [n for n in delta.nodes if n.scope == repo and is_state(n.type)],
+            "edges": [e for e in delta.edges
+                      if e.src.partition(":")[2].startswith(mine) and is_state(e.type)],
             "analyzers": {}, "diagnostics": [], "proposed": []})
         return hashlib.sha256(state.model_dump_json().encode()).hexdigest()
 
@@ -220,7 +227,8 @@ class LocalGraph:
         plan = plan_write(delta, (v.to_us(committed_at), delta.commit), state, onto)
         for w in plan.nodes:
             rec = self.nodes.setdefault(w.xid, {})
-            rec.update({k: val for k, val in w.set.items() if k != "dgraph.type"})
+            rec.update(w.set)
+            rec.pop("dgraph.type", None)  # Dgraph's own predicate: never stored here
             for f in w.delete:
                 rec.pop(f, None)
         for e in plan.edges:

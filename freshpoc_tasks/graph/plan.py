@@ -92,6 +92,37 @@ class EdgeWrite:
 
 
 @dataclass
+class DiffItems:
+    """The plan's diff as plain tuples, made into a :class:`GraphDiff` only when asked for.
+
+    A first write puts every node and edge of the repository in the diff (a quarter of a million
+    items on 10,000 files), and a pydantic object per item was a sixth of planning it; the local
+    store (``freshpoc report``) never reads the diff, the Dgraph writer does, once per commit."""
+
+    repo_id: str
+    commit: str
+    committed_at_us: int
+    previous_commit: str | None
+    nodes_added: list[tuple[str, str, str | None]] = field(default_factory=list)  # (id, type, path)
+    nodes_removed: list[tuple[str, str, str | None]] = field(default_factory=list)
+    nodes_changed: list[tuple[str, str, str | None]] = field(default_factory=list)
+    edges_added: list[EdgeKey] = field(default_factory=list)  # (type, src, dst)
+    edges_removed: list[EdgeKey] = field(default_factory=list)
+    edges_changed: list[EdgeKey] = field(default_factory=list)
+
+    def build(self) -> GraphDiff:
+        # Values already typed (ids, types, paths): no validation per item.
+        node_change, edge_change = NodeChange.model_construct, EdgeChange.model_construct
+        diff = GraphDiff(repo_id=self.repo_id, commit=self.commit, committed_at_us=self.committed_at_us,
+                         previous_commit=self.previous_commit)
+        for k in ("nodes_added", "nodes_removed", "nodes_changed"):
+            getattr(diff, k).extend(node_change(id=x, type=t, path=p) for x, t, p in getattr(self, k))
+        for k in ("edges_added", "edges_removed", "edges_changed"):
+            getattr(diff, k).extend(edge_change(type=t, src=s, dst=d) for t, s, d in getattr(self, k))
+        return diff
+
+
+@dataclass
 class Plan:
     point: v.Point
     previous: v.Point | None
@@ -99,7 +130,7 @@ class Plan:
     edges: list[EdgeWrite]
     counts: dict[str, int]
     counts_by_file: dict[str, dict[str, int]]
-    diff: GraphDiff
+    changes: DiffItems
     changed_before: dict[str, str]  # xid -> uid whose stored props are the diff's "before"
     timeline: list[v.Point]
     skipped: list[str]
@@ -110,6 +141,18 @@ class Plan:
     values: dict[Key, str | None] = field(default_factory=dict)
     befores: dict[Key, str | None] = field(default_factory=dict)
     paths: dict[str, str | None] = field(default_factory=dict)
+    _diff: GraphDiff | None = field(default=None, repr=False)
+
+    @property
+    def diff(self) -> GraphDiff:
+        """The per-commit diff (built from :attr:`changes` on first use)."""
+        if self._diff is None:
+            self._diff = self.changes.build()
+        return self._diff
+
+    @diff.setter
+    def diff(self, value: GraphDiff) -> None:
+        self._diff = value
 
 
 @dataclass
@@ -200,15 +243,12 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     prev = v.prev_point(timeline, point)
     counts = dict.fromkeys(COUNT_KEYS, 0)
     by_file: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
-    diff = GraphDiff(repo_id=repo, commit=point[1], committed_at_us=point[0],
+    diff = DiffItems(repo_id=repo, commit=point[1], committed_at_us=point[0],
                      previous_commit=prev[1] if prev else None)
     changed_before: dict[str, str] = {}
     assign, value_at, envelope, encode = v.assign, v.value_at, v.envelope, v.encode
     stored_nodes, stored_edges = state.nodes, state.edges
     lifecycle = onto.lifecycle
-    # The diff's items are built from values already typed (ids, types, paths): without
-    # pydantic's validation, which was a second per item of a 100k-record first write.
-    node_change, edge_change = NodeChange.model_construct, EdgeChange.model_construct
 
     # Sorting the ids is a large part of planning (they share long prefixes), and the delta's
     # nodes and edges arrive sorted: keep that order and let the sort merge the few others in
@@ -251,13 +291,13 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
             before = value_at(old, prev) if prev else None
             if before is None:
                 if now is not None:
-                    diff.nodes_added.append(node_change(id=xid, type=ntype, path=path))
+                    diff.nodes_added.append((xid, ntype, path))
                     befores[xid] = None
             elif now is None:
-                diff.nodes_removed.append(node_change(id=xid, type=ntype, path=path))
+                diff.nodes_removed.append((xid, ntype, path))
                 befores[xid] = before
             elif before != now:
-                diff.nodes_changed.append(node_change(id=xid, type=ntype, path=path))
+                diff.nodes_changed.append((xid, ntype, path))
                 befores[xid] = before
                 if stored is not None and stored.h == before:
                     changed_before[xid] = stored.uid
@@ -290,6 +330,7 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         by_file[path or ""][key] += 1
 
     edge_writes: list[EdgeWrite] = []
+    one_run: dict[v.Run, str] = {}
     keys = sorted([*live_edges, *(k for k in stored_edges if k[1] in owned_nodes and k not in edges)])
     for key in keys:
         edge = edges.get(key)
@@ -313,13 +354,13 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
             before = value_at(old, prev) if prev else None
             if before is None:
                 if now is not None:
-                    diff.edges_added.append(edge_change(type=key[0], src=key[1], dst=key[2]))
+                    diff.edges_added.append(key)
                     befores[key] = None
             elif now is None:
-                diff.edges_removed.append(edge_change(type=key[0], src=key[1], dst=key[2]))
+                diff.edges_removed.append(key)
                 befores[key] = before
             elif before != now:
-                diff.edges_changed.append(edge_change(type=key[0], src=key[1], dst=key[2]))
+                diff.edges_changed.append(key)
                 befores[key] = before
         if stored_e is not None and new == old and not write_props:
             continue
@@ -331,7 +372,13 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
             if facets["h"] is None:
                 del facets["h"]
         vf, vt = envelope(new)
-        facets["vf"], facets["vt"], facets["vs"] = vf, vt, encode(new)
+        if len(new) == 1:  # most edges: one run, whose (point, end, hash) many edges share
+            vs = one_run.get(new[0])
+            if vs is None:
+                vs = one_run[new[0]] = encode(new)
+        else:
+            vs = encode(new)
+        facets["vf"], facets["vt"], facets["vs"] = vf, vt, vs
         edge_writes.append(EdgeWrite(type=key[0], src=key[1], dst=key[2], facets=facets))
         if stored_e is None:
             ckey = "edges_created"
@@ -344,7 +391,7 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         by_file[src_path or ""][ckey] += 1
 
     return Plan(point=point, previous=prev, nodes=node_writes, edges=edge_writes, counts=counts,
-                counts_by_file=dict(by_file), diff=diff, changed_before=changed_before,
+                counts_by_file=dict(by_file), changes=diff, changed_before=changed_before,
                 timeline=timeline, skipped=skipped, proposed=proposed, after_views=nodes,
                 values=values, befores=befores, paths=paths)
 

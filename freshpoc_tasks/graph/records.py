@@ -141,6 +141,8 @@ def decode_node_view(rec: dict[str, Any], onto: GraphOntology) -> dict[str, Any]
 
 
 def edge_facets(edge: Edge, onto: GraphOntology) -> dict[str, Any]:
+    if not edge.props and edge.type in onto.base.edge_types:  # most edges: the confidence alone
+        return {"conf": float(edge.confidence)}
     et = onto.base.edge_types[edge.type]
     typed, extra = _encode_props(et.fields, edge.props)
     facets: dict[str, Any] = {"conf": float(edge.confidence), **typed}
