@@ -3,7 +3,8 @@ SHELL := /bin/bash
 FRESHPOC := .venv/bin/freshpoc
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status logs reset demo test unit integration lint lock bench
+.PHONY: help venv up down status logs reset demo test unit integration lint lock bench \
+	cluster-up cluster-status cluster-down cluster-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +48,28 @@ BENCHMARKS ?= mining analysis graph_write query_api search_quality accuracy_airf
 bench: venv  ## every benchmark that needs no reference checkout, niced, one after the other
 	@set -e; for b in $(BENCHMARKS); do echo "==> .venv/bin/python benchmarks/$$b.py"; \
 	  nice -n 10 .venv/bin/python benchmarks/$$b.py; done
+
+# The cluster profile (issue 18): CeleryExecutor with two workers, three Dgraph alphas, three Kafka
+# brokers, its own ports and state ($FRESHPOC_CLUSTER_STATE_DIR); ~5 GB of memory.
+CLUSTER_MIN_GB ?= 8
+cluster-up: venv  ## freshpoc stack up --profile cluster
+	$(FRESHPOC) stack up --profile cluster
+
+cluster-status: venv  ## status table of the cluster profile
+	$(FRESHPOC) stack status --profile cluster
+
+cluster-down: venv  ## stop the cluster profile (data kept)
+	$(FRESHPOC) stack down --profile cluster
+
+cluster-test: venv  ## the cluster profile's drills (up, test, down) when the machine has the memory
+	@avail=$$(awk '/MemAvailable/ {print int($$2 / 1048576)}' /proc/meminfo); \
+	if [ "$$avail" -lt $(CLUSTER_MIN_GB) ]; then \
+	  echo "==> cluster tests skipped: $$avail GB of memory available, the cluster profile needs $(CLUSTER_MIN_GB) (CLUSTER_MIN_GB)"; \
+	  exit 0; fi; \
+	echo "==> $$avail GB available: cluster tests run"; \
+	$(FRESHPOC) stack up --profile cluster || { $(FRESHPOC) stack down --profile cluster; exit 1; }; \
+	.venv/bin/pytest -m cluster tests/integration/cluster $(PYTEST_ARGS); rc=$$?; \
+	$(FRESHPOC) stack down --profile cluster; exit $$rc
 
 lint: venv  ## ruff
 	.venv/bin/ruff check .
