@@ -9,9 +9,9 @@ Everything that reads repository content runs in forked workers under hard limit
 ``limits.py``): each (file, analyzer) pair, its cache key, each analyzer's ``link`` and the
 shared reference resolution. A pair that runs out of time, memory or output is recorded on its
 file with the limit as the diagnostic code (``time_budget``, ``memory_budget``,
-``output_budget``); a link step that fails is re-run without the input that breaks it. The
-parent only validates the bounded JSON the workers send back, writes the cache and builds the
-delta.
+``output_budget``); a link step that fails is re-run without the input that breaks it. A
+worker stores what it analysed in the cache; the parent only validates the bounded JSON the
+workers send back and builds the delta.
 """
 
 from __future__ import annotations
@@ -189,6 +189,7 @@ ProgressFn = Callable[[int, int, str], None]
 _SKIP, _CACHED, _ANALYSED, _LIMITED = b"N", b"C", b"A", b"F"
 _SECONDS = struct.Struct("<d")  # after the tag: the analysis time measured in the worker
 _KEY_LEN = 64
+_HEAD_LEN = 1 + _SECONDS.size + _KEY_LEN  # tag, seconds, key: what comes before a payload's JSON
 LINK_ITEMS_PER_INPUT = 1_000
 LINK_BYTES_PER_INPUT = 256 * 1024
 MAX_LINK_PROBES = 40
@@ -257,9 +258,9 @@ def analyse_repository(
     Every (file, analyzer) pair and every cross-file step runs in a forked worker under the
     config's hard limits (:mod:`freshpoc_tasks.analysis.limits`); a pair that overruns a budget
     is recorded on its file with the budget as the diagnostic code, and the rest go on. The
-    cache key (which may read project files) is computed in the worker too; cache writes happen
-    here, from the bytes the worker already serialised under its limits. The collector is
-    paused meanwhile (:func:`paused_gc`).
+    cache key (which may read project files) is computed in the worker too, and the worker
+    stores the bytes it serialised under its limits. The collector is paused meanwhile
+    (:func:`paused_gc`).
     """
     with paused_gc():
         return _analyse_repository(files, repo_id, commit, config, analyzers, cache, ontology, progress,
@@ -382,7 +383,17 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
         capped = _cap(result, cfg.max_output_items, "analysis of this file")
         data, ok = _to_json(capped)
         own = ok and capped is result  # the analyzer's own result, not a budget's stand-in
-        return ((_ANALYSED if own else _LIMITED) + _SECONDS.pack(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        # Only what will be sent back (under the output budget) is stored.
+        if own and cache is not None and key and _HEAD_LEN + len(data) <= cfg.max_output_bytes:
+            # Stored here, by the worker that made it: the writes (a file each) run on every
+            # worker at once, not one after another in the parent, where they were a third of
+            # its time on a cold run. A cache that cannot be written is not the file's fault.
+            try:
+                cache.put_json(analyzer, key, data)
+            except OSError:
+                log.debug("could not store the cached result of %s", file.path, exc_info=True)
+        return ((_ANALYSED if own else _LIMITED) + _SECONDS.pack(seconds)
                 + key.encode().ljust(_KEY_LEN) + data)
 
     slots: dict[tuple[int, int], FileResult] = {}
@@ -413,7 +424,6 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
             payload = out.payload or b""
             head = 1 + _SECONDS.size
             tag, body = payload[:1], payload[head + _KEY_LEN:]
-            key = payload[head:head + _KEY_LEN].decode().strip()
             stats.seconds_by_analyzer[analyzer.name] += _SECONDS.unpack_from(payload, 1)[0]
             parsed: FileResult | None = None
             if tag == _CACHED:
@@ -424,9 +434,7 @@ def _analyse_files(paths: list[str], analyzers: list[Analyzer], ctx: RepoContext
                     return False
                 stats.cached += 1
             else:
-                stats.analysed += 1
-                if tag == _ANALYSED and cache is not None and key:
-                    cache.put_json(analyzer, key, body)
+                stats.analysed += 1  # an analysed result was stored by its worker (``task``)
             total_bytes += len(body)
             if total_bytes > cfg.max_total_output_bytes:
                 result = _failed_result(path, analyzer.name, OUTPUT_BUDGET,
