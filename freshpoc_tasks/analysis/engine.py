@@ -681,10 +681,6 @@ def _link_refs_contained(refs: list[Ref], results: dict[str, list[FileResult]], 
     return LinkResult()
 
 
-def _type_of(node_id: str) -> str:
-    return node_id.partition(":")[0]
-
-
 def build_delta(repo_id: str, commit: str | None, ontology: Ontology, analyzers: dict[str, str],
                 nodes: list[Node], edges: list[Edge], diagnostics: list[Diagnostic]) -> GraphDelta:
     """Deduplicate, gate on the ontology and sort, so the same input always gives the same delta."""
@@ -710,10 +706,16 @@ def build_delta(repo_id: str, commit: str | None, ontology: Ontology, analyzers:
             merged[node.id] = prev.model_copy(update={"props": props, "path": prev.path or node.path,
                                                       "span": prev.span or node.span})
     kept_edges: dict[tuple[str, str, str], Edge] = {}
+    # Asked once per (edge type, source type, target type): a repository has a few dozen of
+    # them and hundreds of thousands of edges.
+    allowed: dict[tuple[str, str, str], bool] = {}
     for edge in edges:
-        if not ontology.allows_edge(edge.type, _type_of(edge.src), _type_of(edge.dst)):
-            propose("edge", f"{edge.type}({_type_of(edge.src)}->{_type_of(edge.dst)})",
-                    f"{edge.src} -> {edge.dst}")
+        kind = (edge.type, edge.src.partition(":")[0], edge.dst.partition(":")[0])  # ends' types
+        ok = allowed.get(kind)
+        if ok is None:
+            ok = allowed[kind] = ontology.allows_edge(*kind)
+        if not ok:
+            propose("edge", f"{kind[0]}({kind[1]}->{kind[2]})", f"{edge.src} -> {edge.dst}")
             continue
         k = (edge.type, edge.src, edge.dst)
         prev_edge = kept_edges.get(k)
