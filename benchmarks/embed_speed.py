@@ -7,9 +7,10 @@
 Needs no server: the models ``freshpoc stack up`` installs (or ``--models-dir`` holding
 ``<model name>/model.onnx`` and ``tokenizer.json``) and fetched checkouts, none committed.
 
-Throughput is measured on ``--sample`` chunks drawn (fixed seed) from the code chunks of
-``--sample-repo`` — a big real repository such as sqlalchemy — every set-up embedding the same
-texts in interleaved passes, so a busy shared machine slows all alike. "current" is the set-up
+Throughput (chunks/s, and CPU ms per chunk: what a set-up costs whatever else runs) is measured
+on ``--sample`` chunks drawn (fixed seed) from the code chunks of ``--sample-repo`` — a big real
+repository such as sqlalchemy — every set-up embedding the same texts in interleaved passes, so a
+busy shared machine slows all alike. "current" is the set-up
 the project shipped before issue 16, rebuilt here as it was: the float model, texts cut at 256
 tokens, sorted by characters and cut into batches of 32 padded to their longest text. Quality
 next to speed: mean and minimum cosine of each set-up's vectors to the current ones, and
@@ -163,9 +164,10 @@ def setups(models_dir: Path | None, threads: int, which: str) -> list[Setup]:
             Setup("int8 model, current batching", CurrentEmbedder(quant, threads)),
             Setup("int8, 2048-token batches", OnnxEmbedder(quant, threads=threads, token_budget=2048)),
             Setup("int8, 8192-token batches", OnnxEmbedder(quant, threads=threads, token_budget=8192)),
-            Setup("int8, no spinning threads", OnnxEmbedder(quant, threads=threads, spinning=False)),
-            Setup("int8, 1 thread", OnnxEmbedder(quant, threads=1)),
-            Setup("int8, 2 batches at once x 1 thread", OnnxEmbedder(quant, threads=threads, workers=2)),
+            Setup("int8, a batch at a time on 2 spinning threads", OnnxEmbedder(
+                quant, threads=threads, workers=1, spinning=True)),
+            Setup("int8, a batch at a time on 2 threads", OnnxEmbedder(quant, threads=threads, workers=1)),
+            Setup("int8, a batch at a time on 1 thread", OnnxEmbedder(quant, threads=1, workers=1)),
         ]
     return out
 
@@ -173,19 +175,30 @@ def setups(models_dir: Path | None, threads: int, which: str) -> list[Setup]:
 Vectors = list[list[float]]
 
 
-def throughput(embedders: Sequence[Any], chunks: Sequence[Chunk],
-               rounds: int) -> tuple[list[float], list[Vectors]]:
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (ONNX Runtime's and the tokenizer's included)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def throughput(embedders: Sequence[Any], chunks: Sequence[Chunk], rounds: int,
+               cpu: list[float] | None = None) -> tuple[list[float], list[Vectors]]:
     """Chunks/s of each embedder over the same chunks (each through its own cut), passes
-    interleaved; and the vectors."""
+    interleaved; and the vectors. ``cpu``, when given, receives each one's CPU ms per chunk:
+    on a shared machine the wall clock says how busy the others were, CPU what a set-up costs."""
     for e in embedders:
         embed_chunks(e, list(chunks[:4]))  # load the session outside the clock
     spent = [0.0] * len(embedders)
+    used = [0.0] * len(embedders)
     vectors: list[Vectors] = [[] for _ in embedders]
     for _ in range(rounds):
         for i, e in enumerate(embedders):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), _cpu_seconds()
             vectors[i] = embed_chunks(e, list(chunks))
             spent[i] += time.perf_counter() - start
+            used[i] += _cpu_seconds() - start_cpu
+    if cpu is not None:
+        cpu[:] = [1000 * u / (rounds * len(chunks)) for u in used]
     return [rounds * len(chunks) / s for s in spent], vectors
 
 
@@ -232,20 +245,22 @@ def main() -> int:
     sample = code_sample(checkout_chunks(path, f"bench/{name}"), args.sample)
     prepared = time.perf_counter() - t0
     runs = setups(args.models_dir, threads, args.setups)
-    speed, vectors = throughput([s.embedder for s in runs], sample, args.rounds)
+    cpu: list[float] = []
+    speed, vectors = throughput([s.embedder for s in runs], sample, args.rounds, cpu)
     repos = [(n, p, question_set(n)) for n, p in args.repo]
     corpora = {n: checkout_chunks(p, qs.repo_id) for n, p, qs in repos}
 
     print(f"embedding set-ups on {len(sample)} code chunks of {name} (analysed and chunked in "
           f"{prepared:.0f}s), {args.rounds} interleaved passes, {threads} threads, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}")
-    head = f"{'set-up':<58} {'chunks/s':>8} {'vs cur':>6} {'pad':>5} {'cos mean':>8} {'cos min':>7}"
+    head = (f"{'set-up':<58} {'chunks/s':>8} {'vs cur':>6} {'CPU ms':>6} {'pad':>5} {'cos mean':>8} "
+            f"{'cos min':>7}")
     for n, _, _ in repos:
         head += f" {'vec@5 ' + n:>15}"
     print(head)
-    for s, cs, vec in zip(runs, speed, vectors, strict=True):
+    for s, cs, ms, vec in zip(runs, speed, cpu, vectors, strict=True):
         mean, low = cosines(vec, vectors[0])
-        line = (f"{s.label:<58} {cs:8.1f} {cs / speed[0]:5.2f}x {s.embedder.padding:5.2f} "
+        line = (f"{s.label:<58} {cs:8.1f} {cs / speed[0]:5.2f}x {ms:6.2f} {s.embedder.padding:5.2f} "
                 f"{mean:8.3f} {low:7.3f}")
         for n, _, qs in repos:
             line += f" {vector_recall(s.embedder, corpora[n], qs.questions):15.3f}"

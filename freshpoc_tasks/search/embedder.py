@@ -6,8 +6,12 @@ nearly the same length and padding (work on tokens that are thrown away) stays s
 short texts still go many to a batch. Vectors are mean pooled over real tokens and
 L2-normalised, which is what sentence-transformers does for this model, so cosine distance in
 Weaviate means what the model was trained for. Session options are set for a small shared
-machine: ``intra_op`` threads = cores (at most 2), one inter-op thread, sequential execution,
-every graph optimisation (``benchmarks/embed_speed.py`` measures the alternatives).
+machine, where embedding runs beside the graph write, the report and Weaviate's indexing: one
+batch per core at a time, each on one ONNX Runtime thread, and threads that sleep instead of
+spinning while they wait. A batch split over two threads makes each operator wait for the slower
+one, and waiting threads spin: on the 2-core machine at load 12, sqlalchemy's chunks cost 4.9 ms
+of CPU each that way against 8.2 ms on two spinning threads per batch, at 76 against 57 chunks/s
+(``benchmarks/embed_speed.py --setups all`` measures the alternatives).
 
 How much of a chunk the model reads is a choice of its own (:class:`Cut`): the model costs about
 the same per token, so a text cut at 128 tokens costs half of one cut at 256. Chunks go through
@@ -61,6 +65,22 @@ class Cut:
         return out + ("" if self.tests is None or self.tests >= self.tokens else f"/tests{self.tests}t")
 
 
+# Characters of text kept per token before tokenising a text's head: a token of code or prose
+# spans 3.7 characters at the median and 5.5 at most over the first 128 tokens of sqlalchemy's
+# chunks (indentation is free): at 8 none of them falls short (one that does is tokenised whole).
+HEAD_CHARS_PER_TOKEN = 8
+
+
+def text_head(text: str, tokens: int) -> str:
+    """The start of ``text`` that is enough for its first ``tokens`` tokens, cut at whitespace
+    so no word is split; the whole text when it is short or has no whitespace to cut at."""
+    limit = tokens * HEAD_CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit))
+    return text[:cut] if cut > 0 else text
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Anything that maps texts to fixed-size vectors; ``name`` says which vector space (model,
@@ -103,14 +123,17 @@ class OnnxEmbedder:
     time costs nothing. ``max_tokens`` (default :data:`DEFAULT_TOKENS`, at most the model's own
     length, see ``ModelSpec``) and ``test_tokens`` (default :data:`TEST_TOKENS`; None reads tests
     like everything else) make the :class:`Cut`; ``batch_size`` caps texts per batch,
-    ``token_budget`` caps padded tokens per batch.
+    ``token_budget`` caps padded tokens per batch. ``workers`` batches run at once (default one
+    per core, at most 2), each on one thread; with ``workers=1`` a batch runs on ``threads``
+    threads (default one per core, at most 2). ``spinning`` lets idle ONNX Runtime threads spin.
     """
 
     def __init__(self, files: ModelFiles, *, batch_size: int = MAX_BATCH, max_tokens: int | None = None,
                  test_tokens: int | None = TEST_TOKENS, threads: int | None = None,
-                 token_budget: int = TOKEN_BUDGET, spinning: bool = True, workers: int = 1) -> None:
+                 token_budget: int = TOKEN_BUDGET, spinning: bool = False,
+                 workers: int | None = None) -> None:
         self.files = files
-        self.workers = workers
+        self.workers = workers or min(2, os.cpu_count() or 1)
         self.batch_size = batch_size
         self.max_tokens = min(max_tokens or DEFAULT_TOKENS, files.spec.max_tokens)
         self.cut = Cut(self.max_tokens, test_tokens)
@@ -133,13 +156,13 @@ class OnnxEmbedder:
         tok.no_padding()  # batches are padded here, to their own longest text
         opts = ort.SessionOptions()
         cores = self.threads or min(2, os.cpu_count() or 1)
-        # workers > 1: that many batches at once, each on one thread (run() releases the GIL).
         opts.intra_op_num_threads = 1 if self.workers > 1 else cores
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if not self.spinning:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(self.files.onnx), sess_options=opts,
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
@@ -147,9 +170,32 @@ class OnnxEmbedder:
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text becomes after truncation (what a batch pays for)."""
+        return [len(r) for r in self.token_ids(texts)]
+
+    def token_ids(self, texts: Sequence[str], limits: Sequence[int] | None = None) -> list[list[int]]:
+        """Token ids of each text cut at its limit, as if the whole text had been tokenised.
+
+        Only the head of a text is read, so it is tokenised from a prefix cut at whitespace
+        (:func:`text_head`): tokenising sqlalchemy's whole chunks to keep 128 or 32 tokens of
+        each cost more than a tenth of embedding them. Words before a whitespace cut tokenise as
+        in the whole text (BERT splits words at whitespace first), so a prefix that still gives
+        at least the limit's tokens gives exactly the whole text's first ones; the rare prefix
+        that gives fewer is tokenised again whole.
+        """
         if self._session is None:
             self._load()
-        return [len(e.ids) for e in self._tokenizer.encode_batch([t or " " for t in texts])]
+        cap = self.max_tokens
+        wanted = [min(n, cap) for n in limits] if limits is not None else [cap] * len(texts)
+        full = [t or " " for t in texts]
+        heads = [text_head(t, n) for t, n in zip(full, wanted, strict=True)]
+        rows = [e.ids for e in self._tokenizer.encode_batch(heads)]
+        again = [i for i, (h, t, r, n) in enumerate(zip(heads, full, rows, wanted, strict=True))
+                 if len(h) < len(t) and len(r) < n]
+        if again:
+            for i, e in zip(again, self._tokenizer.encode_batch([full[i] for i in again]), strict=True):
+                rows[i] = e.ids
+        # The tokenizer already cut at max_tokens, keeping the closing [SEP]; do the same at n.
+        return [r if len(r) <= n else r[:max(n, 2) - 1] + r[-1:] for r, n in zip(rows, wanted, strict=True)]
 
     def embed_chunks(self, chunks: Sequence[Chunk]) -> list[list[float]]:
         """One vector per chunk, each text cut where :attr:`cut` says for its kind."""
@@ -164,11 +210,7 @@ class OnnxEmbedder:
             return []
         if self._session is None:
             self._load()
-        enc = self._tokenizer.encode_batch([t or " " for t in texts])
-        rows = [e.ids for e in enc]
-        if limits is not None:
-            rows = [r if len(r) <= n else r[:max(n, 2) - 1] + r[-1:]
-                    for r, n in zip(rows, limits, strict=True)]
+        rows = self.token_ids(texts, limits)
         lengths = [len(r) for r in rows]
         out: list[list[float]] = [[] for _ in texts]
         batches = plan_batches(lengths, self.token_budget, self.batch_size)
@@ -191,7 +233,7 @@ class OnnxEmbedder:
                 out[i] = pooled[row].astype(float).tolist()
             return int(mask.sum()), mask.size
 
-        if self.workers > 1:
+        if self.workers > 1 and len(batches) > 1:  # run() releases the GIL inside ONNX Runtime
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(self.workers, thread_name_prefix="embed") as pool:

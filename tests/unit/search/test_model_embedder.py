@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from freshpoc_tasks.search.chunker import make_chunk
-from freshpoc_tasks.search.embedder import Cut, Embedder, OnnxEmbedder, embed_chunks, plan_batches
+from freshpoc_tasks.search.embedder import (
+    HEAD_CHARS_PER_TOKEN,
+    Cut,
+    Embedder,
+    OnnxEmbedder,
+    embed_chunks,
+    plan_batches,
+    text_head,
+)
 from freshpoc_tasks.search.model import (
     DEFAULT_MODEL,
     MODEL_ENV,
@@ -130,14 +138,40 @@ def test_order_never_changes_vectors_and_batching_only_slightly(embedder):
 def test_parallel_batches_and_shorter_cuts(embedder):
     texts = ["restock plan " * 80, "daily revenue", "", "SKUs to reorder, most urgent first"]
     two = OnnxEmbedder(embedder.files, workers=2, token_budget=64)
-    one = OnnxEmbedder(embedder.files, token_budget=64)
+    one = OnnxEmbedder(embedder.files, workers=1, threads=2, spinning=True, token_budget=64)
     short = OnnxEmbedder(embedder.files, max_tokens=16)
+    assert OnnxEmbedder(embedder.files).workers == min(2, os.cpu_count() or 1)  # the default
     # the same batches, run two at a time, give the same vectors
     for a, b in zip(one.embed(texts), two.embed(texts), strict=True):
         assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-6
     assert short.name == embedder.files.spec.label + "/16t"  # tests can be read no shorter
     assert short.embed(texts[1:2]) == embedder.embed(texts[1:2])  # a short text is not cut
     assert _cos(short.embed(texts[:1])[0], embedder.embed(texts[:1])[0]) < 0.999
+
+
+def test_only_a_texts_head_is_tokenised_and_the_ids_are_the_whole_texts(embedder):
+    from tokenizers import Tokenizer
+
+    whole = Tokenizer.from_file(str(embedder.files.tokenizer))
+    whole.no_truncation()
+    whole.no_padding()
+    texts = [
+        "def restock_plan(items):\n    " + "return sorted(items, key=urgency)  # 急ぎ\n    " * 60,
+        "x" * 5000 + " tail",                      # no whitespace to cut at in the head: whole text
+        "a" + " " * 3000 + "b c d " * 400,          # the head is one word: tokenised again, whole
+        "Ünïcode façade, naïve café " * 100,        # accents, normalised away by the tokenizer
+        "short text", "", "one\ttab\rand\r\nreturns " * 200,
+    ]
+    for limits in (None, [128, 32, 16, 2, 128, 128, 40]):
+        got = embedder.token_ids(texts, limits)
+        for i, (text, row) in enumerate(zip(texts, got, strict=True)):
+            ids = whole.encode(text or " ").ids
+            n = min(limits[i] if limits else embedder.max_tokens, embedder.max_tokens)
+            assert row == (ids if len(ids) <= n else ids[:n - 1] + ids[-1:]), (i, limits)
+    assert embedder.token_counts(["short text"]) == [4]  # [CLS] short text [SEP]
+    # the head ends at whitespace, never inside a word (HEAD_CHARS_PER_TOKEN characters a token)
+    assert HEAD_CHARS_PER_TOKEN == 8 and text_head("abc def\nghi jkl", 1) == "abc def"
+    assert text_head("x" * 40, 1) == "x" * 40
 
 
 def test_related_texts_are_closer_than_unrelated_ones(embedder):
