@@ -6,7 +6,9 @@ validity runs, plus any other node the delta names), plan every write in pure Py
 then the repository's timeline. A commit written after (or again at) the newest processed one
 reads instead only what differs from the newest commit: the writer's *manifest* (each owned
 item's hash at the newest commit, in buckets with digests, see ``graph.plan``) names the items
-to look up and plan, so the next commit costs its change, not the repository's size. The
+to look up and plan, so the next commit costs its change, not the repository's size. Its head
+also keeps an order-free sum of the state items' hashes (:func:`state_sum`), so the newest
+commit written again with the same content is known from the delta's hashes alone. The
 manifest is marked before anything is written and clean after the timeline; a marked one, a
 backfill or an older commit take the whole read, which leaves a fresh manifest.
 
@@ -30,6 +32,7 @@ are not supported (the pipeline runs one task per repository at a time).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 import zlib
@@ -124,6 +127,23 @@ def _unpack(stored: str) -> str:
     if stored.startswith("z:"):
         return zlib.decompress(base64.b64decode(stored[2:])).decode()
     return stored
+
+
+_SUM_MOD = 1 << 128
+
+
+def _item_term(key: pl.Key, h: str) -> int:
+    """One manifest item's share of :func:`state_sum`."""
+    ident = key if isinstance(key, str) else "\x1f".join(key)
+    return int.from_bytes(hashlib.blake2b(f"{ident}\x1e{h}".encode(), digest_size=16).digest(), "big")
+
+
+def state_sum(values: Iterable[tuple[pl.Key, str]]) -> int:
+    """An order-free digest of (item, hash) pairs: the sum of a 128-bit hash per pair. Kept in
+    the manifest's head for its state items, so a rerun of the newest commit with the same
+    content is recognised from the delta's hashes alone (no bucket texts built, sorted and
+    digested), and a next commit updates it from its changed items only."""
+    return sum(_item_term(k, h) for k, h in values) % _SUM_MOD
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -354,6 +374,18 @@ class GraphWriter:
                                             if life == "history")
         return type_name in self._history_types
 
+    def _is_hist_item(self, key: pl.Key) -> bool:
+        return self._history(key[0] if isinstance(key, tuple) else node_type_of(key))
+
+    def _read_history(self, man: StoredManifest) -> dict[pl.Key, str]:
+        """The history items (commits) the manifest holds, from its few ``h`` buckets."""
+        names = [b for b in man.buckets if b.startswith("h")]
+        stored = self._read_texts([man.buckets[b][0] for b in names])
+        out: dict[pl.Key, str] = {}
+        for b in names:
+            out.update(pl.manifest_items(stored.get(man.buckets[b][0], _EMPTY_BUCKET)))
+        return out
+
     def _read_manifest(self, repo_id: str) -> StoredManifest | None:
         rows = self.hook.query("query q($r: string) { m(func: eq(fp_repo, $r)) "
                                f"@filter(type({MANIFEST_TYPE})) {{ uid fp_commit fp_digest }} }}",
@@ -390,6 +422,13 @@ class GraphWriter:
             return None
         items = pl.delta_items(delta, self.onto)
         hist = self._history
+        if point == last and man.head.get("state") is not None:
+            hist_of = self._is_hist_item
+            state_items = [(k, h) for k, h in items.values.items() if not hist_of(k)]
+            if state_sum(state_items) == int(man.head["state"], 16):
+                hist_old = self._read_history(man)
+                if all(hist_old.get(k) == h for k, h in items.values.items() if hist_of(k)):
+                    return self._rerun(delta, point, man, items, hist_old)
         texts, where = pl.manifest_groups(items.values.items(), items.paths, hist)
         texts = {b: t for b, t in texts.items() if b[0] == "s"}  # history: compared item by item
         names = {b for b in man.buckets if b.startswith("s")} | set(texts)
@@ -445,7 +484,14 @@ class GraphWriter:
         ends -= set(state.nodes)
         extra_uids = {rec["xid"]: rec["uid"] for rec in self._lookup(sorted(ends), "uid xid")}
         history = {k for k, h in hist_old.items() if isinstance(k, str)}
-        return state, unchanged, (items, texts, hist_old), extra_uids, history
+        total = None
+        if man.head.get("state") is not None:  # the state items' sum, from what changed
+            hist_of = self._is_hist_item
+            total = int(man.head["state"], 16)
+            total -= sum(_item_term(k, old[k]) for k in changed | removed if k in old and not hist_of(k))
+            total += sum(_item_term(k, items.values[k]) for k in changed if not hist_of(k))
+            total %= _SUM_MOD
+        return state, unchanged, (items, texts, hist_old, total), extra_uids, history
 
     def _rerun(self, delta: GraphDelta, point: v.Point, man: StoredManifest, items: pl.DeltaItems,
                hist_old: dict[pl.Key, str]) -> WriteResult:
@@ -499,7 +545,7 @@ class GraphWriter:
             return hist(k[0] if isinstance(k, tuple) else node_type_of(k))
 
         if items is not None:  # incremental: the delta's state buckets, history updated
-            _, texts, hist_old = items
+            _, texts, hist_old, total = items
             history = dict(hist_old)
             for k, h in plan.values.items():
                 if is_hist(k):
@@ -513,6 +559,7 @@ class GraphWriter:
             texts = pl.manifest_texts(((k, h) for k, h in plan.values.items() if h is not None
                                        and not is_hist(k)), paths, hist)
             history = {k: h for k, h in plan.values.items() if h is not None and is_hist(k)}
+            total = state_sum((k, h) for k, h in plan.values.items() if h is not None and not is_hist(k))
         texts = {**texts, **pl.manifest_texts(history.items(), paths, hist)}
         stored = man.buckets if man is not None else {}
         for b in stored:
@@ -529,6 +576,7 @@ class GraphWriter:
         head: dict[str, Any] = {"v": MANIFEST_VERSION, "aggregates": ag.AGGREGATES_VERSION,
                                 "ontology": self.onto.version,
                                 "dirty": False, "point": list(plan.point),
+                                "state": None if total is None else f"{total:032x}",
                                 "prev": list(prev) if prev else None}
         if prev is not None:
             d = plan.diff
