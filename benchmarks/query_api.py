@@ -76,30 +76,35 @@ def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
         f = node("folder", f"pkg{i}", path=f"pkg{i}", main_author=f"dev{i % 50}@example.com",
                  main_author_share=0.6, bus_factor=2, authors=5, revisions=rng.randint(1, 500))
         edge("contains", root, f)
-    mods = []
+    # Every value is drawn whether or not its module is dropped, so the commits differ only in
+    # what they mean to change (the dropped modules, then the changed docstrings), not in every
+    # value drawn after the first dropped one.
+    mods: list[str | None] = []
+    all_files: list[str] = []
     for i in range(n_mod):
+        path = f"pkg{i // 100}/mod{i}.py"
+        file_props = dict(size=rng.randint(100, 20000), lines_code=rng.randint(5, 800),
+                          revisions=rng.randint(1, 200), churn=rng.randint(1, 5000),
+                          authors=rng.randint(1, 9), bus_factor=rng.randint(1, 4))
+        complexity = [rng.randint(1, 30) for _ in range(2)]
+        all_files.append(f"file:{REPO}:{path}")
         if i in dropped:
             mods.append(None)
             continue
-        path = f"pkg{i // 100}/mod{i}.py"
-        f = node("file", path, path=path, language="python", size=rng.randint(100, 20000),
-                 lines_code=rng.randint(5, 800), revisions=rng.randint(1, 200), churn=rng.randint(1, 5000),
-                 authors=rng.randint(1, 9), main_author=f"dev{i % 50}@example.com", main_author_share=0.5,
-                 bus_factor=rng.randint(1, 4))
+        f = node("file", path, path=path, language="python", main_author=f"dev{i % 50}@example.com",
+                 main_author_share=0.5, **file_props)
         edge("contains", f"folder:{REPO}:pkg{i // 100}", f)
         doc = f"v{variant}" if variant == 2 and i % 20 == 0 else ""
         m = node("py.module", f"pkg{i // 100}.mod{i}", path=path, docstring=doc)
         mods.append(m)
         edge("defined_in", m, f)
         for k in range(2):
-            fn = node("py.function", f"pkg{i // 100}.mod{i}.f{k}", path=path, complexity=rng.randint(1, 30))
+            fn = node("py.function", f"pkg{i // 100}.mod{i}.f{k}", path=path, complexity=complexity[k])
             edge("defined_in", fn, f)
             edge("contains", m, fn)
     for i, m in enumerate(mods):
-        if m is None:
-            continue
         for j in rng.sample(range(max(0, i - 500), i), min(3, i)):
-            if mods[j] is not None:
+            if m is not None and mods[j] is not None:
                 edge("imports", m, mods[j])
     for t in range(n_tab):
         tx = node("sql.table", f"db.s.t{t}", scope=WH, fqn=f"db.s.t{t}")
@@ -115,16 +120,18 @@ def generate(scale: float, rng: random.Random, variant: int) -> GraphDelta:
         edge("materializes_as", mx, f"sql.table:{WH}:db.s.t{i % n_tab}")
         if i % 40:
             edge("depends_on", mx, models[i - 1])
-    files = [x for x, n in nodes.items() if n.type == "file"]
     for s in range(1, n_commit + 1):
         cx = node("commit", f"{s:040x}", sha=f"{s:040x}", message=f"change {s}")
         person = node("person", f"dev{s % 50}@example.com", scope="people", email=f"dev{s % 50}@example.com")
         edge("authored_by", cx, person)
-        for f in rng.sample(files, 5):
-            edge("modifies", cx, f, added=3, removed=1)
+        for f in rng.sample(all_files, 5):
+            if f in nodes:
+                edge("modifies", cx, f, added=3, removed=1)
     for _ in range(int(2000 * scale)):
-        a, b = rng.sample(files, 2)
-        edge("coupled_with", a, b, shared_revisions=rng.randint(1, 30), degree=float(rng.randint(30, 100)))
+        a, b = rng.sample(all_files, 2)
+        shared, degree = rng.randint(1, 30), float(rng.randint(30, 100))
+        if a in nodes and b in nodes:
+            edge("coupled_with", a, b, shared_revisions=shared, degree=degree)
     uniq = {(e.type, e.src, e.dst): e for e in edges}
     return GraphDelta(repo_id=REPO, commit=COMMITS[variant], ontology_version=load_graph_ontology().version,
                       nodes=list(nodes.values()), edges=list(uniq.values()))
