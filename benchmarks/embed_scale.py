@@ -18,6 +18,7 @@ embeds only the changed file's chunks.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,7 @@ def main() -> int:
     ap.add_argument("--file", default=None, help="file to change for the rerun (default: the "
                     "first tracked .py under lib/ or src/)")
     args = ap.parse_args()
+    loads = [("before", os.getloadavg())]  # a shared machine's load is part of the result
 
     from freshpoc_tasks.stack.airflow_rest import AirflowRest
     from freshpoc_tasks.stack.config import StackConfig
@@ -92,12 +94,16 @@ def main() -> int:
                                       text=True, check=True).stdout.split() if p.endswith(".py"))
         with AirflowRest(cfg.airflow_url) as af:
             first = run(af, {"repo": str(repo)}, args.timeout)
+            loads.append(("after the first run", os.getloadavg()))
             target = repo / changed
             target.write_text(target.read_text() + "\n\ndef _scale_benchmark_added(value):\n"
                               '    """Added by benchmarks/embed_scale.py: one new function."""\n'
                               "    return value\n")
             subprocess.run([*git, "commit", "-q", "-am", "benchmark: one function added"], check=True)
             second = run(af, {"repo": str(repo)}, args.timeout)
+            loads.append(("after the rerun", os.getloadavg()))
+    print(f"{os.cpu_count()} cores; load average (1/5/15 min) "
+          + "; ".join(f"{when} {a:.2f}/{b:.2f}/{c:.2f}" for when, (a, b, c) in loads))
     show("first run", first)
     show(f"rerun after adding one function to {changed}", second)
     tasks = first["tasks"]
@@ -105,8 +111,9 @@ def main() -> int:
     embed_end = tasks.get("process.embed", (None, None))[1]
     before = bool(report_end and embed_end and report_end < embed_end)
     e1, e2 = first["embed"], second["embed"]
+    margin = (embed_end - report_end).total_seconds() if before else 0.0
     print(f"first run {first['seconds']:.1f}s (goal <= {GOAL_SECONDS}s); report ended "
-          f"{'before' if before else 'NOT before'} embed; {e1.get('chunks')} chunks, "
+          f"{f'{margin:.1f}s before' if before else 'NOT before'} embed; {e1.get('chunks')} chunks, "
           f"{e1.get('embedded')} embedded, model {e1.get('model')}")
     print(f"rerun: {e2.get('embedded')} embedded, {e2.get('unchanged')} unchanged, {e2.get('deleted')} "
           f"deleted (the changed file's module chunk and the new function's)")
