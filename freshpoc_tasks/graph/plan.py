@@ -23,6 +23,7 @@ from typing import Any
 from freshpoc_tasks.contracts.base import canonical_json
 from freshpoc_tasks.contracts.graph import Edge, GraphDelta, Node
 from freshpoc_tasks.graph import validity as v
+from freshpoc_tasks.graph.construct import construct_fast
 from freshpoc_tasks.graph.diff import EdgeChange, GraphDiff, NodeChange
 from freshpoc_tasks.graph.ontology import GraphOntology
 from freshpoc_tasks.graph.records import (
@@ -111,8 +112,8 @@ class DiffItems:
     edges_changed: list[EdgeKey] = field(default_factory=list)
 
     def build(self) -> GraphDiff:
-        # Values already typed (ids, types, paths): no validation per item.
-        node_change, edge_change = NodeChange.model_construct, EdgeChange.model_construct
+        # Values already typed (ids, types, paths): no validation per item (graph.construct).
+        node_change, edge_change = construct_fast(NodeChange), construct_fast(EdgeChange)
         diff = GraphDiff(repo_id=self.repo_id, commit=self.commit, committed_at_us=self.committed_at_us,
                          previous_commit=self.previous_commit)
         for k in ("nodes_added", "nodes_removed", "nodes_changed"):
