@@ -2,8 +2,9 @@
 
 Every query and mutation goes through this hook so that three rules hold everywhere: DQL text
 is constant and user values travel only as variables; aborted transactions (optimistic
-concurrency conflicts between concurrent writers) are retried with backoff; and the gRPC
-channel is closed when the hook is.
+concurrency conflicts between concurrent writers) are retried with backoff, and so is work that an
+unreachable alpha refused before anything was committed (another alpha of a cluster takes the
+next attempt); and the gRPC channel is closed when the hook is.
 """
 
 from __future__ import annotations
@@ -17,6 +18,20 @@ from typing import Any, TypeVar
 from airflow.sdk.bases.hook import BaseHook
 
 T = TypeVar("T")
+
+
+def unreachable(error: BaseException) -> bool:
+    """True when an alpha could not be reached (gRPC ``UNAVAILABLE``, or pydgraph's
+    ``ConnectionError`` for an unhealthy channel): the request did not run there. With one stub
+    per alpha, a new transaction picks a stub at random, so a retry reaches a live alpha of the
+    group while the dead one stays down (issue 18's alpha-loss drill)."""
+    import grpc
+    import pydgraph
+
+    if isinstance(error, pydgraph.errors.ConnectionError):
+        return True
+    code = getattr(error, "code", None)
+    return callable(code) and isinstance(error, grpc.RpcError) and code() == grpc.StatusCode.UNAVAILABLE
 
 
 def alpha_targets(host: str | None, port: int | None, extra: dict[str, Any]) -> list[str]:
@@ -107,17 +122,32 @@ class DgraphHook(BaseHook):
         their own writes (the writer's verification, tests, the API after a pipeline run).
         """
         client = self.get_conn()
-        txn = client.txn(read_only=True)
-        try:
-            resp = txn.query(dql, variables={k: str(v) for k, v in (variables or {}).items()},
-                             timeout=self.timeout)
-        finally:
-            txn.discard()
-        return json.loads(resp.json)
+        delay = 0.05
+        for attempt in range(1, self.max_retries + 1):
+            txn = client.txn(read_only=True)
+            try:
+                resp = txn.query(dql, variables={k: str(v) for k, v in (variables or {}).items()},
+                                 timeout=self.timeout)
+                return json.loads(resp.json)
+            except Exception as err:  # a read is safe to repeat: only an unreachable alpha is
+                if not unreachable(err) or attempt == self.max_retries:
+                    raise
+                self.log.warning("Dgraph alpha unreachable on a read (attempt %d), retrying", attempt)
+                self.retries += 1
+                time.sleep(delay + random.uniform(0, delay))
+                delay = min(delay * 2, 2.0)
+            finally:
+                txn.discard()
+        raise AssertionError("unreachable")
 
     # Writes ----------------------------------------------------------------------------------
     def run_in_txn(self, work: Callable[[Any], T]) -> T:
-        """Run ``work(txn)`` and commit, retrying the whole unit when Dgraph aborts it."""
+        """Run ``work(txn)`` and commit, retrying the whole unit when Dgraph aborts it, or when
+        an unreachable alpha refuses the work before the commit (nothing of it can have been
+        committed: the transaction's mutations are pending until ``commit``). An alpha lost
+        during the commit itself is not retried: the outcome is unknown, and a unit that makes
+        new nodes (blank uids) would make them twice; the error goes to the caller (the writer's
+        dirty mark makes its next run read everything again)."""
         import pydgraph
 
         client = self.get_conn()
@@ -125,7 +155,16 @@ class DgraphHook(BaseHook):
         for attempt in range(1, self.max_retries + 1):
             txn = client.txn()
             try:
-                result = work(txn)
+                try:
+                    result = work(txn)
+                except Exception as err:
+                    if not unreachable(err) or attempt == self.max_retries:
+                        raise
+                    self.log.warning("Dgraph alpha unreachable (attempt %d), retrying", attempt)
+                    self.retries += 1
+                    time.sleep(delay + random.uniform(0, delay))
+                    delay = min(delay * 2, 2.0)
+                    continue
                 txn.commit(timeout=self.timeout)
                 return result
             except pydgraph.errors.AbortedError:
