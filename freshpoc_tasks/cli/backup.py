@@ -8,12 +8,21 @@ What a lost disk costs, and what this keeps:
 * the registry and the ledgers: ``pg_dump`` of the ``freshpoc`` database (custom format), and of
   Airflow's metadata database (restored only with ``--airflow-metadata``: Airflow must be stopped
   for that, its schedulers hold the tables);
-* the search index: every ``CodeChunk`` object with its uuid, properties and vector, as JSON
-  Lines, inserted back as is (no re-embedding, so search answers are the same). Weaviate's
-  ``backup-filesystem`` module would need the module enabled and Weaviate restarted; the objects
-  are what a restore needs, and they travel to any Weaviate;
+* the search index: Weaviate's own backup of the ``CodeChunk`` collection (the
+  ``backup-filesystem`` module, which the stack enables): the shard files as stored, vectors,
+  HNSW graph and BM25 statistics included, so a restored index gives the same hybrid, BM25 and
+  vector answers without re-embedding. Weaviate writes it into its backup folder (in the state
+  folder); the backup moves it into its own folder, and ``restore`` puts it back there for the
+  time of the restore. The collection's object count goes into the manifest and is checked after
+  the restore;
 * a ``manifest.json`` with the versions of FreshPoC and of each server and the sha256 of every
   file; ``restore`` refuses a backup whose files do not match it.
+
+Order: the registry is dumped first and restored last. A backup taken while a run finishes then
+holds at most graph and index data newer than its registry (the run is done again, and every
+write is idempotent), never a registry that says "processed" over data the backup lacks; and a
+restore that fails half-way leaves the registry empty, so the next run processes everything
+again instead of skipping commits whose graph or chunks are gone.
 
 MinIO's snapshots, staged artifacts and reports are copied only with ``--objects``: the
 ``freshpoc`` bucket has versioning on (the stack's bootstrap turns it on) and an S3 store has its
@@ -40,7 +49,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,10 +59,9 @@ from freshpoc_tasks.stack.client import one_line_errors, use_local_stack
 from freshpoc_tasks.stack.config import StackConfig
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: the search index as Weaviate's own backup (1 held its objects as JSON Lines)
 COLLECTION = "CodeChunk"
 DATABASES = ("freshpoc", "airflow")
-WEAVIATE_BATCH = 200
 OBJECTS = "objects"  # folder of the bucket's objects, one file per key
 OBJECT_INDEX = "objects.json"  # key -> content type and size, beside the folder
 
@@ -66,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     b = subparsers.add_parser(
         "backup", help="back up the graph, the registry and the search index",
         description="Dgraph export (RDF + schema), pg_dump of the freshpoc database and of "
-                    "Airflow's metadata, the CodeChunk objects with their vectors, and a manifest "
+                    "Airflow's metadata, Weaviate's own backup of the CodeChunk collection, and a manifest "
                     "with versions and checksums, into a new folder (or an S3 prefix).")
     b.add_argument("--to", default="freshpoc-backup",
                    help="folder to create (default ./freshpoc-backup/<UTC time>) or "
@@ -199,26 +207,42 @@ def backup_postgres(cfg: StackConfig, out: Path) -> dict[str, Any]:
     return {}
 
 
-def _objects(collection: Any) -> Iterator[dict[str, Any]]:
-    for obj in collection.iterator(include_vector=True):
-        vector = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
-        yield {"uuid": str(obj.uuid), "properties": obj.properties, "vector": vector}
+def _weaviate_backup(hook: Any, backup_id: str, restore: bool) -> None:
+    """Create or restore Weaviate backup ``backup_id`` of the hook's collection on the filesystem
+    backend, waiting for it; raises with Weaviate's own reason when it does not succeed."""
+    from weaviate.backup.backup import BackupStorage
+
+    verb = hook.conn.backup.restore if restore else hook.conn.backup.create
+    answer = verb(backup_id=backup_id, backend=BackupStorage.FILESYSTEM,
+                  include_collections=[hook.collection_name], wait_for_completion=True)
+    status = str(getattr(answer.status, "value", answer.status))
+    if status != "SUCCESS":
+        what = "restore" if restore else "backup"
+        raise BackupError(f"Weaviate's {what} {backup_id} ended {status}: {answer.error}")
 
 
-def backup_weaviate(out: Path, conn_id: str = "freshpoc_weaviate",
+def backup_weaviate(cfg: StackConfig, out: Path, conn_id: str = "freshpoc_weaviate",
                     collection: str = COLLECTION) -> dict[str, Any]:
+    """Weaviate's backup of ``collection`` into ``out/weaviate/<backup id>``, and its object
+    count (none when the stack holds no collection yet: nothing to back up)."""
+    import uuid
+
     from freshpoc_tasks.hooks.weaviate import CodeChunkHook
+    from freshpoc_tasks.stack.services import weaviate_backups
 
     target = out / "weaviate"
     target.mkdir(parents=True)
-    count = 0
-    with CodeChunkHook(conn_id=conn_id, collection=collection) as hook, \
-            gzip.open(target / f"{collection}.jsonl.gz", "wt") as fh:
-        if hook.conn.collections.exists(collection):
-            for record in _objects(hook.collection):
-                fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-                count += 1
-    return {"weaviate_objects": count}
+    with CodeChunkHook(conn_id=conn_id, collection=collection) as hook:
+        if not hook.conn.collections.exists(collection):
+            return {"weaviate_objects": 0, "weaviate_backup": None}
+        count = hook.count()
+        backup_id = f"freshpoc-{datetime.now(UTC):%Y%m%dt%H%M%S}-{uuid.uuid4().hex[:8]}"
+        _weaviate_backup(hook, backup_id, restore=False)
+    made = weaviate_backups(cfg) / backup_id
+    if not made.is_dir():
+        raise BackupError(f"Weaviate reported backup {backup_id} done but {made} does not exist")
+    shutil.move(str(made), str(target / backup_id))  # out of the state folder: a reset clears it
+    return {"weaviate_objects": count, "weaviate_backup": backup_id}
 
 
 def object_path(root: Path, key: str) -> Path:
@@ -288,37 +312,32 @@ def restore_postgres(cfg: StackConfig, root: Path, db: str, into: str | None = N
                                  "--single-transaction", str(dump)])
 
 
-def restore_weaviate(root: Path, conn_id: str = "freshpoc_weaviate", collection: str = COLLECTION,
-                     source: str = COLLECTION) -> int:
-    """Recreate ``collection`` empty and insert the backup's objects (uuid, properties, vector)."""
-    from weaviate.classes.data import DataObject
+def restore_weaviate(cfg: StackConfig, root: Path, counts: dict[str, Any],
+                     conn_id: str = "freshpoc_weaviate", collection: str = COLLECTION) -> int:
+    """Replace ``collection`` with the backup's (dropped and left out when the backup had none);
+    returns the restored object count, checked against the count taken at backup time."""
+    from freshpoc_tasks.hooks.weaviate import CodeChunkHook
+    from freshpoc_tasks.stack.services import weaviate_backups
 
-    from freshpoc_tasks.hooks.weaviate import CodeChunkHook, WeaviateSyncError
-
-    written = 0
+    backup_id = counts.get("weaviate_backup")
     with CodeChunkHook(conn_id=conn_id, collection=collection) as hook:
         if hook.conn.collections.exists(collection):
-            hook.drop_collection()
-        hook.ensure_collection()
-        batch: list[Any] = []
-
-        def flush() -> int:
-            res = hook.collection.data.insert_many(batch)
-            if res.has_errors:
-                raise WeaviateSyncError(f"{len(res.errors)} objects refused: {list(res.errors.values())[:3]}")
-            n = len(batch)
-            batch.clear()
-            return n
-
-        with gzip.open(root / "weaviate" / f"{source}.jsonl.gz", "rt") as fh:
-            for line in fh:
-                rec = json.loads(line)
-                batch.append(DataObject(properties=rec["properties"], uuid=rec["uuid"], vector=rec["vector"]))
-                if len(batch) >= WEAVIATE_BATCH:
-                    written += flush()
-        if batch:
-            written += flush()
-    return written
+            hook.drop_collection()  # Weaviate restores a collection only where none exists
+        if not backup_id:
+            return 0
+        staged = weaviate_backups(cfg) / backup_id
+        if staged.exists():
+            shutil.rmtree(staged)
+        shutil.copytree(root / "weaviate" / backup_id, staged)
+        try:
+            _weaviate_backup(hook, backup_id, restore=True)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        restored = hook.count()
+    if restored != counts.get("weaviate_objects"):
+        raise BackupError(f"Weaviate restored {restored} {collection} objects, the backup "
+                          f"counted {counts.get('weaviate_objects')}")
+    return restored
 
 
 # Commands -----------------------------------------------------------------------------------
@@ -340,9 +359,10 @@ def make_backup(cfg: StackConfig, out: Path, objects: bool = False,
     out.mkdir(parents=True, exist_ok=False)
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
-    counts |= _timed(timings, "dgraph", lambda: backup_dgraph(cfg, out))
+    # The registry first: see the module's docstring for why.
     counts |= _timed(timings, "postgres", lambda: backup_postgres(cfg, out))
-    counts |= _timed(timings, "weaviate", lambda: backup_weaviate(out))
+    counts |= _timed(timings, "dgraph", lambda: backup_dgraph(cfg, out))
+    counts |= _timed(timings, "weaviate", lambda: backup_weaviate(cfg, out))
     if objects:
         counts |= _timed(timings, "objects", lambda: backup_objects(out, skip_prefix=skip_prefix))
     return write_manifest(out, {
@@ -352,15 +372,17 @@ def make_backup(cfg: StackConfig, out: Path, objects: bool = False,
 
 
 def restore_backup(cfg: StackConfig, root: Path, airflow_metadata: bool = False) -> dict[str, float]:
-    verify_manifest(root)
+    manifest = verify_manifest(root)
     timings: dict[str, float] = {}
     _timed(timings, "dgraph", lambda: restore_dgraph(cfg, root))
-    _timed(timings, "postgres", lambda: restore_postgres(cfg, root, "freshpoc"))
-    if airflow_metadata:
-        _timed(timings, "airflow metadata", lambda: restore_postgres(cfg, root, "airflow"))
-    _timed(timings, "weaviate", lambda: restore_weaviate(root))
+    _timed(timings, "weaviate", lambda: restore_weaviate(cfg, root, manifest["counts"]))
     if (root / OBJECT_INDEX).exists():
         _timed(timings, "objects", lambda: restore_objects(root))
+    if airflow_metadata:
+        _timed(timings, "airflow metadata", lambda: restore_postgres(cfg, root, "airflow"))
+    # The registry last: a restore that fails before this point leaves it empty, and the next
+    # run processes every commit again rather than skipping ones whose graph or chunks are gone.
+    _timed(timings, "postgres", lambda: restore_postgres(cfg, root, "freshpoc"))
     return timings
 
 
