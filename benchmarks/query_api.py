@@ -225,14 +225,25 @@ def dgraph(target: str, keep: Path | None = None) -> Iterator[str]:
             os.environ.pop(f"AIRFLOW_CONN_{conn.upper()}", None)
 
 
-def forget(hook: Any) -> None:
-    """Remove the benchmark's repository from a shared Dgraph (its nodes, state, aggregates)."""
-    from freshpoc_tasks.graph.records import state_xid
+def forget(hook: Any, scale: float) -> None:
+    """Remove the benchmark's repository from a shared Dgraph (graph.writer.forget_repository),
+    and the warehouse tables, columns and people it generated (shared nodes, which forgetting a
+    repository keeps), by their xids."""
+    from freshpoc_tasks.graph.writer import forget_repository
 
-    hook.upsert(query="query q($r: string, $s: string) { n as var(func: eq(repo, $r)) "
-                      "s as var(func: eq(xid, $s)) a as var(func: eq(fp_repo, $r)) }",
-                mutations=[{"del_json": [{"uid": "uid(n)"}, {"uid": "uid(s)"}, {"uid": "uid(a)"}]}],
-                variables={"$r": REPO, "$s": state_xid(REPO)})
+    forget_repository(hook, REPO)
+    n_tab = int(5000 * scale)
+    xids = [f"person:people:dev{i}@example.com" for i in range(50)]
+    for t in range(n_tab):
+        xids.append(f"sql.table:{WH}:db.s.t{t}")
+        xids += [f"sql.column:{WH}:db.s.t{t}.c{c}" for c in range(4)]
+    for start in range(0, len(xids), 250):
+        chunk = xids[start:start + 250]  # each id a variable, as the writer's own lookups
+        decl = ", ".join(f"$x{i}: string" for i in range(len(chunk)))
+        values = ", ".join(f"$x{i}" for i in range(len(chunk)))
+        hook.upsert(query=f"query q({decl}) {{ n as var(func: eq(xid, [{values}])) }}",
+                    mutations=[{"del_json": [{"uid": "uid(n)"}]}],
+                    variables={f"$x{i}": x for i, x in enumerate(chunk)})
 
 
 def http_client() -> Any:
@@ -329,7 +340,7 @@ def main() -> int:
                              "HTTP" if http else "in-process app")
         finally:
             if args.target == "stack":
-                forget(hook)
+                forget(hook, args.scale)
     goal = 50 if args.scale <= 1.0 else 200
     modes = [m for m in ("raw", "app", "http") if any(m in r for r in results.values())]
     head = "".join(f" {m + ' p50':>10} {m + ' p95':>10}" for m in modes)

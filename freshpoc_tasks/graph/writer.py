@@ -154,6 +154,34 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 _NODE_CHANGE, _EDGE_CHANGE = construct_fast(NodeChange), construct_fast(EdgeChange)
 
 
+# Manifest records carry no type the schema declares (a new type would change the schema, and so
+# the ontology version): deleting ``{"uid": x}`` removes only a type's predicates, so these are
+# deleted by name.
+_MANIFEST_PREDICATES = ("fp_repo", "fp_commit", "fp_digest", "fp_items", "dgraph.type")
+
+
+def forget_repository(hook: Any, repo_id: str, batch: int = 5000) -> int:
+    """Delete what the graph holds of ``repo_id``: its nodes (``repo``, edges out of them
+    included), its timeline state, its aggregates and its manifest; nodes shared with other
+    repositories (tables, people) stay, as the writer never deletes what another may name.
+    ``batch`` nodes per transaction: one transaction deleting 111k nodes outlived the gRPC
+    deadline. Returns how many repository nodes were deleted; idempotent."""
+    from freshpoc_tasks.graph.records import state_xid
+
+    count = "query q($r: string) { c(func: eq(repo, $r)) { n: count(uid) } }"
+    deleted = 0
+    while left := hook.query(count, {"$r": repo_id})["c"][0]["n"]:
+        hook.upsert(query=f"query q($r: string) {{ n as var(func: eq(repo, $r), first: {int(batch)}) }}",
+                    mutations=[{"del_json": [{"uid": "uid(n)"}]}], variables={"$r": repo_id})
+        deleted += min(left, batch)
+    hook.upsert(query="query q($r: string, $s: string) { s as var(func: eq(xid, $s)) "
+                      "a as var(func: eq(fp_repo, $r)) }",
+                mutations=[{"del_json": [{"uid": "uid(s)"}, {"uid": "uid(a)"},
+                                         {"uid": "uid(a)", **dict.fromkeys(_MANIFEST_PREDICATES)}]}],
+                variables={"$r": repo_id, "$s": state_xid(repo_id)})
+    return deleted
+
+
 class GraphWriter:
     """Write deltas through a :class:`~freshpoc_tasks.hooks.dgraph.DgraphHook` (or anything with
     its ``query``/``upsert``/``mutate``/``alter_schema`` methods)."""

@@ -29,21 +29,18 @@ from freshpoc_tasks.contracts.locations import BUCKET
 # Repository ids earlier test runs created (test/graph-<hex>, local/<example>_<purpose>_<hex>...).
 LEFTOVER_PATTERNS = (
     r"^test/(graph|lock|a|b|c|proposals|cli)-",
-    r"^local/(py_inventory_e2e|airflow_dags_outage|jaffle_search|dated|pulumi_push|fptest)_[0-9a-f]{8}",
+    r"^local/(py_inventory_e2e|airflow_dags_outage|jaffle_search|dated|pulumi_push|fptest|dlqtest|drill)_[0-9a-f]{8}",
 )
 
 
 def forget_graph(repo_id: str) -> None:
-    """Every Dgraph node the repository owns (``repo`` = id, edges out of them included), its
-    timeline state node and its per-commit aggregates (summary and page nodes carry ``fp_repo``)."""
-    from freshpoc_tasks.graph.records import state_xid
+    """Every Dgraph node the repository owns, its timeline state, aggregates and manifest
+    (graph.writer.forget_repository)."""
+    from freshpoc_tasks.graph.writer import forget_repository
     from freshpoc_tasks.hooks.dgraph import DgraphHook
 
     with DgraphHook() as hook:
-        hook.upsert(query="query q($r: string, $s: string) { n as var(func: eq(repo, $r)) "
-                          "s as var(func: eq(xid, $s)) a as var(func: eq(fp_repo, $r)) }",
-                    mutations=[{"del_json": [{"uid": "uid(n)"}, {"uid": "uid(s)"}, {"uid": "uid(a)"}]}],
-                    variables={"$r": repo_id, "$s": state_xid(repo_id)})
+        forget_repository(hook, repo_id)
 
 
 def forget_chunks(repo_id: str) -> int:
