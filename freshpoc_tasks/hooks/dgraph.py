@@ -10,6 +10,7 @@ next attempt); and the gRPC channel is closed when the hook is.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -132,13 +133,19 @@ class DgraphHook(BaseHook):
             except Exception as err:  # a read is safe to repeat: only an unreachable alpha is
                 if not unreachable(err) or attempt == self.max_retries:
                     raise
-                self.log.warning("Dgraph alpha unreachable on a read (attempt %d), retrying", attempt)
-                self.retries += 1
-                time.sleep(delay + random.uniform(0, delay))
-                delay = min(delay * 2, 2.0)
+                delay = self._back_off(delay, "Dgraph alpha unreachable on a read (attempt %d), retrying",
+                                       attempt)
             finally:
                 txn.discard()
         raise AssertionError("unreachable")
+
+    def _back_off(self, delay: float, message: str, attempt: int, level: int = logging.WARNING) -> float:
+        """Count the retry, log it, sleep ``delay`` plus jitter (concurrent writers that
+        conflicted must not retry in step); the next, doubled delay, at most 2 s."""
+        self.log.log(level, message, attempt)
+        self.retries += 1
+        time.sleep(delay + random.uniform(0, delay))
+        return min(delay * 2, 2.0)
 
     # Writes ----------------------------------------------------------------------------------
     def run_in_txn(self, work: Callable[[Any], T]) -> T:
@@ -160,20 +167,15 @@ class DgraphHook(BaseHook):
                 except Exception as err:
                     if not unreachable(err) or attempt == self.max_retries:
                         raise
-                    self.log.warning("Dgraph alpha unreachable (attempt %d), retrying", attempt)
-                    self.retries += 1
-                    time.sleep(delay + random.uniform(0, delay))
-                    delay = min(delay * 2, 2.0)
+                    delay = self._back_off(delay, "Dgraph alpha unreachable (attempt %d), retrying", attempt)
                     continue
                 txn.commit(timeout=self.timeout)
                 return result
             except pydgraph.errors.AbortedError:
                 if attempt == self.max_retries:
                     raise
-                self.log.info("Dgraph transaction aborted (attempt %d), retrying", attempt)
-                self.retries += 1
-                time.sleep(delay + random.uniform(0, delay))
-                delay = min(delay * 2, 2.0)
+                delay = self._back_off(delay, "Dgraph transaction aborted (attempt %d), retrying", attempt,
+                                       logging.INFO)  # an ordinary conflict between writers
             finally:
                 txn.discard()
         raise AssertionError("unreachable")
