@@ -184,6 +184,30 @@ def use_cluster(cfg: StackConfig) -> dict[str, str]:
     return {**added, **use_local_stack(cfg)}
 
 
+def client_env(cfg: StackConfig) -> dict[str, str]:
+    """Everything a client process needs to reach this profile and nothing of the default one:
+    the cluster's Airflow configuration (metadata database, home: what the ``airflow`` CLI, such
+    as ``airflow backfill create``, writes to), its connections, and ``FRESHPOC_PORT_<NAME>``
+    moved to its ports, so ``StackConfig.from_env()`` users (``freshpoc dlq replay``'s Airflow
+    URL) reach it too. Meant to *replace* the default profile's variables (tests/conftest.py
+    sets those first). ``FRESHPOC_STATE_DIR`` becomes this profile's folder (as in its Airflow
+    processes), so ``FRESHPOC_CLUSTER_STATE_DIR`` is set too: :func:`cluster_config` would
+    otherwise derive ``<folder>-cluster`` from it. Such a process must not start or stop a
+    default-profile ``Stack()``: it would name this profile's folder and ports."""
+    from freshpoc_tasks.stack.services import client_env as base_client_env
+
+    env = {k: v for k, v in base_client_env(cfg).items()}
+    env.update(celery_env(cfg))  # the cluster's executor, broker and connections
+    moved = _port_map(cfg)
+    moved[DEFAULT_PORTS["dgraph_internal"]] = alpha_ports(cfg, 1)["internal"]
+    moved[DEFAULT_PORTS["kafka_controller"]] = cfg.ports["kafka_controller_1"]
+    for name, port in DEFAULT_PORTS.items():
+        # Exporters have no counterpart here: their 1xxxx port, where nothing listens.
+        env[f"FRESHPOC_PORT_{name.upper()}"] = str(moved.get(port, port + 10000))
+    env["FRESHPOC_STATE_DIR"] = env["FRESHPOC_CLUSTER_STATE_DIR"] = str(cfg.state_dir)
+    return env
+
+
 # Redis (Celery's broker) ---------------------------------------------------------------------
 REDIS = Path("/usr/bin/redis-server")
 
@@ -319,7 +343,9 @@ def kafka(cfg: StackConfig) -> Service:
             command=[java, "-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                      "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
                      "-cp", f"{libs}/*", "kafka.Kafka", str(root / f"kafka-{i}" / "server.properties")],
-            stopwaitsecs=60,
+            # On `down` the last node left has no controller quorum to acknowledge its controlled
+            # shutdown and waits for ever: after 20 s it is killed (60 s made `down` take 90 s).
+            stopwaitsecs=20,
         )
         for i in range(1, BROKERS + 1)
     ]

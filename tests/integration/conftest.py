@@ -6,9 +6,24 @@ healthy the whole integration session fails with the status table, which says wh
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from freshpoc_tasks.stack.manager import Stack, format_table
+
+PROFILE = os.environ.get("FRESHPOC_TEST_PROFILE", "default")
+if PROFILE == "cluster":
+    # Before any test module imports Airflow: tests/conftest.py has set the default profile's
+    # Airflow configuration, connections and ports; all of them are replaced, so that the
+    # Airflow CLI (backfill), `freshpoc dlq replay` and the hooks reach the cluster profile only
+    # (with connections alone, a backfill and a replay ran on the default stack).
+    import sys
+
+    from freshpoc_tasks.stack.cluster import client_env, cluster_config
+
+    assert "airflow" not in sys.modules, "Airflow was imported before the cluster profile's env"
+    os.environ.update(client_env(cluster_config()))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,10 +34,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack() -> Stack:
-    stack = Stack()
+    """The default profile, or with FRESHPOC_TEST_PROFILE=cluster the cluster profile (issue 18:
+    the same tests on CeleryExecutor workers, three alphas and three brokers), whose client
+    environment this process then has (set above; later use_local_stack calls add nothing)."""
+    profile = PROFILE
+    stack = Stack(profile=profile)
     rows = stack.status()
     if not all(r.state == "healthy" for r in rows):
-        pytest.fail("the local stack is not healthy; run 'freshpoc stack up'\n" + format_table(rows))
+        up = "freshpoc stack up" + (f" --profile {profile}" if profile != "default" else "")
+        pytest.fail(f"the local stack is not healthy; run '{up}'\n" + format_table(rows))
     return stack
 
 

@@ -75,6 +75,28 @@ def test_connections_list_every_broker_and_alpha(cfg):
     assert not numbers & set(DEFAULT_PORTS.values())
 
 
+def test_client_env_replaces_every_default_profile_setting(cfg, monkeypatch):
+    """A test process of the cluster profile starts with the default profile's client env
+    (tests/conftest.py): the cluster's must replace all of it, the Airflow CLI's database and
+    StackConfig.from_env()'s ports included, or a backfill or a replay reaches the default stack."""
+    from freshpoc_tasks.stack.services import client_env as default_client_env
+
+    env = cluster.client_env(cfg)
+    assert set(default_client_env(StackConfig.from_env())) - {"PATH"} <= set(env)
+    assert env["AIRFLOW_HOME"] == str(cfg.airflow_home)
+    assert ":15432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    numbers = {int(n) for k, v in env.items() if k.startswith(("AIRFLOW", "FRESHPOC_PORT_"))
+               for n in re.findall(r"(?<![\w.])\d{4,5}(?![\w.])", v)}
+    assert not numbers & set(DEFAULT_PORTS.values())
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    moved = StackConfig.from_env()
+    assert moved.airflow_url == cfg.airflow_url
+    assert moved.ports["kafka"] == cfg.ports["kafka_1"]
+    assert moved.ports["dgraph_grpc"] == cluster.alpha_ports(cfg, 1)["grpc"]
+    assert cluster.cluster_config().state_dir == cfg.state_dir  # not "<folder>-cluster"
+
 def test_kafka_nodes_form_one_replicated_quorum(cfg):
     props = [dict(line.split("=", 1) for line in cluster.kafka_properties(cfg, i).splitlines()
                   if line) for i in (1, 2, 3)]
