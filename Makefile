@@ -61,7 +61,7 @@ cluster-status: venv  ## status table of the cluster profile
 cluster-down: venv  ## stop the cluster profile (data kept)
 	$(FRESHPOC) stack down --profile cluster
 
-cluster-test: venv  ## the cluster profile's drills (up, test, down) when the machine has the memory
+cluster-test: venv  ## the cluster profile's drills and pipeline tests (up, test, down) when the machine has the memory
 	@avail=$$(awk '/MemAvailable/ {print int($$2 / 1048576)}' /proc/meminfo); \
 	if [ "$$avail" -lt $(CLUSTER_MIN_GB) ]; then \
 	  echo "==> cluster tests skipped: $$avail GB of memory available, the cluster profile needs $(CLUSTER_MIN_GB) (CLUSTER_MIN_GB)"; \
@@ -69,6 +69,9 @@ cluster-test: venv  ## the cluster profile's drills (up, test, down) when the ma
 	echo "==> $$avail GB available: cluster tests run"; \
 	$(FRESHPOC) stack up --profile cluster || { $(FRESHPOC) stack down --profile cluster; exit 1; }; \
 	.venv/bin/pytest -m cluster tests/integration/cluster $(PYTEST_ARGS); rc=$$?; \
+	FRESHPOC_TEST_PROFILE=cluster .venv/bin/pytest tests/integration/pipeline $(PYTEST_ARGS) \
+	  --deselect tests/integration/pipeline/test_kafka_outage.py::test_run_survives_a_kafka_outage \
+	  || rc=1; \
 	$(FRESHPOC) stack down --profile cluster; exit $$rc
 
 lint: venv  ## ruff

@@ -636,7 +636,10 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
             f"postgresql+psycopg2://airflow:{PG_ROLES['airflow']}@127.0.0.1:{pg}/airflow",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(cfg.ports["airflow"]),
-        "AIRFLOW__API__WORKERS": "1",
+        # The query API, MCP and report pages are served by the api-server's workers: one
+        # worker runs one request's Python at a time (GIL), so 16 clients queued behind it.
+        # One worker per core, at most four (each loads the whole app: ~0.28 GB).
+        "AIRFLOW__API__WORKERS": os.environ.get("FRESHPOC_API_WORKERS") or str(api_workers()),
         "AIRFLOW__API__BASE_URL": cfg.airflow_url,
         "AIRFLOW__API_AUTH__JWT_SECRET": sec["jwt_secret"],
         "AIRFLOW__METRICS__STATSD_ON": "True",
@@ -660,6 +663,11 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         **({"FRESHPOC_EMBEDDING_MODEL": os.environ["FRESHPOC_EMBEDDING_MODEL"]}
            if os.environ.get("FRESHPOC_EMBEDDING_MODEL") else {}),
     }
+
+
+def api_workers() -> int:
+    """Airflow api-server workers for this machine: one per core, 1 to 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def client_env(cfg: StackConfig) -> dict[str, str]:
