@@ -160,9 +160,14 @@ def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
     """Dgraph's export (RDF, schema) written by the alpha into ``out/dgraph``."""
     target = out / "dgraph"
     target.mkdir(parents=True)
-    mutation = ('mutation { export(input: {format: "rdf", destination: ' + json.dumps(str(target))
-                + "}) { response { code message } } }")
-    answer = _dgraph_http(cfg, "/admin", {"query": mutation})
+    answer = _dgraph_http(cfg, "/admin", {
+        "query": 'mutation export($d: String!) { export(input: {format: "rdf", destination: $d}) '
+                 "{ response { code message } taskId } }",
+        "variables": {"d": str(target)}})
+    task = ((answer.get("data") or {}).get("export") or {}).get("taskId")
+    if not task:
+        raise BackupError(f"Dgraph queued no export task: {answer}")
+    _wait_for_task(cfg, task)
     found = _settled(target)
     for name in ("g01.rdf.gz", "g01.schema.gz"):
         if name not in found:
@@ -176,10 +181,30 @@ def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
     return {"dgraph_rdf_quads": quads}
 
 
+def _wait_for_task(cfg: StackConfig, task: str, timeout: float = 900) -> None:
+    """Wait until Dgraph reports its export task done. The export mutation only queues the task
+    ("Export queued with ID ..."): its files exist, and are complete gzip streams, before the
+    export has written them in full (a CI backup read 0 quads, then its checksums no longer
+    matched the files Dgraph went on writing)."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        answer = _dgraph_http(cfg, "/admin", {
+            "query": "query task($id: String!) { task(input: {id: $id}) { status } }",
+            "variables": {"id": task}})
+        status = ((answer.get("data") or {}).get("task") or {}).get("status")
+        if status == "Success":
+            return
+        if status == "Failed":
+            raise BackupError(f"Dgraph's export task {task} failed (see the alpha's log)")
+        time.sleep(0.5)  # Queued, Running (or not known yet)
+    raise BackupError(f"Dgraph's export task {task} not done within {timeout:.0f} s (last: {status})")
+
+
 def _settled(target: Path, timeout: float = 300) -> dict[str, Path]:
-    """The export's files once Dgraph has finished writing them: the export call can answer
-    before the RDF file is complete (seen on the stack: 0 lines read, 81,619 a moment later), so
-    wait until every file's size holds still for two seconds and each gzip reads to its end."""
+    """The export's files, checked once its task is done: every file's size holds still for two
+    seconds and each gzip reads to its end (a second guard; the task's status is what says the
+    export is finished)."""
     deadline = time.monotonic() + timeout
     last: dict[Path, int] = {}
     while True:
