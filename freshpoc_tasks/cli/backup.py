@@ -168,7 +168,7 @@ def backup_dgraph(cfg: StackConfig, out: Path) -> dict[str, Any]:
     if not task:
         raise BackupError(f"Dgraph queued no export task: {answer}")
     _wait_for_task(cfg, task)
-    found = _settled(target)
+    found = _export_files(target)
     for name in ("g01.rdf.gz", "g01.schema.gz"):
         if name not in found:
             raise BackupError(f"Dgraph's export wrote no {name}: {answer}")
@@ -201,27 +201,18 @@ def _wait_for_task(cfg: StackConfig, task: str, timeout: float = 900) -> None:
     raise BackupError(f"Dgraph's export task {task} not done within {timeout:.0f} s (last: {status})")
 
 
-def _settled(target: Path, timeout: float = 300) -> dict[str, Path]:
-    """The export's files, checked once its task is done: every file's size holds still for two
-    seconds and each gzip reads to its end (a second guard; the task's status is what says the
-    export is finished)."""
-    deadline = time.monotonic() + timeout
-    last: dict[Path, int] = {}
-    while True:
-        sizes = {p: p.stat().st_size for p in target.rglob("*.gz")}
-        if sizes and sizes == last:
-            try:
-                for p in sizes:
-                    with gzip.open(p, "rb") as fh:
-                        while fh.read(1 << 20):
-                            pass
-                return {p.name: p for p in sizes}
-            except (EOFError, OSError):
-                pass
-        if time.monotonic() > deadline:
-            raise BackupError(f"Dgraph's export in {target} did not finish within {timeout:.0f} s")
-        last = sizes
-        time.sleep(2)
+def _export_files(target: Path) -> dict[str, Path]:
+    """The finished export's files by name (Dgraph writes them in a ``dgraph.r<ts>...`` folder),
+    each checked to be a whole gzip stream."""
+    found = {p.name: p for p in target.rglob("*.gz")}
+    for path in found.values():
+        try:
+            with gzip.open(path, "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+        except (EOFError, OSError) as exc:
+            raise BackupError(f"Dgraph's export file {path.name} is not a whole gzip: {exc}") from exc
+    return found
 
 
 def backup_postgres(cfg: StackConfig, out: Path) -> dict[str, Any]:

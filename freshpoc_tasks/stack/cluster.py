@@ -196,7 +196,7 @@ def client_env(cfg: StackConfig) -> dict[str, str]:
     default-profile ``Stack()``: it would name this profile's folder and ports."""
     from freshpoc_tasks.stack.services import client_env as base_client_env
 
-    env = {k: v for k, v in base_client_env(cfg).items()}
+    env = dict(base_client_env(cfg))
     env.update(celery_env(cfg))  # the cluster's executor, broker and connections
     moved = _port_map(cfg)
     moved[DEFAULT_PORTS["dgraph_internal"]] = alpha_ports(cfg, 1)["internal"]
