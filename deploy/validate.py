@@ -10,7 +10,8 @@
   (the ``chart/`` folder of apache/airflow, with its dependencies built), then the executor and
   the Celery worker sets per queue are checked;
 * deploy/strimzi/kafka.yaml: against the openAPIV3Schema of Strimzi's CRDs when a folder of them
-  is given (``packaging/install/cluster-operator`` of strimzi/strimzi-kafka-operator).
+  is given (``packaging/install/cluster-operator`` of strimzi/strimzi-kafka-operator), and its
+  Kafka version against the checkout's ``kafka-versions.yaml`` when the folder is in one.
 
 Each check prints one line, ``OK``, ``FAIL`` or ``SKIP`` with the reason (a chart path not given
 or missing, no helm binary). Exit status 1 when a check failed, or with ``--strict`` when one was
@@ -231,10 +232,31 @@ def check_strimzi(report: Report, crds: str | None) -> None:
             kinds.append(doc["kind"])
         except jsonschema.ValidationError as exc:
             problems.append(f"{doc['kind']} {doc['metadata']['name']}: {exc.message}")
+    supported = strimzi_kafka_versions(Path(crds))
+    for doc in yaml.safe_load_all((HERE / "strimzi" / "kafka.yaml").read_text()):
+        version = doc.get("spec", {}).get("kafka", {}).get("version") if doc["kind"] == "Kafka" else None
+        if version and supported is not None and version not in supported:
+            problems.append(f"Kafka {version} is not supported by this Strimzi (supported: "
+                            f"{', '.join(supported)})")
     if problems:
         report.fail(name, "; ".join(problems))
     else:
-        report.ok(name, f"{len(kinds)} resources valid against the CRDs ({', '.join(sorted(set(kinds)))})")
+        versions = ("Kafka version supported" if supported is not None
+                    else "Kafka version not checked: no kafka-versions.yaml above the CRD folder")
+        report.ok(name, f"{len(kinds)} resources valid against the CRDs "
+                        f"({', '.join(sorted(set(kinds)))}); {versions}")
+
+
+def strimzi_kafka_versions(crds: Path) -> list[str] | None:
+    """The Kafka versions a Strimzi checkout supports (its ``kafka-versions.yaml``, found above
+    the CRD folder), or None without one: a CRD schema accepts any version string, the operator
+    does not."""
+    for folder in [crds, *crds.resolve().parents][:4]:
+        path = folder / "kafka-versions.yaml"
+        if path.is_file():
+            return [str(v["version"]) for v in yaml.safe_load(path.read_text()) or []
+                    if isinstance(v, dict) and v.get("supported")]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

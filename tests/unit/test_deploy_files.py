@@ -44,8 +44,7 @@ def _kinds(kind: str) -> list[dict]:
 def test_strimzi_kafka_is_three_kraft_nodes_with_replication_3_and_min_isr_2():
     (kafka,) = _kinds("Kafka")
     (pool,) = _kinds("KafkaNodePool")
-    assert kafka["metadata"]["annotations"] == {"strimzi.io/node-pools": "enabled",
-                                                "strimzi.io/kraft": "enabled"}
+    assert kafka["apiVersion"] == pool["apiVersion"] == "kafka.strimzi.io/v1"  # KRaft + pools only
     assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
     assert pool["spec"]["replicas"] == 3 and set(pool["spec"]["roles"]) == {"controller", "broker"}
     config = kafka["spec"]["kafka"]["config"]
@@ -77,13 +76,13 @@ def test_airflow_celery_values_serve_every_queue_with_two_workers():
     assert values["executor"] == "CeleryExecutor"
     names = values["config"]["freshpoc"]
     assert set(names) == {f"{role}_queue" for role in set(STAGE_ROLES.values())}
-    sets = {s["queue"]: s for s in values["workers"]["celery"]["sets"]}
-    assert set(sets) == set(names.values())
-    assert all(s["replicas"] >= 2 for s in sets.values())
-    # the default set stays on for freshpoc_smoke and any task without a queue
-    celery = values["workers"]["celery"]
-    assert celery["enableDefault"] is True
-    assert celery["queue"] == values["config"]["operators"]["default_queue"]
+    # the workers listen on Airflow's default queue (freshpoc_smoke, any task without a queue)
+    # and on FreshPoC's three, named by templates over config: one source for the names
+    command = values["workers"]["args"][-1]
+    queues = command.split("--queues ", 1)[1].split(",")
+    assert queues == ["{{ .Values.config.operators.default_queue }}",
+                      *(f"{{{{ .Values.config.freshpoc.{key} }}}}" for key in names)]
+    assert values["workers"]["replicas"] >= 3  # one lost: two consumers left on every queue
     assert values["redis"]["enabled"] is True
 
 
