@@ -198,14 +198,21 @@ def client_env(cfg: StackConfig) -> dict[str, str]:
 
     env = dict(base_client_env(cfg))
     env.update(celery_env(cfg))  # the cluster's executor, broker and connections
+    env.update(port_env(cfg))
+    env["FRESHPOC_STATE_DIR"] = env["FRESHPOC_CLUSTER_STATE_DIR"] = str(cfg.state_dir)
+    return env
+
+
+def port_env(cfg: StackConfig) -> dict[str, str]:
+    """``FRESHPOC_PORT_<NAME>`` for every default-profile port, moved to this profile's: what
+    ``StackConfig.from_env()`` reads, in a client of this profile and in its own Airflow
+    processes (task code asking for the stack's ports must not reach the default profile)."""
     moved = _port_map(cfg)
     moved[DEFAULT_PORTS["dgraph_internal"]] = alpha_ports(cfg, 1)["internal"]
     moved[DEFAULT_PORTS["kafka_controller"]] = cfg.ports["kafka_controller_1"]
-    for name, port in DEFAULT_PORTS.items():
-        # Exporters have no counterpart here: their 1xxxx port, where nothing listens.
-        env[f"FRESHPOC_PORT_{name.upper()}"] = str(moved.get(port, port + 10000))
-    env["FRESHPOC_STATE_DIR"] = env["FRESHPOC_CLUSTER_STATE_DIR"] = str(cfg.state_dir)
-    return env
+    # Exporters have no counterpart here: their 1xxxx port, where nothing listens.
+    return {f"FRESHPOC_PORT_{name.upper()}": str(moved.get(port, port + 10000))
+            for name, port in DEFAULT_PORTS.items()}
 
 
 # Redis (Celery's broker) ---------------------------------------------------------------------
@@ -487,6 +494,7 @@ def airflow_celery(cfg: StackConfig) -> list[Service]:
     svc = airflow(cfg)
     env = svc.programs[0].environment
     env.update(celery_env(cfg))
+    env.update(port_env(cfg))
     base_prepare = svc.prepare
 
     def prepare() -> None:

@@ -97,6 +97,26 @@ def test_client_env_replaces_every_default_profile_setting(cfg, monkeypatch):
     assert moved.ports["dgraph_grpc"] == cluster.alpha_ports(cfg, 1)["grpc"]
     assert cluster.cluster_config().state_dir == cfg.state_dir  # not "<folder>-cluster"
 
+
+def test_airflow_processes_see_the_cluster_ports(cfg, monkeypatch):
+    """Task code that asks ``StackConfig.from_env()`` for the stack's ports, in a scheduler,
+    api-server or Celery worker of this profile, gets this profile's: none of its programs
+    carries a default-profile port."""
+    services = cluster.airflow_celery(cfg)
+    programs = [p for svc in services for p in svc.programs]
+    assert {p.name for p in programs} >= {"celery-worker-1", "celery-worker-2"}
+    for program in programs:
+        env = program.environment
+        ports = {k: int(v) for k, v in env.items() if k.startswith("FRESHPOC_PORT_")}
+        assert len(ports) == len(DEFAULT_PORTS), program.name
+        assert not set(ports.values()) & set(DEFAULT_PORTS.values()), program.name
+    for key, value in programs[0].environment.items():
+        if key.startswith("FRESHPOC_PORT_"):
+            monkeypatch.setenv(key, value)
+    moved = StackConfig.from_env()
+    assert moved.ports["dgraph_grpc"] == cluster.alpha_ports(cfg, 1)["grpc"]
+    assert moved.ports["kafka"] == cfg.ports["kafka_1"]
+
 def test_kafka_nodes_form_one_replicated_quorum(cfg):
     props = [dict(line.split("=", 1) for line in cluster.kafka_properties(cfg, i).splitlines()
                   if line) for i in (1, 2, 3)]
