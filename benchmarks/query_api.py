@@ -155,14 +155,35 @@ class Picks:
         return f"sql.column:{WH}:db.s.t{self.rng.randrange(self.n_tab)}.c{self.rng.randrange(4)}"
 
 
-def routes(rng: random.Random, scale: float,
-           commits: int = 3) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
-    """Route name -> a call with varied parameters (path, query parameters)."""
+def routes(rng: random.Random, scale: float, commits: int = 3,
+           cursor_of: Callable[[str, dict[str, Any]], str] | None = None,
+           ) -> dict[str, Callable[[], tuple[str, dict[str, Any]]]]:
+    """Route name -> a call with varied parameters (path, query parameters).
+
+    With ``cursor_of`` (path, params -> the page's ``next_after``, asked of the app once per
+    page and kept), the keyed lists are also read by cursor, from pages at several depths, as
+    a user paging on does: the first page alone hid that a key-range cursor cost ~10x a page."""
     shas = COMMITS[:commits]
     pick = Picks(rng, scale)
     n_mod, mod, pkg, col = pick.n_mod, pick.mod, pick.pkg, pick.col
+    cursors: dict[tuple[str, str], str] = {}
+
+    def after(path: str, params: dict[str, Any]) -> str:
+        key = (path, json.dumps(params, sort_keys=True))
+        if key not in cursors:
+            cursors[key] = cursor_of(path, params) if cursor_of else ""
+        return cursors[key]
+
+    def depth() -> int:
+        return rng.choice((0, 450, 1950))  # the cursor of page 1, 10 or 40
 
     r = {"repo": REPO}
+    paged = {
+        "files (next page)": lambda: ("/files", {**r, "limit": 50, "after": after(
+            "/files", {**r, "limit": 50, "offset": depth()})}),
+        "as-of (next page)": lambda: ("/graph/as-of", {**r, "commit": shas[-1], "limit": 50, "after": after(
+            "/graph/as-of", {**r, "commit": shas[-1], "limit": 50, "offset": depth()})}),
+    } if cursor_of else {}
     return {
         "repositories": lambda: ("/repositories", {}),
         "overview": lambda: ("/repositories/overview", r),
@@ -181,7 +202,7 @@ def routes(rng: random.Random, scale: float,
         "as-of": lambda: ("/graph/as-of", {**r, "commit": rng.choice(shas), "limit": 50}),
         "diff": lambda: ("/graph/diff", {**r, "from_commit": shas[0], "to_commit": shas[-1]}),
         "report": lambda: ("/reports/repository", r),
-    }
+    } | paged
 
 
 class Recording:
@@ -302,8 +323,15 @@ def main() -> int:
                              mermaid_bundle=lambda: None)
             http = http_client() if args.target == "stack" else None
             rng = random.Random(8)
-            table = routes(rng, args.scale, min(args.commits, max(written, args.commits)))
+            opened: dict[str, Any] = {}
+
+            def cursor_of(path: str, params: dict[str, Any]) -> str:
+                body = opened["client"].get(path, params=params).json()
+                return body.get("nodes", body)["next_after"]
+
+            table = routes(rng, args.scale, min(args.commits, max(written, args.commits)), cursor_of)
             with TestClient(app, raise_server_exceptions=True) as client:
+                opened["client"] = client
                 for name, make in table.items():
                     times: dict[str, list[float]] = {"raw": [], "app": [], "http": []}
                     for n in range(args.repeat + 1):  # the first call warms caches, as a running server has

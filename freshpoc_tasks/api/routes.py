@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from freshpoc_tasks.api import store as st
 from freshpoc_tasks.api.pages import html_page
-from freshpoc_tasks.api.pagination import Page, PageParams, page_params
+from freshpoc_tasks.api.pagination import Page, PageParams, keyed_page, page_params
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.search import search_form
 from freshpoc_tasks.graph import validity
@@ -292,17 +292,17 @@ def overview_answer(store: st.GraphStore, repo: RepoId) -> Overview:
 
 def files_answer(store: st.GraphStore, repo: RepoId, page: Paging, path_prefix: Prefix = "",
           language: Annotated[str | None, Query(max_length=100)] = None) -> Page[FileItem]:
-    rows, total = current_files(store, repo, path_prefix, page, language)
-    return Page.of([FileItem(**x) for x in rows], total, page, rows[-1]["path"] if rows else None)
+    rows, total, cursor = current_files(store, repo, path_prefix, page, language)
+    return Page.of([FileItem(**x) for x in rows], total, page, cursor)
 
 
 def current_files(store: st.GraphStore, repo: str, prefix: str, page: PageParams,
-                  language: str | None = None) -> tuple[list[dict[str, Any]], int]:
-    """One page of the files present now whose path starts with ``prefix``, by path, and how
-    many there are, cut by Dgraph (``first``, cursor, offset; see ``graph.queries.files_page``):
-    a prefix is a range of the path index; the whole list's count comes from the newest
-    commit's aggregates (one lookup), which also map ``language`` to its stored spelling, so
-    it matches regardless of case."""
+                  language: str | None = None) -> tuple[list[dict[str, Any]], int, str | None]:
+    """One page of the files present now whose path starts with ``prefix``, by path, how many
+    there are, and the page's cursor, cut by Dgraph (``first``, offset, cursor: see
+    ``graph.queries.files_page`` and ``pagination.keyed_page``): a prefix is a range of the path
+    index; the whole list's count comes from the newest commit's aggregates (one lookup), which
+    also map ``language`` to its stored spelling, so it matches regardless of case."""
     from freshpoc_tasks.graph import queries as gq
 
     agg = ask(store, "aggregates", repo) if language or not prefix else None
@@ -311,11 +311,18 @@ def current_files(store: st.GraphStore, repo: str, prefix: str, page: PageParams
         stored = next((lang for lang in (agg.files_by_language if agg else {})
                        if lang.lower() == language.lower()), language)
     lo, hi = st.prefix_range(prefix) if prefix or agg is None else ("", "")
-    d = ask(store, "run_builder", gq.files_page(repo, lo, hi, page.after, page.limit, page.offset, stored))
+    counted: list[int] = []
+
+    def fetch(after: str, first: int, offset: int) -> list[dict[str, Any]]:
+        d = ask(store, "run_builder", gq.files_page(repo, lo, hi, after, first, offset, stored))
+        counted.append(_count(d.get("total")))
+        return d.get("items", [])
+
+    rows, cursor = keyed_page(fetch, page, "path")
     if lo or hi:
-        return d.get("items", []), _count(d.get("total"))
+        return rows, counted[-1], cursor
     total = agg.files_by_language.get(stored, 0) if stored else agg.files
-    return d.get("items", []), total
+    return rows, total, cursor
 
 
 def symbols_answer(store: st.GraphStore, repo: RepoId, name: Text, page: Paging) -> Page[Symbol]:
@@ -447,22 +454,22 @@ def owners_answer(store: st.GraphStore, repo: RepoId, page: Paging, path: Prefix
                       files=Page.of(items[page.offset: page.offset + page.limit], len(items), page))
     prefix = path.rstrip("/")
     own = run(store, "path_owner", repo=repo, path=prefix).get("self", []) if prefix else []
-    under, total = current_files(store, repo, prefix + "/" if prefix else "", page)
+    under, total, cursor = current_files(store, repo, prefix + "/" if prefix else "", page)
     if own and not total and own[0].get("ntype") == "file":
-        under, total = own, 1
+        under, total, cursor = own, 1, None
     items = [OwnerItem(**x) for x in under]
     return Owners(subject=prefix or ".", owner=OwnerItem(**own[0]) if own else None,
-                  files=Page.of(items, total, page, under[-1]["path"] if under else None))
+                  files=Page.of(items, total, page, cursor))
 
 
 def as_of_answer(store: st.GraphStore, repo: RepoId, commit: Sha, page: Paging) -> AsOf:
     c, at = commit_of(store, repo, commit)
     agg = ask(store, "aggregates", repo, c.sha)
     counts = agg.counts_by_type if agg is not None else ask(store, "counts_by_type", repo, at)
-    rows = ask(store, "nodes_at", repo, at, page.limit, page.offset, page.after)
+    rows, cursor = keyed_page(
+        lambda after, first, offset: ask(store, "nodes_at", repo, at, first, offset, after), page, "xid")
     return AsOf(commit=c, counts_by_type=counts,
-                nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page,
-                              rows[-1]["xid"] if rows else None))
+                nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page, cursor))
 
 
 def diff_answer(store: st.GraphStore, repo: RepoId, from_commit: Sha, to_commit: Sha) -> Diff:

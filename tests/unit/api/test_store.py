@@ -129,12 +129,52 @@ def test_pagination_reports_total_next_offset_and_cursor():
     expected = {"xid": "file:r:b/x", "path": "b/x", "language": None, "size": None, "revisions": None,
                 "authors": None, "main_author": None, "bus_factor": None}
     assert page == {"items": [expected], "total": 3, "limit": 1, "offset": 1, "next_offset": 2,
-                    "next_after": "b/x"}
+                    "next_after": "2:b/x"}  # the 2nd item of the list, path b/x
     assert rec.calls[0][1] == {"$r": "r", "$lo": "b/", "$hi": "b/\U0010ffff", "$first": "1", "$offset": "1"}
     assert "between(path, $lo, $hi)" in rec.calls[0][0] and "b/" not in rec.calls[0][0]
+    # A cursor without a position (an older server's bare key) is a range filter on the key.
     page = client.get("/files", params={"repo": "r", "limit": 1, "after": "b/w"}).json()
-    assert (page["next_offset"], page["next_after"]) == (None, "b/x")
+    assert (page["next_offset"], page["next_after"]) == (None, ":b/x")
     assert rec.calls[-1][1]["$after"] == "b/w"
+    # A positioned cursor reads from its own row on, by offset, without the filter.
+    n = len(rec.calls)
+    page = client.get("/files", params={"repo": "r", "limit": 1, "after": "2:b/x",
+                                        "path_prefix": "b/"}).json()
+    assert rec.calls[n][1]["$offset"] == "1" and "$after" not in rec.calls[n][1]
+
+
+def test_keyed_cursor_walks_the_list_once_and_survives_a_change():
+    """pagination.keyed_page over a sorted list: pages by cursor cover it exactly once, read by
+    position; when the list changes under a cursor (a row inserted before it) the next page
+    still starts right after the cursor's key, read by the key."""
+    from freshpoc_tasks.api.pagination import PageParams, keyed_page
+
+    rows = [{"k": f"k{i:03d}"} for i in range(0, 200, 2)]
+    calls: list[tuple[str, int, int]] = []
+
+    def fetch(after: str, first: int, offset: int) -> list[dict]:
+        calls.append((after, first, offset))
+        after_rows = [r for r in rows if r["k"] > after]
+        return after_rows[offset: offset + first]
+
+    seen, cursor = [], ""
+    while True:
+        page, cursor = keyed_page(fetch, PageParams(limit=7, offset=0, after=cursor), "k")
+        seen += page
+        if cursor is None or len(page) < 7:
+            break
+    assert seen == rows
+    assert all(after == "" for after, _, _ in calls)  # never the key filter
+    assert calls[1] == ("", 8, 6)  # page 2: from the cursor's own row (position 7), one more
+    first, cursor = keyed_page(fetch, PageParams(limit=5, offset=0, after=""), "k")
+    assert [r["k"] for r in first] == ["k000", "k002", "k004", "k006", "k008"]
+    assert cursor == "5:k008"
+    rows.insert(0, {"k": "a-new-first-row"})  # the list changed: position 5 is k006 now
+    page, nxt = keyed_page(fetch, PageParams(limit=5, offset=0, after=cursor), "k")
+    assert [r["k"] for r in page] == ["k010", "k012", "k014", "k016", "k018"]
+    assert calls[-1] == ("k008", 5, 0) and nxt == ":k018"  # by key; position unknown now
+    page, _ = keyed_page(fetch, PageParams(limit=2, offset=3, after="5:k008"), "k")
+    assert [r["k"] for r in page] == ["k016", "k018"]  # offset counts after the cursor
 
 
 def test_openapi_documents_problem_responses_and_every_route_is_guarded():
