@@ -91,6 +91,29 @@ def search_answers(cfg: Any) -> dict[str, Any]:
         return answers
 
 
+def assert_same_search(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """The same hits, in the same order, with the same fields, in every mode; vector scores
+    equal, BM25 and hybrid scores within 1 %. BM25 depends on the index's corpus statistics,
+    which in a live index still count objects deleted since its last compaction (a test
+    repository removed before the backup): one fresh-machine run scored the same hits 0.2-0.5 %
+    apart after the restore. A restore that re-inserts objects instead of restoring the shards
+    moved the top hybrid hit by 2.6 % (0.8969 -> 0.9204), and loses nothing it should keep."""
+    def without_scores(answer: dict[str, Any]) -> dict[str, Any]:
+        return {**answer, "items": [{k: v for k, v in item.items() if k != "score"}
+                                    for item in answer["items"]]}
+
+    for mode in before:
+        assert without_scores(after[mode]) == without_scores(before[mode]), f"{mode} answers differ"
+        pairs = list(zip((i["score"] for i in before[mode]["items"]),
+                         (i["score"] for i in after[mode]["items"]), strict=True))
+        if mode == "vector":
+            assert all(a == b for a, b in pairs), f"vector scores differ: {pairs}"
+        else:
+            worst = max(abs(a - b) / max(abs(a), 1e-9) for a, b in pairs)
+            print(f"    {mode}: largest score change after the restore {100 * worst:.2f} %")
+            assert worst <= 0.01, f"{mode} scores moved by {100 * worst:.2f} %: {pairs}"
+
+
 def bucket_objects() -> dict[str, int]:
     from freshpoc_tasks.hooks.staging import StagingHook
 
@@ -230,7 +253,7 @@ def test_backup_reset_restore_gives_back_the_same_stack(stack, tmp_path, timing_
     assert filecmp.cmp(tmp_path / "before.jsonl", tmp_path / "after.jsonl", shallow=False), \
         "the canonical graph export differs after the restore"
     assert after["chunks"] == before["chunks"]
-    assert after["search"] == before["search"]
+    assert_same_search(before["search"], after["search"])
     assert after["registry"] == before["registry"]
     assert after["objects"] == before["objects"]
     rows = Stack(cfg).status()
