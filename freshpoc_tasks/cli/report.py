@@ -392,8 +392,8 @@ def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress,
         graphml = _Background(write_graphml, graph, graph_dir / GRAPHML_FILE)
         graph.save(graph_dir)
         progress.stage("graph", f"{len(graph.nodes)} nodes, {sum(len(o) for o in graph.out.values())} edges "
-                                f"({pc['nodes_created']} created, {pc['nodes_updated']} updated, "
-                                f"{pc['nodes_closed']} closed)")
+                                f"over the history ({pc['nodes_created']} created, {pc['nodes_updated']} "
+                                f"updated, {pc['nodes_closed']} closed)")
     mined = report_inputs(records, delta)
     # The commit's figures as the local store computed them when it wrote the delta, so the
     # report says what ``freshpoc`` questions on the graph (and the API on Dgraph) say.
@@ -414,7 +414,7 @@ def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress,
                                                                      if note and "html" in formats else ""))
     if graph is not None:
         shape = graphml.result()
-        progress.stage("graphml", f"the graph now: {shape['nodes']} nodes, {shape['edges']} edges")
+        progress.stage("graphml", f"{shape['nodes']} nodes, {shape['edges']} edges present at {head[:12]}")
     analysis.finish()
     total = time.monotonic() - progress.started
     print(f"{repo.repo_id}@{head[:12]}: {counts['analyse.files']} files analysed "
