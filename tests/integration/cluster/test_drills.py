@@ -105,6 +105,10 @@ def _active_task(stack: Stack, run_id: str) -> tuple[str, str] | None:
     return None
 
 
+# Its own waits are 300 s for a task to reach a worker and 900 s for the run: pytest's default
+# 600 s cut a run that succeeded (try 2 of write_graph on the other worker) after 708 s, in the
+# fresh-machine CI with the default stack running beside the cluster.
+@pytest.mark.timeout(1500)
 def test_celery_worker_killed_mid_task_is_retried_on_the_other(cluster, cluster_api, tmp_path):
     from freshpoc_tasks.mining.access import repo_id_for
     from freshpoc_tasks.stack.cluster import WORKERS, worker_hostname
