@@ -222,7 +222,12 @@ def check_strimzi(report: Report, crds: str | None) -> None:
                     key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
                     schemas[key] = version["schema"]["openAPIV3Schema"]
     problems, kinds = [], []
+    supported = strimzi_kafka_versions(Path(crds))
     for doc in yaml.safe_load_all((HERE / "strimzi" / "kafka.yaml").read_text()):
+        version = doc.get("spec", {}).get("kafka", {}).get("version") if doc["kind"] == "Kafka" else None
+        if version and supported is not None and version not in supported:
+            problems.append(f"Kafka {version} is not supported by this Strimzi (supported: "
+                            f"{', '.join(supported)})")
         schema = schemas.get((doc["apiVersion"], doc["kind"]))
         if schema is None:
             problems.append(f"no CRD for {doc['apiVersion']} {doc['kind']}")
@@ -232,12 +237,6 @@ def check_strimzi(report: Report, crds: str | None) -> None:
             kinds.append(doc["kind"])
         except jsonschema.ValidationError as exc:
             problems.append(f"{doc['kind']} {doc['metadata']['name']}: {exc.message}")
-    supported = strimzi_kafka_versions(Path(crds))
-    for doc in yaml.safe_load_all((HERE / "strimzi" / "kafka.yaml").read_text()):
-        version = doc.get("spec", {}).get("kafka", {}).get("version") if doc["kind"] == "Kafka" else None
-        if version and supported is not None and version not in supported:
-            problems.append(f"Kafka {version} is not supported by this Strimzi (supported: "
-                            f"{', '.join(supported)})")
     if problems:
         report.fail(name, "; ".join(problems))
     else:
