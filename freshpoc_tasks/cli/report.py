@@ -417,9 +417,13 @@ def _report_on(args: argparse.Namespace, formats: list[str], progress: Progress,
         progress.stage("graphml", f"{shape['nodes']} nodes, {shape['edges']} edges present at {head[:12]}")
     analysis.finish()
     total = time.monotonic() - progress.started
+    # The repository's nodes at the commit as the report counts them (its figures), not the
+    # delta's length: an incremental mine with no new commits leaves the commits and their
+    # authors out of the delta, and the line then gave a rerun a smaller graph than the first run.
+    present = sum(figures.counts_by_type.values()) if figures is not None else len(delta.nodes)
     print(f"{repo.repo_id}@{head[:12]}: {counts['analyse.files']} files analysed "
           f"({counts['analyse.analysed']} analyzer runs, {counts['analyse.cached']} from cache), "
-          f"{len(delta.nodes)} nodes at this commit in {total:.1f}s")
+          f"{present} nodes of the repository at this commit in {total:.1f}s")
     for path in written:
         print(f"  {path}")
     print(f"  {graph_dir / 'nodes.jsonl'}, {graph_dir / 'edges.jsonl'}, {graph_dir / GRAPHML_FILE}")

@@ -31,6 +31,12 @@ def _analysed(stderr: str) -> tuple[int, int, int]:
     return int(m[1]), int(m[2]), int(m[3])
 
 
+def _present(stdout: str) -> int:
+    m = re.search(r"(\d+) nodes of the repository at this commit", stdout)
+    assert m, stdout
+    return int(m[1])
+
+
 def test_second_run_on_a_newer_commit_analyses_only_what_changed(reported):
     first, second = reported["runs"]
     assert _analysed(first.stderr) == (17, 17, 0)
@@ -161,6 +167,11 @@ def test_rerun_of_the_same_commit_keeps_the_graph_files(reported):
     assert f"graph: unchanged since the last run of {reported['c2'][:12]}" in proc.stderr
     assert _analysed(proc.stderr) == (18, 0, 18)
     assert {p: (out / "graph" / p).read_bytes() for p in before} == before
+    # The rerun mines no new commit, so its delta lacks the commits and their authors; the summary
+    # line still gives the repository's nodes at the commit, as the first run and the report do.
+    first, again = _present(reported["runs"][1].stdout), _present(proc.stdout)
+    figures = json.loads((out / "report.json").read_text())
+    assert first == again == sum(figures["counts"].values()), (first, again)
 
 
 def test_since_a_commit_never_reported_processes_it_first(reported, tmp_path):
