@@ -30,6 +30,7 @@ from freshpoc_tasks.api.pagination import Page, PageParams, keyed_page, page_par
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.search import search_form
 from freshpoc_tasks.graph import validity
+from freshpoc_tasks.graph.queries import AmbiguousCommit, CommitNotFound, commit_on
 from freshpoc_tasks.reporting import (
     Affected,
     Hotspot,
@@ -262,12 +263,16 @@ def timeline(store: st.GraphStore, repo: str) -> list[tuple[Commit, int]]:
 
 
 def commit_of(store: st.GraphStore, repo: str, sha: str) -> tuple[Commit, int]:
-    found = [c for c in timeline(store, repo) if c[0].sha.startswith(sha.lower())]
-    if not found:
-        raise ProblemError(404, f"no processed commit {sha} in {repo}")
-    if len(found) > 1:
-        raise ProblemError(400, f"commit prefix {sha} is ambiguous in {repo}")
-    return found[0]
+    """The processed commit a ``commit`` parameter names (``graph.queries.commit_on``'s meaning),
+    with its time in µs; 404 when none matches, 400 for an ambiguous prefix."""
+    commits = timeline(store, repo)
+    try:
+        i = commit_on([(us, c.sha) for c, us in commits], repo, sha)[0]
+    except CommitNotFound as exc:
+        raise ProblemError(404, str(exc)) from None
+    except AmbiguousCommit as exc:
+        raise ProblemError(400, str(exc)) from None
+    return commits[i]
 
 
 def repositories_answer(store: st.GraphStore, page: Paging) -> Page[Repository]:

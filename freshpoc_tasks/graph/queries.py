@@ -125,6 +125,31 @@ def files_page(repo_id: str, path_lo: str = "", path_hi: str = "", after: str = 
             f"@filter({live}{cursor}) {{ {FILE_FIELDS} }} }}", variables)
 
 
+class CommitNotFound(LookupError):
+    """No processed commit of the repository matches (or the repository has none)."""
+
+
+class AmbiguousCommit(ValueError):
+    """A sha prefix that names more than one processed commit."""
+
+
+def commit_on(timeline: list[tuple[int, str]], repo: str, sha: str) -> tuple[int, int, str]:
+    """(position on the timeline from 0, commit time in µs, full sha) of the processed commit
+    ``sha`` names, in full or by a unique prefix (any case): the one meaning of "a commit
+    parameter" that the query API (404/400 problems) and the MCP tools (tool errors) translate.
+    The message says what was processed, so a caller can correct the parameter."""
+    if not timeline:
+        raise CommitNotFound(f"no processed commit {sha} in {repo}: the repository has none in the graph")
+    found = [(i, us, s) for i, (us, s) in enumerate(timeline) if s.startswith(sha.lower())]
+    if not found:
+        raise CommitNotFound(f"no processed commit {sha} in {repo}; the newest processed: "
+                             + ", ".join(s[:12] for _, s in reversed(timeline[-10:])))
+    if len(found) > 1:
+        raise AmbiguousCommit(f"commit prefix {sha} names {len(found)} processed commits in {repo}; "
+                              "give more digits")
+    return found[0]
+
+
 def point_at(timeline: list[tuple[int, str]], at_us: int | None) -> tuple[int, str] | None:
     """The processed commit whose state holds at ``at_us`` (the newest when None): processed
     commits partition time, so a time between two of them is the earlier one's state."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from freshpoc_tasks.graph.queries import GraphQuestions, impact
+from freshpoc_tasks.graph.queries import AmbiguousCommit, CommitNotFound, GraphQuestions, impact
+from freshpoc_tasks.graph.queries import commit_on as resolve_commit
 from freshpoc_tasks.mcp.paging import check_limit, decode_cursor, page, page_window
 
 DIRECTIONS = ("up", "down")
@@ -75,18 +76,12 @@ def _check_direction(direction: str) -> str:
 
 
 def commit_on(store: GraphQuestions, repo: str, sha: str) -> tuple[int, int, str]:
-    """(position on the timeline from 0, commit time in µs, full sha) of a processed commit given
-    by its sha or a unique prefix."""
-    points = store.timeline(repo)
-    if not points:
-        raise ToolProblem(f"no repository {repo!r} in the graph; the repositories resource lists them")
-    found = [(i, us, s) for i, (us, s) in enumerate(points) if s.startswith(sha.lower())]
-    if not found:
-        raise ToolProblem(f"no processed commit {sha} in {repo}; processed: "
-                          + ", ".join(s[:12] for _, s in points[-10:]))
-    if len(found) > 1:
-        raise ToolProblem(f"commit prefix {sha} names {len(found)} commits in {repo}; give more digits")
-    return found[0]
+    """(position on the timeline from 0, commit time in µs, full sha): ``graph.queries.commit_on``
+    on the store's timeline, its refusals as tool problems."""
+    try:
+        return resolve_commit(store.timeline(repo), repo, sha)
+    except (CommitNotFound, AmbiguousCommit) as exc:
+        raise ToolProblem(str(exc)) from None
 
 
 class GraphTools:

@@ -67,3 +67,17 @@ def test_files_page_cuts_in_dgraph_and_keeps_values_as_variables():
     # No prefix: the repository is the root and Dgraph's index sort stops at the page; no total.
     assert "items(func: eq(repo, $r), orderasc: path, first: $first" in whole and "total" not in whole
     assert "$lang" not in whole and "$lo" not in variables and "$after" not in whole
+
+
+def test_commit_on_is_the_one_meaning_of_a_commit_parameter():
+    """Full sha, unique prefix in any case; none, several and an empty timeline refused with a
+    message that helps (the API answers 404/400 with it, the MCP tools a tool error)."""
+    line = [(10, "ab12" + "0" * 36), (20, "ab34" + "1" * 36), (30, "cd56" + "2" * 36)]
+    assert queries.commit_on(line, "r", line[2][1]) == (2, 30, line[2][1])
+    assert queries.commit_on(line, "r", "AB3") == (1, 20, line[1][1])
+    with pytest.raises(queries.AmbiguousCommit, match="names 2 processed commits in r"):
+        queries.commit_on(line, "r", "ab")
+    with pytest.raises(queries.CommitNotFound, match="newest processed: cd5622222222, ab3411111111"):
+        queries.commit_on(line, "r", "ef")
+    with pytest.raises(queries.CommitNotFound, match="has none in the graph"):
+        queries.commit_on([], "r", "ab")
