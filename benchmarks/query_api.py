@@ -183,6 +183,10 @@ def routes(rng: random.Random, scale: float, commits: int = 3,
             "/files", {**r, "limit": 50, "offset": depth()})}),
         "as-of (next page)": lambda: ("/graph/as-of", {**r, "commit": shas[-1], "limit": 50, "after": after(
             "/graph/as-of", {**r, "commit": shas[-1], "limit": 50, "offset": depth()})}),
+        "diff (next page)": lambda: ("/graph/diff", {**r, "from_commit": shas[0], "to_commit": shas[-1],
+                                                     "limit": 50, "after": after("/graph/diff", {
+                                                         **r, "from_commit": shas[0], "to_commit": shas[-1],
+                                                         "limit": 50, "offset": depth()})}),
     } if cursor_of else {}
     return {
         "repositories": lambda: ("/repositories", {}),
@@ -200,7 +204,7 @@ def routes(rng: random.Random, scale: float, commits: int = 3,
         "dependencies": lambda: ("/dependencies", {"xid": mod(), "depth": 3}),
         "lineage": lambda: ("/lineage", {"xid": col(), "direction": "up", "depth": 5}),
         "as-of": lambda: ("/graph/as-of", {**r, "commit": rng.choice(shas), "limit": 50}),
-        "diff": lambda: ("/graph/diff", {**r, "from_commit": shas[0], "to_commit": shas[-1]}),
+        "diff": lambda: ("/graph/diff", {**r, "from_commit": shas[0], "to_commit": shas[-1], "limit": 50}),
         "report": lambda: ("/reports/repository", r),
     } | paged
 
@@ -327,7 +331,7 @@ def main() -> int:
 
             def cursor_of(path: str, params: dict[str, Any]) -> str:
                 body = opened["client"].get(path, params=params).json()
-                return body.get("nodes", body)["next_after"]
+                return body.get("nodes", body.get("changes", body))["next_after"]
 
             table = routes(rng, args.scale, min(args.commits, max(written, args.commits)), cursor_of)
             with TestClient(app, raise_server_exceptions=True) as client:

@@ -16,6 +16,7 @@ as-of give the same numbers and none re-reads the repository. Path prefixes are 
 """
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -164,11 +165,18 @@ class AsOf(BaseModel):
     nodes: Page[NodeRef]
 
 
+class NodeChange(NodeRef):
+    change: Literal["added", "removed"]
+
+
 class Diff(BaseModel):
+    """The nodes added (by xid), then the nodes removed (by xid), as one paged list; ``counts``
+    has both lists' lengths. The MCP ``graph_diff`` tool answers in the same shape."""
+
     from_commit: Commit
     to_commit: Commit
-    added: list[NodeRef]
-    removed: list[NodeRef]
+    counts: dict[str, int]
+    changes: Page[NodeChange]
 
 
 class SavedQueryInfo(BaseModel):
@@ -245,8 +253,13 @@ def run(store: st.GraphStore, query_name: str, /, **values: Any) -> dict[str, An
 def ask(store: st.GraphStore, question: str, /, *args: Any) -> Any:
     """One of the graph's questions (``graph.queries.GraphQuestions``), with the errors
     ``run`` gives: a bad value is 400, an unreachable or refusing graph 503."""
+    return guarded(question, getattr(store, question), *args)
+
+
+def guarded(question: str, fn: Callable[..., Any], /, *args: Any) -> Any:
+    """``fn(*args)`` with :func:`ask`'s errors (for a core function over the store's questions)."""
     try:
-        return getattr(store, question)(*args)
+        return fn(*args)
     except ValueError as exc:
         raise ProblemError(400, str(exc)) from None
     except Exception as exc:
@@ -477,12 +490,28 @@ def as_of_answer(store: st.GraphStore, repo: RepoId, commit: Sha, page: Paging) 
                 nodes=Page.of([NodeRef(**x) for x in rows], sum(counts.values()), page, cursor))
 
 
-def diff_answer(store: st.GraphStore, repo: RepoId, from_commit: Sha, to_commit: Sha) -> Diff:
+def diff_window(store: st.GraphStore, repo: str, from_commit: str,
+                to_commit: str) -> tuple[tuple[Commit, int], tuple[Commit, int]]:
+    """Both commits of a diff resolved on the timeline, the older first (400 otherwise)."""
     (a, ua), (b, ub) = commit_of(store, repo, from_commit), commit_of(store, repo, to_commit)
     if a.seq > b.seq:
         raise ProblemError(400, "from_commit must not be newer than to_commit")
-    added, removed = changes(store, repo, ua, ub)
-    return Diff(from_commit=a, to_commit=b, added=added, removed=removed)
+    return (a, ua), (b, ub)
+
+
+def diff_answer(store: st.GraphStore, repo: RepoId, from_commit: Sha, to_commit: Sha, page: Paging) -> Diff:
+    """A page of what changed between two processed commits (``graph.queries.changes_page``):
+    read in DQL a page at a time, so a large change costs its page, not its size. The cursor is
+    the position in the list: the diff between two processed commits does not change."""
+    from freshpoc_tasks.graph.queries import changes_page
+
+    (a, ua), (b, ub) = diff_window(store, repo, from_commit, to_commit)
+    start = _cursor_offset(page)
+    rows, counts = guarded("changes_page", changes_page, store, repo, ua, ub, page.limit, start)
+    items = [NodeChange(**x) for x in rows]
+    cursor = str(start + len(items)) if items else None
+    return Diff(from_commit=a, to_commit=b, counts=counts,
+                changes=Page.of(items, sum(counts.values()), page, cursor))
 
 
 def changes(store: st.GraphStore, repo: str, from_us: int,
@@ -695,8 +724,8 @@ def build_router(store_of: Any, mermaid_bundle: Any) -> APIRouter:
         return as_of_answer(store, repo, commit, page)
 
     @r.get("/graph/diff", summary="Nodes added and removed between two processed commits")
-    def diff(store: Store, repo: RepoId, from_commit: Sha, to_commit: Sha) -> Diff:
-        return diff_answer(store, repo, from_commit, to_commit)
+    def diff(store: Store, repo: RepoId, from_commit: Sha, to_commit: Sha, page: Paging) -> Diff:
+        return diff_answer(store, repo, from_commit, to_commit, page)
 
     @r.get("/queries", summary="Saved queries (named, parameterised DQL)")
     def saved_queries(store: Store) -> list[SavedQueryInfo]:

@@ -287,6 +287,16 @@ class GraphStore:
         d = self.run_builder(gq.nodes_changed_between(repo_id, from_us, to_us))
         return [_ref(x) for x in d.get("added", [])], [_ref(x) for x in d.get("removed", [])]
 
+    def change_slices(self, repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
+                      removed: tuple[int, int], skip_types: Iterable[str] = (),
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+        from freshpoc_tasks.graph import queries as gq
+
+        d = self.run_builder(gq.change_slices(repo_id, from_us, to_us, added, removed, skip_types))
+        counts = {side: int(rows[0].get("count", 0)) if rows else 0
+                  for side, rows in (("added", d.get("na")), ("removed", d.get("nr")))}
+        return [_ref(x) for x in d.get("added", [])], [_ref(x) for x in d.get("removed", [])], counts
+
 
 def _ref(x: dict[str, Any]) -> dict[str, Any]:
     return {"xid": x["xid"], "type": first_type(x), "name": x.get("name")}

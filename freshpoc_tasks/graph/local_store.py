@@ -389,6 +389,15 @@ class LocalStore:
                 removed.append(_ref(rec))
         return sorted(added, key=lambda r: r["xid"]), sorted(removed, key=lambda r: r["xid"])
 
+    def change_slices(self, repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
+                      removed: tuple[int, int], skip_types: Iterable[str] = (),
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+        skip = set(skip_types)
+        lists = [[r for r in rows if r["type"] not in skip] for rows in self.changes(repo_id, from_us, to_us)]
+        (fa, oa), (fr, orr) = added, removed
+        return (lists[0][oa:oa + fa] if fa > 0 else [], lists[1][orr:orr + fr] if fr > 0 else [],
+                {"added": len(lists[0]), "removed": len(lists[1])})
+
     # Convenience for the command line ----------------------------------------------------------
     def find(self, text: str, at_us: int | None = None, limit: int = 10) -> list[dict[str, Any]]:
         """Nodes a user may mean by ``text``: the xid itself, else the nodes whose natural key

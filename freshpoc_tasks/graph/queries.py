@@ -297,6 +297,60 @@ def nodes_changed_between(repo_id: str, from_us: int, to_us: int) -> Query:
     return dql, {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
 
 
+def history_node_types(onto: GraphOntology) -> list[str]:
+    """Node types whose lifecycle is ``history`` (commits): never closed, so a diff leaves them
+    out (each processed commit would otherwise "add" itself)."""
+    return sorted(t for t, life in onto.lifecycles.items() if life == "history" and onto.base.has_node(t))
+
+
+def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
+                  removed: tuple[int, int], skip_types: Iterable[str] = ()) -> Query:
+    """:func:`nodes_changed_between` as counts and windows: ``added``/``removed`` are
+    ``(first, offset)`` of each list by xid (``first`` 0: that list is not read), both lists
+    counted (``na``, ``nr``). Same roots (the ``vf``/``vt`` ranges of the window), so the cost
+    follows what changed; a page reads its own rows. ``skip_types`` (ontology type names, see
+    :func:`history_node_types`) travel as variables like every other value."""
+    lo, hi = sorted((int(from_us), int(to_us)))
+    forward = int(from_us) <= int(to_us)
+    variables: dict[str, Any] = {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
+    skip = ""
+    decl = ""
+    for i, t in enumerate(sorted(set(skip_types))):
+        decl += f", $s{i}: string"
+        skip += f" AND NOT eq(ntype, $s{i})"
+        variables[f"$s{i}"] = t
+    appeared = f"var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h){skip})"
+    ended = f"var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l){skip})"
+    add_src, rem_src = (appeared, ended) if forward else (ended, appeared)
+    blocks = [f"a as {add_src}", f"r as {rem_src}", "na(func: uid(a)) { count(uid) }",
+              "nr(func: uid(r)) { count(uid) }"]
+    for name, var, (first, offset) in (("added", "a", added), ("removed", "r", removed)):
+        if first > 0:
+            decl += f", $f{var}: int, $o{var}: int"
+            variables[f"$f{var}"], variables[f"$o{var}"] = int(first), int(offset)
+            blocks.append(f"{name}(func: uid({var}), orderasc: xid, first: $f{var}, offset: $o{var}) "
+                          f"{{ {REF_FIELDS} }}")
+    return f"query q($r: string, $l: int, $l1: int, $h: int{decl}) {{ {' '.join(blocks)} }}", variables
+
+
+def changes_page(store: GraphQuestions, repo_id: str, from_us: int, to_us: int, first: int,
+                 offset: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One page of a diff: the nodes added (by xid), then the nodes removed (by xid), history
+    nodes left out, each row a ref with its ``change``; and the counts of both lists. The one
+    meaning of the API's paged ``/graph/diff``, over either store's :meth:`GraphQuestions.change_slices`:
+    one read for a page that starts among the added nodes, two for one that starts further."""
+    skip = history_node_types(store.ontology())
+    added, removed, counts = store.change_slices(repo_id, from_us, to_us, (first, offset), (first, 0), skip)
+    rows = [{"change": "added", **x} for x in added]
+    if len(rows) < first:
+        start = max(0, offset - counts["added"])
+        if start > 0:
+            _, removed, _ = store.change_slices(repo_id, from_us, to_us, (0, 0), (first - len(rows), start),
+                                                skip)
+        rows += [{"change": "removed", **x} for x in removed[:first - len(rows)]]
+    return rows, counts
+
+
 def node_detail(xid: str, at_us: int | None = None) -> Query:
     """One node's identity, validity and the files it is defined in, as of ``at_us`` (the API's
     node question; :meth:`GraphQuestions.node` decodes it)."""
@@ -392,6 +446,17 @@ class GraphQuestions(Protocol):
     def changes(self, repo_id: str, from_us: int,
                 to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(added, removed) nodes of the repository between two commit times, by xid."""
+        ...
+
+    def change_slices(self, repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
+                      removed: tuple[int, int], skip_types: Iterable[str] = (),
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+        """Windows ``(first, offset)`` of :meth:`changes`' two lists without the nodes of
+        ``skip_types``, and both lists' lengths ``{"added", "removed"}`` (see :func:`changes_page`)."""
+        ...
+
+    def ontology(self) -> GraphOntology:
+        """The graph ontology the store's answers are read with."""
         ...
 
 

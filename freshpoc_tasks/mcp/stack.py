@@ -86,9 +86,9 @@ class StackBackend:
 
     def diff(self, repo: str, from_commit: str,
              to_commit: str) -> tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]:
-        d = _answer(routes.diff_answer, self.store, repo, from_commit, to_commit)
-        return (d.from_commit.sha, d.to_commit.sha, [x.model_dump() for x in d.added],
-                [x.model_dump() for x in d.removed])
+        (a, ua), (b, ub) = _answer(routes.diff_window, self.store, repo, from_commit, to_commit)
+        added, removed = _answer(routes.changes, self.store, repo, ua, ub)
+        return a.sha, b.sha, [x.model_dump() for x in added], [x.model_dump() for x in removed]
 
     def saved_queries(self) -> list[dict[str, Any]]:
         return [q.model_dump() for q in _answer(routes.saved_queries_answer, self.store)]

@@ -96,7 +96,7 @@ def test_both_stores_implement_the_questions(stores):
 
 @pytest.mark.parametrize("example", ["airflow_dags", "jaffle_shop", "pulumi_datalake", "py_inventory"])
 def test_same_answers(stores, example):
-    from freshpoc_tasks.graph.queries import impact
+    from freshpoc_tasks.graph.queries import changes_page, impact
 
     dgraph, local, repos = stores
     repo = repos[example]
@@ -114,6 +114,13 @@ def test_same_answers(stores, example):
         assert dgraph.nodes_at(repo, at, **window) == local.nodes_at(repo, at, **window), cursor
     for (a, _), (b, _) in zip([(-1, ""), *timeline], timeline, strict=False):
         assert dgraph.changes(repo, a, b) == local.changes(repo, a, b), (a, b)
+        # The API's paged diff (both directions; pages straddling the added/removed boundary).
+        for x, y in ((a, b), (b, a)):
+            whole, counts = changes_page(local, repo, x, y, 100_000, 0)
+            assert (whole, counts) == changes_page(dgraph, repo, x, y, 100_000, 0), (x, y)
+            for first, offset in ((3, 0), (3, max(0, counts["added"] - 1)), (2, counts["added"] + 1)):
+                page = changes_page(dgraph, repo, x, y, first, offset)
+                assert page == (whole[offset:offset + first], counts), (x, y, first, offset)
         assert impact(dgraph, repo, a, b) == impact(local, repo, a, b), (a, b)
     sample = _sample(local, repo)
     assert sample == _sample(dgraph, repo)

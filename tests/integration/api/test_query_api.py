@@ -160,18 +160,24 @@ def test_graph_as_of_each_commit_and_diff(api, graph):
     assert [(c.get("dbt.model"), c.get("dbt.seed"), c.get("file")) for c in counts] == [
         (5, 1, 13), (6, 1, 14), (6, None, 13)]
     d = api.get(f"/graph/diff?repo={J}&from_commit={s[1]}&to_commit={s[2]}").json()
-    assert d["added"] == []
+    assert d["counts"] == {"added": 0, "removed": 3}
     # The repository's own nodes (the seed's warehouse table and columns are shared, timeless).
-    assert [n["xid"] for n in d["removed"]] == [
-        "dbt.seed:local/jaffle_shop:jaffle_shop.payment_methods",
-        "file:local/jaffle_shop:seeds/payment_methods.csv",
-        "folder:local/jaffle_shop:seeds"]
+    assert [(n["change"], n["xid"]) for n in d["changes"]["items"]] == [
+        ("removed", "dbt.seed:local/jaffle_shop:jaffle_shop.payment_methods"),
+        ("removed", "file:local/jaffle_shop:seeds/payment_methods.csv"),
+        ("removed", "folder:local/jaffle_shop:seeds")]
+    added = [f"{MODEL}customers",
+             "dbt.test:local/jaffle_shop:jaffle_shop.not_null.customers.customer_id",
+             "dbt.test:local/jaffle_shop:jaffle_shop.unique.customers.customer_id",
+             "file:local/jaffle_shop:models/marts/customers.sql"]
     d = api.get(f"/graph/diff?repo={J}&from_commit={s[0]}&to_commit={s[1]}").json()
-    assert ([n["xid"] for n in d["added"]], d["removed"]) == ([
-        f"{MODEL}customers",
-        "dbt.test:local/jaffle_shop:jaffle_shop.not_null.customers.customer_id",
-        "dbt.test:local/jaffle_shop:jaffle_shop.unique.customers.customer_id",
-        "file:local/jaffle_shop:models/marts/customers.sql"], [])
+    assert d["counts"] == {"added": 4, "removed": 0} and d["changes"]["next_after"] is None
+    assert [(n["change"], n["xid"]) for n in d["changes"]["items"]] == [("added", x) for x in added]
+    # Paged by cursor: pages of 3 join into the whole list, the last one says there is no more.
+    d = api.get(f"/graph/diff?repo={J}&from_commit={s[0]}&to_commit={s[1]}&limit=3").json()
+    assert [n["xid"] for n in d["changes"]["items"]] == added[:3] and d["changes"]["next_after"] == "3"
+    d = api.get(f"/graph/diff?repo={J}&from_commit={s[0]}&to_commit={s[1]}&limit=3&after=3").json()
+    assert [n["xid"] for n in d["changes"]["items"]] == added[3:] and d["changes"]["next_after"] is None
     assert api.get(f"/graph/diff?repo={J}&from_commit={s[2]}&to_commit={s[0]}").status_code == 400
     assert api.get(f"/graph/as-of?repo={J}&commit=abcdef12").status_code == 404
 

@@ -298,3 +298,38 @@ def test_nul_in_a_cursor_or_prefix_is_a_bad_request():
     assert client.get("/files", params={"repo": "r", "path_prefix": "a\x00"}).status_code == 400
     assert client.get("/files", params={"repo": "r", "after": "a\x00"}).status_code == 400
     assert not rec.calls or all("\x00" not in str(v) for _, vs in rec.calls for v in (vs or {}).values())
+
+
+def test_a_diff_page_is_added_then_removed_by_xid_without_history_nodes():
+    """``graph.queries.changes_page`` over the local store: pages of every size from every
+    position join into the whole diff (added by xid, then removed by xid), commit nodes (history)
+    are never in it, and the counts are the lists' lengths."""
+    from datetime import UTC, datetime
+
+    from freshpoc_tasks.contracts.graph import Node
+    from freshpoc_tasks.graph.local_store import LocalGraph, LocalStore
+    from freshpoc_tasks.graph.queries import changes_page
+
+    def with_commit(delta):
+        commit = Node(id=f"commit:r:{delta.commit}", type="commit", scope="r", key=delta.commit,
+                      name=delta.commit)
+        return delta.model_copy(update={"nodes": [*delta.nodes, commit]})
+
+    g = LocalGraph()
+    one = g.apply(with_commit(_delta("c1", [f"m{i}" for i in range(5)], [])),
+                  datetime(2024, 1, 1, tzinfo=UTC))
+    two = g.apply(with_commit(_delta("c2", [f"m{i}" for i in range(3, 10)], [])),
+                  datetime(2024, 2, 1, tzinfo=UTC))
+    store = LocalStore(g)
+    t1, t2 = one.plan.point[0], two.plan.point[0]
+    whole = [("added", f"m{i}") for i in range(5, 10)] + [("removed", f"m{i}") for i in range(3)]
+    for first in (1, 2, 3, 8, 20):
+        for offset in range(len(whole) + 2):
+            rows, counts = changes_page(store, "r", t1, t2, first, offset)
+            assert counts == {"added": 5, "removed": 3}
+            assert [(r["change"], r["name"]) for r in rows] == whole[offset:offset + first], (first, offset)
+    # Going back in time swaps the lists: what the second commit added, the first did not have.
+    rows, counts = changes_page(store, "r", t2, t1, 20, 0)
+    assert counts == {"added": 3, "removed": 5}
+    assert [(r["change"], r["name"]) for r in rows] == [("added", f"m{i}") for i in range(3)] + [
+        ("removed", f"m{i}") for i in range(5, 10)]

@@ -81,3 +81,15 @@ def test_commit_on_is_the_one_meaning_of_a_commit_parameter():
         queries.commit_on(line, "r", "ef")
     with pytest.raises(queries.CommitNotFound, match="has none in the graph"):
         queries.commit_on([], "r", "ab")
+
+
+def test_change_slices_send_every_value_as_a_variable_and_read_only_asked_windows():
+    dql, variables = queries.change_slices(EVIL, 10, 20, (5, 3), (0, 0), [EVIL, "commit"])
+    assert EVIL not in dql and variables["$r"] == EVIL
+    assert sorted([variables["$s0"], variables["$s1"]]) == sorted([EVIL, "commit"])
+    assert "added(func: uid(a), orderasc: xid, first: $fa, offset: $oa)" in dql and "removed(" not in dql
+    assert (variables["$fa"], variables["$oa"], variables["$l1"], variables["$h"]) == (5, 3, 11, 20)
+    assert "na(func: uid(a)) { count(uid) }" in dql and "nr(func: uid(r)) { count(uid) }" in dql
+    back, _ = queries.change_slices("r", 20, 10, (1, 0), (1, 0))
+    # Backwards, "added" is what ended in the window: the vt range roots the a block.
+    assert "a as var(func: between(vt, $l1, $h))" in back and "r as var(func: between(vf, $l1, $h))" in back
