@@ -24,14 +24,31 @@ class WholeReadWriter(GraphWriter):
         return None
 
 
+class SendEverythingWriter(GraphWriter):
+    """The writer as it was before updates sent only the predicates that differ from the stored
+    ones: every update sends the node's whole record and every delete (the reference)."""
+
+    def _write(self, *args: Any, **kwargs: Any) -> int:
+        return super()._write(*args[:5], stored_rows=None)
+
+
+def _edited(n: Any, sha: str, i: int) -> Any:
+    """A changed function: a new docstring; every third loses it (a predicate to delete), gains
+    a decorator (a list field) and, every fifth, a new span (ints)."""
+    props = {**n.props, "docstring": f"v{sha}"}
+    if i % 3 == 0:
+        props.pop("docstring")
+        props["decorators"] = [*props.get("decorators", []), f"d_{sha}"]
+    return n.model_copy(update={"props": props, "span": (i, i + 3) if i % 5 == 0 else n.span})
+
+
 def _commit(base: GraphDelta, sha: str, change: int) -> GraphDelta:
-    """``change`` functions get a new docstring, one function goes (with its edges), one comes,
-    one function calls a placeholder."""
+    """``change`` functions change (:func:`_edited`), one function goes (with its edges), one
+    comes, one function calls a placeholder."""
     fns = [n for n in base.nodes if n.type == "py.function"]
-    picked = {fns[(i * 37 + change) % len(fns)].id for i in range(change)}
+    picked = {fns[(i * 37 + change) % len(fns)].id: i for i in range(change)}
     gone = fns[(change * 11) % len(fns)].id
-    nodes = [n.model_copy(update={"props": {**n.props, "docstring": f"v{sha}"}}) if n.id in picked else n
-             for n in base.nodes if n.id != gone]
+    nodes = [_edited(n, sha, picked[n.id]) if n.id in picked else n for n in base.nodes if n.id != gone]
     extra = fns[0].model_copy(update={"id": f"{fns[0].id}_{sha}", "key": f"{fns[0].key}_{sha}"})
     edges = [e for e in base.edges if gone not in (e.src, e.dst)]
     edges.append(Edge(type="calls", src=extra.id, dst=fns[1].id))
@@ -53,7 +70,7 @@ def test_quick_and_whole_writes_leave_the_same_graph(private_dgraph, onto, monke
              (_commit(base, "c5", 7), 6)]
     runs: dict[str, list[Any]] = {}
     with DgraphHook(private_dgraph.conn_id) as hook:
-        for name, cls in (("whole", WholeReadWriter), ("quick", GraphWriter)):
+        for name, cls in (("whole", WholeReadWriter), ("quick", GraphWriter), ("all", SendEverythingWriter)):
             hook.drop_all()
             writer = cls(hook, onto, batch_size=200)
             writer.ensure_schema()
@@ -71,7 +88,7 @@ def test_quick_and_whole_writes_leave_the_same_graph(private_dgraph, onto, monke
                 first = runs["quick"][-1].diff  # (a rerun's changed nodes carry no field values)
                 assert rerun.transactions == 0 and rerun.diff == first.model_copy(update={
                     "nodes_changed": [c.model_copy(update={"fields": None}) for c in first.nodes_changed]})
-    assert runs["quick_export"] == runs["whole_export"]
+    assert runs["quick_export"] == runs["whole_export"] == runs["all_export"]
     for whole, quick in zip(runs["whole"], runs["quick"], strict=True):
         assert quick.counts == whole.counts
         assert quick.counts_by_file == whole.counts_by_file
