@@ -571,7 +571,8 @@ def repository_report_data(store: st.GraphStore, repo: str) -> RepositoryReport:
     if agg is not None:  # the newest commit's figures and edges: what overview and as-of say
         drawn = ask(store, "report_edges", repo, agg.commit) or {}
         return RepositoryReport(repo, agg.commit, module_edges=drawn.get("module_edges", []),
-                                lineage_edges=drawn.get("lineage_edges", []), **aggregate_figures(agg))
+                                lineage_edges=drawn.get("lineage_edges", []),
+                                lineage_left_out=agg.lineage_left_out, **aggregate_figures(agg))
     # A graph written before ontology 0.4.0.
     edges = run(store, "report_edges", repo=repo)
     module_edges = [(m["key"], t["key"]) for m in edges.get("modules", []) for t in m.get("imports", [])]

@@ -100,6 +100,9 @@ class Aggregates:
     coupling: list[dict[str, Any]]
     totals: dict[str, int]  # list name -> its full length
     version: int = AGGREGATES_VERSION
+    # dbt nodes not in the stored ``lineage_edges`` (``reporting.mermaid.top_connected``): 0 in
+    # figures stored before it, whose list is whole and is cut when drawn.
+    lineage_left_out: int = 0
     digest: str = ""
     full: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -283,9 +286,12 @@ def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
         elif e.type == "depends_on" and e.src in lineage and e.dst in lineage:
             lineage_edges.add((lineage[e.dst], lineage[e.src]))  # upstream -> downstream
     coupling.sort(key=lambda c: (-c["degree"], -c["shared_revisions"], c["a"], c["b"]))
+    from freshpoc_tasks.reporting.mermaid import top_connected
+
+    drawn_lineage, lineage_left_out = top_connected(sorted(lineage_edges), DRAW_NODES)
     full: dict[str, list[Any]] = {"hotspots": hotspots, "coupling": coupling,
                                   "module_edges": [list(x) for x in drawn_module_edges(sorted(module_edges))],
-                                  "lineage_edges": [list(x) for x in sorted(lineage_edges)]}
+                                  "lineage_edges": [list(x) for x in drawn_lineage]}
     agg = Aggregates(
         repo_id=repo_id, commit=commit, at_us=int(at_us),
         counts_by_type=dict(sorted(counts.items())),
@@ -293,7 +299,8 @@ def compute(repo_id: str, commit: str, at_us: int, nodes: Iterable[PresentNode],
         files=counts.get("file", 0),
         folders=sorted(folders, key=lambda f: f["path"]),
         hotspots=hotspots[:HEAD], coupling=coupling[:HEAD],
-        totals={name: len(items) for name, items in full.items()}, full=full)
+        totals={name: len(items) for name, items in full.items()}, full=full,
+        lineage_left_out=lineage_left_out)
     agg.digest = hashlib.sha256(_CANON([agg.summary_json(), full]).encode()).hexdigest()[:32]
     return agg
 

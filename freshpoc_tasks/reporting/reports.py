@@ -63,6 +63,9 @@ class RepositoryReport:
     languages: dict[str, int] = field(default_factory=dict)
     module_edges: Sequence[tuple[str, str]] = ()
     lineage_edges: Sequence[tuple[str, str]] = ()
+    # Lineage nodes already left out of ``lineage_edges`` where the figures were stored
+    # (``reporting.mermaid.top_connected``): the diagram's caption counts them too.
+    lineage_left_out: int = 0
     hotspots: Sequence[Hotspot] = ()
     coupling: Sequence[CouplingPair] = ()
     owners: Sequence[Ownership] = ()
@@ -147,10 +150,12 @@ def repository_document(r: RepositoryReport, *, top_n: int = 15, max_nodes: int 
 
     doc.add(Heading(2, "dbt lineage"))
     if r.lineage_edges:
-        view = mermaid.flowchart(r.lineage_edges, max_nodes=max_nodes, sep=None)
+        drawn, left_out = mermaid.top_connected(r.lineage_edges, max_nodes)
+        view = mermaid.flowchart(drawn, max_nodes=max_nodes, sep=None)
         cap = "Models and sources, upstream to downstream"
-        if view.omitted_nodes:
-            cap += f" ({view.omitted_nodes} least connected nodes left out)"
+        left_out += r.lineage_left_out + view.omitted_nodes
+        if left_out:
+            cap += f" ({left_out} least connected nodes left out)"
         doc.add(Diagram(view.source, cap))
     else:
         doc.add(Para("No dbt models."))

@@ -197,3 +197,28 @@ def test_ensure_mermaid_is_idempotent_and_explains_a_missing_npm(tmp_path):
     (bundle.parents[1] / "package.json").write_text(json.dumps({"version": MERMAID_VERSION}))
     # Present and of the pinned version: no process is started (this npm would fail).
     assert ensure_mermaid(tmp_path, npm="npm-that-does-not-exist") == bundle
+
+
+def test_lineage_drawn_from_stored_figures_is_the_picture_of_every_edge():
+    """The API's report reads the lineage edges its figures stored (``top_connected``: the
+    best-connected 40 nodes' edges and how many were left out); ``freshpoc report`` draws from
+    every edge. Both must give the same diagram and caption."""
+    from freshpoc_tasks.reporting.mermaid import top_connected
+    from freshpoc_tasks.reporting.reports import RepositoryReport, render_repository_report
+
+    edges = sorted({(f"src_{i % 7}", f"stg_{i}") for i in range(300)}
+                   | {(f"stg_{i}", f"mart_{i % 23}") for i in range(300)}
+                   | {(f"mart_{i}", f"mart_{i + 1}") for i in range(22)} | {("lonely_a", "lonely_b")})
+    drawn, left_out = top_connected(edges, 40)
+    assert len({n for e in drawn for n in e}) <= 40 and left_out > 0 and len(drawn) < len(edges) / 5
+    assert top_connected(drawn, 40) == (drawn, 0)  # idempotent: stored edges are not cut again
+    small = [("a", "b"), ("b", "c")]
+    assert top_connected(small, 40) == (small, 0)
+
+    def lineage(report: RepositoryReport) -> str:
+        md = render_repository_report(report)[0]
+        return md[md.index("## dbt lineage"):md.index("## Hotspots")]
+
+    whole = lineage(RepositoryReport("r", "c", lineage_edges=edges))
+    stored = lineage(RepositoryReport("r", "c", lineage_edges=drawn, lineage_left_out=left_out))
+    assert whole == stored and f"({left_out} least connected nodes left out)" in whole
