@@ -195,6 +195,11 @@ def test_saved_queries_run_with_declared_parameters_only(api):
     assert (bad.status_code, bad.headers["content-type"]) == (400, "application/problem+json")
     assert "unknown parameter" in bad.json()["detail"]
     assert api.get("/queries/no_such_query").status_code == 404
+    # The saved overview query counts what the overview (the stored figures) counts.
+    saved = api.get(f"/queries/repository_overview?repo={J}").json()
+    overview = api.get(f"/repositories/overview?repo={J}").json()
+    assert {g["language"]: g["count"] for b in saved["by_language"] for g in b["@groupby"]} == \
+        overview["files_by_language"]
 
 
 INJECTIONS = ['") { uid } q2(func: has(xid)) { xid ', '"}}', "$repo", "\\", "' OR 1=1 --",
