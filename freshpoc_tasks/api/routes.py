@@ -31,7 +31,7 @@ from freshpoc_tasks.api.pagination import Page, PageParams, keyed_page, page_par
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.search import search_form
 from freshpoc_tasks.graph import validity
-from freshpoc_tasks.graph.queries import AmbiguousCommit, CommitNotFound, commit_on
+from freshpoc_tasks.graph.queries import AmbiguousCommit, CommitNotFound, changes_page, commit_on
 from freshpoc_tasks.reporting import (
     Affected,
     Hotspot,
@@ -503,8 +503,6 @@ def diff_answer(store: st.GraphStore, repo: RepoId, from_commit: Sha, to_commit:
     """A page of what changed between two processed commits (``graph.queries.changes_page``):
     read in DQL a page at a time, so a large change costs its page, not its size. The cursor is
     the position in the list: the diff between two processed commits does not change."""
-    from freshpoc_tasks.graph.queries import changes_page
-
     (a, ua), (b, ub) = diff_window(store, repo, from_commit, to_commit)
     start = _cursor_offset(page)
     rows, counts = guarded("changes_page", changes_page, store, repo, ua, ub, page.limit, start)

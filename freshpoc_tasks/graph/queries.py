@@ -279,7 +279,9 @@ def traverse(onto: GraphOntology, xid: str, forward: Iterable[str] = (), backwar
 
 def nodes_changed_between(repo_id: str, from_us: int, to_us: int) -> Query:
     """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
-    (``removed``), from the validity envelope (exact unless a node left and came back between).
+    (``removed``), from the validity envelope (first start, last end). Not exact for a node with a
+    gap in its history (removed, then back at a later commit): its envelope stays open over the
+    gap, so a removal followed by a return at any later commit is missed, in both stores.
 
     With ``lo``/``hi`` the earlier/later time, "present at hi, not at lo" is a node whose envelope
     starts in ``(lo, hi]`` and is still open after ``hi``; "present at lo, not at hi" one whose
