@@ -277,28 +277,6 @@ def traverse(onto: GraphOntology, xid: str, forward: Iterable[str] = (), backwar
     return dql, {"$x": xid, "$t": _t(at_us)}
 
 
-def nodes_changed_between(repo_id: str, from_us: int, to_us: int) -> Query:
-    """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
-    (``removed``), from the validity envelope (first start, last end). Not exact for a node with a
-    gap in its history (removed, then back at a later commit): its envelope stays open over the
-    gap, so a removal followed by a return at any later commit is missed, in both stores.
-
-    With ``lo``/``hi`` the earlier/later time, "present at hi, not at lo" is a node whose envelope
-    starts in ``(lo, hi]`` and is still open after ``hi``; "present at lo, not at hi" one whose
-    envelope ends in ``(lo, hi]`` after starting by ``lo``. So each block's root is a range of the
-    ``vf``/``vt`` int index over just that window: the cost follows what changed, not the
-    repository."""
-    lo, hi = sorted((int(from_us), int(to_us)))
-    appeared = "added" if int(from_us) <= int(to_us) else "removed"
-    ended = "removed" if appeared == "added" else "added"
-    dql = (f"query q($r: string, $l: int, $l1: int, $h: int) {{ "
-           f"{appeared}(func: between(vf, $l1, $h), orderasc: xid) @filter(eq(repo, $r) AND gt(vt, $h)) "
-           f"{{ {REF_FIELDS} }} "
-           f"{ended}(func: between(vt, $l1, $h), orderasc: xid) @filter(eq(repo, $r) AND le(vf, $l)) "
-           f"{{ {REF_FIELDS} }} }}")
-    return dql, {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
-
-
 def history_node_types(onto: GraphOntology) -> list[str]:
     """Node types whose lifecycle is ``history`` (commits): never closed, so a diff leaves them
     out (each processed commit would otherwise "add" itself)."""
@@ -307,11 +285,19 @@ def history_node_types(onto: GraphOntology) -> list[str]:
 
 def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
                   removed: tuple[int, int], skip_types: Iterable[str] = ()) -> Query:
-    """:func:`nodes_changed_between` as counts and windows: ``added``/``removed`` are
-    ``(first, offset)`` of each list by xid (``first`` 0: that list is not read), both lists
-    counted (``na``, ``nr``). Same roots (the ``vf``/``vt`` ranges of the window), so the cost
-    follows what changed; a page reads its own rows. ``skip_types`` (ontology type names, see
-    :func:`history_node_types`) travel as variables like every other value."""
+    """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
+    (``removed``), as counts (``na``, ``nr``) and windows: ``added``/``removed`` are ``(first,
+    offset)`` of each list by xid (``first`` 0: that list is not read). Dgraph gives at most 1,000
+    rows of an ordered block without ``first``, so a window always has one.
+
+    From the validity envelope (first start, last end): with ``lo``/``hi`` the earlier/later time,
+    "present at hi, not at lo" is a node whose envelope starts in ``(lo, hi]`` and is still open
+    after ``hi``; "present at lo, not at hi" one whose envelope ends in ``(lo, hi]`` after starting
+    by ``lo``. So each root is a range of the ``vf``/``vt`` int index over just that window: the
+    cost follows what changed. Not exact for a node with a gap in its history (removed, then
+    back at a later commit): its envelope stays open over the gap, so that removal is missed, in
+    both stores. ``skip_types`` (ontology type names, see :func:`history_node_types`) travel as
+    variables like every other value."""
     lo, hi = sorted((int(from_us), int(to_us)))
     forward = int(from_us) <= int(to_us)
     variables: dict[str, Any] = {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
