@@ -31,7 +31,13 @@ from freshpoc_tasks.api.pagination import Page, PageParams, keyed_page, page_par
 from freshpoc_tasks.api.problems import ProblemError
 from freshpoc_tasks.api.search import search_form
 from freshpoc_tasks.graph import validity
-from freshpoc_tasks.graph.queries import AmbiguousCommit, CommitNotFound, changes_page, commit_on
+from freshpoc_tasks.graph.queries import (
+    AmbiguousCommit,
+    CommitNotFound,
+    changed_nodes,
+    changes_page,
+    commit_on,
+)
 from freshpoc_tasks.reporting import (
     Affected,
     Hotspot,
@@ -514,11 +520,10 @@ def diff_answer(store: st.GraphStore, repo: RepoId, from_commit: Sha, to_commit:
 
 def changes(store: st.GraphStore, repo: str, from_us: int,
             to_us: int) -> tuple[list[NodeRef], list[NodeRef]]:
-    """Nodes added and removed between two commit times. Commit nodes are left out: they are
-    history (never closed), so each processed commit would otherwise "add" itself."""
-    added, removed = ask(store, "changes", repo, from_us, to_us)
-    return tuple([NodeRef(**x) for x in refs if x.get("type") != "commit"]  # type: ignore[return-value]
-                 for refs in (added, removed))
+    """Nodes added and removed between two commit times (``graph.queries.changed_nodes``: history
+    nodes left out, each processed commit would otherwise "add" itself)."""
+    added, removed = guarded("changes", changed_nodes, store, repo, from_us, to_us)
+    return [NodeRef(**x) for x in added], [NodeRef(**x) for x in removed]
 
 
 def saved_queries_answer(store: st.GraphStore) -> list[SavedQueryInfo]:

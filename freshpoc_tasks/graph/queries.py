@@ -283,6 +283,15 @@ def history_node_types(onto: GraphOntology) -> list[str]:
     return sorted(t for t, life in onto.lifecycles.items() if life == "history" and onto.base.has_node(t))
 
 
+def changed_nodes(store: GraphQuestions, repo_id: str, from_us: int,
+                  to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The whole diff (added, removed), history nodes left out: :func:`changes_page`'s meaning,
+    unpaged, for the impact questions and the MCP diff tool."""
+    skip = set(history_node_types(store.ontology()))
+    added, removed = store.changes(repo_id, from_us, to_us)
+    return [x for x in added if x.get("type") not in skip], [x for x in removed if x.get("type") not in skip]
+
+
 def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
                   removed: tuple[int, int], skip_types: Iterable[str] = ()) -> Query:
     """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
@@ -486,8 +495,7 @@ def impact(store: GraphQuestions, repo_id: str, before_us: int, at_us: int, *, m
     history, each processed commit would "add" itself), and what the first ``max_changed`` code
     or data nodes among them feed (lineage down) or are used by (dependencies up): an added node
     as of ``at_us``, a removed one as of just before, when it still existed."""
-    added, removed = (
-        [x for x in xs if x.get("type") != "commit"] for xs in store.changes(repo_id, before_us, at_us))
+    added, removed = changed_nodes(store, repo_id, before_us, at_us)
     edges: dict[tuple[str, str], None] = {}
     affected: dict[str, dict[str, Any]] = {}
     walks = [(n, at_us) for n in added] + [(n, before_us) for n in removed]

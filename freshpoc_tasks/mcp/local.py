@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from freshpoc_tasks.graph.local_store import STATE_FILE, LocalStore
+from freshpoc_tasks.graph.queries import changed_nodes
 from freshpoc_tasks.mcp.answers import ToolProblem, Unavailable, commit_on
 
 NEEDS_STACK = "on the stack's MCP endpoint (/freshpoc/mcp); a local graph from 'freshpoc report' has no {}"
@@ -59,13 +60,12 @@ class LocalBackend:
     def diff(self, repo: str, from_commit: str,
              to_commit: str) -> tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]:
         """The API's diff question over the local store: both commits resolved on the timeline,
-        commit nodes left out (history: each processed commit would "add" itself)."""
+        history nodes left out (``graph.queries.changed_nodes``)."""
         (ia, ua, sa), (ib, ub, sb) = self.commit(repo, from_commit), self.commit(repo, to_commit)
         if ia > ib:
             raise ToolProblem("from_commit must not be newer than to_commit")
-        added, removed = self.store.changes(repo, ua, ub)
-        return (sa, sb, [x for x in added if x.get("type") != "commit"],
-                [x for x in removed if x.get("type") != "commit"])
+        added, removed = changed_nodes(self.store, repo, ua, ub)
+        return sa, sb, added, removed
 
     def commit(self, repo: str, sha: str) -> tuple[int, int, str]:
         return commit_on(self.store, repo, sha)

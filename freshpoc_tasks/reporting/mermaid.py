@@ -66,6 +66,13 @@ def _nodes(edges: Sequence[tuple[str, str]], extra: Iterable[str] = ()) -> list[
     return list(out)
 
 
+def _best_connected(edges: Sequence[tuple[str, str]], nodes: Iterable[str], max_nodes: int) -> set[str]:
+    """The ``max_nodes`` of ``nodes`` with the most edges, then by name: the one ranking of a
+    flowchart that is cut (:func:`flowchart`, :func:`top_connected`)."""
+    degree = Counter(n for e in edges for n in e)
+    return set(sorted(nodes, key=lambda n: (-degree[n], n))[:max_nodes])
+
+
 def top_connected(edges: Iterable[tuple[str, str]], max_nodes: int = 40) -> tuple[list[tuple[str, str]], int]:
     """The edges among the ``max_nodes`` best-connected nodes (degree over all ``edges``, then
     name), in order, and how many nodes are not drawn from them (the rest, and any kept node with
@@ -75,12 +82,12 @@ def top_connected(edges: Iterable[tuple[str, str]], max_nodes: int = 40) -> tupl
     done once where the figures are stored, so a report reads a few dozen edges, not every edge
     of the repository (48,750 lineage edges at 1.1M nodes: 250 ms read and 100 ms drawn a report)."""
     edge_list = list(dict.fromkeys(edges))
-    degree = Counter(n for e in edge_list for n in e)
-    if len(degree) <= max_nodes:
+    nodes = _nodes(edge_list)
+    if len(nodes) <= max_nodes:
         return edge_list, 0
-    keep = set(sorted(degree, key=lambda n: (-degree[n], n))[:max_nodes])
+    keep = _best_connected(edge_list, nodes, max_nodes)
     drawn = [(a, b) for a, b in edge_list if a in keep and b in keep]
-    return drawn, len(degree) - len({n for e in drawn for n in e})
+    return drawn, len(nodes) - len({n for e in drawn for n in e})
 
 
 def flowchart(edges: Iterable[tuple[str, str]], *, direction: str = "LR", max_nodes: int = 40,
@@ -104,8 +111,7 @@ def flowchart(edges: Iterable[tuple[str, str]], *, direction: str = "LR", max_no
     nodes = _nodes(edge_list, extra)
     omitted = 0
     if len(nodes) > max_nodes:
-        degree = Counter(n for e in edge_list for n in e)
-        keep = set(sorted(nodes, key=lambda n: (-degree[n], n))[:max_nodes])
+        keep = _best_connected(edge_list, nodes, max_nodes)
         omitted = len(nodes) - len(keep)
         nodes = [n for n in nodes if n in keep]
         edge_list = [(a, b) for a, b in edge_list if a in keep and b in keep]
