@@ -20,6 +20,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -57,20 +58,60 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+_DOWN = ("STOPPED", "FATAL")
+
+
+def _state(stack: Stack, program: str) -> str:
+    return stack.sup.states().get(program, "?")
+
+
+def _wait_state(stack: Stack, program: str, done: tuple[str, ...], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (state := _state(stack, program)) not in done:
+        assert time.monotonic() < deadline, f"{program} is {state}, not {' or '.join(done)}"
+        time.sleep(0.2)
+    return state
+
+
 def kill_node(stack: Stack, program: str) -> int:
     """SIGKILL the program and every process under it (a machine lost, not a clean stop), and
-    keep it down: supervisord would otherwise restart it at once."""
+    keep it down.
+
+    Killed alone, the program is respawned by supervisord within milliseconds, and a ``stop``
+    sent after that reaches the newborn process, which then starts and shuts down gracefully over
+    up to its stopwaitsecs (a CI run saw a new alpha still STOPPING 8 s later, and answering
+    health). So the tree is frozen first (SIGSTOP: from outside, the node is gone at that
+    instant), supervisord is told to stop it (state STOPPING: no respawn; its SIGTERM stays
+    pending in the frozen processes and never runs), and only then is every process SIGKILLed,
+    which supervisord records as the stop it was waiting for.
+    """
     pid = int(stack.sup.ctl("pid", program).stdout.strip() or 0)
     assert pid > 0, f"{program} is not running"
-    for victim in [pid, *_descendants(pid)]:
+    tree = [pid, *_descendants(pid)]
+    for victim in tree:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
-    stack.sup.ctl("stop", program)
+            os.kill(victim, signal.SIGSTOP)
+    # supervisorctl's stop waits for the exit, which comes from us: run it beside us.
+    stopping = subprocess.Popen(
+        [str(stack.cfg.venv_bin("supervisorctl")), "-c", str(stack.sup.conf), "stop", program],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_state(stack, program, ("STOPPING", *_DOWN), timeout=30)
+    finally:
+        for victim in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        stopping.wait(timeout=60)
+    _wait_state(stack, program, _DOWN, timeout=30)
     return pid
 
 
 def restart_node(stack: Stack, service: str, program: str, timeout: float = 240) -> None:
+    """Start the program again and wait until it runs and its service answers healthy (for a
+    cluster service, every node: see stack.cluster's health checks)."""
+    _wait_state(stack, program, _DOWN, timeout=90)
     stack.sup.ctl("start", program)
+    _wait_state(stack, program, ("RUNNING",), timeout=timeout)
     svc = stack.service(service)
     deadline = time.monotonic() + timeout
     while not svc.health()[0]:
@@ -133,7 +174,7 @@ def test_celery_worker_killed_mid_task_is_retried_on_the_other(cluster, cluster_
         try:
             state = cluster_api.wait(DAG, run_id, timeout=900)
             # The killed worker stayed down the whole time: the retry ran on another one.
-            assert cluster.sup.states().get(program) == "STOPPED"
+            assert _state(cluster, program) == "STOPPED"
         finally:
             restart_node(cluster, program, program)
         tis = {t["task_id"]: t for t in cluster_api.api(
@@ -170,7 +211,7 @@ def test_kafka_broker_killed_while_publishing_loses_and_duplicates_no_event(clus
                 killed_at = time.monotonic() - started
             publisher.publish(topic, event)  # acks=all: raises if not acknowledged
         took = time.monotonic() - started
-        assert cluster.sup.states().get(program) == "STOPPED"  # all published with it down
+        assert _state(cluster, program) == "STOPPED"  # all published with it down
     finally:
         restart_node(cluster, "kafka", program)
     print(f"killed {program} (leader of {topics[0][1]}/0) after {killed_at:.1f}s; "
@@ -266,7 +307,7 @@ def test_dgraph_alpha_killed_mid_write_writes_go_on_and_graph_equals_a_clean_wri
                         if attempts >= 3:
                             raise
                         time.sleep(5)
-            assert cluster.sup.states().get(program) == "STOPPED"  # written with it down
+            assert _state(cluster, program) == "STOPPED"  # written with it down
             during = _graph_at(repo)
         finally:
             restart_node(cluster, "dgraph", program)
