@@ -189,9 +189,10 @@ class GraphStore:
         from freshpoc_tasks.graph import queries as gq
 
         rows = self.run_builder(gq.node_detail(xid, at_us)).get("n", [])
-        if not rows:
+        found = gq.refine_tree(rows[0], gq._t(at_us)) if rows else None
+        if found is None:
             return None
-        return gq.node_answer(rows[0], (f["path"] for f in rows[0].get("defined_in", []) if "path" in f))
+        return gq.node_answer(found, (f["path"] for f in found.get("defined_in", []) if "path" in f))
 
     def walk(self, question: str, xid: str, direction: str, depth: int,
              at_us: int | None = None) -> Traversal:
@@ -200,7 +201,8 @@ class GraphStore:
         forward, backward = gq.walk_edges(question, direction)
         rows = self.run_builder(gq.traverse(self.ontology(), xid, forward=forward, backward=backward,
                                             depth=depth, at_us=at_us)).get("n", [])
-        return flatten_recursion(rows[0] if rows else None)
+        root = rows[0] if rows else None
+        return flatten_recursion(root if at_us is None else gq.refine_tree(root, int(at_us)))
 
     def timeline(self, repo_id: str) -> list[tuple[int, str]]:
         from freshpoc_tasks.graph import queries as gq
@@ -276,9 +278,28 @@ class GraphStore:
                  offset: int = 0, after: str = "") -> list[dict[str, Any]]:
         from freshpoc_tasks.graph import queries as gq
 
-        rows = self.run_builder(gq.nodes_of_repo(repo_id, at_us=at_us, first=first, offset=offset,
-                                                 after=after))
-        return [_ref(x) for x in rows.get("n", [])]
+        if at_us is None:  # the current graph: the envelope is exact
+            rows = self.run_builder(gq.nodes_of_repo(repo_id, first=first, offset=offset, after=after))
+            return [_ref(x) for x in rows.get("n", [])]
+        # As of a commit, a node marked with a gap may be absent: pages are read by cursor until
+        # ``offset`` present rows are passed and ``first`` gathered.
+        out: list[dict[str, Any]] = []
+        skip, cursor = offset, after
+        while len(out) < first:
+            want = first - len(out) + skip
+            page = self.run_builder(gq.nodes_of_repo(repo_id, at_us=at_us, first=want,
+                                                     after=cursor)).get("n", [])
+            for x in page:
+                if not gq.present_at(x, int(at_us)):
+                    continue
+                if skip:
+                    skip -= 1
+                elif len(out) < first:
+                    out.append(_ref(x))
+            if len(page) < want:
+                break
+            cursor = page[-1]["xid"]
+        return out
 
     def changes(self, repo_id: str, from_us: int,
                 to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -298,6 +319,16 @@ class GraphStore:
         d = self.run_builder(gq.change_slices(repo_id, from_us, to_us, added, removed, skip_types))
         counts = {side: int(rows[0].get("count", 0)) if rows else 0
                   for side, rows in (("added", d.get("na")), ("removed", d.get("nr")))}
+        # Nodes with a gap in their history come apart with their runs: decided here, and when
+        # any changed, merged into both lists (a second read of the windows they shift).
+        gap_added, gap_removed = gq.gap_changes(d.get("g") or [], from_us, to_us)
+        if gap_added or gap_removed:
+            (wa, merge_a), (wr, merge_r) = (gq.merge_window(gap_added, *added),
+                                            gq.merge_window(gap_removed, *removed))
+            again = self.run_builder(gq.change_slices(repo_id, from_us, to_us, wa, wr, skip_types))
+            d = {"added": merge_a(again.get("added", [])), "removed": merge_r(again.get("removed", []))}
+            counts = {"added": counts["added"] + len(gap_added),
+                      "removed": counts["removed"] + len(gap_removed)}
         return [_ref(x) for x in d.get("added", [])], [_ref(x) for x in d.get("removed", [])], counts
 
 

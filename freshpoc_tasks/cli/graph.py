@@ -104,8 +104,10 @@ def _migrate(writer: object, postgres_conn: str) -> str:
     ledger = OntologyLedgerHook(postgres_conn)
     ledger.ensure_tables()
     new = ledger.record_applied(onto.version, schema_sha(schema), schema, onto.source)
+    marked = writer.mark_gaps()  # type: ignore[attr-defined]
     filled = writer.backfill_aggregates()  # type: ignore[attr-defined]
     note = f"; aggregates computed for {len(filled)} repositories' newest commits" if filled else ""
+    note += f"; {marked} nodes with a gap in their history marked" if marked else ""
     return f"ontology {onto.version} applied ({'new' if new else 'already recorded'}){note}"
 
 

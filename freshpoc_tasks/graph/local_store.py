@@ -8,12 +8,13 @@
   deleted, an edge's facets replaced), so node and edge records, validity runs, envelopes and the
   per-commit diff are exactly what the stack's Dgraph holds;
 - asking implements :class:`~freshpoc_tasks.graph.queries.GraphQuestions` with the same filters
-  as the DQL builders (envelope ``vf <= t < vt`` on nodes and edges, the walks of
-  :data:`~freshpoc_tasks.graph.queries.WALKS`, Dgraph's ``@recurse`` visiting each edge once).
+  as the Dgraph store (envelope ``vf <= t < vt`` on nodes and edges, decided by the runs for a
+  record marked with a gap, the walks of :data:`~freshpoc_tasks.graph.queries.WALKS`, Dgraph's
+  ``@recurse`` visiting each edge once).
 
 Files (JSON Lines, one record a line, sorted, so two runs over the same input are byte-equal):
-``nodes.jsonl`` (stored predicates: ``xid ntype name key path … repo vf vt vs h``),
-``edges.jsonl`` (``type src dst`` + facets ``conf … vf vt vs h``), ``aggregates.jsonl`` (the
+``nodes.jsonl`` (stored predicates: ``xid ntype name key path … repo vf vt vs vg h``),
+``edges.jsonl`` (``type src dst`` + facets ``conf … vf vt vs vg h``), ``aggregates.jsonl`` (the
 figures of each processed (repository, commit), :mod:`freshpoc_tasks.graph.aggregates`, computed
 by the same function as the Dgraph writer's) and ``state.json`` (each repository's processed
 commits). Loading 100k records takes about a second; the store is meant for
@@ -51,8 +52,8 @@ NODES_FILE = "nodes.jsonl"
 EDGES_FILE = "edges.jsonl"
 STATE_FILE = "state.json"
 AGGREGATES_FILE = "aggregates.jsonl"  # one line per (repository, commit): graph.aggregates figures
-FORMAT_VERSION = 1
-EDGE_STATE = ("vs", "h", "vf", "vt")  # facets that are validity/change state, not properties
+FORMAT_VERSION = 2  # 2: records with a gap in their history carry ``vg`` (1 is read and marked)
+EDGE_STATE = ("vs", "vg", "h", "vf", "vt")  # facets that are validity/change state, not properties
 
 
 @lru_cache(maxsize=1)
@@ -63,11 +64,15 @@ def ontology() -> GraphOntology:
 
 
 def _valid(rec: dict[str, Any] | None, t: int) -> bool:
-    """Dgraph's ``le(vf, t) AND gt(vt, t)``: a record without an envelope is never valid."""
+    """Present at ``t``: Dgraph's ``le(vf, t) AND gt(vt, t)``, and for a record marked with a gap
+    (``vg``) its runs decide, as the Dgraph store decides those; a record without an envelope is
+    never valid."""
     if rec is None:
         return False
     vf, vt = rec.get("vf"), rec.get("vt")
-    return vf is not None and vt is not None and vf <= t < vt
+    if vf is None or vt is None or not vf <= t < vt:
+        return False
+    return not rec.get("vg") or v.present(v.decode(rec.get("vs")), t)
 
 
 def _ref(rec: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +119,11 @@ class LocalGraph:
                 rec = json.loads(line)
                 etype, src, dst = rec.pop("type"), rec.pop("src"), rec.pop("dst")
                 g.out[src][(etype, dst)] = rec
+        if meta.get("format") == 1:  # written before gap marks: mark now (saved as format 2)
+            records = [*g.nodes.values(), *(f for out in g.out.values() for f in out.values())]
+            for rec in records:
+                if v.has_gap(v.decode(rec.get("vs"))):
+                    rec["vg"] = True
         if (folder / AGGREGATES_FILE).is_file():  # folders written before aggregates lack it
             with open(folder / AGGREGATES_FILE, encoding="utf-8") as fh:
                 for line in fh:
@@ -130,7 +140,7 @@ class LocalGraph:
         if not state.is_file():
             return {"format": FORMAT_VERSION, "timelines": {}, "digests": {}}
         meta = json.loads(state.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT_VERSION:
+        if meta.get("format") not in (1, FORMAT_VERSION):
             raise ValueError(f"{state}: graph format {meta.get('format')!r}, expected {FORMAT_VERSION}")
         return meta
 

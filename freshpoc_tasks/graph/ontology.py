@@ -35,12 +35,15 @@ CORE_NODE_PREDICATES: dict[str, str] = {
     "vf": "int @index(int)",
     "vt": "int @index(int)",
     "vs": "string",
+    # True on a node whose history has a gap (removed, then back): its envelope is not exact, so
+    # the as-of and diff questions read these few apart and decide them from ``vs``.
+    "vg": "bool @index(bool)",
     "h": "string",
     "xprops": "string",
 }
 
 # Facets every edge carries (never predicates: listed here so the export and queries agree).
-CORE_EDGE_FACETS: tuple[str, ...] = ("vf", "vt", "vs", "h", "conf")
+CORE_EDGE_FACETS: tuple[str, ...] = ("vf", "vt", "vs", "vg", "h", "conf")
 
 # Bookkeeping predicates of the writer's own nodes (repository timelines, applied ontologies).
 INTERNAL_PREDICATES: dict[str, str] = {
@@ -48,6 +51,7 @@ INTERNAL_PREDICATES: dict[str, str] = {
     "fp_version": "string @index(exact)",
     "fp_schema_sha": "string",
     "fp_applied_at": "string",
+    "fp_gaps_marked": "bool",  # on an applied ontology: its nodes' gap marks (vg) were checked
     # Aggregates per (repository, commit), see graph.aggregates: one summary record and its pages.
     "fp_repo": "string @index(exact)",
     "fp_commit": "string",

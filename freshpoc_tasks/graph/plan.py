@@ -247,7 +247,7 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     diff = DiffItems(repo_id=repo, commit=point[1], committed_at_us=point[0],
                      previous_commit=prev[1] if prev else None)
     changed_before: dict[str, str] = {}
-    assign, value_at, envelope, encode = v.assign, v.value_at, v.envelope, v.encode
+    assign, value_at, envelope, encode, has_gap = v.assign, v.value_at, v.envelope, v.encode, v.has_gap
     stored_nodes, stored_edges = state.nodes, state.edges
     lifecycle = onto.lifecycle
 
@@ -317,8 +317,12 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         vf, vt = envelope(new)
         rec["vf"], rec["vt"], rec["vs"] = vf, vt, encode(new)
         delete = []
+        if has_gap(new):
+            rec["vg"] = True
+        elif old and has_gap(old):
+            delete.append("vg")
         if write_props and stored is not None and node is not None:
-            delete = [f for f in node_fields(ntype, onto) if f not in rec]
+            delete += [f for f in node_fields(ntype, onto) if f not in rec]
         node_writes.append(NodeWrite(xid=xid, uid=stored.uid if stored else None, owned=owned,
                                      set=rec, delete=delete, path=path))
         if stored is None:
@@ -380,6 +384,9 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         else:
             vs = encode(new)
         facets["vf"], facets["vt"], facets["vs"] = vf, vt, vs
+        facets.pop("vg", None)  # an edge's facets are replaced whole: set only while it has a gap
+        if len(new) > 1 and has_gap(new):
+            facets["vg"] = True
         edge_writes.append(EdgeWrite(type=key[0], src=key[1], dst=key[2], facets=facets))
         if stored_e is None:
             ckey = "edges_created"

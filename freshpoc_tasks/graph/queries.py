@@ -6,7 +6,9 @@ time, types — travels as a DQL variable, so no input can change a query's shap
 
 As-of: pass ``at_us`` (a commit time in µs, see :func:`freshpoc_tasks.graph.validity.to_us`;
 ``commit_time`` finds a processed commit's). Nodes are filtered on ``vf <= t < vt`` and edges on
-the same facets. Without ``at_us`` the current graph is meant (``vt`` still open).
+the same facets: exact except for a record with a gap in its history (``vg``), which the store
+decides from its runs (``vs``, :func:`refine_tree`); the builders of an as-of question select
+them. Without ``at_us`` the current graph is meant (``vt`` still open: exact).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from freshpoc_tasks.graph import aggregates as ag
+from freshpoc_tasks.graph import validity as v
 from freshpoc_tasks.graph.ontology import CORE_NODE_PREDICATES, GraphOntology
 from freshpoc_tasks.graph.records import state_xid
 from freshpoc_tasks.graph.validity import OPEN
 
 Query = tuple[str, dict[str, Any]]
 MAX_DEPTH = 10
-NODE_FIELDS = "uid xid ntype name path vf vt vs"
+NODE_FIELDS = "uid xid ntype name path vf vt vs vg"
 
 # Edge types whose direction is "depends on" (src needs dst) and "data flows from" (lineage).
 DEPENDENCY_EDGES = ("imports", "calls", "inherits", "depends_on", "reads", "references", "uses_macro",
@@ -238,6 +241,34 @@ def lineage(onto: GraphOntology, xid: str, depth: int = 3, direction: str = "up"
     return _walk(onto, xid, LINEAGE_EDGES, depth, direction == "down", at_us)
 
 
+def present_at(rec: dict[str, Any], t_us: int, runs_key: str = "vs") -> bool:
+    """A record the envelope filter let through, decided exactly: one marked with a gap (``vg``,
+    or an edge's runs with a gap) is present only where one of its runs is."""
+    text = rec.get(runs_key)
+    if not text or (runs_key == "vs" and not rec.get("vg")):
+        return True
+    runs = v.decode(text)
+    return not v.has_gap(runs) or v.present(runs, t_us)
+
+
+def refine_tree(node: dict[str, Any] | None, t_us: int) -> dict[str, Any] | None:
+    """A DQL answer tree as of ``t_us`` with the nodes and edges absent there (a gap their
+    envelope hides) cut, with everything reached only through them. Children sit under
+    predicate keys (``p`` or ``~p``), an edge's runs in the child's ``p|vs`` facet."""
+    if node is None or not present_at(node, t_us):
+        return None
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            kept = [c for child in value if present_at(child, t_us, f"{key}|vs")
+                    and (c := refine_tree(child, t_us)) is not None]
+            if kept:
+                out[key] = kept
+        else:
+            out[key] = value
+    return out
+
+
 def flatten(tree: Any) -> set[str]:
     """All xids in a query answer (for tests and simple API listings)."""
     out: set[str] = set()
@@ -269,11 +300,14 @@ def traverse(onto: GraphOntology, xid: str, forward: Iterable[str] = (), backwar
     bw = [p for p in dict.fromkeys(backward) if p in known]
     if not fw and not bw:
         raise ValueError("none of the edge types is in the ontology")
-    hops = [f"<{p}> @facets({_valid()}) @filter({_valid()})" for p in fw]
-    hops += [f"<~{p}> @facets({_valid()}) @filter({_valid()})" for p in bw]
+    # As of a commit, each node's and edge's runs come along, for the gaps (refine_tree).
+    runs = "" if at_us is None else " @facets(vs)"
+    fields = REF_FIELDS if at_us is None else f"{REF_FIELDS} vs vg"
+    hops = [f"<{p}> @facets({_valid()}){runs} @filter({_valid()})" for p in fw]
+    hops += [f"<~{p}> @facets({_valid()}){runs} @filter({_valid()})" for p in bw]
     # @recurse counts the root as a level: d hops need depth d + 1.
     dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) "
-           f"@recurse(depth: {_depth(depth) + 1}, loop: false) {{ {REF_FIELDS} {' '.join(hops)} }} }}")
+           f"@recurse(depth: {_depth(depth) + 1}, loop: false) {{ {fields} {' '.join(hops)} }} }}")
     return dql, {"$x": xid, "$t": _t(at_us)}
 
 
@@ -303,10 +337,12 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
     "present at hi, not at lo" is a node whose envelope starts in ``(lo, hi]`` and is still open
     after ``hi``; "present at lo, not at hi" one whose envelope ends in ``(lo, hi]`` after starting
     by ``lo``. So each root is a range of the ``vf``/``vt`` int index over just that window: the
-    cost follows what changed. Not exact for a node with a gap in its history (removed, then
-    back at a later commit): its envelope stays open over the gap, so that removal is missed, in
-    both stores. ``skip_types`` (ontology type names, see :func:`history_node_types`) travel as
-    variables like every other value."""
+    cost follows what changed. That holds for nodes without a gap in their history; the ones
+    with a gap (``vg``, removed and back later: the envelope hides the removal) are left out of
+    both lists and come apart in ``g``, every marked node whose envelope meets ``[lo, hi]``,
+    with its runs, for the store to decide (:func:`gap_changes`) and merge
+    (:func:`merge_window`). ``skip_types`` (ontology type names, see
+    :func:`history_node_types`) travel as variables like every other value."""
     lo, hi = sorted((int(from_us), int(to_us)))
     forward = int(from_us) <= int(to_us)
     variables: dict[str, Any] = {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
@@ -316,11 +352,14 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
         decl += f", $s{i}: string"
         skip += f" AND NOT eq(ntype, $s{i})"
         variables[f"$s{i}"] = t
-    appeared = f"var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h){skip})"
-    ended = f"var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l){skip})"
+    exact = f"{skip} AND NOT eq(vg, true)"
+    appeared = f"var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h){exact})"
+    ended = f"var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l){exact})"
     add_src, rem_src = (appeared, ended) if forward else (ended, appeared)
     blocks = [f"a as {add_src}", f"r as {rem_src}", "na(func: uid(a)) { count(uid) }",
-              "nr(func: uid(r)) { count(uid) }"]
+              "nr(func: uid(r)) { count(uid) }",
+              f"g(func: eq(vg, true)) @filter(eq(repo, $r) AND le(vf, $h) AND gt(vt, $l){skip}) "
+              f"{{ {REF_FIELDS} vs }}"]
     for name, var, (first, offset) in (("added", "a", added), ("removed", "r", removed)):
         if first > 0:
             decl += f", $f{var}: int, $o{var}: int"
@@ -328,6 +367,52 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
             blocks.append(f"{name}(func: uid({var}), orderasc: xid, first: $f{var}, offset: $o{var}) "
                           f"{{ {REF_FIELDS} }}")
     return f"query q($r: string, $l: int, $l1: int, $h: int{decl}) {{ {' '.join(blocks)} }}", variables
+
+
+def gap_changes(rows: Iterable[dict[str, Any]], from_us: int,
+                to_us: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(added, removed) among nodes with a gap in their history, by xid, decided from their runs:
+    present at ``to_us`` and not at ``from_us``, and the reverse."""
+    added, removed = [], []
+    for row in rows:
+        runs = v.decode(row.get("vs"))
+        was, now = v.present(runs, from_us), v.present(runs, to_us)
+        if now and not was:
+            added.append(row)
+        elif was and not now:
+            removed.append(row)
+    key = lambda r: r["xid"]  # noqa: E731
+    return sorted(added, key=key), sorted(removed, key=key)
+
+
+def merge_window(extra: list[dict[str, Any]], first: int,
+                 offset: int) -> tuple[tuple[int, int], Any]:
+    """Rows ``[offset, offset + first)`` of the xid order of a paged list ``A`` merged with the
+    few rows ``extra`` (sorted by xid, none in ``A``), reading one window of ``A``.
+
+    Returns the window of ``A`` to read and a function that takes its rows and gives the merged
+    page. With ``k`` extra rows, the page starts at most ``k`` rows of ``A`` early, so ``A`` is
+    read from ``o = max(0, offset - k)``: before its row ``A[o]`` sit ``o`` rows of ``A`` and the
+    extra rows smaller than ``A[o]``, which places the rows read in the merged order."""
+    k = len(extra)
+    start = max(0, offset - k)
+    window = (offset + first - start, start) if first > 0 else (0, 0)
+
+    def merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if first <= 0:
+            return []
+        if not rows:  # A ends before ``start``: the merged list is shorter than ``offset``
+            pool, at = (list(extra), 0) if start == 0 else ([], offset)
+        elif start == 0:
+            pool, at = sorted([*rows, *extra], key=lambda r: r["xid"]), 0
+        else:
+            anchor = rows[0]["xid"]
+            before = sum(1 for e in extra if e["xid"] < anchor)
+            pool = sorted([*rows, *(e for e in extra if e["xid"] >= anchor)], key=lambda r: r["xid"])
+            at = start + before
+        return pool[offset - at: offset - at + first]
+
+    return window, merge
 
 
 def changes_page(store: GraphQuestions, repo_id: str, from_us: int, to_us: int, first: int,
@@ -352,8 +437,8 @@ def node_detail(xid: str, at_us: int | None = None) -> Query:
     """One node's identity, validity and the files it is defined in, as of ``at_us`` (the API's
     node question; :meth:`GraphQuestions.node` decodes it)."""
     dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ "
-           f"xid ntype name key path language size repo vf vt "
-           f"defined_in @facets({_valid()}) @filter({_valid()}) {{ path }} }} }}")
+           f"xid ntype name key path language size repo vf vt vs vg "
+           f"defined_in @facets({_valid()}) @facets(vs) @filter({_valid()}) {{ path vs vg }} }} }}")
     return dql, {"$x": xid, "$t": _t(at_us)}
 
 

@@ -14,13 +14,16 @@ changes nothing, which is what makes a rerun after a crash converge.
 
 DQL cannot evaluate a run list, so every entity also carries its *envelope* (``vf`` = first
 from, ``vt`` = last to or :data:`OPEN`) for ``@filter``/``@facets`` range tests. The envelope
-is exact unless an entity disappeared and came back (a gap); helpers that run through the hook
-refine with :func:`value_at` on the run list for that case.
+is exact unless an entity disappeared and came back (a *gap*: a run ends where no run starts).
+A node with a gap is marked (``vg``, indexed, :func:`has_gap`), so a question can read the few
+marked nodes apart and decide them from their runs (:func:`present`); an edge's runs ride in its
+``vs`` facet and are decided the same way where an answer is read.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -100,6 +103,17 @@ def envelope(runs: Sequence[Run]) -> tuple[int, int]:
         return OPEN, OPEN
     last = runs[-1][1]
     return runs[0][0][0], OPEN if last is None else last[0]
+
+
+def has_gap(runs: Sequence[Run]) -> bool:
+    """True when the runs leave a hole between the first start and the last end: the only case
+    where the envelope says "present" at a time the entity was absent."""
+    return any(a[1] != b[0] for a, b in itertools.pairwise(runs))
+
+
+def present(runs: Sequence[Run], t_us: int) -> bool:
+    """Present at time ``t_us`` (µs), run by run: the envelope's ``vf <= t < vt``, exact over gaps."""
+    return any(start[0] <= t_us and (end is None or t_us < end[0]) for start, end, _h in runs)
 
 
 def last_value(runs: Sequence[Run]) -> str | None:

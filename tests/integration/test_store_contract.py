@@ -5,8 +5,10 @@ commit's merged delta is written twice — by the real ``GraphWriter`` into a pr
 into the embedded :class:`~freshpoc_tasks.graph.local_store.LocalGraph` ``freshpoc report`` keeps.
 Then both stores are asked the same questions (node, dependencies and lineage both ways, the
 timeline, counts and listing as of each commit, the aggregates stored with each commit, changes
-and impact between commits) and must give equal answers. jaffle_shop gets three commits (a model
-added, one touched, a seed dropped) so the as-of and diff answers have history to disagree about.
+and impact between commits) and must give equal answers. jaffle_shop gets four commits (a model
+added, one touched, a seed dropped, the seed back) so the as-of and diff answers have history to
+disagree about, including a gap: the seed, its file and their edge are absent at the third commit
+only, which their validity envelopes do not show.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def stores(tmp_path_factory):
                 c1 = {p: t for p, t in full.items() if not p.startswith("models/marts/customers")}
                 c2 = {**full, "models/marts/orders.sql": full["models/marts/orders.sql"] + "\n-- reviewed\n"}
                 c3 = {p: t for p, t in c2.items() if p != "seeds/payment_methods.csv"}
-                trees, authors = [c1, c2, c3], [ANN, BOB, ANN]
+                trees, authors = [c1, c2, c3, c2], [ANN, BOB, ANN, BOB]
             else:
                 trees, authors = [full], [BOB]
             builder = RepoBuilder(base / f"{name}.git")
@@ -138,7 +140,8 @@ def test_same_answers(stores, example):
 
 
 def _envelope_counts(dgraph: Any, repo: str, at: int) -> dict[str, int]:
-    """The as-of count straight from Dgraph (nodes of the repository valid at ``at``)."""
+    """The as-of count straight from Dgraph's envelope filter (``vf <= at < vt``), without the
+    gap decision: what every as-of answer said before the gap marks."""
     from freshpoc_tasks.graph import queries as gq
 
     out: dict[str, int] = {}
@@ -146,6 +149,13 @@ def _envelope_counts(dgraph: Any, repo: str, at: int) -> dict[str, int]:
         for g in block.get("@groupby", []):
             out[g["ntype"]] = int(g["count"])
     return dict(sorted(out.items()))
+
+
+def _listed_counts(store: Any, repo: str, at: int) -> dict[str, int]:
+    """The as-of count from the store's as-of listing (gaps decided)."""
+    from collections import Counter
+
+    return dict(sorted(Counter(r["type"] for r in store.nodes_at(repo, at, first=100_000)).items()))
 
 
 @pytest.mark.parametrize("example", ["airflow_dags", "jaffle_shop", "pulumi_datalake", "py_inventory"])
@@ -158,7 +168,7 @@ def test_same_aggregates_and_the_as_of_meaning(stores, example):
         a, b = dgraph.aggregates(repo, sha), local.aggregates(repo, sha)
         assert a is not None and b is not None, sha
         assert a.summary_json() == b.summary_json(), sha
-        assert a.counts_by_type == _envelope_counts(dgraph, repo, us), sha
+        assert a.counts_by_type == _listed_counts(dgraph, repo, us) == _listed_counts(local, repo, us), sha
         assert a.files == a.counts_by_type.get("file", 0) > 0
     assert dgraph.aggregates(repo).summary_json() == local.aggregates(repo).summary_json()
     for name in ("hotspots", "coupling"):
@@ -174,7 +184,7 @@ def test_the_history_questions_have_something_to_compare(stores):
 
     dgraph, local, repos = stores
     repo = repos["jaffle_shop"]
-    (t1, _), (t2, _), (t3, _) = local.timeline(repo)
+    (t1, _), (t2, _), (t3, _), _t4 = local.timeline(repo)
     customers = f"dbt.model:{repo}:jaffle_shop.customers"
     assert local.node(customers, t1) is None and local.node(customers, t2)["files"] == [
         "models/marts/customers.sql"]
@@ -186,3 +196,66 @@ def test_the_history_questions_have_something_to_compare(stores):
     removed, _ = local.changes(repo, t3, t2)  # "added" going back = what t3 removed
     assert any(n["type"] == "dbt.seed" for n in removed)
     assert impact(dgraph, repo, t2, t3) == impact(local, repo, t2, t3)
+
+
+def test_a_gap_in_history_is_absent_in_every_answer_of_both_stores(stores):
+    """payment_methods is dropped at the third jaffle_shop commit and back at the fourth: its
+    envelope spans all four, so before the gap marks both stores listed it at the third commit,
+    found no removal between the second and third, and answered its node there."""
+    from freshpoc_tasks.graph.queries import changed_nodes, changes_page
+
+    dgraph, local, repos = stores
+    repo = repos["jaffle_shop"]
+    (_t1, _), (t2, _), (t3, _), (t4, _) = local.timeline(repo)
+    seed = f"dbt.seed:{repo}:jaffle_shop.payment_methods"
+    seed_file = f"file:{repo}:seeds/payment_methods.csv"
+    gapped = {seed, seed_file}
+    for store in (dgraph, local):
+        listed = {t: {r["xid"] for r in store.nodes_at(repo, t, first=100_000)} for t in (t2, t3, t4)}
+        assert gapped <= listed[t2] and gapped <= listed[t4] and not gapped & listed[t3]
+        # A page by cursor across the hole: the rows after the gap nodes' xids, none of them.
+        after = min(gapped)
+        page = store.nodes_at(repo, t3, first=3, after=after[:-1])
+        assert len(page) == 3 and not gapped & {r["xid"] for r in page}
+        assert store.node(seed, t3) is None and store.node(seed, t2)["files"] == ["seeds/payment_methods.csv"]
+        assert store.node(seed, t4)["files"] == ["seeds/payment_methods.csv"]
+        assert store.walk("defines", seed_file, "down", 1, t3).root is None
+        assert seed in {n["xid"] for n in store.walk("defines", seed_file, "down", 1, t4).nodes}
+        _, removed = store.changes(repo, t2, t3)
+        added, _ = store.changes(repo, t3, t4)
+        assert gapped <= {r["xid"] for r in removed} and gapped <= {r["xid"] for r in added}
+        assert changed_nodes(store, repo, t2, t4) == ([], [])  # the same state at both ends
+        rows, counts = changes_page(store, repo, t3, t4, 100, 0)
+        assert gapped <= {r["xid"] for r in rows if r["change"] == "added"}, counts
+    # What the envelope alone says at t3 (the defect the marks fix) differs from the answer.
+    assert _envelope_counts(dgraph, repo, t3) != _listed_counts(dgraph, repo, t3)
+
+
+def test_migrate_marks_the_gaps_of_a_graph_written_before_the_marks(stores):
+    """A graph written before ontology 0.5.0 has gaps without ``vg``: the migration's
+    ``mark_gaps`` finds them from the stored runs, once per applied ontology. Runs last in this
+    module: it takes the marks away and must leave them as the writer wrote them."""
+    from freshpoc_tasks.graph.records import ontology_xid
+    from freshpoc_tasks.graph.writer import GraphWriter
+
+    dgraph, _local, repos = stores
+    hook = dgraph.runner
+    writer = GraphWriter(hook)
+    repo = repos["jaffle_shop"]
+    t3 = dgraph.timeline(repo)[2][0]
+    marked = hook.query("{ m(func: eq(vg, true)) { uid xid } }")["m"]
+    assert {m["xid"] for m in marked} >= {f"dbt.seed:{repo}:jaffle_shop.payment_methods"}
+    onto_uid = hook.query("query q($x: string) { o(func: eq(xid, $x)) { uid } }",
+                          {"$x": ontology_xid(writer.onto.version)})["o"][0]["uid"]
+    assert writer.mark_gaps() == 0  # the writer marked them as it wrote: nothing left to mark
+    hook.mutate(del_json=[{"uid": m["uid"], "vg": None} for m in marked]
+                + [{"uid": onto_uid, "fp_gaps_marked": None}])
+    assert hook.query("{ m(func: eq(vg, true)) { uid } }").get("m", []) == []
+    before = _listed_counts(dgraph, repo, t3)
+    assert before == _envelope_counts(dgraph, repo, t3)  # unmarked: the envelope's answer again
+    assert writer.mark_gaps() == len(marked)
+    assert sorted(m["xid"] for m in hook.query("{ m(func: eq(vg, true)) { uid xid } }")["m"]) == sorted(
+        m["xid"] for m in marked)
+    assert writer.mark_gaps() == 0
+    third = dgraph.aggregates(repo, dgraph.timeline(repo)[2][1])
+    assert _listed_counts(dgraph, repo, t3) == third.counts_by_type

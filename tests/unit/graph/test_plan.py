@@ -28,7 +28,7 @@ def _store(state: RepoState, plan) -> RepoState:
         facets = dict(e.facets)
         runs = v.decode(facets.pop("vs"))
         h = facets.pop("h", None)
-        facets.pop("vf"), facets.pop("vt")
+        facets.pop("vf"), facets.pop("vt"), facets.pop("vg", None)
         state.edges[(e.type, e.src, e.dst)] = StoredEdge(e.type, e.src, e.dst, "0x1", runs, h, facets)
     state.timeline = plan.timeline
     return state
@@ -137,3 +137,30 @@ def test_manifest_buckets_group_a_file_and_read_back():
     file_id = f"file:{R}:pkg1/mod1.py"
     assert manifest_bucket(fn, items.paths, lambda t: False) == manifest_bucket(file_id, items.paths,
                                                                                 lambda t: False)
+
+
+def test_a_node_and_an_edge_back_after_a_gap_are_marked_and_unmarked_when_it_fills():
+    """vg marks exactly the records whose runs have a hole (the as-of and diff questions read
+    those apart); a backfill that fills the hole deletes the mark."""
+    a, b = _n("a"), _n("b")
+    both = [a, b], [Edge(type="calls", src=a.id, dst=b.id)]
+
+    def delta(commit, nodes, edges=()):
+        return GraphDelta(repo_id=R, commit=commit, ontology_version="0.5.0", nodes=nodes, edges=list(edges))
+
+    state = RepoState(R)
+    for point, d in (((10, "c1"), delta("c1", *both)), ((30, "c3"), delta("c3", [a]))):
+        state = _store(state, plan_write(d, point, state, ONTO))
+    back = plan_write(delta("c4", *both), (40, "c4"), state, ONTO)
+    node = next(w for w in back.nodes if w.xid == b.id)
+    edge = next(e for e in back.edges if e.src == a.id)
+    assert node.set.get("vg") is True and edge.facets.get("vg") is True
+    assert not any(w.set.get("vg") for w in back.nodes if w.xid != b.id)  # a had no hole
+    assert [n.id for n in back.diff.nodes_added] == [b.id]
+    state = _store(state, back)
+    # Commit c3 processed again with b in it (a backfill's correction): the hole is gone.
+    filled = plan_write(delta("c3", *both), (30, "c3"), state, ONTO)
+    node = next(w for w in filled.nodes if w.xid == b.id)
+    edge = next(e for e in filled.edges if e.src == a.id)
+    assert "vg" in node.delete and "vg" not in node.set and "vg" not in edge.facets
+    assert v.decode(node.set["vs"]) == [((10, "c1"), None, v.decode(node.set["vs"])[0][2])]

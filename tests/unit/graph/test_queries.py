@@ -17,9 +17,12 @@ def test_traverse_mixes_directions_and_keeps_ids_as_variables():
                                       backward=["materializes_as"], depth=3, at_us=7)
     assert EVIL not in dql and variables == {"$x": EVIL, "$t": 7}
     assert "@recurse(depth: 4, loop: false)" in dql
-    assert "<derives_from> @facets(le(vf, $t) AND gt(vt, $t)) @filter(le(vf, $t) AND gt(vt, $t))" in dql
+    # As of a commit, the runs of every node and edge come along for the gaps (refine_tree).
+    assert ("<derives_from> @facets(le(vf, $t) AND gt(vt, $t)) @facets(vs) "
+            "@filter(le(vf, $t) AND gt(vt, $t))") in dql and "{ uid xid ntype name vs vg " in dql
     assert "<~materializes_as> @facets(" in dql and "nope" not in dql
-    assert queries.traverse(ONTO, "x", forward=["calls"])[1]["$t"] == OPEN - 1
+    now, variables = queries.traverse(ONTO, "x", forward=["calls"])
+    assert variables["$t"] == OPEN - 1 and "vs" not in now  # now: the envelope is exact
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -35,8 +38,12 @@ def test_change_slices_read_only_the_window():
     dql, variables = queries.change_slices(EVIL, 10, 20, (5, 0), (5, 0))
     assert EVIL not in dql and {k: variables[k] for k in ("$r", "$l", "$l1", "$h")} == {
         "$r": EVIL, "$l": 10, "$l1": 11, "$h": 20}
-    assert "a as var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h))" in dql
-    assert "r as var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l))" in dql
+    # The lists are exact for nodes without a gap; marked ones (vg) come apart with their runs.
+    assert ("a as var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h) "
+            "AND NOT eq(vg, true))") in dql
+    assert ("r as var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l) "
+            "AND NOT eq(vg, true))") in dql
+    assert "g(func: eq(vg, true)) @filter(eq(repo, $r) AND le(vf, $h) AND gt(vt, $l))" in dql
     # Every ordered block has its first: Dgraph gives at most 1,000 rows of one without it.
     assert "orderasc: xid, first: $fa" in dql and "orderasc: xid, first: $fr" in dql
     assert dql.count("orderasc") == 2
@@ -94,3 +101,59 @@ def test_change_slices_send_every_value_as_a_variable_and_read_only_asked_window
     back, _ = queries.change_slices("r", 20, 10, (1, 0), (1, 0))
     # Backwards, "added" is what ended in the window: the vt range roots the a block.
     assert "a as var(func: between(vt, $l1, $h))" in back and "r as var(func: between(vf, $l1, $h))" in back
+
+
+def _gap_row(xid, *runs):
+    from freshpoc_tasks.graph import validity as v
+
+    return {"xid": xid, "ntype": "file", "name": xid, "vg": True,
+            "vs": v.encode([((a, "x"), None if b is None else (b, "y"), "h") for a, b in runs])}
+
+
+def test_gap_changes_decide_from_the_runs_both_ways():
+    rows = [_gap_row("b", (10, 20), (30, None)), _gap_row("a", (10, 20), (30, 40)),
+            _gap_row("c", (5, 15), (25, None))]
+    # 15 -> 35: a and b present at both (no change); c's first run ends at 15, its second
+    # starts at 25: absent at 15, present at 35.
+    assert queries.gap_changes(rows, 15, 35) == ([rows[2]], [])
+    added, removed = queries.gap_changes(rows, 12, 22)  # all three in a hole at 22
+    assert added == [] and [r["xid"] for r in removed] == ["a", "b", "c"]
+    added, removed = queries.gap_changes(rows, 22, 12)
+    assert [r["xid"] for r in added] == ["a", "b", "c"] and removed == []
+    assert queries.gap_changes(rows, 35, 45) == ([], [rows[1]])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_merge_window_equals_merging_whole_lists(seed):
+    """One window of a paged list merged with a few rows equals slicing the merged whole list."""
+    import random
+
+    rnd = random.Random(seed)
+    names = rnd.sample([f"x{i:03d}" for i in range(200)], rnd.randint(0, 60))
+    cut = rnd.randint(0, len(names))
+    paged = sorted(({"xid": x} for x in names[:cut]), key=lambda r: r["xid"])
+    extra = sorted(({"xid": x} for x in names[cut:]), key=lambda r: r["xid"])
+    whole = sorted([*paged, *extra], key=lambda r: r["xid"])
+    for first, offset in ((5, 0), (3, rnd.randint(0, 70)), (50, rnd.randint(0, 10)), (0, 4), (1, len(whole))):
+        (want, start), merge = queries.merge_window(extra, first, offset)
+        read = paged[start:start + want] if want > 0 else []
+        assert merge(read) == whole[offset:offset + first], (first, offset, len(paged), len(extra))
+
+
+def test_refine_tree_cuts_what_a_gap_hides_and_what_is_reached_through_it():
+    from freshpoc_tasks.graph import validity as v
+
+    one = v.encode([((10, "x"), None, "h")])
+    holed = v.encode([((10, "x"), (20, "y"), "h"), ((30, "z"), None, "h")])
+    tree = {"xid": "root", "vs": one,
+            "calls": [{"xid": "gone", "vs": holed, "vg": True, "calls|vs": one,
+                       "calls": [{"xid": "behind", "vs": one, "calls|vs": one}]},
+                      {"xid": "kept", "vs": one, "calls|vs": one},
+                      {"xid": "edge-gone", "vs": one, "calls|vs": holed}],
+            "~reads": [{"xid": "back", "vs": one, "~reads|vs": one}]}
+    at25 = queries.refine_tree(tree, 25)
+    assert queries.flatten(at25) == {"root", "kept", "back"}
+    assert queries.flatten(queries.refine_tree(tree, 35)) == queries.flatten(tree)
+    assert queries.refine_tree({"xid": "n", "vs": holed, "vg": True}, 25) is None
+    # Unmarked node runs are not decoded (no gap by the writer's mark): the envelope is exact.
+    assert queries.refine_tree({"xid": "n", "vs": holed}, 25) == {"xid": "n", "vs": holed}

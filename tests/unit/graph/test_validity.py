@@ -82,3 +82,17 @@ def test_encode_is_byte_equal_to_the_json_encoder():
 def test_assign_to_nothing_is_one_run_or_none():
     assert v.assign([], P1, P2, "h") == [(P1, P2, "h")]
     assert v.assign([], P1, None, None) == []
+
+
+def test_a_gap_is_a_hole_between_runs_and_present_reads_it():
+    gap = [(P1, P2, "h"), (P3, None, "h")]
+    touching = [(P1, P2, "h"), (P2, None, "k")]
+    assert v.has_gap(gap) and not v.has_gap(touching)
+    assert not v.has_gap([]) and not v.has_gap([(P1, None, "h")])
+    # The envelope (10, OPEN) says present at 25; the runs say absent.
+    assert v.envelope(gap) == (10, v.OPEN)
+    assert [v.present(gap, t) for t in (9, 10, 19, 20, 25, 30, 99)] == [False, True, True, False,
+                                                                          False, True, True]
+    assert all(v.present(touching, t) for t in (10, 20, 25, 99)) and not v.present(touching, 9)
+    closed = [(P1, P2, "h"), (P3, P4, "h")]
+    assert v.present(closed, 35) and not v.present(closed, 40)
