@@ -325,7 +325,8 @@ class GraphStore:
         if gap_added or gap_removed:
             (wa, merge_a), (wr, merge_r) = (gq.merge_window(gap_added, *added),
                                             gq.merge_window(gap_removed, *removed))
-            again = self.run_builder(gq.change_slices(repo_id, from_us, to_us, wa, wr, skip_types))
+            again = self.run_builder(gq.change_slices(repo_id, from_us, to_us, wa, wr, skip_types,
+                                                      gaps=False))
             d = {"added": merge_a(again.get("added", [])), "removed": merge_r(again.get("removed", []))}
             counts = {"added": counts["added"] + len(gap_added),
                       "removed": counts["removed"] + len(gap_removed)}

@@ -13,7 +13,7 @@
   ``@recurse`` visiting each edge once).
 
 Files (JSON Lines, one record a line, sorted, so two runs over the same input are byte-equal):
-``nodes.jsonl`` (stored predicates: ``xid ntype name key path … repo vf vt vs vg h``),
+``nodes.jsonl`` (stored predicates: ``xid ntype name key path … repo vf vt vs vg vb h``),
 ``edges.jsonl`` (``type src dst`` + facets ``conf … vf vt vs vg h``), ``aggregates.jsonl`` (the
 figures of each processed (repository, commit), :mod:`freshpoc_tasks.graph.aggregates`, computed
 by the same function as the Dgraph writer's) and ``state.json`` (each repository's processed
@@ -120,10 +120,13 @@ class LocalGraph:
                 etype, src, dst = rec.pop("type"), rec.pop("src"), rec.pop("dst")
                 g.out[src][(etype, dst)] = rec
         if meta.get("format") == 1:  # written before gap marks: mark now (saved as format 2)
-            records = [*g.nodes.values(), *(f for out in g.out.values() for f in out.values())]
-            for rec in records:
-                if v.has_gap(v.decode(rec.get("vs"))):
-                    rec["vg"] = True
+            for rec in g.nodes.values():
+                runs = v.decode(rec.get("vs"))
+                if v.has_gap(runs):
+                    rec["vg"], rec["vb"] = True, v.boundaries(runs)
+            for facets in (f for out in g.out.values() for f in out.values()):
+                if v.has_gap(v.decode(facets.get("vs"))):
+                    facets["vg"] = True
         if (folder / AGGREGATES_FILE).is_file():  # folders written before aggregates lack it
             with open(folder / AGGREGATES_FILE, encoding="utf-8") as fh:
                 for line in fh:
@@ -237,10 +240,10 @@ class LocalGraph:
         plan = plan_write(delta, (v.to_us(committed_at), delta.commit), state, onto)
         for w in plan.nodes:
             rec = self.nodes.setdefault(w.xid, {})
+            for f in w.delete:  # as Dgraph applies a write: deletions first, then sets
+                rec.pop(f, None)
             rec.update(w.set)
             rec.pop("dgraph.type", None)  # Dgraph's own predicate: never stored here
-            for f in w.delete:
-                rec.pop(f, None)
         for e in plan.edges:
             self.out[e.src][(e.type, e.dst)] = dict(e.facets)  # Dgraph replaces an edge's facets
         self.timelines[repo] = list(plan.timeline)

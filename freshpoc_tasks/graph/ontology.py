@@ -38,6 +38,9 @@ CORE_NODE_PREDICATES: dict[str, str] = {
     # True on a node whose history has a gap (removed, then back): its envelope is not exact, so
     # the as-of and diff questions read these few apart and decide them from ``vs``.
     "vg": "bool @index(bool)",
+    # On those nodes only: the times their runs start or end, so a diff reads the marked nodes
+    # that changed in its window (a range of this index), not every marked node of the repository.
+    "vb": "[int] @index(int)",
     "h": "string",
     "xprops": "string",
 }

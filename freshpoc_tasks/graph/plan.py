@@ -318,9 +318,11 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         rec["vf"], rec["vt"], rec["vs"] = vf, vt, encode(new)
         delete = []
         if has_gap(new):
-            rec["vg"] = True
+            rec["vg"], rec["vb"] = True, v.boundaries(new)
+            if old and has_gap(old):
+                delete.append("vb")  # a list predicate: a set adds values, so replace it whole
         elif old and has_gap(old):
-            delete.append("vg")
+            delete += ["vg", "vb"]
         if write_props and stored is not None and node is not None:
             delete += [f for f in node_fields(ntype, onto) if f not in rec]
         node_writes.append(NodeWrite(xid=xid, uid=stored.uid if stored else None, owned=owned,

@@ -327,7 +327,7 @@ def changed_nodes(store: GraphQuestions, repo_id: str, from_us: int,
 
 
 def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int],
-                  removed: tuple[int, int], skip_types: Iterable[str] = ()) -> Query:
+                  removed: tuple[int, int], skip_types: Iterable[str] = (), gaps: bool = True) -> Query:
     """The repository's nodes present at ``to_us`` but not ``from_us`` (``added``) and the reverse
     (``removed``), as counts (``na``, ``nr``) and windows: ``added``/``removed`` are ``(first,
     offset)`` of each list by xid (``first`` 0: that list is not read). Dgraph gives at most 1,000
@@ -339,9 +339,10 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
     by ``lo``. So each root is a range of the ``vf``/``vt`` int index over just that window: the
     cost follows what changed. That holds for nodes without a gap in their history; the ones
     with a gap (``vg``, removed and back later: the envelope hides the removal) are left out of
-    both lists and come apart in ``g``, every marked node whose envelope meets ``[lo, hi]``,
-    with its runs, for the store to decide (:func:`gap_changes`) and merge
-    (:func:`merge_window`). ``skip_types`` (ontology type names, see
+    both lists and come apart in ``g``, the marked nodes with a run boundary (``vb``) in
+    ``(lo, hi]`` — a node present at one time and not the other has one there — with their
+    runs, for the store to decide (:func:`gap_changes`) and merge
+    (:func:`merge_window`; ``gaps=False`` leaves ``g`` out). ``skip_types`` (ontology type names, see
     :func:`history_node_types`) travel as variables like every other value."""
     lo, hi = sorted((int(from_us), int(to_us)))
     forward = int(from_us) <= int(to_us)
@@ -357,9 +358,9 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
     ended = f"var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l){exact})"
     add_src, rem_src = (appeared, ended) if forward else (ended, appeared)
     blocks = [f"a as {add_src}", f"r as {rem_src}", "na(func: uid(a)) { count(uid) }",
-              "nr(func: uid(r)) { count(uid) }",
-              f"g(func: eq(vg, true)) @filter(eq(repo, $r) AND le(vf, $h) AND gt(vt, $l){skip}) "
-              f"{{ {REF_FIELDS} vs }}"]
+              "nr(func: uid(r)) { count(uid) }"]
+    if gaps:  # the second read of a merged page has them already
+        blocks.append(f"g(func: between(vb, $l1, $h)) @filter(eq(repo, $r){skip}) {{ {REF_FIELDS} vs }}")
     for name, var, (first, offset) in (("added", "a", added), ("removed", "r", removed)):
         if first > 0:
             decl += f", $f{var}: int, $o{var}: int"

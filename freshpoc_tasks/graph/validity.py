@@ -111,6 +111,12 @@ def has_gap(runs: Sequence[Run]) -> bool:
     return any(a[1] != b[0] for a, b in itertools.pairwise(runs))
 
 
+def boundaries(runs: Sequence[Run]) -> list[int]:
+    """The times (µs) where a run starts or ends: presence changes only there, so a node that
+    changed between two times has one of them in between (what the diff's gap root ranges over)."""
+    return sorted({p[0] for start, end, _h in runs for p in (start, end) if p is not None})
+
+
 def present(runs: Sequence[Run], t_us: int) -> bool:
     """Present at time ``t_us`` (µs), run by run: the envelope's ``vf <= t < vt``, exact over gaps."""
     return any(start[0] <= t_us and (end is None or t_us < end[0]) for start, end, _h in runs)

@@ -248,14 +248,16 @@ def test_migrate_marks_the_gaps_of_a_graph_written_before_the_marks(stores):
     onto_uid = hook.query("query q($x: string) { o(func: eq(xid, $x)) { uid } }",
                           {"$x": ontology_xid(writer.onto.version)})["o"][0]["uid"]
     assert writer.mark_gaps() == 0  # the writer marked them as it wrote: nothing left to mark
-    hook.mutate(del_json=[{"uid": m["uid"], "vg": None} for m in marked]
+    hook.mutate(del_json=[{"uid": m["uid"], "vg": None, "vb": None} for m in marked]
                 + [{"uid": onto_uid, "fp_gaps_marked": None}])
     assert hook.query("{ m(func: eq(vg, true)) { uid } }").get("m", []) == []
+    assert hook.query("{ m(func: has(vb)) { uid } }").get("m", []) == []
     before = _listed_counts(dgraph, repo, t3)
     assert before == _envelope_counts(dgraph, repo, t3)  # unmarked: the envelope's answer again
     assert writer.mark_gaps() == len(marked)
     assert sorted(m["xid"] for m in hook.query("{ m(func: eq(vg, true)) { uid xid } }")["m"]) == sorted(
         m["xid"] for m in marked)
     assert writer.mark_gaps() == 0
+    assert all(len(m["vb"]) >= 3 for m in hook.query("{ m(func: has(vb)) { vb } }")["m"])
     third = dgraph.aggregates(repo, dgraph.timeline(repo)[2][1])
     assert _listed_counts(dgraph, repo, t3) == third.counts_by_type

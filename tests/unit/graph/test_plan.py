@@ -155,6 +155,7 @@ def test_a_node_and_an_edge_back_after_a_gap_are_marked_and_unmarked_when_it_fil
     node = next(w for w in back.nodes if w.xid == b.id)
     edge = next(e for e in back.edges if e.src == a.id)
     assert node.set.get("vg") is True and edge.facets.get("vg") is True
+    assert node.set["vb"] == [10, 30, 40] and "vb" not in node.delete  # c1 starts, c3 ends, c4 starts
     assert not any(w.set.get("vg") for w in back.nodes if w.xid != b.id)  # a had no hole
     assert [n.id for n in back.diff.nodes_added] == [b.id]
     state = _store(state, back)
@@ -162,5 +163,5 @@ def test_a_node_and_an_edge_back_after_a_gap_are_marked_and_unmarked_when_it_fil
     filled = plan_write(delta("c3", *both), (30, "c3"), state, ONTO)
     node = next(w for w in filled.nodes if w.xid == b.id)
     edge = next(e for e in filled.edges if e.src == a.id)
-    assert "vg" in node.delete and "vg" not in node.set and "vg" not in edge.facets
+    assert {"vg", "vb"} <= set(node.delete) and not {"vg", "vb"} & set(node.set) and "vg" not in edge.facets
     assert v.decode(node.set["vs"]) == [((10, "c1"), None, v.decode(node.set["vs"])[0][2])]

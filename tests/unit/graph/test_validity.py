@@ -94,5 +94,6 @@ def test_a_gap_is_a_hole_between_runs_and_present_reads_it():
     assert [v.present(gap, t) for t in (9, 10, 19, 20, 25, 30, 99)] == [False, True, True, False,
                                                                           False, True, True]
     assert all(v.present(touching, t) for t in (10, 20, 25, 99)) and not v.present(touching, 9)
+    assert v.boundaries(gap) == [10, 20, 30] and v.boundaries([]) == []
     closed = [(P1, P2, "h"), (P3, P4, "h")]
     assert v.present(closed, 35) and not v.present(closed, 40)
