@@ -64,15 +64,17 @@ def ontology() -> GraphOntology:
 
 
 def _valid(rec: dict[str, Any] | None, t: int) -> bool:
-    """Present at ``t``: Dgraph's ``le(vf, t) AND gt(vt, t)``, and for a record marked with a gap
-    (``vg``) its runs decide, as the Dgraph store decides those; a record without an envelope is
-    never valid."""
+    """Present at ``t``: Dgraph's ``le(vf, t) AND gt(vt, t)``, and for a record with a hole
+    (``vhf``, or ``vg`` for more than one) its runs decide, as the Dgraph store decides those; a
+    record without an envelope is never valid."""
     if rec is None:
         return False
     vf, vt = rec.get("vf"), rec.get("vt")
     if vf is None or vt is None or not vf <= t < vt:
         return False
-    return not rec.get("vg") or v.present(v.decode(rec.get("vs")), t)
+    if rec.get("vhf") is None and not rec.get("vg"):
+        return True
+    return v.present(v.decode(rec.get("vs")), t)
 
 
 def _ref(rec: dict[str, Any]) -> dict[str, Any]:
@@ -121,9 +123,7 @@ class LocalGraph:
                 g.out[src][(etype, dst)] = rec
         if meta.get("format") == 1:  # written before gap marks: mark now (saved as format 2)
             for rec in g.nodes.values():
-                runs = v.decode(rec.get("vs"))
-                if v.has_gap(runs):
-                    rec["vg"], rec["vb"] = True, v.boundaries(runs)
+                rec.update(v.hole_marks(v.decode(rec.get("vs"))))
             for facets in (f for out in g.out.values() for f in out.values()):
                 if v.has_gap(v.decode(facets.get("vs"))):
                     facets["vg"] = True

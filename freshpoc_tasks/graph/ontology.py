@@ -35,11 +35,14 @@ CORE_NODE_PREDICATES: dict[str, str] = {
     "vf": "int @index(int)",
     "vt": "int @index(int)",
     "vs": "string",
-    # True on a node whose history has a gap (removed, then back): its envelope is not exact, so
-    # the as-of and diff questions read these few apart and decide them from ``vs``.
+    # A node removed once and back later: its one hole [vhf, vht) in µs, which queries test
+    # beside the envelope (graph.queries._present), so as-of and diff stay exact in DQL.
+    "vhf": "int @index(int)",
+    "vht": "int @index(int)",
+    # True on a node with more than one hole (rare): the questions read these apart and decide
+    # them from ``vs``; ``vb`` holds their run boundaries, so a diff reads only those that
+    # changed in its window (a range of this index).
     "vg": "bool @index(bool)",
-    # On those nodes only: the times their runs start or end, so a diff reads the marked nodes
-    # that changed in its window (a range of this index), not every marked node of the repository.
     "vb": "[int] @index(int)",
     "h": "string",
     "xprops": "string",
@@ -54,7 +57,7 @@ INTERNAL_PREDICATES: dict[str, str] = {
     "fp_version": "string @index(exact)",
     "fp_schema_sha": "string",
     "fp_applied_at": "string",
-    "fp_gaps_marked": "bool",  # on an applied ontology: its nodes' gap marks (vg) were checked
+    "fp_gaps_marked": "bool",  # on an applied ontology: its nodes' holes (vhf/vht, vg/vb) were set
     # Aggregates per (repository, commit), see graph.aggregates: one summary record and its pages.
     "fp_repo": "string @index(exact)",
     "fp_commit": "string",

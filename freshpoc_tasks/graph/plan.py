@@ -247,7 +247,8 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
     diff = DiffItems(repo_id=repo, commit=point[1], committed_at_us=point[0],
                      previous_commit=prev[1] if prev else None)
     changed_before: dict[str, str] = {}
-    assign, value_at, envelope, encode, has_gap = v.assign, v.value_at, v.envelope, v.encode, v.has_gap
+    assign, value_at, envelope, encode = v.assign, v.value_at, v.envelope, v.encode
+    has_gap, holes = v.has_gap, v.holes
     stored_nodes, stored_edges = state.nodes, state.edges
     lifecycle = onto.lifecycle
 
@@ -317,11 +318,16 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         vf, vt = envelope(new)
         rec["vf"], rec["vt"], rec["vs"] = vf, vt, encode(new)
         delete = []
-        if has_gap(new):
+        gaps, old_gaps = holes(new), (holes(old) if old else [])
+        if len(gaps) == 1:  # removed once and back: DQL tests the hole as it tests the envelope
+            rec["vhf"], rec["vht"] = gaps[0]
+        elif len(old_gaps) == 1:
+            delete += ["vhf", "vht"]
+        if len(gaps) > 1:  # more holes: marked, decided from the runs
             rec["vg"], rec["vb"] = True, v.boundaries(new)
-            if old and has_gap(old):
+            if len(old_gaps) > 1:
                 delete.append("vb")  # a list predicate: a set adds values, so replace it whole
-        elif old and has_gap(old):
+        elif len(old_gaps) > 1:
             delete += ["vg", "vb"]
         if write_props and stored is not None and node is not None:
             delete += [f for f in node_fields(ntype, onto) if f not in rec]

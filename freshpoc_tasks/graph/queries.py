@@ -38,7 +38,20 @@ def _t(at_us: int | None) -> int:
 
 
 def _valid(var: str = "$t") -> str:
+    """The envelope test (nodes and edge facets): exact for a record without a gap in its history."""
     return f"le(vf, {var}) AND gt(vt, {var})"
+
+
+def _hole(var: str = "$t") -> str:
+    """Inside the one hole of a node removed once and back later (``vhf``/``vht``)."""
+    return f"le(vhf, {var}) AND gt(vht, {var})"
+
+
+def _present(at_us: int | None, var: str = "$t") -> str:
+    """A node present at ``var``: its envelope, outside its hole if it has one (exact in DQL for
+    every node with at most one hole; nodes with more are marked ``vg`` and decided from their
+    runs, :func:`refine_tree`). Now (``at_us`` None) no hole is open: the envelope alone."""
+    return _valid(var) if at_us is None else f"{_valid(var)} AND NOT ({_hole(var)})"
 
 
 def _edges(onto: GraphOntology, names: Iterable[str]) -> list[str]:
@@ -62,7 +75,8 @@ def node_by_xid(xid: str, at_us: int | None = None, onto: GraphOntology | None =
 
         onto = load_graph_ontology()
     preds = " ".join(f"<{p}>" for p in sorted(set(CORE_NODE_PREDICATES) | set(onto.field_predicates)))
-    dql = f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ uid {preds} }} }}"
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_present(at_us)}) "
+           f"{{ uid {preds} }} }}")
     return dql, {"$x": xid, "$t": _t(at_us)}
 
 
@@ -170,11 +184,11 @@ def point_at(timeline: list[tuple[int, str]], at_us: int | None) -> tuple[int, s
 def counts_by_type(repo_id: str | None = None, at_us: int | None = None) -> Query:
     """Node counts per type; the API groups them (``@groupby`` needs a uid list, so one query)."""
     if repo_id is None:
-        dql = (f"query q($t: int) {{ c(func: has(ntype)) @filter({_valid()}) @groupby(ntype) "
+        dql = (f"query q($t: int) {{ c(func: has(ntype)) @filter({_present(at_us)}) @groupby(ntype) "
                f"{{ count(uid) }} }}")
         return dql, {"$t": _t(at_us)}
-    dql = (f"query q($r: string, $t: int) {{ c(func: eq(repo, $r)) @filter({_valid()}) @groupby(ntype) "
-           f"{{ count(uid) }} }}")
+    dql = (f"query q($r: string, $t: int) {{ c(func: eq(repo, $r)) @filter({_present(at_us)}) "
+           f"@groupby(ntype) {{ count(uid) }} }}")
     return dql, {"$r": repo_id, "$t": _t(at_us)}
 
 
@@ -192,7 +206,7 @@ def nodes_of_repo(repo_id: str, node_type: str | None = None, at_us: int | None 
         variables["$ty"] = node_type
     dql = (f"query q($r: string, $t: int, $first: int, $offset: int{type_decl}) {{ "
            f"n(func: eq(repo, $r), orderasc: xid, first: $first, offset: $offset) "
-           f"@filter({_valid()}{type_filter}) {{ {NODE_FIELDS} }} }}")
+           f"@filter({_present(at_us)}{type_filter}) {{ {NODE_FIELDS} }} }}")
     return dql, variables
 
 
@@ -200,9 +214,9 @@ def neighbourhood(onto: GraphOntology, xid: str, at_us: int | None = None) -> Qu
     """A node with its valid out- and in-edges (one hop) as of ``at_us``."""
     parts = []
     for e in sorted(onto.base.edge_types):
-        parts.append(f"<{e}> @facets({_valid()}) @facets @filter({_valid()}) {{ {NODE_FIELDS} }}")
-        parts.append(f"<~{e}> @facets({_valid()}) @facets @filter({_valid()}) {{ {NODE_FIELDS} }}")
-    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) "
+        parts.append(f"<{e}> @facets({_valid()}) @facets @filter({_present(at_us)}) {{ {NODE_FIELDS} }}")
+        parts.append(f"<~{e}> @facets({_valid()}) @facets @filter({_present(at_us)}) {{ {NODE_FIELDS} }}")
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_present(at_us)}) "
            f"{{ {NODE_FIELDS} {' '.join(parts)} }} }}")
     return dql, {"$x": xid, "$t": _t(at_us)}
 
@@ -215,9 +229,10 @@ def _walk(onto: GraphOntology, xid: str, names: Iterable[str], depth: int, rever
     # Nested blocks (not @recurse): facet filters apply per edge at every level.
     body = NODE_FIELDS
     for _ in range(depth):
-        hops = " ".join(f"<{arrow}{p}> @facets({_valid()}) @filter({_valid()}) {{ {body} }}" for p in preds)
+        node = _present(at_us)
+        hops = " ".join(f"<{arrow}{p}> @facets({_valid()}) @filter({node}) {{ {body} }}" for p in preds)
         body = f"{NODE_FIELDS} {hops}"
-    dql = f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ {body} }} }}"
+    dql = f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_present(at_us)}) {{ {body} }} }}"
     return dql, {"$x": xid, "$t": _t(at_us)}
 
 
@@ -303,10 +318,10 @@ def traverse(onto: GraphOntology, xid: str, forward: Iterable[str] = (), backwar
     # As of a commit, each node's and edge's runs come along, for the gaps (refine_tree).
     runs = "" if at_us is None else " @facets(vs)"
     fields = REF_FIELDS if at_us is None else f"{REF_FIELDS} vs vg"
-    hops = [f"<{p}> @facets({_valid()}){runs} @filter({_valid()})" for p in fw]
-    hops += [f"<~{p}> @facets({_valid()}){runs} @filter({_valid()})" for p in bw]
+    hops = [f"<{p}> @facets({_valid()}){runs} @filter({_present(at_us)})" for p in fw]
+    hops += [f"<~{p}> @facets({_valid()}){runs} @filter({_present(at_us)})" for p in bw]
     # @recurse counts the root as a level: d hops need depth d + 1.
-    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) "
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_present(at_us)}) "
            f"@recurse(depth: {_depth(depth) + 1}, loop: false) {{ {fields} {' '.join(hops)} }} }}")
     return dql, {"$x": xid, "$t": _t(at_us)}
 
@@ -333,32 +348,31 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
     offset)`` of each list by xid (``first`` 0: that list is not read). Dgraph gives at most 1,000
     rows of an ordered block without ``first``, so a window always has one.
 
-    From the validity envelope (first start, last end): with ``lo``/``hi`` the earlier/later time,
-    "present at hi, not at lo" is a node whose envelope starts in ``(lo, hi]`` and is still open
-    after ``hi``; "present at lo, not at hi" one whose envelope ends in ``(lo, hi]`` after starting
-    by ``lo``. So each root is a range of the ``vf``/``vt`` int index over just that window: the
-    cost follows what changed. That holds for nodes without a gap in their history; the ones
-    with a gap (``vg``, removed and back later: the envelope hides the removal) are left out of
-    both lists and come apart in ``g``, the marked nodes with a run boundary (``vb``) in
-    ``(lo, hi]`` — a node present at one time and not the other has one there — with their
-    runs, for the store to decide (:func:`gap_changes`) and merge
-    (:func:`merge_window`; ``gaps=False`` leaves ``g`` out). ``skip_types`` (ontology type names, see
-    :func:`history_node_types`) travel as variables like every other value."""
+    A node's presence changes only where its envelope starts or ends (``vf``, ``vt``) or its one
+    hole does (``vhf``, ``vht``: removed once and back later). So with ``lo``/``hi`` the
+    earlier/later time, the candidates are the ranges of those four int indexes over ``(lo,
+    hi]`` — the cost follows what changed — and each list is the exact test, present at one
+    time and not at the other, in DQL. Nodes with more than one hole (``vg``, rare) come apart
+    in ``g``, those with a run boundary (``vb``) in the window, with their runs, for the store
+    to decide (:func:`gap_changes`) and merge (:func:`merge_window`; ``gaps=False`` leaves ``g``
+    out). ``skip_types`` (ontology type names, see :func:`history_node_types`) travel as
+    variables like every other value."""
     lo, hi = sorted((int(from_us), int(to_us)))
-    forward = int(from_us) <= int(to_us)
-    variables: dict[str, Any] = {"$r": repo_id, "$l": lo, "$l1": lo + 1, "$h": hi}
+    variables: dict[str, Any] = {"$r": repo_id, "$l1": lo + 1, "$h": hi, "$from": int(from_us),
+                                 "$to": int(to_us)}
     skip = ""
     decl = ""
     for i, t in enumerate(sorted(set(skip_types))):
         decl += f", $s{i}: string"
         skip += f" AND NOT eq(ntype, $s{i})"
         variables[f"$s{i}"] = t
-    exact = f"{skip} AND NOT eq(vg, true)"
-    appeared = f"var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h){exact})"
-    ended = f"var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l){exact})"
-    add_src, rem_src = (appeared, ended) if forward else (ended, appeared)
-    blocks = [f"a as {add_src}", f"r as {rem_src}", "na(func: uid(a)) { count(uid) }",
-              "nr(func: uid(r)) { count(uid) }"]
+    at_from, at_to = f"({_present(0, '$from')})", f"({_present(0, '$to')})"
+    blocks = [f"{name} as var(func: between({pred}, $l1, $h))"
+              for name, pred in (("c1", "vf"), ("c2", "vt"), ("c3", "vhf"), ("c4", "vht"))]
+    blocks += [f"c as var(func: uid(c1, c2, c3, c4)) @filter(eq(repo, $r) AND NOT eq(vg, true){skip})",
+               f"a as var(func: uid(c)) @filter({at_to} AND NOT {at_from})",
+               f"r as var(func: uid(c)) @filter({at_from} AND NOT {at_to})",
+               "na(func: uid(a)) { count(uid) }", "nr(func: uid(r)) { count(uid) }"]
     if gaps:  # the second read of a merged page has them already
         blocks.append(f"g(func: between(vb, $l1, $h)) @filter(eq(repo, $r){skip}) {{ {REF_FIELDS} vs }}")
     for name, var, (first, offset) in (("added", "a", added), ("removed", "r", removed)):
@@ -367,7 +381,8 @@ def change_slices(repo_id: str, from_us: int, to_us: int, added: tuple[int, int]
             variables[f"$f{var}"], variables[f"$o{var}"] = int(first), int(offset)
             blocks.append(f"{name}(func: uid({var}), orderasc: xid, first: $f{var}, offset: $o{var}) "
                           f"{{ {REF_FIELDS} }}")
-    return f"query q($r: string, $l: int, $l1: int, $h: int{decl}) {{ {' '.join(blocks)} }}", variables
+    return (f"query q($r: string, $l1: int, $h: int, $from: int, $to: int{decl}) "
+            f"{{ {' '.join(blocks)} }}", variables)
 
 
 def gap_changes(rows: Iterable[dict[str, Any]], from_us: int,
@@ -437,9 +452,9 @@ def changes_page(store: GraphQuestions, repo_id: str, from_us: int, to_us: int, 
 def node_detail(xid: str, at_us: int | None = None) -> Query:
     """One node's identity, validity and the files it is defined in, as of ``at_us`` (the API's
     node question; :meth:`GraphQuestions.node` decodes it)."""
-    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_valid()}) {{ "
+    dql = (f"query q($x: string, $t: int) {{ n(func: eq(xid, $x)) @filter({_present(at_us)}) {{ "
            f"xid ntype name key path language size repo vf vt vs vg "
-           f"defined_in @facets({_valid()}) @facets(vs) @filter({_valid()}) {{ path vs vg }} }} }}")
+           f"defined_in @facets({_valid()}) @facets(vs) @filter({_present(at_us)}) {{ path vs vg }} }} }}")
     return dql, {"$x": xid, "$t": _t(at_us)}
 
 

@@ -15,9 +15,10 @@ changes nothing, which is what makes a rerun after a crash converge.
 DQL cannot evaluate a run list, so every entity also carries its *envelope* (``vf`` = first
 from, ``vt`` = last to or :data:`OPEN`) for ``@filter``/``@facets`` range tests. The envelope
 is exact unless an entity disappeared and came back (a *gap*: a run ends where no run starts).
-A node with a gap is marked (``vg``, indexed, :func:`has_gap`), so a question can read the few
-marked nodes apart and decide them from their runs (:func:`present`); an edge's runs ride in its
-``vs`` facet and are decided the same way where an answer is read.
+A node with one gap carries it (``vhf``/``vht``, indexed, :func:`holes`), which DQL tests as
+exactly as the envelope; one with more is marked (``vg``, with its run boundaries ``vb``), so a
+question reads those few apart and decides them from their runs (:func:`present`). An edge's
+runs ride in its ``vs`` facet (``vg`` when they have a gap) and are decided where an answer is read.
 """
 
 from __future__ import annotations
@@ -105,9 +106,22 @@ def envelope(runs: Sequence[Run]) -> tuple[int, int]:
     return runs[0][0][0], OPEN if last is None else last[0]
 
 
+def holes(runs: Sequence[Run]) -> list[tuple[int, int]]:
+    """The times ``[from, to)`` (µs) between the first start and the last end where the entity
+    was absent: where the envelope says "present" and the runs do not."""
+    return [(a[1][0], b[0][0]) for a, b in itertools.pairwise(runs) if a[1] != b[0]]
+
+
+def hole_marks(runs: Sequence[Run]) -> dict[str, object]:
+    """The predicates a node with a gap carries (none without one): ``vhf``/``vht`` for its one
+    hole, ``vg``/``vb`` for more."""
+    found = holes(runs)
+    if len(found) == 1:
+        return {"vhf": found[0][0], "vht": found[0][1]}
+    return {"vg": True, "vb": boundaries(runs)} if found else {}
+
+
 def has_gap(runs: Sequence[Run]) -> bool:
-    """True when the runs leave a hole between the first start and the last end: the only case
-    where the envelope says "present" at a time the entity was absent."""
     return any(a[1] != b[0] for a, b in itertools.pairwise(runs))
 
 

@@ -254,22 +254,23 @@ class GraphWriter:
         return schema
 
     def mark_gaps(self) -> int:
-        """Mark (``vg``, ``vb``) every stored node whose runs have a gap, once per applied ontology: a graph
-        written before ontology 0.5.0 has gaps but no marks, and the as-of and diff questions
-        find gap nodes by the mark (``freshpoc graph migrate`` runs this after the schema). Reads
-        the nodes' run lists page by page (by uid); returns how many nodes were marked now."""
+        """Give every stored node whose runs have a gap its hole (``vhf``/``vht``, or ``vg``/``vb``
+        for more than one), once per applied ontology: a graph written before ontology 0.5.0 has
+        gaps but no holes recorded, and the as-of and diff questions test the holes in DQL
+        (``freshpoc graph migrate`` runs this after the schema). Reads the nodes' run lists page
+        by page (by uid); returns how many nodes were marked now."""
         xid = ontology_xid(self.onto.version)
         found = self.hook.query("query q($x: string) { o(func: eq(xid, $x)) { uid fp_gaps_marked } }",
                                 {"$x": xid}).get("o", [])
         if not found or found[0].get("fp_gaps_marked"):
             return 0
         dql = ("query q($first: int, $after: string) "
-               "{ n(func: has(vs), first: $first, after: $after) { uid vs vb } }")
+               "{ n(func: has(vs), first: $first, after: $after) { uid vs vhf vb } }")
         marked, after = 0, "0x0"
         while True:
             page = self.hook.query(dql, {"$first": READ_PAGE, "$after": after}).get("n", [])
-            sets = [{"uid": r["uid"], "vg": True, "vb": v.boundaries(runs)} for r in page
-                    if not r.get("vb") and v.has_gap(runs := v.decode(r.get("vs")))]
+            sets = [{"uid": r["uid"], **marks} for r in page if r.get("vhf") is None and not r.get("vb")
+                    and (marks := v.hole_marks(v.decode(r.get("vs"))))]
             if sets:
                 self.hook.mutate(set_json=sets)
                 marked += len(sets)
@@ -684,7 +685,7 @@ class GraphWriter:
         types = {node_type_of(x) for x in plan.changed_before}  # an id starts with its type
         fields = {f for t in types if t in node_types for f in node_types[t].fields}
         preds = " ".join(f"<{f}>" for f in sorted(fields & set(self.onto.field_predicates)))
-        sel = f"uid ntype name path span_start span_end xprops vg vb {preds}"
+        sel = f"uid ntype name path span_start span_end xprops vhf vht vg vb {preds}"
         before: dict[str, dict[str, Any]] = {}
         stored: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(plan.changed_before.items()), LOOKUP_BATCH):

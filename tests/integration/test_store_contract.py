@@ -5,10 +5,10 @@ commit's merged delta is written twice — by the real ``GraphWriter`` into a pr
 into the embedded :class:`~freshpoc_tasks.graph.local_store.LocalGraph` ``freshpoc report`` keeps.
 Then both stores are asked the same questions (node, dependencies and lineage both ways, the
 timeline, counts and listing as of each commit, the aggregates stored with each commit, changes
-and impact between commits) and must give equal answers. jaffle_shop gets four commits (a model
-added, one touched, a seed dropped, the seed back) so the as-of and diff answers have history to
-disagree about, including a gap: the seed, its file and their edge are absent at the third commit
-only, which their validity envelopes do not show.
+and impact between commits) and must give equal answers. jaffle_shop gets six commits (a model
+added, one touched, a seed dropped, the seed back, the seed and the model dropped, both back) so
+the as-of and diff answers have history to disagree about, including gaps their validity
+envelopes do not show: the model has one hole (tested in DQL), the seed two (decided from its runs).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def stores(tmp_path_factory):
                 c1 = {p: t for p, t in full.items() if not p.startswith("models/marts/customers")}
                 c2 = {**full, "models/marts/orders.sql": full["models/marts/orders.sql"] + "\n-- reviewed\n"}
                 c3 = {p: t for p, t in c2.items() if p != "seeds/payment_methods.csv"}
-                trees, authors = [c1, c2, c3, c2], [ANN, BOB, ANN, BOB]
+                c5 = {p: t for p, t in c3.items() if not p.startswith("models/marts/customers")}
+                trees, authors = [c1, c2, c3, c2, c5, c2], [ANN, BOB, ANN, BOB, ANN, BOB]
             else:
                 trees, authors = [full], [BOB]
             builder = RepoBuilder(base / f"{name}.git")
@@ -184,7 +185,7 @@ def test_the_history_questions_have_something_to_compare(stores):
 
     dgraph, local, repos = stores
     repo = repos["jaffle_shop"]
-    (t1, _), (t2, _), (t3, _), _t4 = local.timeline(repo)
+    (t1, _), (t2, _), (t3, _), *_later = local.timeline(repo)
     customers = f"dbt.model:{repo}:jaffle_shop.customers"
     assert local.node(customers, t1) is None and local.node(customers, t2)["files"] == [
         "models/marts/customers.sql"]
@@ -199,36 +200,45 @@ def test_the_history_questions_have_something_to_compare(stores):
 
 
 def test_a_gap_in_history_is_absent_in_every_answer_of_both_stores(stores):
-    """payment_methods is dropped at the third jaffle_shop commit and back at the fourth: its
-    envelope spans all four, so before the gap marks both stores listed it at the third commit,
-    found no removal between the second and third, and answered its node there."""
+    """jaffle_shop's payment_methods seed is absent at commits 3 and 5, the customers model at 5:
+    their envelopes span the holes, so before holes were recorded both stores listed them there,
+    found no removal going into a hole and answered their nodes inside one."""
     from freshpoc_tasks.graph.queries import changed_nodes, changes_page
 
     dgraph, local, repos = stores
     repo = repos["jaffle_shop"]
-    (_t1, _), (t2, _), (t3, _), (t4, _) = local.timeline(repo)
+    _t1, t2, t3, t4, t5, t6 = (us for us, _ in local.timeline(repo))
     seed = f"dbt.seed:{repo}:jaffle_shop.payment_methods"
     seed_file = f"file:{repo}:seeds/payment_methods.csv"
-    gapped = {seed, seed_file}
+    customers = f"dbt.model:{repo}:jaffle_shop.customers"
+    absent = {t3: {seed, seed_file}, t5: {seed, seed_file, customers}}
     for store in (dgraph, local):
-        listed = {t: {r["xid"] for r in store.nodes_at(repo, t, first=100_000)} for t in (t2, t3, t4)}
-        assert gapped <= listed[t2] and gapped <= listed[t4] and not gapped & listed[t3]
-        # A page by cursor across the hole: the rows after the gap nodes' xids, none of them.
-        after = min(gapped)
-        page = store.nodes_at(repo, t3, first=3, after=after[:-1])
-        assert len(page) == 3 and not gapped & {r["xid"] for r in page}
-        assert store.node(seed, t3) is None and store.node(seed, t2)["files"] == ["seeds/payment_methods.csv"]
-        assert store.node(seed, t4)["files"] == ["seeds/payment_methods.csv"]
+        listed = {t: {r["xid"] for r in store.nodes_at(repo, t, first=100_000)} for t in (t2, t3, t4, t5, t6)}
+        for t in (t2, t4, t6):
+            assert absent[t5] <= listed[t], t
+        for t, gone in absent.items():
+            assert not gone & listed[t] and absent[t5] - gone <= listed[t], t
+            # A page by cursor across the hole: the rows after the absent ids, none of them.
+            page = store.nodes_at(repo, t, first=3, after=min(gone)[:-1])
+            assert len(page) == 3 and not gone & {r["xid"] for r in page}
+        assert store.node(seed, t3) is None and store.node(seed, t5) is None
+        assert store.node(customers, t5) is None and store.node(customers, t4)["files"] == [
+            "models/marts/customers.sql"]
+        for t in (t2, t4, t6):
+            assert store.node(seed, t)["files"] == ["seeds/payment_methods.csv"]
         assert store.walk("defines", seed_file, "down", 1, t3).root is None
         assert seed in {n["xid"] for n in store.walk("defines", seed_file, "down", 1, t4).nodes}
-        _, removed = store.changes(repo, t2, t3)
-        added, _ = store.changes(repo, t3, t4)
-        assert gapped <= {r["xid"] for r in removed} and gapped <= {r["xid"] for r in added}
-        assert changed_nodes(store, repo, t2, t4) == ([], [])  # the same state at both ends
-        rows, counts = changes_page(store, repo, t3, t4, 100, 0)
-        assert gapped <= {r["xid"] for r in rows if r["change"] == "added"}, counts
-    # What the envelope alone says at t3 (the defect the marks fix) differs from the answer.
-    assert _envelope_counts(dgraph, repo, t3) != _listed_counts(dgraph, repo, t3)
+        assert store.walk("lineage", customers, "up", 1, t5).root is None
+        assert store.walk("lineage", customers, "up", 1, t6).nodes
+        for a, b, gone in ((t2, t3, absent[t3]), (t4, t5, absent[t5])):
+            assert gone <= {r["xid"] for r in store.changes(repo, a, b)[1]}, (a, b)
+        assert absent[t5] <= {r["xid"] for r in store.changes(repo, t5, t6)[0]}
+        for a, b in ((t2, t4), (t2, t6), (t4, t6)):  # the same state at both ends
+            assert changed_nodes(store, repo, a, b) == ([], []), (a, b)
+        rows, counts = changes_page(store, repo, t5, t6, 100, 0)
+        assert absent[t5] <= {r["xid"] for r in rows if r["change"] == "added"}, counts
+    # What the envelope alone says at t5 (the defect the holes fix) differs from the answer.
+    assert _envelope_counts(dgraph, repo, t5) != _listed_counts(dgraph, repo, t5)
 
 
 def test_migrate_marks_the_gaps_of_a_graph_written_before_the_marks(stores):
@@ -242,22 +252,23 @@ def test_migrate_marks_the_gaps_of_a_graph_written_before_the_marks(stores):
     hook = dgraph.runner
     writer = GraphWriter(hook)
     repo = repos["jaffle_shop"]
-    t3 = dgraph.timeline(repo)[2][0]
-    marked = hook.query("{ m(func: eq(vg, true)) { uid xid } }")["m"]
-    assert {m["xid"] for m in marked} >= {f"dbt.seed:{repo}:jaffle_shop.payment_methods"}
+    t5 = dgraph.timeline(repo)[4][0]
+    holed = "{ m(func: has(vs)) @filter(has(vhf) OR eq(vg, true)) { uid xid vhf vht vg vb } }"
+    marked = hook.query(holed)["m"]
+    assert {m["xid"] for m in marked if m.get("vg")} >= {f"dbt.seed:{repo}:jaffle_shop.payment_methods"}
+    assert {m["xid"] for m in marked if "vhf" in m} >= {f"dbt.model:{repo}:jaffle_shop.customers"}
     onto_uid = hook.query("query q($x: string) { o(func: eq(xid, $x)) { uid } }",
                           {"$x": ontology_xid(writer.onto.version)})["o"][0]["uid"]
     assert writer.mark_gaps() == 0  # the writer marked them as it wrote: nothing left to mark
-    hook.mutate(del_json=[{"uid": m["uid"], "vg": None, "vb": None} for m in marked]
+    hook.mutate(del_json=[{"uid": m["uid"], "vg": None, "vb": None, "vhf": None, "vht": None} for m in marked]
                 + [{"uid": onto_uid, "fp_gaps_marked": None}])
-    assert hook.query("{ m(func: eq(vg, true)) { uid } }").get("m", []) == []
-    assert hook.query("{ m(func: has(vb)) { uid } }").get("m", []) == []
-    before = _listed_counts(dgraph, repo, t3)
-    assert before == _envelope_counts(dgraph, repo, t3)  # unmarked: the envelope's answer again
+    assert hook.query(holed).get("m", []) == []
+    before = _listed_counts(dgraph, repo, t5)
+    assert before == _envelope_counts(dgraph, repo, t5)  # no holes: the envelope's answer again
     assert writer.mark_gaps() == len(marked)
-    assert sorted(m["xid"] for m in hook.query("{ m(func: eq(vg, true)) { uid xid } }")["m"]) == sorted(
-        m["xid"] for m in marked)
+    again = hook.query(holed)["m"]
+    key = lambda m: m["xid"]  # noqa: E731
+    assert sorted(again, key=key) == sorted(marked, key=key)  # the same holes, the same uids
     assert writer.mark_gaps() == 0
-    assert all(len(m["vb"]) >= 3 for m in hook.query("{ m(func: has(vb)) { vb } }")["m"])
-    third = dgraph.aggregates(repo, dgraph.timeline(repo)[2][1])
-    assert _listed_counts(dgraph, repo, t3) == third.counts_by_type
+    fifth = dgraph.aggregates(repo, dgraph.timeline(repo)[4][1])
+    assert _listed_counts(dgraph, repo, t5) == fifth.counts_by_type

@@ -154,14 +154,29 @@ def test_a_node_and_an_edge_back_after_a_gap_are_marked_and_unmarked_when_it_fil
     back = plan_write(delta("c4", *both), (40, "c4"), state, ONTO)
     node = next(w for w in back.nodes if w.xid == b.id)
     edge = next(e for e in back.edges if e.src == a.id)
-    assert node.set.get("vg") is True and edge.facets.get("vg") is True
-    assert node.set["vb"] == [10, 30, 40] and "vb" not in node.delete  # c1 starts, c3 ends, c4 starts
-    assert not any(w.set.get("vg") for w in back.nodes if w.xid != b.id)  # a had no hole
+    # One hole, [c3, c4): DQL tests it beside the envelope; the edge's runs say it in a facet.
+    assert (node.set["vhf"], node.set["vht"]) == (30, 40) and "vg" not in node.set
+    assert edge.facets.get("vg") is True
+    assert not any("vhf" in w.set for w in back.nodes if w.xid != b.id)  # a had no hole
     assert [n.id for n in back.diff.nodes_added] == [b.id]
     state = _store(state, back)
     # Commit c3 processed again with b in it (a backfill's correction): the hole is gone.
     filled = plan_write(delta("c3", *both), (30, "c3"), state, ONTO)
     node = next(w for w in filled.nodes if w.xid == b.id)
     edge = next(e for e in filled.edges if e.src == a.id)
-    assert {"vg", "vb"} <= set(node.delete) and not {"vg", "vb"} & set(node.set) and "vg" not in edge.facets
+    assert {"vhf", "vht"} <= set(node.delete) and not {"vhf", "vht"} & set(node.set)
+    assert "vg" not in edge.facets
     assert v.decode(node.set["vs"]) == [((10, "c1"), None, v.decode(node.set["vs"])[0][2])]
+
+
+def test_a_node_with_two_holes_is_marked_for_its_runs_to_decide():
+    a = _n("a")
+    state = RepoState(R)
+    for t in (10, 20, 30, 40):  # present, absent, present, absent
+        d = GraphDelta(repo_id=R, commit=f"c{t}", ontology_version="0.5.0",
+                       nodes=[a] if t in (10, 30) else [])
+        state = _store(state, plan_write(d, (t, f"c{t}"), state, ONTO))
+    d = GraphDelta(repo_id=R, commit="c50", ontology_version="0.5.0", nodes=[a])
+    w = next(w for w in plan_write(d, (50, "c50"), state, ONTO).nodes if w.xid == a.id)
+    assert w.set["vg"] is True and w.set["vb"] == [10, 20, 30, 40, 50]
+    assert {"vhf", "vht"} <= set(w.delete) and "vhf" not in w.set  # its one hole became two

@@ -19,10 +19,11 @@ def test_traverse_mixes_directions_and_keeps_ids_as_variables():
     assert "@recurse(depth: 4, loop: false)" in dql
     # As of a commit, the runs of every node and edge come along for the gaps (refine_tree).
     assert ("<derives_from> @facets(le(vf, $t) AND gt(vt, $t)) @facets(vs) "
-            "@filter(le(vf, $t) AND gt(vt, $t))") in dql and "{ uid xid ntype name vs vg " in dql
+            "@filter(le(vf, $t) AND gt(vt, $t) AND NOT (le(vhf, $t) AND gt(vht, $t)))") in dql
+    assert "{ uid xid ntype name vs vg " in dql
     assert "<~materializes_as> @facets(" in dql and "nope" not in dql
     now, variables = queries.traverse(ONTO, "x", forward=["calls"])
-    assert variables["$t"] == OPEN - 1 and "vs" not in now  # now: the envelope is exact
+    assert variables["$t"] == OPEN - 1 and "vs" not in now and "vhf" not in now  # now: the envelope is exact
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -36,33 +37,60 @@ def test_traverse_refuses_unknown_edges_and_deep_walks(kwargs, message):
 
 def test_change_slices_read_only_the_window():
     dql, variables = queries.change_slices(EVIL, 10, 20, (5, 0), (5, 0))
-    assert EVIL not in dql and {k: variables[k] for k in ("$r", "$l", "$l1", "$h")} == {
-        "$r": EVIL, "$l": 10, "$l1": 11, "$h": 20}
-    # The lists are exact for nodes without a gap; marked ones (vg) come apart with their runs.
-    assert ("a as var(func: between(vf, $l1, $h)) @filter(eq(repo, $r) AND gt(vt, $h) "
-            "AND NOT eq(vg, true))") in dql
-    assert ("r as var(func: between(vt, $l1, $h)) @filter(eq(repo, $r) AND le(vf, $l) "
-            "AND NOT eq(vg, true))") in dql
+    assert EVIL not in dql and {k: variables[k] for k in ("$r", "$l1", "$h", "$from", "$to")} == {
+        "$r": EVIL, "$l1": 11, "$h": 20, "$from": 10, "$to": 20}
+    # Candidates: where an envelope or a hole starts or ends in the window, then the exact test.
+    for pred in ("vf", "vt", "vhf", "vht"):
+        assert f"var(func: between({pred}, $l1, $h))" in dql
+    assert "@filter(eq(repo, $r) AND NOT eq(vg, true))" in dql
+    at_to = "(le(vf, $to) AND gt(vt, $to) AND NOT (le(vhf, $to) AND gt(vht, $to)))"
+    at_from = "(le(vf, $from) AND gt(vt, $from) AND NOT (le(vhf, $from) AND gt(vht, $from)))"
+    assert f"a as var(func: uid(c)) @filter({at_to} AND NOT {at_from})" in dql
+    assert f"r as var(func: uid(c)) @filter({at_from} AND NOT {at_to})" in dql
     assert "g(func: between(vb, $l1, $h)) @filter(eq(repo, $r))" in dql
+    assert "g(" not in queries.change_slices(EVIL, 10, 20, (5, 0), (5, 0), gaps=False)[0]
     # Every ordered block has its first: Dgraph gives at most 1,000 rows of one without it.
     assert "orderasc: xid, first: $fa" in dql and "orderasc: xid, first: $fr" in dql
     assert dql.count("orderasc") == 2
 
 
-@pytest.mark.parametrize("envelope", [(5, 15), (5, 25), (12, 25), (12, 18), (25, 30), (0, 10), (10, 20)])
-def test_the_window_roots_mean_present_at_one_time_and_not_the_other(envelope):
-    """The index-range form equals the definition (valid at b and not at a), both directions."""
-    vf, vt = envelope
+def _dql_changed(runs, a, b):
+    """What change_slices' DQL decides for a node with these runs (at most one hole): a candidate
+    (one of vf, vt, vhf, vht in (lo, hi]) that is present at b and not at a ("added") or the
+    reverse ("removed"), with presence as queries._present states it."""
+    from freshpoc_tasks.graph import validity as v
 
-    def valid(t):
-        return vf <= t < vt
+    vf, vt = v.envelope(runs)
+    hole = v.holes(runs)
+    vhf, vht = hole[0] if hole else (None, None)
+    lo, hi = sorted((a, b))
 
-    for a, b in ((10, 20), (20, 10), (10, 10), (-1, 20)):
-        lo, hi = sorted((a, b))
-        appeared = lo < vf <= hi and vt > hi
-        ended = lo < vt <= hi and vf <= lo
-        added, removed = (appeared, ended) if a <= b else (ended, appeared)
-        assert added == (valid(b) and not valid(a)) and removed == (valid(a) and not valid(b)), (a, b)
+    def present(t):
+        return vf <= t < vt and not (vhf is not None and vhf <= t < vht)
+
+    candidate = any(x is not None and lo < x <= hi for x in (vf, vt, vhf, vht))
+    return candidate and present(b) and not present(a), candidate and present(a) and not present(b)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_diff_in_dql_means_present_at_one_time_and_not_the_other(seed):
+    """For envelopes with and without one hole, the candidate ranges and the DQL test equal the
+    definition on the runs (present at b and not at a), in both directions."""
+    import random
+
+    from freshpoc_tasks.graph import validity as v
+
+    rnd = random.Random(seed)
+    times = sorted(rnd.sample(range(0, 60, 5), 4))
+    runs = [((times[0], "a"), (times[1], "b"), "h")]
+    if rnd.random() < 0.6:  # back later: one hole
+        runs.append(((times[2], "c"), None if rnd.random() < 0.5 else (times[3], "d"), "h"))
+    elif rnd.random() < 0.5:
+        runs = [((times[0], "a"), None, "h")]
+    for a, b in ((10, 20), (20, 10), (10, 10), (-1, 20), (0, 55), (55, 0), (15, 40), (40, 15)):
+        added, removed = _dql_changed(runs, a, b)
+        assert added == (v.present(runs, b) and not v.present(runs, a)), (runs, a, b)
+        assert removed == (v.present(runs, a) and not v.present(runs, b)), (runs, a, b)
 
 
 def test_files_page_cuts_in_dgraph_and_keeps_values_as_variables():
@@ -98,9 +126,9 @@ def test_change_slices_send_every_value_as_a_variable_and_read_only_asked_window
     assert "added(func: uid(a), orderasc: xid, first: $fa, offset: $oa)" in dql and "removed(" not in dql
     assert (variables["$fa"], variables["$oa"], variables["$l1"], variables["$h"]) == (5, 3, 11, 20)
     assert "na(func: uid(a)) { count(uid) }" in dql and "nr(func: uid(r)) { count(uid) }" in dql
-    back, _ = queries.change_slices("r", 20, 10, (1, 0), (1, 0))
-    # Backwards, "added" is what ended in the window: the vt range roots the a block.
-    assert "a as var(func: between(vt, $l1, $h))" in back and "r as var(func: between(vf, $l1, $h))" in back
+    _, back = queries.change_slices("r", 20, 10, (1, 0), (1, 0))
+    # Backwards: the window is the same range, from and to swap.
+    assert (back["$l1"], back["$h"], back["$from"], back["$to"]) == (11, 20, 20, 10)
 
 
 def _gap_row(xid, *runs):

@@ -43,7 +43,8 @@ def test_mini_ontology_schema_exact_lines():
     start = lines.index("type PyFunction {")
     body = lines[start + 1:lines.index("}", start)]
     assert body == ["  <xid>", "  <ntype>", "  <name>", "  <path>", "  <scope>", "  <key>", "  <span_start>",
-                    "  <span_end>", "  <repo>", "  <vf>", "  <vt>", "  <vs>", "  <vg>", "  <vb>", "  <h>",
+                    "  <span_end>", "  <repo>", "  <vf>", "  <vt>", "  <vs>", "  <vhf>", "  <vht>", "  <vg>",
+                    "  <vb>", "  <h>",
                     "  <xprops>", "  <complexity>", "  <decorators>", "  <docstring>", "  <calls>"]
     assert onto.lifecycle("commit") == "history"
     assert onto.lifecycle("parent") == "history"
