@@ -15,12 +15,9 @@ as it was found.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -31,6 +28,8 @@ from typing import Any
 import pytest
 
 from freshpoc_tasks.stack.manager import Stack, format_table
+from tests.integration.outage import kill_node, restart_node
+from tests.integration.outage import state as _state
 
 DAG = "freshpoc_pipeline"
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,83 +39,6 @@ def need(stack: Stack, *services: str) -> None:
     rows = [r for r in stack.status() if r.service in services]
     if not all(r.state == "healthy" for r in rows):
         pytest.fail("the cluster profile's services are not healthy\n" + format_table(rows))
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-_DOWN = ("STOPPED", "FATAL")
-
-
-def _state(stack: Stack, program: str) -> str:
-    return stack.sup.states().get(program, "?")
-
-
-def _wait_state(stack: Stack, program: str, done: tuple[str, ...], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while (state := _state(stack, program)) not in done:
-        assert time.monotonic() < deadline, f"{program} is {state}, not {' or '.join(done)}"
-        time.sleep(0.2)
-    return state
-
-
-def kill_node(stack: Stack, program: str) -> int:
-    """SIGKILL the program and every process under it (a machine lost, not a clean stop), and
-    keep it down.
-
-    Killed alone, the program is respawned by supervisord within milliseconds, and a ``stop``
-    sent after that reaches the newborn process, which then starts and shuts down gracefully over
-    up to its stopwaitsecs (a CI run saw a new alpha still STOPPING 8 s later, and answering
-    health). So the tree is frozen first (SIGSTOP: from outside, the node is gone at that
-    instant), supervisord is told to stop it (state STOPPING: no respawn; its SIGTERM stays
-    pending in the frozen processes and never runs), and only then is every process SIGKILLed,
-    which supervisord records as the stop it was waiting for.
-    """
-    pid = int(stack.sup.ctl("pid", program).stdout.strip() or 0)
-    assert pid > 0, f"{program} is not running"
-    tree = [pid, *_descendants(pid)]
-    for victim in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGSTOP)
-    # supervisorctl's stop waits for the exit, which comes from us: run it beside us.
-    stopping = subprocess.Popen(
-        [str(stack.cfg.venv_bin("supervisorctl")), "-c", str(stack.sup.conf), "stop", program],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_state(stack, program, ("STOPPING", *_DOWN), timeout=30)
-    finally:
-        for victim in tree:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(victim, signal.SIGKILL)
-        stopping.wait(timeout=60)
-    _wait_state(stack, program, _DOWN, timeout=30)
-    return pid
-
-
-def restart_node(stack: Stack, service: str, program: str, timeout: float = 240) -> None:
-    """Start the program again and wait until it runs and its service answers healthy (for a
-    cluster service, every node: see stack.cluster's health checks)."""
-    _wait_state(stack, program, _DOWN, timeout=90)
-    stack.sup.ctl("start", program)
-    _wait_state(stack, program, ("RUNNING",), timeout=timeout)
-    svc = stack.service(service)
-    deadline = time.monotonic() + timeout
-    while not svc.health()[0]:
-        assert time.monotonic() < deadline, f"{service} did not come back: {svc.health()[1]}"
-        time.sleep(1)
 
 
 # Celery worker -------------------------------------------------------------------------------

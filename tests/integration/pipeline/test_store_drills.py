@@ -20,8 +20,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +30,7 @@ import pytest
 from freshpoc_tasks.mining.access import repo_id_for
 from freshpoc_tasks.stack.examples import materialise_example
 from tests.integration.cleanup import forget_repository, scratch_name, scratch_repo
+from tests.integration.outage import hold_down
 
 DAG = "freshpoc_pipeline"
 STAGES = ("ingest", "mine", "analyse", "write_graph", "embed", "report", "record")
@@ -142,25 +141,6 @@ def _wait_for(airflow_api, run_id: str, task: str, states: set[str], timeout: fl
         time.sleep(0.3)
 
 
-def _kill_9_and_restart(stack, service: str, program: str, down: float) -> None:
-    """kill -9 the server, keep it down ``down`` seconds (supervisord would restart it at once),
-    start it again and wait for its health check."""
-    pid = int(stack.sup.ctl("pid", program).stdout.strip())
-    assert pid > 0, f"{program} is not running"
-    try:
-        os.kill(pid, signal.SIGKILL)
-        stack.sup.ctl("stop", program)
-        time.sleep(down)
-    finally:
-        stack.sup.ctl("start", program)
-        svc = stack.service(service)
-        deadline = time.monotonic() + 180
-        while not svc.health()[0]:
-            assert time.monotonic() < deadline, f"{service} did not come back"
-            time.sleep(1)
-    assert int(stack.sup.ctl("pid", program).stdout.strip()) != pid
-
-
 @pytest.fixture(scope="module")
 def clean_run(stack, airflow_api, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """The small example processed once without faults: its path, id and stored state."""
@@ -181,11 +161,19 @@ def clean_run(stack, airflow_api, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 
 def _drill(stack, airflow_api, clean: dict[str, Any], *, service: str, program: str,
-           when_task: str, down: float) -> dict[str, tuple[str, int]]:
+           when_task: str, down: float, hits: str | None = None) -> dict[str, tuple[str, int]]:
+    """The run under the outage: the server killed once ``when_task`` runs, kept down ``down``
+    seconds and, with ``hits``, until that task has failed on it (retries waiting), so the drill
+    does not depend on how fast the tasks before it were on this machine."""
     forget_repository(clean["repo_id"])  # the run starts from nothing, as the clean one did
     run_id = airflow_api.trigger(DAG, {"repo": clean["path"]})
     _wait_for(airflow_api, run_id, f"process.{when_task}", {"running", "success", "up_for_retry"})
-    _kill_9_and_restart(stack, service, program, down)
+
+    def hit() -> bool:
+        ti = _tries(airflow_api, run_id).get(f"process.{hits}", ("", 0))
+        return ti[0] == "up_for_retry" or ti[1] > 1
+
+    hold_down(stack, service, program, down, until=hit if hits else None)
     assert _retrying(airflow_api.wait, DAG, run_id, 600, timeout=700) == "success"
     tries = _retrying(_tries, airflow_api, run_id)
     assert {t: s for t, (s, _n) in tries.items() if t.startswith("process.")} == {
@@ -207,7 +195,7 @@ def test_minio_kill_9_mid_run(stack, airflow_api, clean_run):
 
 def test_weaviate_kill_9_mid_run(stack, airflow_api, clean_run):
     tries = _drill(stack, airflow_api, clean_run, service="weaviate", program="weaviate",
-                   when_task="write_graph", down=15)
+                   when_task="write_graph", down=15, hits="embed")
     assert tries["process.embed"][1] > 1, f"the outage did not hit the embed task: {tries}"
 
 
