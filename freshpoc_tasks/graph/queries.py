@@ -269,7 +269,12 @@ def present_at(rec: dict[str, Any], t_us: int, runs_key: str = "vs") -> bool:
 def refine_tree(node: dict[str, Any] | None, t_us: int) -> dict[str, Any] | None:
     """A DQL answer tree as of ``t_us`` with the nodes and edges absent there (a gap their
     envelope hides) cut, with everything reached only through them. Children sit under
-    predicate keys (``p`` or ``~p``), an edge's runs in the child's ``p|vs`` facet."""
+    predicate keys (``p`` or ``~p``), an edge's runs in the child's ``p|vs`` facet.
+
+    Under ``@recurse(loop: false)`` Dgraph expands each node once, so a node whose first path
+    ran through a cut one loses its other paths too: only with a node of two or more holes (or
+    an edge with a hole) in the middle of an as-of walk, where the local store, walking breadth
+    first, would keep it."""
     if node is None or not present_at(node, t_us):
         return None
     out: dict[str, Any] = {}
