@@ -104,10 +104,23 @@ class DgraphHook(BaseHook):
 
     # Schema ----------------------------------------------------------------------------------
     def alter_schema(self, schema: str) -> None:
-        """Apply a DQL schema (types, predicates, indexes). Idempotent in Dgraph."""
+        """Apply a DQL schema (types, predicates, indexes). Idempotent in Dgraph, so repeated
+        when Dgraph asks to retry: an alter that changes indexes is refused while a transaction
+        is pending ("Pending transactions found. Please retry operation"), and the alpha aborts
+        that transaction as it refuses — a transaction left open by a crashed client or a lost
+        alpha made the cluster profile's first ``migrate`` of a new ontology fail once (CI)."""
         import pydgraph
+        from pydgraph.errors import RetriableError
 
-        self.get_conn().alter(pydgraph.Operation(schema=schema))
+        delay = 0.2
+        for attempt in range(1, self.max_retries + 1):
+            try:
+                self.get_conn().alter(pydgraph.Operation(schema=schema))
+                return
+            except Exception as err:
+                if not (isinstance(err, RetriableError) or unreachable(err)) or attempt == self.max_retries:
+                    raise
+                delay = self._back_off(delay, "Dgraph asked to retry the schema change (attempt %d)", attempt)
 
     def drop_all(self) -> None:
         """Delete all data and schema. For tests and benchmarks on a throwaway database."""

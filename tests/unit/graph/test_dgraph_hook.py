@@ -33,3 +33,37 @@ def test_a_cluster_connection_makes_one_stub_per_alpha(monkeypatch):
     finally:
         hook.close()
     assert hook._stubs == []
+
+
+class _Alters:
+    """A client whose alter fails with the given errors first, then succeeds."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors, self.calls = list(errors), 0
+
+    def alter(self, _op) -> None:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+def test_a_schema_change_dgraph_asks_to_retry_is_retried_and_others_are_not(monkeypatch):
+    from pydgraph.errors import RetriableError
+
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    hook = DgraphHook()
+    pending = RetriableError(Exception("Pending transactions found. Please retry operation"))
+    client = _Alters(pending, pending)
+    monkeypatch.setattr(hook, "get_conn", lambda: client)
+    hook.alter_schema("<x>: int .")
+    assert client.calls == 3 and hook.retries == 2
+    bad = _Alters(ValueError("while lexing schema"))
+    monkeypatch.setattr(hook, "get_conn", lambda: bad)
+    with pytest.raises(ValueError):
+        hook.alter_schema("<x>: nonsense .")
+    assert bad.calls == 1
+    always = _Alters(*[pending] * hook.max_retries)
+    monkeypatch.setattr(hook, "get_conn", lambda: always)
+    with pytest.raises(RetriableError):
+        hook.alter_schema("<x>: int .")
+    assert always.calls == hook.max_retries
