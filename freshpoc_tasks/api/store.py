@@ -281,8 +281,9 @@ class GraphStore:
         if at_us is None:  # the current graph: the envelope is exact
             rows = self.run_builder(gq.nodes_of_repo(repo_id, first=first, offset=offset, after=after))
             return [_ref(x) for x in rows.get("n", [])]
-        # As of a commit, a node marked with a gap may be absent: pages are read by cursor until
-        # ``offset`` present rows are passed and ``first`` gathered.
+        # As of a commit, a node with more than one hole (vg; one hole is tested in DQL) may be
+        # absent: pages are read by cursor until ``offset`` present rows are passed and ``first``
+        # gathered.
         out: list[dict[str, Any]] = []
         skip, cursor = offset, after
         while len(out) < first:
@@ -319,8 +320,8 @@ class GraphStore:
         d = self.run_builder(gq.change_slices(repo_id, from_us, to_us, added, removed, skip_types))
         counts = {side: int(rows[0].get("count", 0)) if rows else 0
                   for side, rows in (("added", d.get("na")), ("removed", d.get("nr")))}
-        # Nodes with a gap in their history come apart with their runs: decided here, and when
-        # any changed, merged into both lists (a second read of the windows they shift).
+        # Nodes with more than one hole come apart with their runs: decided here, and when any
+        # changed, merged into both lists (a second read of the windows they shift).
         gap_added, gap_removed = gq.gap_changes(d.get("g") or [], from_us, to_us)
         if gap_added or gap_removed:
             (wa, merge_a), (wr, merge_r) = (gq.merge_window(gap_added, *added),
