@@ -248,7 +248,7 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
                      previous_commit=prev[1] if prev else None)
     changed_before: dict[str, str] = {}
     assign, value_at, envelope, encode = v.assign, v.value_at, v.envelope, v.encode
-    has_gap, holes = v.has_gap, v.holes
+    has_gap, hole_marks = v.has_gap, v.hole_marks
     stored_nodes, stored_edges = state.nodes, state.edges
     lifecycle = onto.lifecycle
 
@@ -318,17 +318,12 @@ def plan_write(delta: GraphDelta, point: v.Point, state: RepoState, onto: GraphO
         vf, vt = envelope(new)
         rec["vf"], rec["vt"], rec["vs"] = vf, vt, encode(new)
         delete = []
-        gaps, old_gaps = holes(new), (holes(old) if old else [])
-        if len(gaps) == 1:  # removed once and back: DQL tests the hole as it tests the envelope
-            rec["vhf"], rec["vht"] = gaps[0]
-        elif len(old_gaps) == 1:
-            delete += ["vhf", "vht"]
-        if len(gaps) > 1:  # more holes: marked, decided from the runs
-            rec["vg"], rec["vb"] = True, v.boundaries(new)
-            if len(old_gaps) > 1:
-                delete.append("vb")  # a list predicate: a set adds values, so replace it whole
-        elif len(old_gaps) > 1:
-            delete += ["vg", "vb"]
+        # A hole in the runs: one is tested in DQL (vhf/vht), more are marked (vg/vb).
+        marks, old_marks = hole_marks(new), (hole_marks(old) if old else {})
+        rec.update(marks)
+        delete += [k for k in old_marks if k not in marks]
+        if "vb" in marks and "vb" in old_marks:
+            delete.append("vb")  # a list predicate: a set adds values, so replace it whole
         if write_props and stored is not None and node is not None:
             delete += [f for f in node_fields(ntype, onto) if f not in rec]
         node_writes.append(NodeWrite(xid=xid, uid=stored.uid if stored else None, owned=owned,

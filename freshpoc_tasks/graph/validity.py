@@ -122,7 +122,7 @@ def hole_marks(runs: Sequence[Run]) -> dict[str, object]:
 
 
 def has_gap(runs: Sequence[Run]) -> bool:
-    return any(a[1] != b[0] for a, b in itertools.pairwise(runs))
+    return bool(holes(runs))
 
 
 def boundaries(runs: Sequence[Run]) -> list[int]:
